@@ -1,0 +1,130 @@
+"""Real services for tests: one Kafka broker and one Redis per run, unique topics per test.
+
+Kafka: KAFKA_BOOTSTRAP_SERVERS when set; else testcontainers when a Docker engine answers;
+else the project's dev broker. Redis: REDIS_URL when set; else a local redis-server.
+With CI=true a missing service fails the run; elsewhere those tests skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from tests.kafka_helpers import create_topic, unique_name
+
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _unavailable(reason: str) -> None:
+    if CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+class _Kafka:
+    def __init__(self) -> None:
+        self.bootstrap: str | None = None
+        self.dev_broker: object | None = None
+        self.container: object | None = None
+        self.error: str | None = None
+
+    def start(self) -> None:
+        env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if env:
+            self.bootstrap = env
+            return
+        if _docker_answers():
+            from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+
+            from kafka_reliable.dev.broker import KAFKA_VERSION
+
+            container = KafkaContainer(f"apache/kafka:{KAFKA_VERSION}").with_kraft()
+            container.start()
+            self.container = container
+            self.bootstrap = container.get_bootstrap_server()
+            return
+        from kafka_reliable.dev.broker import DevBroker
+
+        broker = DevBroker()
+        try:
+            broker.start()
+        except Exception as exc:  # noqa: BLE001 - reported as the reason
+            self.error = f"no Kafka broker: {exc}"
+            return
+        self.dev_broker = broker
+        self.bootstrap = broker.bootstrap_servers
+
+
+_kafka = _Kafka()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    if _kafka.bootstrap is None and _kafka.error is None:
+        _kafka.start()
+    if _kafka.bootstrap is None:
+        _unavailable(_kafka.error or "no Kafka broker")
+    assert _kafka.bootstrap is not None
+    yield _kafka.bootstrap
+
+
+@pytest.fixture(scope="session")
+def dev_broker(kafka_bootstrap: str) -> object:
+    """The dev broker itself, for tests that stop and start the cluster."""
+    if _kafka.dev_broker is None:
+        pytest.skip("outage tests need the dev broker (KAFKA_BOOTSTRAP_SERVERS points elsewhere)")
+    return _kafka.dev_broker
+
+
+@pytest.fixture(scope="session")
+def admin(kafka_bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+
+@pytest.fixture
+def new_topic(admin: AdminClient) -> Callable[..., str]:
+    """Create a topic with a unique name: ``new_topic(partitions=1, config=None, prefix="t")``."""
+
+    def make(partitions: int = 1, config: dict[str, str] | None = None, prefix: str = "t") -> str:
+        return create_topic(admin, unique_name(prefix), partitions, config)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    env = os.environ.get("REDIS_URL")
+    if env:
+        return env
+    from kafka_reliable.dev.redis_server import DevRedis
+
+    r = DevRedis()
+    try:
+        r.start()
+    except Exception as exc:  # noqa: BLE001
+        _unavailable(f"no Redis: {exc}")
+    return r.url
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _kafka.container is not None:
+        _kafka.container.stop()  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.integration)
