@@ -82,11 +82,21 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def dev_broker(kafka_bootstrap: str) -> object:
-    """The dev broker itself, for tests that stop and start the cluster."""
-    if _kafka.dev_broker is None:
-        pytest.skip("outage tests need the dev broker (KAFKA_BOOTSTRAP_SERVERS points elsewhere)")
-    return _kafka.dev_broker
+def outage_broker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A second, private dev broker (port 19092) that outage tests may stop and start.
+
+    The shared broker is never stopped, so other tests (and other test runs) are not disturbed.
+    Call ``.stop()`` / ``.start()`` on it; it is started on entry and stopped at session end.
+    """
+    from kafka_reliable.dev.broker import DevBroker
+
+    broker = DevBroker(port=19092, data_dir=tmp_path_factory.mktemp("outage-broker"), heap_mb=512)
+    try:
+        broker.start()
+    except Exception as exc:  # noqa: BLE001
+        _unavailable(f"outage tests need a second dev broker (Java + Maven): {exc}")
+    yield broker
+    broker.stop()
 
 
 @pytest.fixture(scope="session")

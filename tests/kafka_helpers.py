@@ -64,9 +64,7 @@ def consume_all(
             if got:
                 out.extend(got)
                 last = time.monotonic()
-            elif expected is None and out and time.monotonic() - last > idle_s:
-                break
-            elif expected is None and not out and time.monotonic() - last > idle_s + 5:
+            elif expected is None and out and time.monotonic() - last > idle_s or expected is None and not out and time.monotonic() - last > idle_s + 5:
                 break
     finally:
         c.close()

@@ -1,0 +1,246 @@
+"""Configuration: RetryConfig, health thresholds, topic naming, producer_config translation."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kafka_reliable.errors import (
+    DEFAULT_RETRIABLE,
+    KNOWN_ERROR_NAMES,
+    Classification,
+    ConfigurationError,
+    ErrorKind,
+)
+
+#: Default DLQ retention: 14 days.
+DEFAULT_DLQ_RETENTION_MS = 14 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryConfig:
+    """How failed deliveries are retried after librdkafka has given up on them.
+
+    librdkafka keeps its own internal retries (they preserve order and idempotence);
+    this governs the second level: ``<topic>.retry`` with exponential backoff, then the DLQ.
+    ``retriable_errors`` accepts librdkafka names (``_MSG_TIMED_OUT``) and the feature
+    document's class names (``KafkaTimeoutError``); ``None`` means the built-in table.
+    """
+
+    max_retries: int = 3
+    initial_delay_ms: int = 100
+    max_delay_ms: int = 30_000
+    backoff_multiplier: float = 2.0
+    jitter: bool = True
+    retriable_errors: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigurationError(f"RetryConfig.max_retries must be an int >= 0, got {self.max_retries!r}")
+        for name in ("initial_delay_ms", "max_delay_ms"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+                raise ConfigurationError(f"RetryConfig.{name} must be a number >= 0, got {v!r}")
+        if self.max_delay_ms < self.initial_delay_ms:
+            raise ConfigurationError(
+                f"RetryConfig.max_delay_ms ({self.max_delay_ms}) is below initial_delay_ms ({self.initial_delay_ms})"
+            )
+        m = self.backoff_multiplier
+        if isinstance(m, bool) or not isinstance(m, int | float) or m < 1.0:
+            raise ConfigurationError(f"RetryConfig.backoff_multiplier must be >= 1.0, got {m!r}")
+        if self.retriable_errors is not None:
+            if isinstance(self.retriable_errors, str):
+                raise ConfigurationError("RetryConfig.retriable_errors must be a list of names, not a string")
+            names = tuple(self.retriable_errors)
+            unknown = [n for n in names if n not in KNOWN_ERROR_NAMES]
+            if unknown:
+                raise ConfigurationError(
+                    f"RetryConfig.retriable_errors has unknown error names {unknown}; "
+                    "use librdkafka names (e.g. _MSG_TIMED_OUT) or class names (e.g. KafkaTimeoutError)"
+                )
+            object.__setattr__(self, "retriable_errors", names)
+
+    def is_retriable(self, c: Classification) -> bool:
+        """Whether a failure of this class may go to ``.retry`` (attempts permitting)."""
+        if c.kind is ErrorKind.FATAL:
+            return True
+        allowed = DEFAULT_RETRIABLE if self.retriable_errors is None else frozenset(self.retriable_errors)
+        return c.code in allowed or c.error_class in allowed
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthThresholds:
+    """The feature document's health thresholds."""
+
+    error_rate_threshold: float = 0.05
+    latency_threshold_ms: float = 1000.0
+    dlq_size_threshold: int = 100
+    memory_usage_threshold: float = 0.8
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate_threshold", "memory_usage_threshold"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or not 0.0 < v <= 1.0:
+                raise ConfigurationError(f"HealthThresholds.{name} must be in (0, 1], got {v!r}")
+        if not isinstance(self.latency_threshold_ms, int | float) or self.latency_threshold_ms <= 0:
+            raise ConfigurationError(f"HealthThresholds.latency_threshold_ms must be > 0, got {self.latency_threshold_ms!r}")
+        if isinstance(self.dlq_size_threshold, bool) or not isinstance(self.dlq_size_threshold, int) or self.dlq_size_threshold < 0:
+            raise ConfigurationError(f"HealthThresholds.dlq_size_threshold must be an int >= 0, got {self.dlq_size_threshold!r}")
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any] | HealthThresholds | None) -> HealthThresholds:
+        if m is None:
+            return cls()
+        if isinstance(m, HealthThresholds):
+            return m
+        unknown = set(m) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise ConfigurationError(f"unknown health thresholds: {sorted(unknown)}")
+        return cls(**dict(m))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopicNaming:
+    """Companion topic names: ``<topic><retry_suffix>`` and ``<topic><dlq_suffix>``."""
+
+    retry_suffix: str = ".retry"
+    dlq_suffix: str = ".dlq"
+    dlq_retention_ms: int = DEFAULT_DLQ_RETENTION_MS
+
+    def retry_topic(self, topic: str) -> str:
+        return topic + self.retry_suffix
+
+    def dlq_topic(self, topic: str) -> str:
+        return topic + self.dlq_suffix
+
+    def source_of(self, companion: str) -> str | None:
+        """The source topic of a companion topic name, or None if it is not one."""
+        for suffix in (self.retry_suffix, self.dlq_suffix):
+            if companion.endswith(suffix) and len(companion) > len(suffix):
+                return companion[: -len(suffix)]
+        return None
+
+
+# ---- producer_config translation ------------------------------------------------------
+
+#: kafka-python style key -> librdkafka key.
+KAFKA_PYTHON_KEYS: dict[str, str] = {
+    "bootstrap_servers": "bootstrap.servers",
+    "client_id": "client.id",
+    "acks": "acks",
+    "retries": "retries",
+    "enable_idempotence": "enable.idempotence",
+    "max_in_flight_requests_per_connection": "max.in.flight.requests.per.connection",
+    "compression_type": "compression.type",
+    "batch_size": "batch.size",
+    "linger_ms": "linger.ms",
+    "buffer_memory": "queue.buffering.max.kbytes",
+    "request_timeout_ms": "request.timeout.ms",
+    "delivery_timeout_ms": "delivery.timeout.ms",
+    "retry_backoff_ms": "retry.backoff.ms",
+    "max_request_size": "message.max.bytes",
+    "metadata_max_age_ms": "metadata.max.age.ms",
+    "connections_max_idle_ms": "connections.max.idle.ms",
+    "reconnect_backoff_ms": "reconnect.backoff.ms",
+    "reconnect_backoff_max_ms": "reconnect.backoff.max.ms",
+    "send_buffer_bytes": "socket.send.buffer.bytes",
+    "receive_buffer_bytes": "socket.receive.buffer.bytes",
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanism",
+    "sasl_plain_username": "sasl.username",
+    "sasl_plain_password": "sasl.password",
+    "ssl_cafile": "ssl.ca.location",
+    "ssl_certfile": "ssl.certificate.location",
+    "ssl_keyfile": "ssl.key.location",
+    "ssl_password": "ssl.key.password",
+    "transactional_id": "transactional.id",
+    "partitioner": "partitioner",
+}
+
+#: kafka-python keys that have no librdkafka meaning here, with what to do instead.
+UNSUPPORTED_KEYS: dict[str, str] = {
+    "key_serializer": "pass serializer=/key_serializer= to ReliableKafkaProducer",
+    "value_serializer": "pass serializer= to ReliableKafkaProducer",
+    "api_version": "librdkafka negotiates the API version itself",
+}
+
+#: Producer defaults for reliability (caller's keys win, except the ones noted in docs).
+RELIABLE_DEFAULTS: dict[str, Any] = {
+    "acks": "all",
+    "enable.idempotence": True,
+    "linger.ms": 5,
+    "compression.type": "lz4",
+    "delivery.timeout.ms": 120_000,
+}
+
+_SECRET_KEY = re.compile(r"password|secret|sasl\.jaas|oauthbearer\.config|ssl\.key\.pem|token", re.I)
+
+
+def _translate_value(key: str, value: Any) -> Any:
+    if key == "bootstrap_servers" and not isinstance(value, str):
+        return ",".join(str(v) for v in value)
+    if key == "buffer_memory":
+        return max(1, int(value) // 1024)
+    if key == "acks" and value == -1:
+        return "all"
+    return value
+
+
+def translate_producer_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """kafka-python style keys -> librdkafka keys; dotted keys pass through.
+
+    An unknown underscore key is a ConfigurationError naming it. ``retries: 0`` together with
+    idempotence is dropped: librdkafka's internal retries keep order and idempotence, and
+    ``RetryConfig`` governs what happens after librdkafka gives up.
+    """
+    out: dict[str, Any] = {}
+    for key, value in (cfg or {}).items():
+        if not isinstance(key, str):
+            raise ConfigurationError(f"producer_config keys must be strings, got {key!r}")
+        if key in UNSUPPORTED_KEYS:
+            raise ConfigurationError(f"producer_config key {key!r} is not supported: {UNSUPPORTED_KEYS[key]}")
+        if "." in key:
+            out[key] = value
+        elif key in KAFKA_PYTHON_KEYS:
+            out[KAFKA_PYTHON_KEYS[key]] = _translate_value(key, value)
+        else:
+            hint = difflib.get_close_matches(key, list(KAFKA_PYTHON_KEYS), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigurationError(f"unknown producer_config key {key!r}{extra}")
+    idempotent = str(out.get("enable.idempotence", RELIABLE_DEFAULTS["enable.idempotence"])).lower() in {"true", "1"}
+    if idempotent and str(out.get("retries", "1")) == "0":
+        del out["retries"]
+    return out
+
+
+def build_producer_config(
+    bootstrap_servers: str | Iterable[str] | None, producer_config: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The librdkafka config a ReliableKafkaProducer uses: defaults, then the caller's keys."""
+    conf = dict(RELIABLE_DEFAULTS)
+    conf.update(translate_producer_config(producer_config))
+    if bootstrap_servers is not None:
+        conf["bootstrap.servers"] = (
+            bootstrap_servers if isinstance(bootstrap_servers, str) else ",".join(bootstrap_servers)
+        )
+    conf.setdefault("bootstrap.servers", "localhost:9092")
+    return conf
+
+
+def client_config(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """Connection and security keys of a producer config, for admin clients and consumers."""
+    keep = ("bootstrap.servers", "security.", "sasl.", "ssl.", "client.id", "socket.", "broker.", "client.dns")
+    return {k: v for k, v in conf.items() if k.startswith(keep)}
+
+
+def redact(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy safe to log or print: secret values replaced by ``***``."""
+    return {k: ("***" if _SECRET_KEY.search(k) else v) for k, v in conf.items()}
+
+
+def redact_url(url: str) -> str:
+    """``redis://user:pw@host`` -> ``redis://user:***@host``."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
