@@ -24,6 +24,14 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _docker_answers() -> bool:
     try:
         import docker  # type: ignore[import-untyped]
@@ -83,14 +91,17 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def outage_broker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A second, private dev broker (port 19092) that outage tests may stop and start.
+    """A second, private dev broker (free ports) that outage tests may stop and start.
 
     The shared broker is never stopped, so other tests (and other test runs) are not disturbed.
     Call ``.stop()`` / ``.start()`` on it; it is started on entry and stopped at session end.
     """
     from kafka_reliable.dev.broker import DevBroker
 
-    broker = DevBroker(port=19092, data_dir=tmp_path_factory.mktemp("outage-broker"), heap_mb=512)
+    port, cport = _free_port(), _free_port()
+    broker = DevBroker(
+        port=port, controller_port=cport, data_dir=tmp_path_factory.mktemp("outage-broker"), heap_mb=512
+    )
     try:
         broker.start()
     except Exception as exc:  # noqa: BLE001
