@@ -164,6 +164,11 @@ class HealthMonitor:
         return down is None or (up is not None and up >= down) or self._oks > self._oks_at_down
 
     @property
+    def brokers_up(self) -> int | None:
+        """Brokers in state UP in the last statistics (None before the first)."""
+        return self._brokers_up
+
+    @property
     def last_status(self) -> dict[str, Any] | None:
         """The status computed by the last ``tick()`` (None before the first)."""
         return self._last_status
