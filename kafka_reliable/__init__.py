@@ -1,5 +1,34 @@
-"""kafka-reliable: reliable producing to Apache Kafka."""
+"""kafka-reliable: reliable producing to Apache Kafka.
+
+Failed records go to ``<topic>.retry`` / ``<topic>.dlq`` with error headers, a retry worker
+republishes them when due, DLQ tools inspect and replay them; nothing is silently lost.
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming
+from kafka_reliable.errors import (
+    ConfigurationError,
+    DeduplicationUnavailableError,
+    KafkaReliableError,
+    ProducerClosedError,
+    SerializationError,
+    SpoolError,
+)
+from kafka_reliable.producer import ReliableKafkaProducer
+
+__all__ = [
+    "ConfigurationError",
+    "DeduplicationUnavailableError",
+    "HealthThresholds",
+    "KafkaReliableError",
+    "ProducerClosedError",
+    "ReliableKafkaProducer",
+    "RetryConfig",
+    "SerializationError",
+    "SpoolError",
+    "TopicNaming",
+    "__version__",
+]

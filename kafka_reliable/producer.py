@@ -1,0 +1,392 @@
+"""ReliableKafkaProducer: the send path and delivery reports.
+
+Nothing is silently lost: a record is either delivered, routed to ``<topic>.retry`` /
+``<topic>.dlq`` with error headers, or written to the local spool. Bad input raises to the
+caller before anything is sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from kafka_reliable import headers as H
+from kafka_reliable import tracking as T
+from kafka_reliable.config import (
+    RetryConfig,
+    TopicNaming,
+    build_producer_config,
+    redact,
+)
+from kafka_reliable.delivery import FailedRecord, FailureRouter
+from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
+from kafka_reliable.retry_manager import DEFAULT_WORKER_GROUP, RetryManager
+from kafka_reliable.serialization import JsonSerializer, Serializer, serialize_key
+from kafka_reliable.spool import Spool
+from kafka_reliable.topics import CompanionTopics
+
+log = logging.getLogger(__name__)
+
+_TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+_MID = H.MESSAGE_ID
+#: Statistics interval requested from librdkafka (connection state for health and the spool).
+STATS_INTERVAL_MS = 1000
+
+UserHeaders = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
+
+
+class ReliableKafkaProducer:
+    """A Kafka producer that routes every failure somewhere a person can see it.
+
+    Keyword arguments follow the feature document. ``producer_config`` takes kafka-python
+    style keys (translated) or librdkafka's dotted keys (passed through).
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str | Iterable[str] | None = None,
+        producer_config: Mapping[str, Any] | None = None,
+        retry_config: RetryConfig | None = None,
+        dlq_max_size: int = 10_000,
+        enable_deduplication: bool = False,
+        redis_client: Any = None,
+        serializer: Serializer | None = None,
+        spool_path: str | os.PathLike[str] | None = None,
+        topic_naming: TopicNaming | None = None,
+        message_id_header: bool = True,
+        status_capacity: int = 100_000,
+        worker_group: str = DEFAULT_WORKER_GROUP,
+        maintenance_interval_s: float = 1.0,
+        dlq_check_interval_s: float = 5.0,
+    ) -> None:
+        if isinstance(dlq_max_size, bool) or not isinstance(dlq_max_size, int) or dlq_max_size < 0:
+            raise ConfigurationError(f"dlq_max_size must be an int >= 0, got {dlq_max_size!r}")
+        if bootstrap_servers is None and not (producer_config or {}).get("bootstrap_servers"):
+            bootstrap_servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        self.retry_config = retry_config or RetryConfig()
+        self.naming = topic_naming or TopicNaming()
+        self.dlq_max_size = dlq_max_size
+        self._serializer: Serializer = serializer or JsonSerializer()
+        self._conf = build_producer_config(bootstrap_servers, producer_config)
+        self._conf.setdefault("statistics.interval.ms", STATS_INTERVAL_MS)
+        self._conf["error_cb"] = self._on_error
+        self._conf["stats_cb"] = self._on_stats
+        self._with_id_header = message_id_header
+        self._producer = self._new_producer()
+        self._id_prefix = secrets.token_hex(6) + "-"
+        self._ids = itertools.count(1)
+        self._valid_topics: set[str] = set()
+        self._topics_seen: dict[str, None] = {}
+        self._tracker = T.MessageTracker(capacity=status_capacity)
+        self._connected = True
+        self._fatal = threading.Event()
+        self._closed = False
+        self._stop = threading.Event()
+        self._dlq_counts: dict[str, int] = {}
+        self._dlq_checked_at = 0.0
+        self._dlq_check_interval_s = dlq_check_interval_s
+        self.companions = CompanionTopics(self._conf, self.naming)
+        self.spool = Spool(spool_path)
+        self._router = FailureRouter(
+            conf=self._conf, retry_config=self.retry_config, naming=self.naming,
+            companions=self.companions, spool=self.spool, tracker=self._tracker,
+            is_connected=lambda: self._connected, on_routed=self._on_routed,
+        )
+        self.retry_manager = RetryManager(
+            conf=self._conf, companions=self.companions, topics=lambda: list(self._topics_seen),
+            worker_group=worker_group, routed=lambda: self._tracker.counts["retried"],
+        )
+        self._dedup: Any = None
+        self._dedup_enabled = enable_deduplication
+        self._redis_client = redis_client
+        self._threads = [
+            threading.Thread(target=self._poll_loop, name="kafka-reliable-poller", daemon=True),
+            threading.Thread(
+                target=self._maintenance_loop, args=(maintenance_interval_s,),
+                name="kafka-reliable-maintenance", daemon=True,
+            ),
+        ]
+        for t in self._threads:
+            t.start()
+        log.info("ReliableKafkaProducer ready: %s", redact({k: v for k, v in self._conf.items() if isinstance(v, str | int | float | bool)}))
+
+    def _new_producer(self) -> Producer:
+        try:
+            return Producer(self._conf)
+        except KafkaException as exc:
+            raise ConfigurationError(f"invalid producer configuration: {exc.args[0].str() if exc.args else exc}") from exc
+
+    # ---- send path ------------------------------------------------------------------------
+
+    def send_message(self, topic: str, value: Any, key: Any = None, headers: UserHeaders = None) -> str:
+        """Send one record; return its message id at once (delivery is reported later)."""
+        if self._closed:
+            raise ProducerClosedError("send_message() after close()")
+        if topic not in self._valid_topics:
+            self._check_topic(topic)
+        vb = self._serializer(value, topic)
+        kb = serialize_key(key)
+        mid = f"{self._id_prefix}{next(self._ids)}"
+        hdrs = self._headers(headers, mid)
+        self._tracker.add(mid)
+        self._produce(topic, vb, kb, hdrs, mid)
+        return mid
+
+    def send_batch(
+        self,
+        topic: str,
+        messages: Iterable[Any],
+        key_extractor: Callable[[Any], Any] | None = None,
+        timeout_s: float = 120.0,
+    ) -> dict[str, Any]:
+        """Send many records; return final counts once every record is delivered or routed.
+
+        Every value is serialized first: a value that cannot be encoded raises
+        SerializationError naming its index, and nothing of the batch is sent.
+        """
+        if self._closed:
+            raise ProducerClosedError("send_batch() after close()")
+        self._check_topic(topic)
+        items = list(messages)
+        encoded: list[tuple[bytes, bytes | None]] = []
+        for i, m in enumerate(items):
+            try:
+                encoded.append((self._serializer(m, topic), serialize_key(key_extractor(m) if key_extractor else None)))
+            except KafkaReliableError as exc:
+                raise type(exc)(f"message {i} of the batch: {exc}") from exc
+        mids = [f"{self._id_prefix}{next(self._ids)}" for _ in items]
+        batch = self._tracker.add_batch(mids)
+        for mid, (vb, kb) in zip(mids, encoded, strict=True):
+            self._tracker.add(mid)
+            self._produce(topic, vb, kb, self._headers(None, mid), mid)
+        self._producer.flush(timeout_s)
+        if not batch.done.wait(timeout_s):
+            log.warning("send_batch: %d records of %s not settled after %.0f s", batch.remaining, topic, timeout_s)
+        statuses = [self._tracker.status(m) for m in mids]
+        return {
+            "total": len(items),
+            "sent": statuses.count(T.SENT),
+            "failed": sum(1 for s in statuses if s in (T.RETRYING, T.DLQ, T.SPOOLED)),
+            "duplicates": statuses.count(T.DUPLICATE),
+            "pending": statuses.count(T.PENDING),
+            "message_ids": mids,
+        }
+
+    def _check_topic(self, topic: str) -> None:
+        if not isinstance(topic, str) or not _TOPIC_RE.match(topic) or topic in {".", ".."}:
+            raise ValueError(f"invalid topic name {topic!r}: use 1-249 of [a-zA-Z0-9._-]")
+        self._valid_topics.add(topic)
+        self._topics_seen.setdefault(topic, None)
+
+    def _headers(self, headers: UserHeaders, mid: str) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        if headers:
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            for k, v in items:
+                if not isinstance(k, str):
+                    raise ValueError(f"header names must be str, got {k!r}")
+                out.append((k, v.encode("utf-8") if isinstance(v, str) else (v if v is not None else b"")))
+        if self._with_id_header:
+            out.append((_MID, mid.encode()))
+        return out
+
+    def _produce(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str) -> None:
+        p = self._producer
+        # Delivery reports carry neither headers nor an opaque, so the id and headers ride
+        # along in a partial: the one per-record allocation of the send path.
+        cb = partial(self._on_delivery, mid, hdrs)
+        while True:
+            try:
+                p.produce(topic, vb, kb, headers=hdrs, on_delivery=cb)
+                return
+            except BufferError:
+                p.poll(0.05)  # back-pressure: librdkafka's queue is full; serve reports and retry
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else KafkaError(KafkaError._FAIL)
+                self._tracker.count("failed")
+                self._router.submit(FailedRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000), err.name(), err.str()))
+                return
+
+    # ---- delivery reports (poller thread, or the caller's flush) -----------------------------
+
+    def _on_delivery(self, mid: str, hdrs: list[tuple[str, bytes]], err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            lat = msg.latency()
+            self._tracker.delivered(mid, lat * 1000.0 if lat is not None else None, retried=False)
+            return
+        self._tracker.count("failed")
+        ts_type, ts = msg.timestamp()
+        self._router.submit(FailedRecord(
+            mid, msg.topic(), msg.key(), msg.value(), list(hdrs), ts if ts_type else None,
+            err.name(), err.str(), err.fatal(),
+        ))
+
+    def _on_error(self, err: KafkaError) -> None:
+        code = err.code()
+        if code == KafkaError._ALL_BROKERS_DOWN:
+            if self._connected:
+                log.warning("all brokers down: failed records are spooled until the cluster answers")
+            self._connected = False
+        if err.fatal():
+            log.error("fatal producer error %s: rebuilding the producer", err.name())
+            self._fatal.set()
+
+    def _on_stats(self, raw: str) -> None:
+        try:
+            stats = json.loads(raw)
+        except ValueError:
+            return
+        up = any(b.get("state") == "UP" for b in stats.get("brokers", {}).values())
+        if up and not self._connected:
+            log.warning("cluster answers again")
+        self._connected = up
+
+    def _on_routed(self, rec: FailedRecord, status: str, reason: str | None) -> None:
+        return None
+
+    # ---- background -------------------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.1)
+
+    def _maintenance_loop(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                self._maintain()
+            except Exception:  # noqa: BLE001 - background work must not die
+                log.exception("producer maintenance failed")
+
+    def _maintain(self) -> None:
+        if self._fatal.is_set():
+            self._rebuild()
+        if self._connected and self.spool.count():
+            self.drain_spool()
+        if time.monotonic() - self._dlq_checked_at >= self._dlq_check_interval_s:
+            self._refresh_dlq_counts()
+
+    def _rebuild(self) -> None:
+        self._fatal.clear()
+        old, self._producer = self._producer, self._new_producer()
+        old.purge(in_queue=True, in_flight=True)
+        old.flush(5.0)
+
+    def _refresh_dlq_counts(self) -> None:
+        self._dlq_checked_at = time.monotonic()
+        counts: dict[str, int] = {}
+        for t in list(self._topics_seen):
+            dlq = self.naming.dlq_topic(t)
+            n = self.companions.count(dlq)
+            if n:
+                counts[t] = n
+        self._dlq_counts = counts
+
+    # ---- spool --------------------------------------------------------------------------------
+
+    def drain_spool(self, max_records: int = 5000, timeout_s: float = 30.0) -> int:
+        """Re-send spooled records oldest first; return how many were delivered or routed."""
+        recs = self.spool.oldest(max_records)
+        if not recs:
+            return 0
+        done: list[int] = []
+        lock = threading.Lock()
+        for r in recs:
+            def cb(err: KafkaError | None, msg: Message, _r: Any = r) -> None:
+                if err is None:
+                    self._tracker.delivered(_r.message_id, None, retried=True)
+                    self._tracker.count("drained")
+                elif err.code() in (KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+                    return  # still unreachable: the row stays in the spool
+                else:
+                    self._tracker.count("failed")
+                    self._router.submit(FailedRecord(
+                        _r.message_id, _r.topic, _r.key, _r.value, list(_r.headers), _r.timestamp_ms,
+                        err.name(), err.str(), err.fatal(),
+                    ))
+                with lock:
+                    done.append(_r.row_id)
+
+            kwargs: dict[str, Any] = {"key": r.key, "value": r.value, "headers": r.headers, "on_delivery": cb}
+            if r.timestamp_ms:
+                kwargs["timestamp"] = r.timestamp_ms
+            while True:
+                try:
+                    self._producer.produce(r.topic, **kwargs)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+        self._producer.flush(timeout_s)
+        self.spool.delete(done)
+        if done:
+            log.info("drained %d records from the spool (%d left)", len(done), self.spool.count())
+        return len(done)
+
+    # ---- status and stats ---------------------------------------------------------------------
+
+    def get_message_status(self, message_id: str) -> str | None:
+        """``pending``, ``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``; None if unknown."""
+        return self._tracker.status(message_id)
+
+    def get_pending_messages(self) -> list[str]:
+        """Ids of records handed to Kafka whose delivery is not yet reported."""
+        return self._tracker.pending()
+
+    def get_stats(self) -> dict[str, Any]:
+        stats = self._tracker.snapshot()
+        if not self._dlq_checked_at:
+            self._refresh_dlq_counts()
+        stats["dlq_stats"] = {
+            "total_messages": sum(self._dlq_counts.values()),
+            "topic_breakdown": dict(self._dlq_counts),
+            "routed_by_this_producer": dict(self._tracker.dlq_by_topic),
+        }
+        stats["spool_size"] = self.spool.count()
+        stats["connected"] = self._connected
+        return stats
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for delivery reports and routing; return records still undelivered."""
+        deadline = time.monotonic() + timeout
+        left = self._producer.flush(timeout)
+        self._router.drain(max(0.0, deadline - time.monotonic()))
+        return left + self._router.busy
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Deliver what can be delivered; spool the rest (nothing is lost)."""
+        if self._closed:
+            return
+        self._closed = True
+        deadline = time.monotonic() + timeout
+        self._producer.flush(timeout)
+        self._spool_undelivered()
+        self._router.close(max(1.0, deadline - time.monotonic()))
+        self._stop.set()
+        for t in self._threads:
+            t.join(5.0)
+        self.spool.close()
+
+    def _spool_undelivered(self) -> None:
+        """Purge what librdkafka still holds; its reports come back as failures to spool."""
+        self._connected = False
+        self._producer.purge(in_queue=True, in_flight=True)
+        self._producer.flush(5.0)
+
+    def __enter__(self) -> ReliableKafkaProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

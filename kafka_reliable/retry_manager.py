@@ -1,0 +1,79 @@
+"""What waits in ``.retry`` topics: the retry worker group's lag, read from Kafka."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from kafka_reliable.config import client_config
+from kafka_reliable.topics import CompanionTopics
+
+log = logging.getLogger(__name__)
+
+#: The retry worker's default consumer group.
+DEFAULT_WORKER_GROUP = "kafka-reliable-retry"
+
+
+class RetryManager:
+    """``get_stats()``: records waiting in the ``.retry`` topics of the producer's topics."""
+
+    def __init__(
+        self,
+        *,
+        conf: dict[str, Any],
+        companions: CompanionTopics,
+        topics: Callable[[], list[str]],
+        worker_group: str = DEFAULT_WORKER_GROUP,
+        routed: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self._conf = client_config(conf)
+        self._companions = companions
+        self._topics = topics
+        self.worker_group = worker_group
+        self._routed = routed
+
+    def lag(self, retry_topic: str, timeout_s: float = 10.0) -> tuple[int, int]:
+        """(pending, processed) for one ``.retry`` topic: high - committed, committed - low."""
+        marks = self._companions.watermarks(retry_topic, timeout_s)
+        if not marks:
+            return 0, 0
+        c = Consumer({**self._conf, "group.id": self.worker_group, "enable.auto.commit": False})
+        try:
+            committed = c.committed([TopicPartition(retry_topic, p) for p in marks], timeout=timeout_s)
+        finally:
+            c.close()
+        pending = processed = 0
+        for tp in committed:
+            lo, hi = marks[tp.partition]
+            pos = tp.offset if tp.offset >= 0 else lo
+            pos = max(lo, min(pos, hi))
+            pending += hi - pos
+            processed += pos - lo
+        return pending, processed
+
+    def get_stats(self, timeout_s: float = 10.0) -> dict[str, Any]:
+        per_topic: dict[str, int] = {}
+        processed = 0
+        error: str | None = None
+        for t in self._topics():
+            rt = self._companions.naming.retry_topic(t)
+            try:
+                pending, done = self.lag(rt, timeout_s)
+            except KafkaException as exc:
+                error = str(exc)
+                continue
+            per_topic[rt] = pending
+            processed += done
+        out: dict[str, Any] = {
+            "pending_retries": sum(per_topic.values()),
+            "pending_by_topic": per_topic,
+            "processed_retries": processed,
+            "routed_to_retry": self._routed(),
+            "worker_group": self.worker_group,
+        }
+        if error:
+            out["error"] = error
+        return out

@@ -1,0 +1,162 @@
+"""Bounded message status and cheap statistics for the producer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+PENDING = "pending"
+SENT = "sent"
+RETRYING = "retrying"
+DLQ = "dlq"
+SPOOLED = "spooled"
+DUPLICATE = "duplicate"
+
+#: Statuses after which a record needs nothing more from this process.
+TERMINAL = frozenset({SENT, RETRYING, DLQ, SPOOLED, DUPLICATE})
+
+
+class LatencyWindow:
+    """The last ``size`` delivery latencies in a ring; percentiles computed on demand."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._buf = [0.0] * size
+        self._size = size
+        self._n = 0
+
+    def add(self, latency_ms: float) -> None:
+        self._buf[self._n % self._size] = latency_ms
+        self._n += 1
+
+    def snapshot(self) -> dict[str, float]:
+        filled = min(self._n, self._size)
+        if filled == 0:
+            return {"avg_ms": 0.0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0, "samples": 0}
+        data = sorted(self._buf[:filled])
+
+        def pct(p: float) -> float:
+            return data[min(filled - 1, int(p * filled))]
+
+        return {
+            "avg_ms": sum(data) / filled,
+            "p50_ms": pct(0.50),
+            "p95_ms": pct(0.95),
+            "p99_ms": pct(0.99),
+            "max_ms": data[-1],
+            "samples": filled,
+        }
+
+
+class _Batch:
+    __slots__ = ("remaining", "done")
+
+    def __init__(self, n: int) -> None:
+        self.remaining = n
+        self.done = threading.Event()
+        if n == 0:
+            self.done.set()
+
+
+class MessageTracker:
+    """Status per message id (the newest ``capacity`` ids) and counters.
+
+    Updated from the send path and from delivery callbacks (any thread that polls);
+    one lock, held for a few dict operations.
+    """
+
+    def __init__(self, capacity: int = 100_000, latency_window: int = 10_000) -> None:
+        if capacity < 1:
+            raise ValueError(f"status capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.lock = threading.Lock()
+        self._status: dict[str, str] = {}
+        self._batch_of: dict[str, _Batch] = {}
+        self.latency = LatencyWindow(latency_window)
+        self.counts: dict[str, int] = {
+            "sent": 0, "failed": 0, "retried": 0, "dead_lettered": 0, "spooled": 0,
+            "duplicates": 0, "successful_retries": 0, "drained": 0,
+        }
+        self.dlq_by_topic: dict[str, int] = {}
+
+    # -- send path --------------------------------------------------------------------
+
+    def add(self, mid: str, status: str = PENDING) -> None:
+        with self.lock:
+            st = self._status
+            st[mid] = status
+            if len(st) > self.capacity:
+                del st[next(iter(st))]
+
+    def add_batch(self, mids: Iterable[str]) -> _Batch:
+        ids = list(mids)
+        batch = _Batch(len(ids))
+        with self.lock:
+            for mid in ids:
+                self._batch_of[mid] = batch
+        return batch
+
+    # -- outcomes (any thread) ------------------------------------------------------------
+
+    def settle(self, mid: str | None, status: str) -> None:
+        """Record a new status; release a waiting batch when its last record settles."""
+        if mid is None:
+            return
+        with self.lock:
+            st = self._status
+            if mid in st or len(st) < self.capacity:
+                st[mid] = status
+            else:
+                st[mid] = status
+                del st[next(iter(st))]
+            if status in TERMINAL:
+                batch = self._batch_of.pop(mid, None)
+                if batch is not None:
+                    batch.remaining -= 1
+                    if batch.remaining <= 0:
+                        batch.done.set()
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[name] += n
+
+    def delivered(self, mid: str | None, latency_ms: float | None, retried: bool) -> None:
+        with self.lock:
+            self.counts["sent"] += 1
+            if retried:
+                self.counts["successful_retries"] += 1
+            if latency_ms is not None:
+                self.latency.add(latency_ms)
+        self.settle(mid, SENT)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def status(self, mid: str) -> str | None:
+        return self._status.get(mid)
+
+    def pending(self) -> list[str]:
+        with self.lock:
+            return [m for m, s in self._status.items() if s == PENDING]
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            counts = dict(self.counts)
+            lat = self.latency.snapshot()
+            pending = sum(1 for s in self._status.values() if s == PENDING)
+        done = counts["sent"] + counts["failed"]
+        return {
+            "messages_sent": counts["sent"],
+            "messages_failed": counts["failed"],
+            "error_rate": counts["failed"] / done if done else 0.0,
+            "messages_pending": pending,
+            "messages_retried": counts["retried"],
+            "messages_dead_lettered": counts["dead_lettered"],
+            "messages_spooled": counts["spooled"],
+            "messages_drained_from_spool": counts["drained"],
+            "duplicates": counts["duplicates"],
+            "latency_stats": lat,
+            "retry_stats": {
+                "total_retries": counts["retried"],
+                "successful_retries": counts["successful_retries"],
+            },
+        }
