@@ -1,0 +1,24 @@
+"""DLQ tools: stats, list, show, replay, purge and max size, for every DLQ dialect."""
+
+from __future__ import annotations
+
+from kafka_reliable.dlq.dialects import DlqContext
+from kafka_reliable.dlq.maintenance import DlqMaintenance
+from kafka_reliable.dlq.model import DlqMessage
+from kafka_reliable.dlq.queue import DeadLetterQueue, make_filter
+from kafka_reliable.dlq.reader import DlqError, DlqFilter
+from kafka_reliable.dlq.replay import ReplayOptions, ReplayResult
+from kafka_reliable.dlq.timespec import parse_time
+
+__all__ = [
+    "DeadLetterQueue",
+    "DlqContext",
+    "DlqError",
+    "DlqFilter",
+    "DlqMaintenance",
+    "DlqMessage",
+    "ReplayOptions",
+    "ReplayResult",
+    "make_filter",
+    "parse_time",
+]

@@ -1,0 +1,136 @@
+"""One DLQ record with its error context, whatever dialect wrote it."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+
+from kafka_reliable.dlq import dialects
+
+
+def ms_to_datetime(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def ms_to_iso(ms: int | None) -> str | None:
+    dt = ms_to_datetime(ms)
+    return None if dt is None else dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def bytes_to_text(raw: bytes | None) -> str | None:
+    """UTF-8 text when the bytes are printable UTF-8, else ``base64:<...>``."""
+    if raw is None:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(raw).decode("ascii")
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+        return "base64:" + base64.b64encode(raw).decode("ascii")
+    return text
+
+
+@dataclass(frozen=True, kw_only=True)
+class DlqMessage:
+    """A dead-lettered record: where it sits, what it carries, and why it failed.
+
+    ``id`` is the record's message id when it has one (ours), else ``"<partition>:<offset>"``.
+    ``last_error`` is the error message; ``retry_count`` the failed attempts the writer recorded.
+    """
+
+    id: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp_ms: int | None
+    dialect: str
+    message_id: str | None = None
+    original_topic: str | None = None
+    original_partition: int | None = None
+    original_offset: int | None = None
+    original_timestamp_ms: int | None = None
+    error_class: str | None = None
+    error_code: str | None = None
+    last_error: str | None = None
+    stacktrace: str | None = None
+    retry_count: int | None = None
+    reason: str | None = None
+    first_failed_at_ms: int | None = None
+    last_failed_at_ms: int | None = None
+    replay_count: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, msg: Message) -> DlqMessage:
+        """Build from a consumed record (``msg.error()`` must be None)."""
+        hs = [(k, v if v is not None else b"") for k, v in (msg.headers() or [])]
+        ctx = dialects.parse(hs)
+        ts_type, ts = msg.timestamp()
+        partition, offset = msg.partition(), msg.offset()
+        return cls(
+            id=ctx.message_id or f"{partition}:{offset}",
+            topic=msg.topic(), partition=partition, offset=offset,
+            key=msg.key(), value=msg.value(), headers=hs,
+            timestamp_ms=None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts,
+            dialect=ctx.dialect, message_id=ctx.message_id,
+            original_topic=ctx.original_topic, original_partition=ctx.original_partition,
+            original_offset=ctx.original_offset, original_timestamp_ms=ctx.original_timestamp_ms,
+            error_class=ctx.error_class, error_code=ctx.error_code, last_error=ctx.error_message,
+            stacktrace=ctx.stacktrace, retry_count=ctx.retry_count, reason=ctx.reason,
+            first_failed_at_ms=ctx.first_failed_at_ms, last_failed_at_ms=ctx.last_failed_at_ms,
+            replay_count=ctx.replay_count, extra=dict(ctx.extra),
+        )
+
+    @property
+    def coordinates(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    @property
+    def first_failed_at(self) -> datetime | None:
+        """When the record first failed (UTC), when the writer recorded it."""
+        return ms_to_datetime(self.first_failed_at_ms)
+
+    @property
+    def failed_at_ms(self) -> int | None:
+        """The last failure time when known, else the DLQ record's timestamp."""
+        return self.last_failed_at_ms or self.first_failed_at_ms or self.timestamp_ms
+
+    @property
+    def error_names(self) -> frozenset[str]:
+        """Names an ``--error`` filter matches, lower-cased: class (full and simple), code, cause."""
+        names = {self.error_class, dialects.simple_name(self.error_class), self.error_code}
+        cause = self.extra.get("cause_class")
+        names.update({cause, dialects.simple_name(cause)})
+        return frozenset(n.lower() for n in names if n)
+
+    def key_text(self) -> str | None:
+        return bytes_to_text(self.key)
+
+    def value_text(self) -> str | None:
+        return bytes_to_text(self.value)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (bytes as UTF-8 text or ``base64:``; times in ms and ISO-8601)."""
+        return {
+            "id": self.id, "topic": self.topic, "partition": self.partition, "offset": self.offset,
+            "timestamp_ms": self.timestamp_ms, "timestamp": ms_to_iso(self.timestamp_ms),
+            "key": self.key_text(), "value": self.value_text(),
+            "headers": [[k, bytes_to_text(v)] for k, v in self.headers],
+            "dialect": self.dialect, "message_id": self.message_id,
+            "original_topic": self.original_topic, "original_partition": self.original_partition,
+            "original_offset": self.original_offset, "original_timestamp_ms": self.original_timestamp_ms,
+            "error_class": self.error_class, "error_code": self.error_code,
+            "last_error": self.last_error, "stacktrace": self.stacktrace,
+            "retry_count": self.retry_count, "reason": self.reason,
+            "first_failed_at_ms": self.first_failed_at_ms,
+            "first_failed_at": ms_to_iso(self.first_failed_at_ms),
+            "last_failed_at_ms": self.last_failed_at_ms, "replay_count": self.replay_count,
+            "extra": dict(self.extra),
+        }

@@ -1,0 +1,286 @@
+"""Replay: DLQ records back to their original topic (or ``to_topic``), resumable and bounded.
+
+Progress lives in a replay consumer group: by default one per (DLQ topic, filter, target,
+force), so running the same command again resumes where it stopped and replays nothing twice.
+In transactional mode (default) each chunk of re-published records and the group's offsets
+are committed in one Kafka transaction, so a crash or kill mid-replay neither loses nor
+duplicates a record. Replayed records get a fresh attempt count, keep their message id and
+carry ``kafka_reliable.replay.count`` + 1; records at the replay limit are refused unless forced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer, TopicPartition
+
+from kafka_reliable import headers as h
+from kafka_reliable.config import client_config
+from kafka_reliable.dlq import dialects
+from kafka_reliable.dlq.model import DlqMessage
+from kafka_reliable.dlq.reader import DlqError, DlqFilter, Offsets, RangeReader
+
+log = logging.getLogger(__name__)
+
+#: Default limit of ``kafka_reliable.replay.count``: a record replayed this often is refused.
+DEFAULT_MAX_REPLAYS = 3
+#: Group id prefix of replay progress.
+REPLAY_GROUP_PREFIX = "kafka-reliable-replay."
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayOptions:
+    """What to replay and how fast. ``rate_per_s`` None = as fast as the cluster takes it."""
+
+    max_messages: int | None = None
+    rate_per_s: float | None = None
+    to_topic: str | None = None
+    filter: DlqFilter = field(default_factory=DlqFilter)
+    dry_run: bool = False
+    force: bool = False
+    max_replays: int = DEFAULT_MAX_REPLAYS
+    group_id: str | None = None
+    transactional: bool = True
+    max_time_s: float | None = None
+    chunk_size: int = 100
+    chunk_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_messages is not None and self.max_messages < 0:
+            raise DlqError(f"max_messages must be >= 0, got {self.max_messages}")
+        if self.rate_per_s is not None and self.rate_per_s <= 0:
+            raise DlqError(f"rate must be > 0 records/s, got {self.rate_per_s}")
+        if self.chunk_size < 1:
+            raise DlqError(f"chunk_size must be >= 1, got {self.chunk_size}")
+
+
+@dataclass(kw_only=True)
+class ReplayResult:
+    """What a replay did (or, with ``dry_run``, would do)."""
+
+    dlq_topic: str
+    group_id: str
+    dry_run: bool
+    replayed: int = 0
+    scanned: int = 0
+    pending_at_start: int = 0
+    skipped_filtered: int = 0
+    skipped_loop_guard: int = 0
+    skipped_no_target: int = 0
+    by_error_class: Counter[str] = field(default_factory=Counter)
+    by_reason: Counter[str] = field(default_factory=Counter)
+    by_target: Counter[str] = field(default_factory=Counter)
+    stopped: str = "end"  # end | max_messages | max_time | stopped
+
+    @property
+    def refused(self) -> int:
+        return self.skipped_loop_guard + self.skipped_no_target
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dlq_topic": self.dlq_topic, "group_id": self.group_id, "dry_run": self.dry_run,
+            "replayed": self.replayed, "scanned": self.scanned, "pending_at_start": self.pending_at_start,
+            "skipped_filtered": self.skipped_filtered, "skipped_loop_guard": self.skipped_loop_guard,
+            "skipped_no_target": self.skipped_no_target, "stopped": self.stopped,
+            "by_error_class": dict(self.by_error_class.most_common()),
+            "by_reason": dict(self.by_reason.most_common()), "by_target": dict(self.by_target),
+        }
+
+
+def default_group(dlq_topic: str, opts: ReplayOptions) -> str:
+    """The replay group of this job: same DLQ, filter, target and force -> same group."""
+    ident = json.dumps({"f": opts.filter.identity(), "to": opts.to_topic, "force": opts.force}, sort_keys=True)
+    return f"{REPLAY_GROUP_PREFIX}{dlq_topic}.{hashlib.sha1(ident.encode()).hexdigest()[:10]}"
+
+
+class _Pacer:
+    """At most ``rate`` records per second, sleeping in short steps so a stop is seen."""
+
+    def __init__(self, rate_per_s: float | None, should_stop: Callable[[], bool]) -> None:
+        self._rate = rate_per_s
+        self._stop = should_stop
+        self._t0 = time.monotonic()
+        self._n = 0
+
+    def wait(self) -> bool:
+        """False when asked to stop while waiting."""
+        if self._rate is not None:
+            due = self._t0 + self._n / self._rate
+            while (left := due - time.monotonic()) > 0:
+                if self._stop():
+                    return False
+                time.sleep(min(left, 0.05))
+        self._n += 1
+        return True
+
+
+class Replayer:
+    """One replay run over one DLQ topic."""
+
+    def __init__(
+        self, conf: Mapping[str, Any], dlq_topic: str, opts: ReplayOptions,
+        should_stop: Callable[[], bool] | None = None,
+        progress: Callable[[ReplayResult], None] | None = None,
+    ) -> None:
+        if opts.to_topic is not None and opts.to_topic == dlq_topic:
+            raise DlqError(f"refusing to replay {dlq_topic} into itself")
+        self._conf = dict(conf)
+        self._topic = dlq_topic
+        self._opts = opts
+        self._stop = should_stop or (lambda: False)
+        self._progress = progress or (lambda r: None)
+        group = opts.group_id or default_group(dlq_topic, opts)
+        self.result = ReplayResult(dlq_topic=dlq_topic, group_id=group, dry_run=opts.dry_run)
+        self._producer: Producer | None = None
+        self._in_txn = False
+        self._unacked = 0
+        self._errors: list[str] = []
+
+    # -- the run ------------------------------------------------------------------------
+    def run(self) -> ReplayResult:
+        if not self._opts.dry_run:
+            self._producer = self._make_producer()
+        try:
+            with Offsets(self._conf, group_id=self.result.group_id) as offsets:
+                self._loop(offsets)
+        finally:
+            self._abort_open()
+            if self._producer is not None:
+                self._producer.flush(10)
+        log.info("replay of %s: %s", self._topic, self.result.to_json())
+        return self.result
+
+    def _make_producer(self) -> Producer:
+        pconf: dict[str, Any] = {
+            **client_config(self._conf), "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+        }
+        if self._opts.transactional:
+            pconf["transactional.id"] = self.result.group_id
+        p = Producer(pconf)
+        if self._opts.transactional:
+            p.init_transactions(30)  # fences and aborts an earlier run of this job
+        return p
+
+    def _ranges(self, offsets: Offsets) -> dict[int, tuple[int, int]]:
+        wm = offsets.watermarks(self._topic)
+        if not wm:
+            raise DlqError(f"DLQ topic {self._topic} does not exist")
+        committed = offsets.committed(self._topic, list(wm))
+        ranges = {}
+        for p, (lo, hi) in wm.items():
+            c = committed.get(p)
+            ranges[p] = (lo if c is None else min(max(c, lo), hi), hi)
+        self.result.pending_at_start = sum(hi - start for start, hi in ranges.values())
+        return ranges
+
+    def _loop(self, offsets: Offsets) -> None:
+        opts, res = self._opts, self.result
+        positions: dict[int, int] = {}
+        pacer = _Pacer(opts.rate_per_s, self._stop)
+        deadline = None if opts.max_time_s is None else time.monotonic() + opts.max_time_s
+        last_commit = time.monotonic()
+        for msg in RangeReader(offsets.consumer, self._topic, self._ranges(offsets)):
+            if opts.max_messages is not None and res.replayed + self._unacked >= opts.max_messages:
+                res.stopped = "max_messages"
+                break
+            if self._stop():
+                res.stopped = "stopped"
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                res.stopped = "max_time"
+                break
+            m = DlqMessage.from_record(msg)
+            target = self._decide(m)
+            if target is not None and not opts.dry_run:
+                if not pacer.wait():
+                    res.stopped = "stopped"
+                    break
+                self._produce(m, target)
+            elif target is not None:
+                res.replayed += 1
+            positions[m.partition] = m.offset + 1
+            res.scanned += 1
+            if not opts.dry_run and (
+                self._unacked >= opts.chunk_size or time.monotonic() - last_commit >= opts.chunk_interval_s
+            ):
+                self._commit(offsets, positions)
+                last_commit = time.monotonic()
+            self._progress(res)
+        if not opts.dry_run and positions:
+            self._commit(offsets, positions)
+        self._progress(res)
+
+    def _decide(self, m: DlqMessage) -> str | None:
+        """The target topic of a selected record, or None (counted as skipped)."""
+        opts, res = self._opts, self.result
+        if not opts.filter.matches(m):
+            res.skipped_filtered += 1
+            return None
+        if m.replay_count >= opts.max_replays and not opts.force:
+            res.skipped_loop_guard += 1
+            return None
+        target = opts.to_topic or m.original_topic
+        if not target:
+            res.skipped_no_target += 1
+            return None
+        res.by_error_class[m.error_class or "(unknown)"] += 1
+        res.by_reason[m.reason or "(none)"] += 1
+        res.by_target[target] += 1
+        return target
+
+    # -- producing and committing ---------------------------------------------------------
+    def _produce(self, m: DlqMessage, target: str) -> None:
+        assert self._producer is not None
+        if self._opts.transactional and not self._in_txn:
+            self._producer.begin_transaction()
+            self._in_txn = True
+        hdrs = h.republish_headers(dialects.strip_foreign(m.headers), replay_count=m.replay_count + 1)
+        while True:
+            try:
+                self._producer.produce(target, m.value, m.key, headers=hdrs, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.1)
+        self._unacked += 1
+        self._producer.poll(0)
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._errors.append(f"{msg.topic()}: {err}")
+
+    def _commit(self, offsets: Offsets, positions: Mapping[int, int]) -> None:
+        assert self._producer is not None
+        tps = [TopicPartition(self._topic, p, o) for p, o in positions.items()]
+        if self._opts.transactional:
+            if not self._in_txn:
+                self._producer.begin_transaction()
+                self._in_txn = True
+            self._producer.send_offsets_to_transaction(tps, offsets.consumer.consumer_group_metadata(), 30)
+            self._producer.commit_transaction(60)
+            self._in_txn = False
+        else:
+            remaining = self._producer.flush(60)
+            if remaining or self._errors:
+                raise DlqError(f"replay of {self._topic} failed; progress not committed: "
+                               f"{self._errors[:3] or f'{remaining} records unacknowledged'}")
+            offsets.consumer.commit(offsets=tps, asynchronous=False)
+        if self._errors:
+            raise DlqError(f"replay of {self._topic} failed: {self._errors[:3]}")
+        self.result.replayed += self._unacked
+        self._unacked = 0
+
+    def _abort_open(self) -> None:
+        if self._producer is not None and self._in_txn:
+            try:
+                self._producer.abort_transaction(30)
+            except KafkaException as exc:
+                log.warning("replay of %s: could not abort the open transaction: %s", self._topic, exc)
+            self._in_txn = False
+            self._unacked = 0
