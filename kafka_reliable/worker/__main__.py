@@ -1,0 +1,7 @@
+"""``python -m kafka_reliable.worker`` runs the retry worker (same options as ``kafka-reliable retry-worker``)."""
+
+import sys
+
+from kafka_reliable.cli.worker import main
+
+sys.exit(main())

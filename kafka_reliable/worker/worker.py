@@ -1,0 +1,442 @@
+"""RetryWorker: consumes ``<topic>.retry``, republishes each record when due (DESIGN.md §5).
+
+One thread does everything: ``_poll`` reads ahead into the due-time heap, ``_dispatch`` hands
+due records to ``_republish``, delivery reports (collected by the producer's callbacks) are
+settled by ``_settle_reports``, and ``_commit`` commits per partition only the contiguous
+prefix of acknowledged offsets (or, with ``transactional``, commits a Kafka transaction that
+carries the republished records and the offsets together).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from functools import partial
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from kafka_reliable.errors import KafkaReliableError, classify
+from kafka_reliable.routing import Route
+from kafka_reliable.topics import CompanionTopics
+from kafka_reliable.worker import clients, records
+from kafka_reliable.worker.metrics import WorkerMetrics
+from kafka_reliable.worker.records import RetryRecord
+from kafka_reliable.worker.scheduler import TP, DueHeap, OffsetTracker
+from kafka_reliable.worker.settings import WorkerConfig
+from kafka_reliable.worker.transactions import TransactionalCommitter
+
+log = logging.getLogger(__name__)
+
+#: Longest single wait inside poll(); bounds the lateness of newly read, already-due records.
+MAX_POLL_WAIT_S = 0.05
+#: Due records handed to the producer per loop turn (keeps delivery reports flowing).
+DISPATCH_BATCH = 2_000
+#: Delay before retrying a record whose companion topic could not be written.
+ROUTE_RETRY_MS = 1_000
+#: Resume fetching once the look-ahead drops to this fraction of ``max_pending``.
+RESUME_FRACTION = 0.9
+
+REPUBLISH, TO_RETRY, TO_DLQ = "republish", "retry", "dlq"
+
+
+class WorkerError(KafkaReliableError):
+    """The worker could not start or had to stop (the message says why)."""
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RetryWorker:
+    """The retry worker. ``run()`` blocks until ``stop()`` (thread-safe, signal-safe)."""
+
+    def __init__(self, *, config: WorkerConfig, registry: CollectorRegistry | None = None) -> None:
+        self.config = config
+        self.metrics = WorkerMetrics(registry=registry)
+        self.counts = {"republished": 0, "retried": 0, "dead_lettered": 0, "poison": 0, "failed": 0}
+        self.exit_code = 0
+        self._heap: DueHeap[RetryRecord] = DueHeap(max_pending=config.max_pending)
+        self._tracker = OffsetTracker()
+        self._gens: dict[TP, int] = {}
+        self._gen_seq = itertools.count(1)
+        self._reports: list[tuple[str, RetryRecord, str | None, KafkaError | None]] = []
+        self._inflight = 0
+        self._stop = threading.Event()
+        self._paused = False
+        self._requeue_fatal = False
+        self._rebuild = False
+        self._last_commit_ms = 0
+        self._client_error: str | None = None
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._txn: TransactionalCommitter | None = None
+        self._companions = CompanionTopics(clients.admin_config(config), naming=config.naming)
+        self._metrics_server: Any = None
+
+    # ---- public -------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def assignment(self) -> set[TP]:
+        return set(self._gens)
+
+    def run(self) -> int:
+        """Run until ``stop()``; returns the exit code (0 after a graceful stop)."""
+        self._start()
+        try:
+            while not self._stop.is_set():
+                self._step()
+        finally:
+            self._shutdown()
+        return self.exit_code
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def _start(self) -> None:
+        cfg = self.config
+        log.info("retry worker starting: %s", cfg.describe())
+        if cfg.metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            self._metrics_server, _ = start_http_server(cfg.metrics_port, registry=self.metrics.registry)
+            log.info("metrics on :%s/metrics", cfg.metrics_port)
+        try:
+            for topic in cfg.topics:
+                self._companions.ensure(topic)
+            self._producer = self._new_producer()
+            self._consumer = Consumer(clients.consumer_config(cfg, self._on_consumer_error))
+            self._consumer.subscribe(
+                cfg.subscription(), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            )
+        except KafkaException as exc:
+            raise WorkerError(f"retry worker could not start: {exc}") from exc
+        log.info("retry worker running: subscribed to %s", cfg.subscription())
+
+    def _new_producer(self) -> Producer:
+        producer = Producer(clients.producer_config(self.config, self._on_producer_error))
+        if self.config.transactional:
+            self._txn = TransactionalCommitter(producer=producer, worker=self)
+            self._txn.init()
+        return producer
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.config.shutdown_timeout_s
+        log.info("retry worker stopping: %d pending, %d in flight", len(self._heap), self._inflight)
+        consumer, producer = self._consumer, self._producer
+        if consumer is not None and producer is not None:
+            with contextlib.suppress(KafkaException):
+                consumer.pause(consumer.assignment())
+            self._finish_inflight(deadline)
+            self._commit()
+            consumer.close()
+        if producer is not None:
+            producer.flush(max(0.0, deadline - time.monotonic()))
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+        log.info("retry worker stopped: %s", self.counts)
+
+    def _finish_inflight(self, deadline: float) -> None:
+        """Wait (bounded) for the acknowledgements of what was handed to the producer."""
+        assert self._producer is not None
+        while self._inflight > 0 and time.monotonic() < deadline:
+            self._producer.poll(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._settle_reports()
+
+    # ---- the loop -----------------------------------------------------------------------
+    def _step(self) -> None:
+        assert self._producer is not None
+        self._poll()
+        self._producer.poll(0)
+        self._settle_reports()
+        self._dispatch(_wall_ms())
+        if self._rebuild:
+            self._rebuild_producer()
+        self._flow_control()
+        now_ms = _wall_ms()
+        if now_ms - self._last_commit_ms >= self.config.commit_interval_ms:
+            self._commit()
+            self._last_commit_ms = now_ms
+        self.metrics.pending.set(self._tracker.pending())
+
+    def _poll(self) -> None:
+        assert self._consumer is not None
+        wait_s = MAX_POLL_WAIT_S
+        nxt = self._heap.next_due_ms()
+        if nxt is not None:
+            wait_s = min(wait_s, max(0.0, (nxt - time.time() * 1000) / 1000))
+        if self._inflight:
+            wait_s = min(wait_s, 0.005)
+        n = max(1, min(self.config.poll_batch, self._heap.room))
+        msgs = self._consumer.consume(num_messages=n, timeout=wait_s)
+        if msgs:
+            now_ms = _wall_ms()
+            for m in msgs:
+                self._handle(m, now_ms)
+
+    def _handle(self, m: Message, now_ms: int) -> None:
+        err = m.error()
+        if err is not None:
+            self._note_client_error("consumer", err)
+            return
+        tp = (m.topic(), m.partition())
+        gen = self._gens.get(tp)
+        if gen is None or not self._tracker.track(tp, m.offset()):
+            return
+        ts_type, ts = m.timestamp()
+        rec = records.decode(
+            tp=tp, offset=m.offset(), gen=gen, key=m.key(), value=m.value(),
+            timestamp_ms=ts if ts_type != 0 and ts > 0 else 0, headers=m.headers(),
+            naming=self.config.naming, now_ms=now_ms,
+        )
+        if rec.poison_reason is not None:
+            log.debug("poison record %s[%s]@%s: %s", tp[0], tp[1], m.offset(), rec.poison_reason)
+            self.counts["poison"] += 1
+            route = records.poison_route(rec, retry_config=self.config.retry_config,
+                                         naming=self.config.naming, now_ms=now_ms)
+            self._route(rec, route)
+            return
+        self._heap.push(rec.due_ms, tp, rec)
+
+    def _dispatch(self, now_ms: int) -> None:
+        if self._txn is not None and not self._txn.may_produce(now_ms):
+            return
+        for due_ms, rec in self._heap.pop_due(now_ms, DISPATCH_BATCH):
+            self.metrics.lateness.observe(max(0.0, time.time() - due_ms / 1000))
+            known = self._txn.known_failure(rec) if self._txn is not None else None
+            if known is not None:
+                self._on_republish_failed(rec, *known)
+            else:
+                self._republish(rec)
+
+    def _republish(self, rec: RetryRecord) -> None:
+        assert rec.failure is not None
+        self._produce(rec.failure.original_topic, rec, records.republish_headers(rec), REPUBLISH, None)
+
+    def _route(self, rec: RetryRecord, route: Route) -> None:
+        """Send a record to ``.retry`` or ``.dlq`` (companion topics ensured first)."""
+        try:
+            self._companions.ensure(route.failure.original_topic)
+        except KafkaException as exc:
+            self._route_failed(rec, f"ensure companion topics: {exc}")
+            return
+        kind = TO_RETRY if route.to_retry else TO_DLQ
+        self._produce(route.target_topic, rec, route.headers, kind, route.failure.dlq_reason)
+
+    def _produce(self, topic: str, rec: RetryRecord, headers: list[tuple[str, bytes]], kind: str,
+                 reason: str | None) -> None:
+        assert self._producer is not None
+        if self._txn is not None:
+            self._txn.begin()
+        cb = partial(self._on_delivery, kind, rec, reason)
+        while True:
+            try:
+                self._producer.produce(topic, value=rec.value, key=rec.key, headers=headers,
+                                       timestamp=rec.timestamp_ms, on_delivery=cb)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                self._reports.append((kind, rec, reason, exc.args[0]))
+                break
+        self._inflight += 1
+
+    def _on_delivery(self, kind: str, rec: RetryRecord, reason: str | None, err: KafkaError | None,
+                     _msg: Message) -> None:
+        self._reports.append((kind, rec, reason, err))
+
+    # ---- outcomes -----------------------------------------------------------------------
+    def _settle_reports(self) -> None:
+        while self._reports:
+            batch, self._reports = self._reports, []
+            for kind, rec, reason, err in batch:
+                self._inflight = max(0, self._inflight - 1)
+                if self._gens.get(rec.tp) != rec.gen:
+                    continue
+                if err is None:
+                    self._on_acked(kind, rec, reason)
+                elif self._txn is not None:
+                    self._txn.on_failed(kind, rec, err)
+                elif err.fatal() or self._requeue_fatal:
+                    self._rebuild = True
+                    self._heap.push(_wall_ms(), rec.tp, rec)
+                elif kind == REPUBLISH:
+                    self._on_republish_failed(rec, err.name(), err.str(), False)
+                else:
+                    self._route_failed(rec, f"{err.name()}: {err.str()}")
+
+    def _on_acked(self, kind: str, rec: RetryRecord, reason: str | None) -> None:
+        self._tracker.finish(rec.tp, rec.offset)
+        topic = rec.source_topic
+        if kind == REPUBLISH:
+            self.counts["republished"] += 1
+            self.metrics.republished.labels(topic).inc()
+        elif kind == TO_DLQ:
+            self.counts["dead_lettered"] += 1
+            self.metrics.dead_lettered.labels(topic, reason or "").inc()
+        else:
+            self.counts["retried"] += 1
+        if self._client_error is not None:
+            log.info("producing again after %s", self._client_error)
+            self._client_error = None
+
+    def _on_republish_failed(self, rec: RetryRecord, name: str, message: str, fatal: bool) -> None:
+        self.counts["failed"] += 1
+        self.metrics.failed.labels(rec.source_topic, classify(name, fatal=fatal).error_class).inc()
+        route = records.failure_route(rec, error_name=name, error_message=message, fatal=fatal,
+                                      retry_config=self.config.retry_config, naming=self.config.naming,
+                                      now_ms=_wall_ms())
+        self._route(rec, route)
+
+    def _route_failed(self, rec: RetryRecord, why: str) -> None:
+        """A companion topic could not be written: keep the record (offset uncommitted), retry later."""
+        self._note_client_error("companion topic", why)
+        self._heap.push(_wall_ms() + ROUTE_RETRY_MS, rec.tp, rec)
+
+    def _rebuild_producer(self) -> None:
+        """After a fatal idempotent-producer error: purge, requeue what was in flight, start anew."""
+        assert self._producer is not None
+        log.warning("producer hit a fatal error; rebuilding it (in-flight records are requeued)")
+        old = self._producer
+        self._requeue_fatal = True
+        try:
+            old.purge(in_queue=True, in_flight=True)
+            old.flush(5.0)
+            self._settle_reports()
+        finally:
+            self._requeue_fatal = False
+        self._inflight = 0
+        self._rebuild = False
+        self._producer = self._new_producer()
+
+    # ---- flow control and commits -------------------------------------------------------
+    def _flow_control(self) -> None:
+        assert self._consumer is not None
+        if not self._paused and self._heap.full:
+            self._consumer.pause(self._consumer.assignment())
+            self._paused = True
+            log.info("look-ahead full (%d records): fetching paused", len(self._heap))
+        elif self._paused and len(self._heap) <= self.config.max_pending * RESUME_FRACTION:
+            self._consumer.resume(self._consumer.assignment())
+            self._paused = False
+            log.info("look-ahead has room (%d records): fetching resumed", len(self._heap))
+
+    def _commit(self, only: set[TP] | None = None) -> None:
+        """Commit the contiguous prefix of finished offsets (or the open transaction)."""
+        if self._txn is not None:
+            self._txn.commit()
+            return
+        assert self._consumer is not None
+        offsets = self._tracker.committable()
+        if only is not None:
+            offsets = {tp: o for tp, o in offsets.items() if tp in only}
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                  asynchronous=False)
+            self._tracker.mark_committed(offsets)
+        except KafkaException as exc:
+            self._note_client_error("commit", str(exc.args[0]))
+
+    # ---- rebalance ----------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for p in partitions:
+            self._gens[(p.topic, p.partition)] = next(self._gen_seq)
+        consumer.assign(partitions)
+        consumer.resume(partitions)
+        self._paused = False
+        log.info("assigned %d partitions: %s", len(partitions), _names(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        tps = {(p.topic, p.partition) for p in partitions}
+        if self._producer is not None:
+            self._finish_inflight(time.monotonic() + min(self.config.shutdown_timeout_s, 10.0))
+            self._commit(only=tps)
+        self._drop(tps)
+        log.info("revoked %d partitions: %s", len(partitions), _names(partitions))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._txn is not None:
+            self._txn.abort("partitions lost", rewind=False)
+        self._drop({(p.topic, p.partition) for p in partitions})
+        log.warning("lost %d partitions (no commit): %s", len(partitions), _names(partitions))
+
+    def _drop(self, tps: set[TP]) -> None:
+        dropped = self._heap.drop_partitions(tps)
+        self._tracker.drop_partitions(tps)
+        for tp in tps:
+            self._gens.pop(tp, None)
+        if dropped:
+            log.info("dropped %d pending records of revoked partitions (they will be re-read)", dropped)
+
+    def rewind(self) -> None:
+        """Forget everything read and seek every assigned partition back to its committed offset
+        (after an aborted transaction)."""
+        assert self._consumer is not None
+        parts = self._consumer.assignment()
+        self._heap.clear()
+        self._tracker.drop_partitions(list(self._tracker.partitions()))
+        for p in parts:
+            self._gens[(p.topic, p.partition)] = next(self._gen_seq)
+        for p in self._consumer.committed(parts, timeout=10):
+            off = p.offset if p.offset >= 0 else -2  # OFFSET_BEGINNING
+            self._consumer.seek(TopicPartition(p.topic, p.partition, off))
+        if self._paused:
+            self._consumer.resume(parts)
+            self._paused = False
+
+    def drop_inflight(self) -> None:
+        """After an aborted transaction every record of it is settled (purged)."""
+        self._reports.clear()
+        self._inflight = 0
+
+    @property
+    def consumer(self) -> Consumer:
+        assert self._consumer is not None
+        return self._consumer
+
+    @property
+    def tracker(self) -> OffsetTracker:
+        return self._tracker
+
+    def settle(self) -> None:
+        self._settle_reports()
+
+    def fail(self, why: str) -> None:
+        """Stop with exit code 1 (fatal client error)."""
+        log.error("retry worker stopping on a fatal error: %s", why)
+        self.exit_code = 1
+        self._stop.set()
+
+    # ---- client errors (one log line per change) ----------------------------------------
+    def _on_producer_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            if self._txn is not None:
+                self.fail(f"transactional producer: {err}")
+            else:
+                self._rebuild = True
+        self._note_client_error("producer", err)
+
+    def _on_consumer_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self.fail(f"consumer: {err}")
+        self._note_client_error("consumer", err)
+
+    def _note_client_error(self, where: str, err: Any) -> None:
+        text = f"{where}: {err.name() if isinstance(err, KafkaError) else err}"
+        if text != self._client_error:
+            self._client_error = text
+            log.warning("%s (%s)", text, err.str() if isinstance(err, KafkaError) else "")
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{p.topic}[{p.partition}]" for p in partitions[:20]) + (
+        f" … (+{len(partitions) - 20})" if len(partitions) > 20 else "")
