@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -37,7 +36,9 @@ class MemoryDeduplicator(DedupBase):
         self.available = True
         self._clock = clock
         self._entries: OrderedDict[bytes, float] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = self._stats_lock
+        self._purge_every_s = min(1.0, self.ttl_s / 10)
+        self._purge_at = clock()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -62,7 +63,8 @@ class MemoryDeduplicator(DedupBase):
                     entries.move_to_end(k)
                 out.append(True)
             self._trim(now)
-        self._record(checks=len(out), duplicates=duplicates)
+            self._checks += len(out)
+            self._duplicates += duplicates
         return out
 
     def contains(self, keys: Sequence[bytes]) -> list[bool]:
@@ -99,6 +101,9 @@ class MemoryDeduplicator(DedupBase):
         entries = self._entries
         while len(entries) > self.max_entries:
             entries.popitem(last=False)
+        if now < self._purge_at:
+            return
+        self._purge_at = now + self._purge_every_s
         while entries:
             k, exp = next(iter(entries.items()))
             if exp > now:
