@@ -199,10 +199,14 @@ class ProducerMetrics:
 
     def set_health(self, status: str) -> None:
         """``healthy`` / ``degraded`` / ``unhealthy`` as 0 / 1 / 2."""
+        if status not in HEALTH_VALUES:
+            raise ValueError(f"health status must be one of {list(HEALTH_VALUES)}, got {status!r}")
         self._c.health.set(HEALTH_VALUES[status])
 
     def set_circuit(self, state: str) -> None:
         """``closed`` / ``half_open`` / ``open`` as 0 / 1 / 2."""
+        if state not in CIRCUIT_VALUES:
+            raise ValueError(f"circuit state must be one of {list(CIRCUIT_VALUES)}, got {state!r}")
         self._c.circuit.set(CIRCUIT_VALUES[state])
 
 

@@ -41,6 +41,7 @@ cgroup memory limit when one is set (a container).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -89,8 +90,9 @@ class HealthMonitor:
         self._alerts = AlertManager(cooldown_s=alert_cooldown_s, clock=clock, wall_clock=wall_clock)
         self._wall_clock = wall_clock
         self._memory_probe = memory_probe or process_memory_usage
-        self._down_at: float | None = None
-        self._up_at: float | None = None
+        self._events = itertools.count(1)  # orders up/down evidence (clock ticks may tie)
+        self._down_seq = 0
+        self._up_seq = 0
         self._seen_up = False
         self._oks = 0  # successful deliveries, as evidence of connectivity
         self._oks_at_down = 0
@@ -120,7 +122,7 @@ class HealthMonitor:
         self._mark_down()
 
     def _mark_down(self) -> None:
-        self._down_at = self._clock()
+        self._down_seq = next(self._events)
         self._oks_at_down = self._oks
 
     def record_stats(self, stats: Mapping[str, Any]) -> None:
@@ -134,10 +136,9 @@ class HealthMonitor:
         msg_cnt = stats.get("msg_cnt")
         if isinstance(msg_cnt, int):
             self._queued = msg_cnt
-        now = self._clock()
         if up:
             self._seen_up = True
-            self._up_at = now
+            self._up_seq = next(self._events)
         elif self._seen_up and self.connected:
             self._mark_down()
 
@@ -160,8 +161,7 @@ class HealthMonitor:
 
     @property
     def connected(self) -> bool:
-        down, up = self._down_at, self._up_at
-        return down is None or (up is not None and up >= down) or self._oks > self._oks_at_down
+        return self._up_seq >= self._down_seq or self._oks > self._oks_at_down
 
     @property
     def brokers_up(self) -> int | None:

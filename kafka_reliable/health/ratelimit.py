@@ -94,5 +94,5 @@ class RateLimiter:
             for bucket, n in pairs:
                 bucket.tokens -= n
             debt_s = max((-bucket.tokens / bucket.rate for bucket, _ in pairs if bucket.tokens < 0), default=0.0)
-        if debt_s > 0:
+        if debt_s > 0 and self.mode == "block":
             self._sleep(debt_s)
