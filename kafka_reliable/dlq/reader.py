@@ -109,7 +109,9 @@ class RangeReader:
     def __iter__(self) -> Iterator[Message]:
         if not self._open:
             return
-        self._c.assign([TopicPartition(self._topic, p, self._start[p]) for p in self._open])
+        tps = [TopicPartition(self._topic, p, self._start[p]) for p in self._open]
+        self._c.assign(tps)
+        self._c.resume(tps)  # librdkafka keeps a partition's pause flag across assignments
         last = time.monotonic()
         try:
             while self._open:

@@ -1,0 +1,337 @@
+"""``kafka-reliable dlq``: stats, list, show, replay and purge DLQ topics of any dialect."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from confluent_kafka import KafkaException
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.prompt import Confirm
+
+from kafka_reliable.cli import _dlq_render as render
+from kafka_reliable.dlq import (
+    DeadLetterQueue,
+    DlqError,
+    DlqFilter,
+    ReplayOptions,
+    ReplayResult,
+    parse_time,
+)
+from kafka_reliable.dlq.reader import Offsets
+from kafka_reliable.dlq.replay import DEFAULT_MAX_REPLAYS
+
+EXIT_OK = 0
+#: Kafka or operational failure (broker unreachable, delete or replay failed).
+EXIT_FAILURE = 1
+#: Bad arguments (unknown option, bad TIME, bad P:O).
+EXIT_USAGE = 2
+#: The DLQ topic or the record does not exist.
+EXIT_NOT_FOUND = 3
+#: Not confirmed: declined at the prompt, or stdin is not a terminal and --yes is missing.
+EXIT_NOT_CONFIRMED = 4
+#: Replay finished but refused records (loop guard, no original topic).
+EXIT_REFUSED = 5
+#: Interrupted (Ctrl-C / SIGTERM); a replay resumes where it stopped when run again.
+EXIT_INTERRUPTED = 130
+
+EPILOG = """\
+TOPIC is a source topic (orders -> orders.dlq) or a DLQ topic name (orders.dlq, a Spring
+orders-dlt, a Connect dlq-orders, ...). Records written by kafka-reliable, Spring Kafka,
+Kafka Connect, Kafka Streams and Karafka are understood; others are listed as raw.
+TIME is ISO-8601 (2024-05-01T12:00:00Z; no offset = UTC), an age (30m, 2h, 7d, 1w) or epoch ms.
+
+exit codes:
+  0    success
+  1    Kafka or operational failure
+  2    usage error (bad option, TIME or P:O)
+  3    DLQ topic or record not found
+  4    not confirmed (answered no, or stdin is not a terminal and --yes is missing)
+  5    replay done, but some records were refused (loop guard: --force; no target: --to-topic)
+  130  interrupted; run the same replay again to resume
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+                   help="Kafka brokers (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
+    p.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra librdkafka client setting, repeatable (e.g. security.protocol=SSL)")
+    return p
+
+
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--error", action="append", default=[], metavar="NAME",
+                   help="error class (full or simple name) or error code; repeatable")
+    p.add_argument("--since", metavar="TIME", help="failed at or after TIME")
+    p.add_argument("--until", metavar="TIME", help="failed before TIME")
+    p.add_argument("--key", help="record key (UTF-8) equals KEY")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    dlq = sub.add_parser("dlq", help="inspect, replay and purge dead letter queues", epilog=EPILOG,
+                         formatter_class=fmt, description="Inspect, replay and purge dead letter queues.")
+    verbs = dlq.add_subparsers(dest="dlq_command", metavar="VERB", required=True)
+    common = _common()
+
+    def verb(name: str, help_: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = verbs.add_parser(name, help=help_, description=help_, parents=[common], epilog=EPILOG, formatter_class=fmt)
+        p.set_defaults(func=lambda a: _run(func, a))
+        return p
+
+    p = verb("stats", "sizes, source topics, error classes and ages of one DLQ or of all", _stats)
+    p.add_argument("topic", nargs="?", metavar="TOPIC", help="one DLQ (default: every *.dlq / *-dlt / *.DLT topic)")
+    p.add_argument("--scan-limit", type=int, default=100_000, help="records read per DLQ for breakdowns")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+
+    p = verb("list", "list DLQ records with their error context (oldest first)", _list)
+    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("--limit", type=int, default=50, help="at most this many records (default %(default)s)")
+    _filters(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = verb("show", "one DLQ record in full: headers, error, stack trace, value", _show)
+    p.add_argument("topic", metavar="TOPIC")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--offset", metavar="P:O", help="partition:offset in the DLQ topic")
+    where.add_argument("--message-id", metavar="ID", help="kafka_reliable.message.id (or Karafka trace id)")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+
+    p = verb("replay", "re-publish DLQ records to their original topic (resumable, rate-limited)", _replay)
+    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("--max-messages", type=int, help="replay at most this many records in this run")
+    p.add_argument("--rate", type=float, help="at most this many records per second")
+    p.add_argument("--to-topic", help="target topic instead of the original topic from the headers")
+    _filters(p)
+    p.add_argument("--dry-run", action="store_true", help="show what would be replayed, with a histogram of failure reasons")
+    p.add_argument("--force", action="store_true", help=f"replay records replayed {DEFAULT_MAX_REPLAYS}+ times already")
+    p.add_argument("--max-replays", type=int, default=DEFAULT_MAX_REPLAYS, help="loop guard limit (default %(default)s)")
+    p.add_argument("--group", help="replay progress group (default: derived from topic, filters and target)")
+    p.add_argument("--at-least-once", action="store_true", help="no transactions (a crash may replay a chunk twice)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="result as one JSON object")
+
+    p = verb("purge", "delete DLQ records (Kafka delete_records): all, or those before TIME", _purge)
+    p.add_argument("topic", metavar="TOPIC")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--before", metavar="TIME", help="delete records stamped before TIME")
+    what.add_argument("--all", action="store_true", help="delete every record up to the high watermark")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="result as one JSON object")
+
+
+# ---- plumbing ----------------------------------------------------------------------------
+
+class _Usage(Exception):
+    pass
+
+
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return func(args)
+    except _Usage as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    except (DlqError, KafkaException) as exc:
+        _err(f"error: {exc}")
+        return EXIT_FAILURE
+
+
+def _err(text: str) -> None:
+    Console(stderr=True).print(f"kafka-reliable dlq: {text}", markup=False, highlight=False)
+
+
+def _dlq(args: argparse.Namespace) -> DeadLetterQueue:
+    conf: dict[str, Any] = {}
+    for item in args.kafka_config:
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
+            raise _Usage(f"--kafka-config wants KEY=VALUE, got {item!r}")
+        conf[k.strip()] = v
+    conf["bootstrap.servers"] = args.bootstrap_servers
+    return DeadLetterQueue(conf=conf, max_replays=getattr(args, "max_replays", DEFAULT_MAX_REPLAYS))
+
+
+def _time(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise _Usage(f"{option}: {exc}") from None
+
+
+def _filter(args: argparse.Namespace) -> DlqFilter:
+    return DlqFilter(errors=tuple(args.error), since_ms=_time(args.since, "--since"),
+                     until_ms=_time(args.until, "--until"), key=args.key)
+
+
+def _resolve(d: DeadLetterQueue, topic: str) -> str | None:
+    name = d.dlq_topic(topic)
+    if name not in d.topic_names():
+        _err(f"DLQ topic {name} does not exist")
+        return None
+    return name
+
+
+def _confirm(args: argparse.Namespace, question: str) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        _err("refusing: stdin is not a terminal; pass --yes to confirm")
+        return False
+    return Confirm.ask(question, console=Console(stderr=True), default=False)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, default=str), flush=True)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=False)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """SIGINT/SIGTERM ask the operation to stop at the next safe point."""
+    flag: list[int] = []
+    handler = lambda signum, frame: flag.append(signum)  # noqa: E731
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(flag)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# ---- verbs ---------------------------------------------------------------------------------
+
+def _stats(args: argparse.Namespace) -> int:
+    d = _dlq(args)
+    if args.topic is not None and _resolve(d, args.topic) is None:
+        return EXIT_NOT_FOUND
+    stats = d.stats(args.topic, scan_limit=args.scan_limit)
+    if args.json:
+        _print_json(stats)
+    else:
+        render.stats_tables(Console(), stats)
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    flt = _filter(args)
+    d = _dlq(args)
+    name = _resolve(d, args.topic)
+    if name is None:
+        return EXIT_NOT_FOUND
+    messages = d.reader.list(name, limit=args.limit, flt=flt if flt != DlqFilter() else None)
+    if args.json:
+        for m in messages:
+            _print_json(m.to_json())
+    else:
+        render.list_table(Console(), name, messages)
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    d = _dlq(args)
+    name = _resolve(d, args.topic)
+    if name is None:
+        return EXIT_NOT_FOUND
+    if args.offset is not None:
+        p, sep, o = args.offset.partition(":")
+        if not sep or not p.isdigit() or not o.isdigit():
+            raise _Usage(f"--offset wants PARTITION:OFFSET, got {args.offset!r}")
+        m = d.reader.show(name, partition=int(p), offset=int(o))
+    else:
+        m = d.reader.find(name, args.message_id)
+    if m is None:
+        _err(f"no record {args.offset or args.message_id} in {name}")
+        return EXIT_NOT_FOUND
+    if args.json:
+        _print_json(m.to_json())
+    else:
+        render.show_message(Console(), m)
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    opts = ReplayOptions(
+        max_messages=args.max_messages, rate_per_s=args.rate, to_topic=args.to_topic, filter=_filter(args),
+        force=args.force, max_replays=args.max_replays, group_id=args.group, transactional=not args.at_least_once,
+    )
+    d = _dlq(args)
+    name = _resolve(d, args.topic)
+    if name is None:
+        return EXIT_NOT_FOUND
+    out = Console()
+    if args.dry_run or not args.yes:
+        plan = d.replay(name, dataclasses.replace(opts, dry_run=True))
+        if args.dry_run:
+            if args.json:
+                _print_json(plan.to_json())
+            else:
+                render.replay_summary(out, plan, dry_run=True)
+            return EXIT_OK
+        render.replay_summary(Console(stderr=True), plan, dry_run=True)
+        if plan.replayed == 0:
+            return EXIT_REFUSED if plan.refused else EXIT_OK
+        target = args.to_topic or "their original topics"
+        if not _confirm(args, f"Replay {plan.replayed} records from {name} to {target}?"):
+            return EXIT_NOT_CONFIRMED
+    result = _run_replay(d, name, opts)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        render.replay_summary(out, result, dry_run=False)
+    if result.stopped == "stopped":
+        _err(f"interrupted after {result.replayed} records; run the same command again to resume")
+        return EXIT_INTERRUPTED
+    return EXIT_REFUSED if result.refused else EXIT_OK
+
+
+def _run_replay(d: DeadLetterQueue, name: str, opts: ReplayOptions) -> ReplayResult:
+    with _stop_on_signals() as stop, _progress() as bar:
+        task = bar.add_task(f"replaying {name}", total=opts.max_messages)
+
+        def progress(r: ReplayResult) -> None:
+            total = r.pending_at_start if opts.max_messages is None else min(opts.max_messages, r.pending_at_start)
+            bar.update(task, completed=r.replayed, total=total)
+
+        return d.replay(name, opts, should_stop=stop, progress=progress)
+
+
+def _purge(args: argparse.Namespace) -> int:
+    before_ms = _time(args.before, "--before")
+    d = _dlq(args)
+    name = _resolve(d, args.topic)
+    if name is None:
+        return EXIT_NOT_FOUND
+    m = d.maintenance
+    cuts = m.plan_clear(name) if args.all else m.plan_before(name, before_ms or 0)
+    with Offsets(d.conf) as o:
+        high = {p: hi for p, (_lo, hi) in o.watermarks(name).items()}
+    total = render.cuts_table(Console(stderr=True), name, cuts, high)
+    deleted = 0
+    if total and _confirm(args, f"Delete {total} records from {name}? This cannot be undone"):
+        with _progress() as bar:
+            task = bar.add_task(f"purging {name}", total=total)
+            deleted = m.delete(name, cuts, progress=lambda n: bar.advance(task, n))
+    elif total:
+        return EXIT_NOT_CONFIRMED
+    if args.json:
+        _print_json({"dlq_topic": name, "deleted": deleted})
+    else:
+        Console().print(f"{name}: deleted {deleted} records")
+    return EXIT_OK
