@@ -124,7 +124,6 @@ class FailureRouter:
             now_ms=int(time.time() * 1000),
             headers=rec.headers,
             message_id=rec.message_id,
-            original_timestamp_ms=rec.timestamp_ms,
             replay_count=H.get_int(rec.headers, H.REPLAY_COUNT) or 0,
         )
         if not self._is_connected():

@@ -228,8 +228,11 @@ class ReliableKafkaProducer:
             return
         self._tracker.count("failed")
         ts_type, ts = msg.timestamp()
+        if not ts_type:  # failed reports carry no timestamp; produce() time = now - latency
+            lat = msg.latency()
+            ts = int((time.time() - (lat or 0.0)) * 1000)
         self._router.submit(FailedRecord(
-            mid, msg.topic(), msg.key(), msg.value(), list(hdrs), ts if ts_type else None,
+            mid, msg.topic(), msg.key(), msg.value(), list(hdrs), ts,
             err.name(), err.str(), err.fatal(),
         ))
 

@@ -1,0 +1,145 @@
+"""ReliableKafkaProducer on the real broker: success, DLQ, retry, cluster down."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from kafka_reliable import ReliableKafkaProducer, RetryConfig, SerializationError
+from kafka_reliable import headers as H
+from tests.kafka_helpers import consume_all, headers_dict
+
+
+def test_success_path_10k(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given
+    topic = new_topic(partitions=3)
+    with ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db") as p:
+        # When
+        first = p.send_message(topic, {"user_id": "123", "amount": 99.99}, key="123")
+        res = p.send_batch(topic, [{"i": i} for i in range(9_999)], key_extractor=lambda m: str(m["i"]))
+        assert p.flush(30) == 0
+        # Then
+        assert res["total"] == 9_999 and res["sent"] == 9_999 and res["failed"] == 0
+        assert len(set(res["message_ids"])) == 9_999
+        assert p.get_message_status(first) == "sent"
+        assert all(p.get_message_status(m) == "sent" for m in res["message_ids"])
+        stats = p.get_stats()
+        assert stats["messages_sent"] == 10_000 and stats["messages_failed"] == 0
+        assert stats["error_rate"] == 0.0
+        assert stats["latency_stats"]["p99_ms"] >= stats["latency_stats"]["p95_ms"] > 0
+        assert p.get_pending_messages() == []
+    got = consume_all(kafka_bootstrap, topic, expected=10_000)
+    assert len(got) == 10_000
+    ids = {headers_dict(m)[H.MESSAGE_ID].decode() for m in got}
+    assert ids == {first, *res["message_ids"]}
+
+
+def test_oversized_record_goes_to_dlq_with_headers(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given a topic that takes at most 10 kB per record
+    topic = new_topic(config={"max.message.bytes": "10000"})
+    big = b"x" * 50_000
+    with ReliableKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db",
+        producer_config={"compression_type": "none"},
+    ) as p:
+        # When
+        mid = p.send_message(topic, big, key="k1", headers={"trace": "abc"})
+        p.flush(30)
+        # Then
+        assert p.get_message_status(mid) == "dlq"
+        assert p.get_stats()["messages_failed"] == 1
+    [rec] = consume_all(kafka_bootstrap, topic + ".dlq", expected=1)
+    h = headers_dict(rec)
+    assert rec.value() == big and rec.key() == b"k1"
+    assert h["trace"] == b"abc"
+    assert h[H.MESSAGE_ID].decode() == mid
+    assert h[H.ORIGINAL_TOPIC].decode() == topic
+    assert h[H.ERROR_CODE] == b"MSG_SIZE_TOO_LARGE"
+    assert h[H.ERROR_CLASS] == b"MessageSizeTooLargeError"
+    assert h[H.ERROR_RETRIABLE] == b"false"
+    assert h[H.DLQ_REASON] == b"non_retriable"
+    assert h[H.ATTEMPT] == b"1"
+    assert int(h[H.FIRST_FAILURE_AT]) == int(h[H.LAST_FAILURE_AT]) > 0
+    assert H.ERROR_MESSAGE in h and H.NEXT_ATTEMPT_AT not in h
+    assert H.ORIGINAL_TIMESTAMP not in h  # never written before: the record keeps its own timestamp
+    assert 0 < rec.timestamp()[1] <= int(h[H.LAST_FAILURE_AT])
+
+
+def test_retriable_failure_goes_to_retry(kafka_bootstrap: str, tmp_path: Path) -> None:
+    # Given a topic that does not exist yet (auto-creation is off): a retriable failure.
+    # (Kafka 4.x bounds min.insync.replicas by the replica count, so a one-broker cluster
+    # can no longer be made to answer NOT_ENOUGH_REPLICAS.)
+    from tests.kafka_helpers import unique_name
+
+    topic = unique_name("notyet")
+    rc = RetryConfig(max_retries=3, initial_delay_ms=2000, max_delay_ms=60_000, jitter=False)
+    with ReliableKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, retry_config=rc, spool_path=tmp_path / "s.db",
+        producer_config={"delivery_timeout_ms": 3000, "request_timeout_ms": 1000},
+    ) as p:
+        # When
+        before = int(time.time() * 1000)
+        mids = [p.send_message(topic, {"n": i}, key=str(i)) for i in range(20)]
+        p.flush(30)
+        # Then
+        assert {p.get_message_status(m) for m in mids} == {"retrying"}
+        assert p.get_stats()["retry_stats"]["total_retries"] == 20
+        assert p.retry_manager.get_stats()["pending_retries"] == 20
+    recs = consume_all(kafka_bootstrap, topic + ".retry", expected=20)
+    assert len(recs) == 20
+    for r in recs:
+        h = headers_dict(r)
+        assert h[H.ATTEMPT] == b"1"
+        assert h[H.ERROR_RETRIABLE] == b"true"
+        assert h[H.ERROR_CODE] in (b"_MSG_TIMED_OUT", b"UNKNOWN_TOPIC_OR_PART", b"_UNKNOWN_TOPIC")
+        assert h[H.ORIGINAL_TOPIC].decode() == topic
+        failed_at = int(h[H.LAST_FAILURE_AT])
+        assert failed_at >= before
+        assert int(h[H.NEXT_ATTEMPT_AT]) == failed_at + 2000  # backoff(1) without jitter
+    assert {headers_dict(r)[H.MESSAGE_ID].decode() for r in recs} == set(mids)
+    assert [int(headers_dict(r)[H.MESSAGE_ID].split(b"-")[1]) for r in recs] == sorted(
+        int(m.split("-")[1]) for m in mids
+    )  # one partition: order kept
+
+
+def test_bad_value_raises_and_sends_nothing(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    topic = new_topic()
+    with ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db") as p:
+        with pytest.raises(SerializationError, match="message 1 of the batch"):
+            p.send_batch(topic, [{"ok": 1}, {"bad": object()}])
+        with pytest.raises(ValueError, match="invalid topic name"):
+            p.send_message("bad topic!", {"x": 1})
+        assert p.get_stats()["messages_sent"] == 0
+    assert consume_all(kafka_bootstrap, topic, timeout_s=3, idle_s=1) == []
+
+
+def test_cluster_down_spools_then_delivers_all(outage_broker, tmp_path: Path) -> None:
+    # Given a cluster that is down
+    from confluent_kafka.admin import AdminClient
+
+    from tests.kafka_helpers import create_topic, unique_name
+
+    bootstrap = outage_broker.bootstrap_servers
+    topic = create_topic(AdminClient({"bootstrap.servers": bootstrap}), unique_name("down"))
+    spool = tmp_path / "spool.db"
+    outage_broker.stop()
+    try:
+        # When 1,000 records are sent and the producer closes
+        p = ReliableKafkaProducer(bootstrap_servers=bootstrap, spool_path=spool)
+        mids = [p.send_message(topic, {"n": i}, key=str(i)) for i in range(1000)]
+        p.close(timeout=3)
+        assert {p.get_message_status(m) for m in mids} == {"spooled"}
+    finally:
+        outage_broker.start()
+    # Then a new producer drains the spool and every message id arrives
+    with ReliableKafkaProducer(bootstrap_servers=bootstrap, spool_path=spool) as p2:
+        deadline = time.monotonic() + 60
+        while p2.spool.count() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert p2.spool.count() == 0
+    got = consume_all(bootstrap, topic, expected=1000, timeout_s=60)
+    ids = [headers_dict(m)[H.MESSAGE_ID].decode() for m in got]
+    assert set(ids) == set(mids), f"lost {len(set(mids) - set(ids))}"
+    print(f"cluster-down: sent 1000, spooled 1000, arrived {len(set(ids))} distinct ({len(ids)} records)")
