@@ -14,7 +14,7 @@ import os
 import time
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from kafka_reliable.config import HealthThresholds, redact_url
 from kafka_reliable.health import HealthMonitor, container_memory_usage
@@ -73,7 +73,7 @@ def _check_kafka(monitor: HealthMonitor, bootstrap: str, timeout_s: float) -> No
             producer.list_topics(timeout=timeout_s)
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
-            name = err.name() if hasattr(err, "name") else "_TRANSPORT"
+            name = err.name() if isinstance(err, KafkaError) else "_TRANSPORT"
             monitor.record_connection_error(
                 "_ALL_BROKERS_DOWN" if name in ("_TRANSPORT", "_TIMED_OUT") else name, str(exc)
             )

@@ -1,0 +1,190 @@
+"""Health and metrics against real components: /metrics over HTTP, a real broker outage."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from kafka_reliable.health import HealthMonitor
+from kafka_reliable.metrics import ProducerMetrics, start_metrics_server
+from tests.kafka_helpers import create_topic, unique_name
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200
+        text = resp.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def test_metrics_endpoint_shows_the_counters(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a registry with counted events, served on a free port
+    reg = CollectorRegistry()
+    m = ProducerMetrics(registry=reg)
+    for latency_s in (0.004, 0.004, 0.03, 1.7, 0.0009):
+        m.sent("orders", latency_s)
+    m.failed("orders", "KafkaTimeoutError")
+    m.failed("orders", "KafkaTimeoutError")
+    m.failed("orders", "MessageSizeTooLargeError")
+    m.retried("orders")
+    m.retried("orders")
+    m.dead_lettered("orders", "non_retriable")
+    m.duplicate("orders")
+    m.spooled("orders")
+    m.set_dlq_size("orders", 7)
+    m.set_health("degraded")
+    m.set_circuit("half_open")
+    server = start_metrics_server(0, registry=reg, addr="127.0.0.1")
+    try:
+        # When
+        got = scrape(server.url)
+        with urllib.request.urlopen(server.url, timeout=10) as resp:
+            excerpt = [ln for ln in resp.read().decode().splitlines() if ln and not ln.startswith("#")]
+    finally:
+        server.shutdown()
+    # Then
+    t = (("topic", "orders"),)
+    assert got[("kafka_reliable_messages_sent_total", t)] == 5
+    assert got[("kafka_reliable_messages_failed_total", (("error_class", "KafkaTimeoutError"), *t))] == 2
+    assert got[("kafka_reliable_messages_failed_total", (("error_class", "MessageSizeTooLargeError"), *t))] == 1
+    assert got[("kafka_reliable_messages_retried_total", t)] == 2
+    assert got[("kafka_reliable_messages_dead_lettered_total", (("reason", "non_retriable"), *t))] == 1
+    assert got[("kafka_reliable_duplicates_total", t)] == 1
+    assert got[("kafka_reliable_messages_spooled_total", t)] == 1
+    assert got[("kafka_reliable_dlq_size", t)] == 7
+    assert got[("kafka_reliable_delivery_latency_seconds_count", t)] == 5
+    assert got[("kafka_reliable_delivery_latency_seconds_bucket", (("le", "0.005"), *t))] == 3
+    assert got[("kafka_reliable_health_status", ())] == 1
+    assert got[("kafka_reliable_circuit_state", ())] == 1
+    with capsys.disabled():
+        print("\n/metrics excerpt:\n" + "\n".join(ln for ln in excerpt if "_created" not in ln))
+
+
+def test_metrics_server_shutdown_releases_the_port() -> None:
+    server = start_metrics_server(0, registry=CollectorRegistry(), addr="127.0.0.1")
+    port = server.port
+    server.shutdown()
+    again = start_metrics_server(port, registry=CollectorRegistry(), addr="127.0.0.1")
+    again.shutdown()
+
+
+class _Feeder:
+    """A real librdkafka producer feeding a HealthMonitor, polled and ticked in the background."""
+
+    def __init__(self, bootstrap: str, monitor: HealthMonitor) -> None:
+        self.monitor = monitor
+        self.producer = Producer({
+            "bootstrap.servers": bootstrap,
+            "statistics.interval.ms": 500,
+            "reconnect.backoff.max.ms": 500,
+            "error_cb": lambda err: monitor.record_connection_error(err.name(), err.str()),
+            "stats_cb": lambda raw: monitor.record_stats(json.loads(raw)),
+            "log_level": 2,
+        })
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        next_tick = 0.0
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+            if time.monotonic() >= next_tick:
+                self.monitor.tick()
+                next_tick = time.monotonic() + 0.25
+
+    def produce(self, topic: str, n: int) -> None:
+        def report(err: Any, msg: Any) -> None:
+            latency_s = msg.latency() if err is None else None
+            self.monitor.record_delivery(err is None, None if latency_s is None else latency_s * 1000)
+
+        for i in range(n):
+            self.producer.produce(topic, value=f"v{i}".encode(), on_delivery=report)
+        self.producer.flush(15)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.producer.flush(0)
+
+
+def wait_for(cond: Callable[[], bool], timeout_s: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if cond():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+@pytest.fixture
+def feeder(outage_broker: Any) -> Iterator[tuple[_Feeder, list[dict[str, Any]]]]:
+    monitor = HealthMonitor(window_s=30.0, alert_cooldown_s=1.0)
+    alerts: list[dict[str, Any]] = []
+    monitor.add_alert_callback(alerts.append)
+    f = _Feeder(outage_broker.bootstrap_servers, monitor)
+    yield f, alerts
+    f.close()
+    if not outage_broker.is_running():
+        outage_broker.start()
+
+
+def test_broker_outage_is_unhealthy_with_alert_and_recovers(
+    outage_broker: Any, feeder: tuple[_Feeder, list[dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a producer delivering to the private broker, reported healthy
+    f, alerts = feeder
+    monitor = f.monitor
+    topic = create_topic(AdminClient({"bootstrap.servers": outage_broker.bootstrap_servers}), unique_name("health"))
+    f.produce(topic, 20)
+    wait_for(lambda: monitor.brokers_up == 1 and monitor.get_status()["status"] == "healthy", 15)
+    healthy = monitor.get_status()
+    assert healthy["metrics"]["deliveries_in_window"] == 20
+    assert healthy["metrics"]["avg_latency_ms"] > 0
+    assert not [a for a in alerts if a["type"] == "connection"]
+
+    # When the broker stops
+    t0 = time.monotonic()
+    outage_broker.stop()
+    stopped_s = time.monotonic() - t0
+    wait_for(lambda: any(a["type"] == "connection" and not a["recovered"] for a in alerts), 15)
+    detect_s = time.monotonic() - t0
+    # Then
+    down = monitor.get_status()
+    assert down["status"] == "unhealthy"
+    assert down["metrics"]["connected"] is False
+    alert = next(a for a in alerts if a["type"] == "connection")
+    assert alert["severity"] == "critical" and alert["status"] == "unhealthy"
+    assert alert["value"] is False and alert["threshold"] is True
+
+    # When it starts again
+    t1 = time.monotonic()
+    outage_broker.start()
+    started_s = time.monotonic() - t1
+    wait_for(lambda: any(a["type"] == "connection" and a["recovered"] for a in alerts), 20)
+    recover_s = time.monotonic() - t1
+    # Then
+    wait_for(lambda: monitor.get_status()["status"] == "healthy", 5)
+    recovery = next(a for a in alerts if a["type"] == "connection" and a["recovered"])
+    assert recovery["severity"] == "info"
+    assert monitor.get_status()["metrics"]["connected"] is True
+    with capsys.disabled():
+        print(f"\nbroker stop took {stopped_s:.1f}s; connection alert {detect_s:.1f}s after stop() was called")
+        print(f"broker start took {started_s:.1f}s; recovery alert {recover_s:.1f}s after start() was called")
+        print("healthy:", json.dumps(healthy, default=str))
+        print("down:", json.dumps(down, default=str))
+        print("alerts:", json.dumps([a for a in alerts if a["type"] == "connection"], default=str))
