@@ -1,0 +1,8 @@
+"""E-commerce data generator: catalogue, seeded generators, scenarios and the orchestrator."""
+
+from __future__ import annotations
+
+from kafka_reliable.datagen.generators import EventGenerator, GeneratedRecord
+from kafka_reliable.datagen.scenarios import SCENARIOS, Scenario, get_scenario, iter_records
+
+__all__ = ["SCENARIOS", "EventGenerator", "GeneratedRecord", "Scenario", "get_scenario", "iter_records"]
