@@ -78,21 +78,30 @@ class RateLimiter:
 
     def acquire(self, records: int = 1, nbytes: int = 0) -> None:
         """Take ``records`` and ``nbytes`` tokens: block until there are, or raise."""
-        if self._records is None and self._bytes is None:
+        rb = self._records if records > 0 else None
+        bb = self._bytes if nbytes > 0 else None
+        if rb is None and bb is None:
             return
-        pairs = [(b, n) for b, n in ((self._records, records), (self._bytes, nbytes)) if b is not None and n > 0]
         with self._lock:
             now = self._clock()
-            for bucket, _ in pairs:
-                bucket.refill(now - self._last)
-            self._last = now
-            wait_s = max((bucket.shortfall(n) / bucket.rate for bucket, n in pairs), default=0.0)
+            elapsed, self._last = now - self._last, now
+            wait_s = 0.0
+            if rb is not None:
+                rb.refill(elapsed)
+                wait_s = rb.shortfall(records) / rb.rate
+            if bb is not None:
+                bb.refill(elapsed)
+                wait_s = max(wait_s, bb.shortfall(nbytes) / bb.rate)
             if wait_s > 0 and self.mode == "raise":
                 raise RateLimitExceededError(
                     f"send rate limit reached; retry in {wait_s:.3f}s", retry_after_s=wait_s
                 )
-            for bucket, n in pairs:
-                bucket.tokens -= n
-            debt_s = max((-bucket.tokens / bucket.rate for bucket, _ in pairs if bucket.tokens < 0), default=0.0)
+            debt_s = 0.0
+            if rb is not None:
+                rb.tokens -= records
+                debt_s = -rb.tokens / rb.rate
+            if bb is not None:
+                bb.tokens -= nbytes
+                debt_s = max(debt_s, -bb.tokens / bb.rate)
         if debt_s > 0 and self.mode == "block":
             self._sleep(debt_s)

@@ -130,3 +130,25 @@ def test_provisioning_points_at_the_dashboard_and_datasource() -> None:
     assert "uid: prometheus" in ds
     assert "path: /var/lib/grafana/dashboards" in prov
     assert "scrape_configs" in (ROOT / "deploy/prometheus/prometheus.yml").read_text()
+
+
+def test_worker_names_match_the_worker_module_when_present() -> None:
+    try:
+        from kafka_reliable.worker.metrics import WorkerMetrics
+    except ImportError:
+        return  # the constants above are the contract until the worker module exists
+    m = WorkerMetrics(registry=CollectorRegistry())
+    m.republished.labels(topic="t").inc()
+    m.failed.labels(topic="t", error_class="KafkaTimeoutError").inc()
+    m.dead_lettered.labels(topic="t", reason="retries_exhausted").inc()
+    m.pending.set(1)
+    m.lateness.observe(0.01)
+    exposed: dict[str, set[str]] = {}
+    for family in m.registry.collect():
+        for s in family.samples:
+            if not s.name.endswith("_created"):
+                exposed.setdefault(s.name, set()).update(k for k in s.labels if k != "le")
+    expected = {**WORKER_COUNTERS, **WORKER_GAUGES}
+    for name, labels in WORKER_HISTOGRAMS.items():
+        expected.update({name + sfx: set(labels) for sfx in ("_bucket", "_sum", "_count")})
+    assert exposed == expected
