@@ -20,17 +20,28 @@ from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from prometheus_client import CollectorRegistry
 
 from kafka_reliable import headers as H
 from kafka_reliable import tracking as T
 from kafka_reliable.config import (
+    HealthThresholds,
     RetryConfig,
     TopicNaming,
     build_producer_config,
     redact,
 )
+from kafka_reliable.dedup import Deduplicator, make_deduplicator
 from kafka_reliable.delivery import FailedRecord, FailureRouter
-from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
+from kafka_reliable.dlq import DeadLetterQueue, DlqMessage
+from kafka_reliable.errors import (
+    ConfigurationError,
+    KafkaReliableError,
+    ProducerClosedError,
+    classify,
+)
+from kafka_reliable.health import CircuitBreaker, CircuitOpenError, HealthMonitor, RateLimiter
+from kafka_reliable.metrics import ProducerMetrics
 from kafka_reliable.retry_manager import DEFAULT_WORKER_GROUP, RetryManager
 from kafka_reliable.serialization import JsonSerializer, Serializer, serialize_key
 from kafka_reliable.spool import Spool
@@ -62,6 +73,17 @@ class ReliableKafkaProducer:
         dlq_max_size: int = 10_000,
         enable_deduplication: bool = False,
         redis_client: Any = None,
+        redis_url: str | None = None,
+        dedup_ttl_s: float = 3600.0,
+        dedup_on_unavailable: str = "fail_open",
+        dedup_key_fn: Callable[[str, bytes | None, bytes], bytes | str] | None = None,
+        health_thresholds: HealthThresholds | Mapping[str, Any] | None = None,
+        health_window_s: float = 60.0,
+        alert_cooldown_s: float = 60.0,
+        metrics_registry: CollectorRegistry | None = None,
+        enable_metrics: bool = True,
+        circuit_breaker: CircuitBreaker | None = None,
+        rate_limiter: RateLimiter | None = None,
         serializer: Serializer | None = None,
         spool_path: str | os.PathLike[str] | None = None,
         topic_naming: TopicNaming | None = None,
@@ -108,9 +130,20 @@ class ReliableKafkaProducer:
             conf=self._conf, companions=self.companions, topics=lambda: list(self._topics_seen),
             worker_group=worker_group, routed=lambda: self._tracker.counts["retried"],
         )
-        self._dedup: Any = None
-        self._dedup_enabled = enable_deduplication
-        self._redis_client = redis_client
+        self._dedup: Deduplicator | None = None
+        if enable_deduplication:
+            self._dedup = make_deduplicator(
+                redis_client=redis_client, redis_url=redis_url, ttl_s=dedup_ttl_s,
+                on_unavailable=dedup_on_unavailable, key_fn=dedup_key_fn,  # type: ignore[arg-type]
+            )
+        self._health = HealthMonitor(
+            thresholds=health_thresholds, window_s=health_window_s, alert_cooldown_s=alert_cooldown_s
+        )
+        self._metrics = ProducerMetrics(registry=metrics_registry) if enable_metrics else None
+        self._breaker = circuit_breaker
+        self._limiter = rate_limiter
+        self.dlq = DeadLetterQueue(conf=self._conf, naming=self.naming, alert_callback=self._dispatch_alert)
+        self._trimmed = 0
         self._threads = [
             threading.Thread(target=self._poll_loop, name="kafka-reliable-poller", daemon=True),
             threading.Thread(
@@ -139,10 +172,36 @@ class ReliableKafkaProducer:
         vb = self._serializer(value, topic)
         kb = serialize_key(key)
         mid = f"{self._id_prefix}{next(self._ids)}"
+        if self._dedup is not None and not self._dedup.check([self._dedup.key_for(topic, kb, vb)])[0]:
+            self._duplicate(topic, mid)
+            return mid
+        if self._limiter is not None:
+            self._limiter.acquire(1, len(vb))
         hdrs = self._headers(headers, mid)
+        if self._breaker is not None and not self._breaker.allow():
+            self._circuit_open(topic, vb, kb, hdrs, mid)
+            return mid
         self._tracker.add(mid)
         self._produce(topic, vb, kb, hdrs, mid)
         return mid
+
+    def _duplicate(self, topic: str, mid: str) -> None:
+        self._tracker.add(mid, T.DUPLICATE)
+        self._tracker.count("duplicates")
+        if self._metrics is not None:
+            self._metrics.duplicate(topic)
+
+    def _circuit_open(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str) -> None:
+        """Breaker open: spool the record (drained when the breaker closes) or fail fast."""
+        assert self._breaker is not None
+        if self._breaker.mode == "fail_fast":
+            raise CircuitOpenError(f"circuit breaker is open: record for {topic!r} not sent")
+        self.spool.add([(mid, topic, kb, vb, hdrs, int(time.time() * 1000))], "circuit_open")
+        self._tracker.count("spooled")
+        self._tracker.add(mid, T.SPOOLED)
+        self._tracker.settle(mid, T.SPOOLED)
+        if self._metrics is not None:
+            self._metrics.spooled(topic)
 
     def send_batch(
         self,
@@ -167,10 +226,22 @@ class ReliableKafkaProducer:
             except KafkaReliableError as exc:
                 raise type(exc)(f"message {i} of the batch: {exc}") from exc
         mids = [f"{self._id_prefix}{next(self._ids)}" for _ in items]
-        batch = self._tracker.add_batch(mids)
-        for mid, (vb, kb) in zip(mids, encoded, strict=True):
+        fresh = [True] * len(items)
+        if self._dedup is not None and items:
+            fresh = self._dedup.check([self._dedup.key_for(topic, kb, vb) for vb, kb in encoded])
+        batch = self._tracker.add_batch(m for m, f in zip(mids, fresh, strict=True) if f)
+        for mid, (vb, kb), new in zip(mids, encoded, fresh, strict=True):
+            if not new:
+                self._duplicate(topic, mid)
+                continue
+            if self._limiter is not None:
+                self._limiter.acquire(1, len(vb))
+            hdrs = self._headers(None, mid)
+            if self._breaker is not None and not self._breaker.allow():
+                self._circuit_open(topic, vb, kb, hdrs, mid)
+                continue
             self._tracker.add(mid)
-            self._produce(topic, vb, kb, self._headers(None, mid), mid)
+            self._produce(topic, vb, kb, hdrs, mid)
         self._producer.flush(timeout_s)
         if not batch.done.wait(timeout_s):
             log.warning("send_batch: %d records of %s not settled after %.0f s", batch.remaining, topic, timeout_s)
@@ -222,11 +293,19 @@ class ReliableKafkaProducer:
     # ---- delivery reports (poller thread, or the caller's flush) -----------------------------
 
     def _on_delivery(self, mid: str, hdrs: list[tuple[str, bytes]], err: KafkaError | None, msg: Message) -> None:
+        lat = msg.latency()
+        lat_ms = lat * 1000.0 if lat is not None else None
+        self._health.record_delivery(err is None, lat_ms)
+        if self._breaker is not None:
+            self._breaker.record(err is None)
         if err is None:
-            lat = msg.latency()
-            self._tracker.delivered(mid, lat * 1000.0 if lat is not None else None, retried=False)
+            self._tracker.delivered(mid, lat_ms, retried=False)
+            if self._metrics is not None:
+                self._metrics.sent(msg.topic(), lat)
             return
         self._tracker.count("failed")
+        if self._metrics is not None:
+            self._metrics.failed(msg.topic(), classify(err.name()).error_class)
         ts_type, ts = msg.timestamp()
         if not ts_type:  # failed reports carry no timestamp; produce() time = now - latency
             lat = msg.latency()
@@ -238,10 +317,13 @@ class ReliableKafkaProducer:
 
     def _on_error(self, err: KafkaError) -> None:
         code = err.code()
+        self._health.record_connection_error(err.name(), err.str())
         if code == KafkaError._ALL_BROKERS_DOWN:
             if self._connected:
                 log.warning("all brokers down: failed records are spooled until the cluster answers")
             self._connected = False
+            if self._breaker is not None:
+                self._breaker.record_unreachable()
         if err.fatal():
             log.error("fatal producer error %s: rebuilding the producer", err.name())
             self._fatal.set()
@@ -251,13 +333,29 @@ class ReliableKafkaProducer:
             stats = json.loads(raw)
         except ValueError:
             return
+        self._health.record_stats(stats)
         up = any(b.get("state") == "UP" for b in stats.get("brokers", {}).values())
         if up and not self._connected:
             log.warning("cluster answers again")
+        if up and self._breaker is not None:
+            self._breaker.record_reachable()
         self._connected = up
 
     def _on_routed(self, rec: FailedRecord, status: str, reason: str | None) -> None:
-        return None
+        """A failed record reached ``.retry``, ``.dlq`` or the spool (router thread)."""
+        if status == T.DLQ and self._dedup is not None and rec.value is not None:
+            self._dedup.release([self._dedup.key_for(rec.topic, rec.key, rec.value)])
+        m = self._metrics
+        if m is not None:
+            if status == T.RETRYING:
+                m.retried(rec.topic)
+            elif status == T.DLQ:
+                m.dead_lettered(rec.topic, reason or "non_retriable")
+            else:
+                m.spooled(rec.topic)
+
+    def _dispatch_alert(self, alert: dict[str, Any]) -> None:
+        self._health.dispatch([alert])
 
     # ---- background -------------------------------------------------------------------------
 
@@ -275,10 +373,38 @@ class ReliableKafkaProducer:
     def _maintain(self) -> None:
         if self._fatal.is_set():
             self._rebuild()
-        if self._connected and self.spool.count():
+        breaker_open = self._breaker is not None and self._breaker.state == "open"
+        if self._connected and not breaker_open and self.spool.count():
             self.drain_spool()
         if time.monotonic() - self._dlq_checked_at >= self._dlq_check_interval_s:
             self._refresh_dlq_counts()
+            self._enforce_dlq_limits()
+        h = self._health
+        h.set_dlq_size(sum(self._dlq_counts.values()))
+        if self._dedup is not None:
+            h.set_dedup_available(self._dedup.available)
+        if self._breaker is not None:
+            h.set_circuit_state(self._breaker.state)
+        h.tick()
+        if self._metrics is not None:
+            status = h.last_status
+            if status is not None:
+                self._metrics.set_health(status["status"])
+            if self._breaker is not None:
+                self._metrics.set_circuit(self._breaker.state)
+            for t, n in self._dlq_counts.items():
+                self._metrics.set_dlq_size(t, n)
+
+    def _enforce_dlq_limits(self) -> None:
+        """Trim each DLQ to ``dlq_max_size`` (oldest first); warn before retention drops records."""
+        for t, n in list(self._dlq_counts.items()):
+            if self.dlq_max_size and n > self.dlq_max_size:
+                trimmed = self.dlq.enforce_max_size(t, self.dlq_max_size)
+                self._trimmed += trimmed
+                self._dlq_counts[t] = n - trimmed
+                log.warning("DLQ of %s over its max size %d: trimmed the %d oldest records", t, self.dlq_max_size, trimmed)
+            if n:
+                self.dlq.check_alerts(t, size_threshold=self._health.thresholds.dlq_size_threshold)
 
     def _rebuild(self) -> None:
         self._fatal.clear()
@@ -355,9 +481,44 @@ class ReliableKafkaProducer:
             "topic_breakdown": dict(self._dlq_counts),
             "routed_by_this_producer": dict(self._tracker.dlq_by_topic),
         }
+        stats["dlq_stats"]["trimmed"] = self._trimmed
+        if self._dedup is not None:
+            stats["deduplication_stats"] = self._dedup.stats()
+        if self._breaker is not None:
+            stats["circuit_breaker"] = self._breaker.snapshot()
         stats["spool_size"] = self.spool.count()
         stats["connected"] = self._connected
         return stats
+
+    # ---- health ---------------------------------------------------------------------------
+
+    def get_health_status(self) -> dict[str, Any]:
+        """``{"status": healthy|degraded|unhealthy, "metrics": {...}, "issues": [...]}``."""
+        return self._health.get_status()
+
+    def add_health_alert_callback(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """``callback(alert)`` for each alert and recovery (off the send path)."""
+        self._health.add_alert_callback(callback)
+
+    @property
+    def health_monitor(self) -> HealthMonitor:
+        return self._health
+
+    # ---- DLQ ------------------------------------------------------------------------------
+
+    def get_dlq_messages(self, topic: str, limit: int | None = 100, **filters: Any) -> list[DlqMessage]:
+        """Records in ``<topic>.dlq`` with their error context (any DLQ dialect)."""
+        return self.dlq.get_dlq_messages(topic, limit=limit, **filters)
+
+    def clear_dlq(self, topic: str) -> int:
+        """Delete every record of ``<topic>.dlq`` (``delete_records``); return the count cleared."""
+        n = self.dlq.clear_dlq(topic)
+        self._dlq_counts.pop(topic, None)
+        return n
+
+    def replay_dlq_messages(self, topic: str, max_messages: int | None = None, **options: Any) -> int:
+        """Re-publish DLQ records to their original topic; return the count replayed."""
+        return self.dlq.replay_dlq_messages(topic, max_messages=max_messages, **options)
 
     # ---- lifecycle ----------------------------------------------------------------------------
 

@@ -153,6 +153,10 @@ class HealthMonitor:
             raise ValueError(f"circuit state must be one of {CIRCUIT_STATES}, got {state!r}")
         self._circuit_state = state
 
+    def dispatch(self, alerts: list[Alert]) -> None:
+        """Send alerts raised elsewhere (e.g. DLQ retention) to this monitor's callbacks."""
+        self._alerts.dispatch(alerts)
+
     def add_alert_callback(self, cb: AlertCallback) -> None:
         """``cb(alert_dict)`` is called from ``tick()``; if it raises, that is logged and ignored."""
         self._alerts.add_callback(cb)
