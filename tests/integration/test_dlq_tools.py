@@ -1,0 +1,323 @@
+"""DLQ tools of the library on the real broker: stats, list, show, replay, max size, purge, dialects."""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from kafka_reliable import headers as h
+from kafka_reliable.config import RetryConfig, TopicNaming
+from kafka_reliable.dlq import DeadLetterQueue, ReplayOptions, make_filter
+from kafka_reliable.errors import classify
+from kafka_reliable.routing import route_failure
+from kafka_reliable.topics import CompanionTopics
+from tests.kafka_helpers import consume_all, create_topic, headers_dict, unique_name
+
+#: Three error classes, 200 / 200 / 100 of 500 records (by i % 5).
+CODES = ("_MSG_TIMED_OUT", "_MSG_TIMED_OUT", "MSG_SIZE_TOO_LARGE", "MSG_SIZE_TOO_LARGE", "TOPIC_AUTHORIZATION_FAILED")
+
+
+def code_of(i: int) -> str:
+    return CODES[i % 5]
+
+
+def dead_letter(
+    bootstrap: str, source: str, n: int, *, base_ms: int, step_ms: int = 1000, start: int = 0,
+    replay_count: int = 0,
+) -> None:
+    """Put ``n`` records into ``<source>.dlq`` the way the producer does (route_failure headers).
+
+    Record i: key ``k<i>``, message id ``m<i>``, failed at ``base_ms + i*step_ms`` (also its timestamp).
+    """
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i in range(start, start + n):
+        at = base_ms + i * step_ms
+        route = route_failure(
+            topic=source, classification=classify(code_of(i)), error_message=f"failure {i}", attempt=4,
+            retry_config=RetryConfig(max_retries=3), naming=TopicNaming(), now_ms=at,
+            headers=[("app", b"shop")], message_id=f"m{i}", first_failure_at_ms=at - 500,
+            replay_count=replay_count,
+        )
+        p.produce(route.target_topic, value=f"v{i}".encode(), key=f"k{i}".encode(), headers=route.headers, timestamp=at)
+    assert p.flush(30) == 0
+
+
+def make_source(admin: AdminClient, bootstrap: str, partitions: int = 3, prefix: str = "dlqsrc") -> str:
+    source = create_topic(admin, unique_name(prefix), partitions)
+    CompanionTopics({"bootstrap.servers": bootstrap}, admin=admin).ensure(source)
+    return source
+
+
+@dataclass
+class Dlq500:
+    source: str
+    base_ms: int
+
+
+@pytest.fixture(scope="module")
+def dlq500(kafka_bootstrap: str, admin: AdminClient) -> Iterator[Dlq500]:
+    source = make_source(admin, kafka_bootstrap)
+    base = int(time.time() * 1000) - 3_600_000
+    dead_letter(kafka_bootstrap, source, 500, base_ms=base)
+    yield Dlq500(source, base)
+
+
+def test_stats_are_exact_for_500_records_in_three_error_classes(kafka_bootstrap: str, dlq500: Dlq500) -> None:
+    # Given 500 dead-lettered records
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    # When
+    stats = dlq.stats(dlq500.source)
+    # Then
+    assert stats["total_messages"] == 500
+    assert stats["topic_breakdown"] == {dlq500.source: 500}
+    assert stats["error_class_breakdown"] == {
+        "KafkaTimeoutError": 200, "MessageSizeTooLargeError": 200, "TopicAuthorizationFailedError": 100,
+    }
+    assert stats["reason_breakdown"] == {"non_retriable": 300, "retries_exhausted": 200}
+    assert stats["oldest_timestamp_ms"] == dlq500.base_ms
+    assert stats["newest_timestamp_ms"] == dlq500.base_ms + 499_000
+    assert stats["complete"] is True
+    # a watermark-only view is exact too
+    assert dlq.stats(dlq500.source + ".dlq", scan_limit=0)["total_messages"] == 500
+
+
+def test_list_filters_by_error_time_key_and_limit(kafka_bootstrap: str, dlq500: Dlq500) -> None:
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    src, base = dlq500.source, dlq500.base_ms
+
+    timeouts = dlq.get_dlq_messages(src, limit=None, errors="KafkaTimeoutError")
+    assert {m.key for m in timeouts} == {f"k{i}".encode() for i in range(500) if code_of(i) == "_MSG_TIMED_OUT"}
+    assert all(m.reason == "retries_exhausted" and m.retry_count == 4 for m in timeouts)
+
+    by_code = dlq.get_dlq_messages(src, limit=None, errors=["TOPIC_AUTHORIZATION_FAILED"])
+    assert len(by_code) == 100 and {m.error_class for m in by_code} == {"TopicAuthorizationFailedError"}
+
+    window = dlq.get_dlq_messages(src, limit=None, since=base + 100_000, until=base + 150_000)
+    assert sorted(m.id for m in window) == sorted(f"m{i}" for i in range(100, 150))
+
+    one = dlq.get_dlq_messages(src, key="k321")
+    assert [m.id for m in one] == ["m321"] and one[0].value == b"v321"
+
+    first = dlq.get_dlq_messages(src, limit=10)
+    assert [m.id for m in first] == [f"m{i}" for i in range(10)]  # oldest first across partitions
+    m = first[0]
+    assert (m.last_error, m.first_failed_at_ms, m.original_topic) == ("failure 0", base - 500, src)
+    assert m.headers[0] == ("app", b"shop")
+
+
+def test_show_by_message_id_and_by_offset(kafka_bootstrap: str, dlq500: Dlq500) -> None:
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    by_id = dlq.get_message(dlq500.source, message_id="m123")
+    assert by_id is not None and by_id.key == b"k123" and by_id.error_class == "MessageSizeTooLargeError"
+    by_offset = dlq.get_message(dlq500.source, partition=by_id.partition, offset=by_id.offset)
+    assert by_offset is not None and by_offset.id == "m123"
+    assert dlq.get_message(dlq500.source, message_id="nope") is None
+    assert dlq.get_message(dlq500.source, partition=0, offset=10**9) is None
+
+
+def test_replay_200_resumes_after_an_interruption_and_replays_each_once(
+    kafka_bootstrap: str, dlq500: Dlq500, admin: AdminClient
+) -> None:
+    # Given the 200 KafkaTimeoutError records, replayed to a fresh topic at 200 records/s
+    target = create_topic(admin, unique_name("replay-target"), 3)
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    opts = ReplayOptions(to_topic=target, rate_per_s=200, filter=make_filter(errors="KafkaTimeoutError"),
+                         chunk_interval_s=0.2)
+    seen: list[int] = []
+    # When the first run is stopped about halfway
+    first = dlq.replay(dlq500.source, opts, should_stop=lambda: bool(seen) and seen[-1] >= 90,
+                       progress=lambda r: seen.append(r.replayed))
+    # and the same replay runs again
+    second = dlq.replay(dlq500.source, opts)
+    # Then exactly the 200 records arrived, once each
+    assert first.stopped == "stopped" and 0 < first.replayed < 200
+    assert first.replayed + second.replayed == 200 and second.stopped == "end"
+    got = consume_all(kafka_bootstrap, target, expected=200, timeout_s=30)
+    ids = [headers_dict(m)[h.MESSAGE_ID].decode() for m in got]
+    assert len(ids) == 200 and len(set(ids)) == 200
+    assert set(ids) == {f"m{i}" for i in range(500) if code_of(i) == "_MSG_TIMED_OUT"}
+    sample = headers_dict(got[0])
+    assert sample[h.REPLAY_COUNT] == b"1" and sample["app"] == b"shop"
+    assert h.ATTEMPT not in sample and h.ERROR_CLASS not in sample  # fresh attempt count, no stale error
+    # and a third run finds nothing left
+    assert dlq.replay(dlq500.source, opts).replayed == 0
+
+
+def test_replay_to_the_original_topic_with_max_messages(kafka_bootstrap: str, admin: AdminClient) -> None:
+    source = make_source(admin, kafka_bootstrap, partitions=1)
+    dead_letter(kafka_bootstrap, source, 30, base_ms=int(time.time() * 1000) - 60_000)
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    assert dlq.replay_dlq_messages(source, max_messages=12) == 12
+    assert dlq.replay_dlq_messages(source, max_messages=12) == 12
+    assert dlq.replay_dlq_messages(source, dry_run=True) == 6
+    got = consume_all(kafka_bootstrap, source, expected=24, timeout_s=20)
+    assert sorted(headers_dict(m)[h.MESSAGE_ID].decode() for m in got) == sorted(f"m{i}" for i in range(24))
+
+
+def test_loop_guard_refuses_records_replayed_too_often_unless_forced(kafka_bootstrap: str, admin: AdminClient) -> None:
+    source = make_source(admin, kafka_bootstrap, partitions=1)
+    dead_letter(kafka_bootstrap, source, 5, base_ms=int(time.time() * 1000), replay_count=3)
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    refused = dlq.replay(source)
+    assert refused.replayed == 0 and refused.skipped_loop_guard == 5
+    assert dlq.replay_dlq_messages(source, force=True) == 5
+    got = consume_all(kafka_bootstrap, source, expected=5, timeout_s=20)
+    assert {headers_dict(m)[h.REPLAY_COUNT] for m in got} == {b"4"}
+
+
+def test_max_size_keeps_exactly_the_newest_100_of_250(kafka_bootstrap: str, admin: AdminClient) -> None:
+    # Given 250 records over 3 partitions and an alert callback
+    source = make_source(admin, kafka_bootstrap, partitions=3)
+    dead_letter(kafka_bootstrap, source, 250, base_ms=int(time.time() * 1000) - 600_000, step_ms=1000)
+    alerts: list[dict[str, object]] = []
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap, alert_callback=alerts.append)
+    # When the max size is enforced
+    trimmed = dlq.enforce_max_size(source, 100)
+    # Then the newest 100 remain and the counters say 150
+    assert trimmed == 150 and dlq.trimmed_total == 150
+    assert dlq.maintenance.trimmed_by_topic == {source + ".dlq": 150}
+    assert dlq.stats(source, scan_limit=0)["total_messages"] == 100
+    left = dlq.get_dlq_messages(source, limit=None)
+    assert sorted(m.id for m in left) == sorted(f"m{i}" for i in range(150, 250))
+    assert [a["type"] for a in alerts] == ["dlq_size"]
+    assert alerts[0]["value"] == 250 and alerts[0]["threshold"] == 100
+    assert {"severity", "timestamp", "message"} <= set(alerts[0])
+    # and enforcing again trims nothing
+    assert dlq.enforce_max_size(source, 100) == 0 and dlq.trimmed_total == 150
+
+
+def test_purge_before_removes_only_older_records(kafka_bootstrap: str, admin: AdminClient) -> None:
+    source = make_source(admin, kafka_bootstrap, partitions=3)
+    base = int(time.time() * 1000) - 7_200_000
+    dead_letter(kafka_bootstrap, source, 60, base_ms=base, step_ms=10)  # old: base .. base+590
+    dead_letter(kafka_bootstrap, source, 40, base_ms=base + 3_600_000, step_ms=10, start=60)
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    assert dlq.purge_before(source, base + 1_800_000) == 60
+    left = dlq.get_dlq_messages(source, limit=None)
+    assert sorted(m.id for m in left) == sorted(f"m{i}" for i in range(60, 100))
+    assert dlq.clear_dlq(source) == 40
+    assert dlq.stats(source)["total_messages"] == 0
+
+
+def test_retention_expiry_alert(kafka_bootstrap: str, admin: AdminClient) -> None:
+    # Given a DLQ with a 1-day retention and records 23.5 h old
+    source = create_topic(admin, unique_name("dlqexp"), 1)
+    create_topic(admin, source + ".dlq", 1, {"retention.ms": str(86_400_000)})
+    dead_letter(kafka_bootstrap, source, 3, base_ms=int(time.time() * 1000) - 84_600_000, step_ms=1)
+    dead_letter(kafka_bootstrap, source, 2, base_ms=int(time.time() * 1000), start=3)
+    got: list[dict[str, object]] = []
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap, alert_callback=got.append)
+    # When
+    alerts = dlq.check_alerts(source, size_threshold=4, expiry_margin_ms=3_600_000)
+    # Then
+    assert {a["type"]: a["value"] for a in alerts} == {"dlq_size": 5, "dlq_retention_expiry": 3}
+    assert got == alerts
+
+
+# ---- foreign dialects ------------------------------------------------------------------------
+
+def spring_headers(topic: str, partition: int, offset: int, ts: int) -> list[tuple[str, bytes]]:
+    return [
+        ("trace", b"t-1"),
+        ("kafka_dlt-original-topic", topic.encode()),
+        ("kafka_dlt-original-partition", struct.pack(">i", partition)),
+        ("kafka_dlt-original-offset", struct.pack(">q", offset)),
+        ("kafka_dlt-original-timestamp", struct.pack(">q", ts)),
+        ("kafka_dlt-original-timestamp-type", b"CreateTime"),
+        ("kafka_dlt-exception-fqcn", b"org.springframework.kafka.listener.ListenerExecutionFailedException"),
+        ("kafka_dlt-exception-cause-fqcn", b"java.lang.IllegalArgumentException"),
+        ("kafka_dlt-exception-message", b"amount must be positive"),
+        ("kafka_dlt-exception-stacktrace", b"java.lang.IllegalArgumentException: amount\n\tat x.Y(Y.java:1)"),
+    ]
+
+
+def connect_headers(topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+    p = "__connect.errors."
+    return [
+        (p + "topic", topic.encode()), (p + "partition", str(partition).encode()),
+        (p + "offset", str(offset).encode()), (p + "connector.name", b"jdbc-sink"), (p + "task.id", b"0"),
+        (p + "stage", b"VALUE_CONVERTER"), (p + "class.name", b"org.apache.kafka.connect.json.JsonConverter"),
+        (p + "exception.class.name", b"org.apache.kafka.connect.errors.DataException"),
+        (p + "exception.message", b"Converting byte[] to Kafka Connect data failed"),
+        (p + "exception.stacktrace", b"org.apache.kafka.connect.errors.DataException: ..."),
+    ]
+
+
+def write_foreign(bootstrap: str, admin: AdminClient) -> tuple[str, str, str, str]:
+    """A Spring DLT and a Connect DLQ with 3 records each; returns (orders, spring dlt, payments, connect dlq)."""
+    orders = create_topic(admin, unique_name("orders"), 2)
+    payments = create_topic(admin, unique_name("payments"), 1)
+    spring_dlt = create_topic(admin, orders + "-dlt", 1)
+    connect_dlq = create_topic(admin, "dlq-" + payments, 1)
+    p = Producer({"bootstrap.servers": bootstrap})
+    now = int(time.time() * 1000)
+    for i in range(3):
+        p.produce(spring_dlt, value=f"s{i}".encode(), key=f"sk{i}".encode(),
+                  headers=spring_headers(orders, 1, 1000 + i, now - 5000))
+        p.produce(connect_dlq, value=f"c{i}".encode(), key=None, headers=connect_headers(payments, 0, 70 + i))
+    assert p.flush(30) == 0
+    return orders, spring_dlt, payments, connect_dlq
+
+
+def test_spring_and_connect_dlqs_are_listed_and_replayed(kafka_bootstrap: str, admin: AdminClient) -> None:
+    # Given a Spring DLT and a Connect DLQ written with raw confluent-kafka
+    orders, spring_dlt, payments, connect_dlq = write_foreign(kafka_bootstrap, admin)
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    # When listed
+    spring = dlq.get_dlq_messages(spring_dlt)
+    connect = dlq.get_dlq_messages(connect_dlq)
+    # Then the original coordinates and errors are read
+    assert [(m.dialect, m.original_topic, m.original_partition, m.original_offset) for m in spring] == [
+        ("spring", orders, 1, 1000 + i) for i in range(3)]
+    assert spring[0].error_class == "org.springframework.kafka.listener.ListenerExecutionFailedException"
+    assert spring[0].last_error == "amount must be positive"
+    assert spring[0].extra["cause_class"] == "java.lang.IllegalArgumentException"
+    assert [(m.dialect, m.original_topic, m.original_offset) for m in connect] == [
+        ("connect", payments, 70 + i) for i in range(3)]
+    assert connect[0].error_class == "org.apache.kafka.connect.errors.DataException"
+    assert dlq.stats(connect_dlq)["topic_breakdown"] == {payments: 3}
+    # When replayed, they go back to their original topics without the foreign error headers
+    assert dlq.replay_dlq_messages(spring_dlt) == 3
+    assert dlq.replay_dlq_messages(connect_dlq, errors="DataException") == 3
+    back = consume_all(kafka_bootstrap, orders, expected=3, timeout_s=20)
+    assert sorted(m.value() for m in back) == [b"s0", b"s1", b"s2"]
+    hd = headers_dict(back[0])
+    assert hd["trace"] == b"t-1" and hd[h.REPLAY_COUNT] == b"1"
+    assert not [k for k in hd if k.startswith("kafka_dlt-")]
+    pay = consume_all(kafka_bootstrap, payments, expected=3, timeout_s=20)
+    assert sorted(m.value() for m in pay) == [b"c0", b"c1", b"c2"]
+    assert not [k for k in headers_dict(pay[0]) if k.startswith("__connect.errors.")]
+
+
+def test_raw_records_are_listed_and_replayed_only_with_to_topic(kafka_bootstrap: str, admin: AdminClient) -> None:
+    raw = create_topic(admin, unique_name("legacy") + "-dead-letters", 1)
+    target = create_topic(admin, unique_name("raw-target"), 1)
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(4):
+        p.produce(raw, value=f"r{i}".encode(), headers=[("x-app", b"legacy")])
+    p.flush(30)
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    listed = dlq.get_dlq_messages(raw)
+    assert [(m.dialect, m.id) for m in listed] == [("raw", f"0:{i}") for i in range(4)]
+    no_target = dlq.replay(raw)
+    assert no_target.replayed == 0 and no_target.skipped_no_target == 4
+    assert dlq.replay_dlq_messages(raw, to_topic=target) == 4
+    assert sorted(m.value() for m in consume_all(kafka_bootstrap, target, expected=4)) == [b"r0", b"r1", b"r2", b"r3"]
+
+
+def test_a_source_topic_is_never_mistaken_for_its_own_dlq(kafka_bootstrap: str, admin: AdminClient) -> None:
+    source = create_topic(admin, unique_name("plain"), 1)
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    p.produce(source, value=b"business record")
+    p.flush(30)
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    assert dlq.dlq_topic(source) == source + ".dlq"
+    assert dlq.get_dlq_messages(source) == []
+    assert dlq.clear_dlq(source) == 0
+    assert len(consume_all(kafka_bootstrap, source, expected=1)) == 1
