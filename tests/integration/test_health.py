@@ -188,3 +188,44 @@ def test_broker_outage_is_unhealthy_with_alert_and_recovers(
         print("healthy:", json.dumps(healthy, default=str))
         print("down:", json.dumps(down, default=str))
         print("alerts:", json.dumps([a for a in alerts if a["type"] == "connection"], default=str))
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    from kafka_reliable.cli.main import main
+
+    code = main(["health", "--json", *argv])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_cli_health_exit_codes_follow_the_status(
+    kafka_bootstrap: str, redis_url: str, new_topic: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a DLQ topic holding 3 records
+    dlq = new_topic(prefix="health") + ".dlq"
+    create_topic(AdminClient({"bootstrap.servers": kafka_bootstrap}), dlq)
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(3):
+        p.produce(dlq, value=f"dead-{i}".encode())
+    assert p.flush(15) == 0
+    # When / Then: reachable cluster and Redis, DLQ under its threshold -> healthy, exit 0
+    code, status = _cli(capsys, "--bootstrap-servers", kafka_bootstrap, "--redis-url", redis_url,
+                        "--dlq-topic", dlq, "--dlq-size-threshold", "3")
+    assert (code, status["status"]) == (0, "healthy")
+    assert status["metrics"]["dlq_size"] == 3 and status["metrics"]["dedup_available"] is True
+    # When the DLQ is over its threshold -> degraded, exit 1
+    code, status = _cli(capsys, "--bootstrap-servers", kafka_bootstrap, "--dlq-topic", dlq,
+                        "--dlq-size-threshold", "2")
+    assert (code, status["status"]) == (1, "degraded")
+    assert any("DLQ holds 3 records" in i for i in status["issues"])
+    # When the cluster cannot be reached -> unhealthy, exit 2
+    code, status = _cli(capsys, "--bootstrap-servers", "127.0.0.1:1", "--timeout-s", "2")
+    assert (code, status["status"]) == (2, "unhealthy")
+    assert status["metrics"]["connected"] is False
+
+
+def test_cli_health_reports_an_unreachable_redis(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, status = _cli(capsys, "--bootstrap-servers", kafka_bootstrap, "--redis-url",
+                        "redis://:secret@127.0.0.1:1/0", "--timeout-s", "2")
+    assert (code, status["status"]) == (1, "degraded")
+    assert status["metrics"]["dedup_available"] is False
+    assert "secret" not in json.dumps(status)
