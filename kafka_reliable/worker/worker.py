@@ -289,6 +289,7 @@ class RetryWorker:
 
     def _on_republish_failed(self, rec: RetryRecord, name: str, message: str, fatal: bool) -> None:
         self.counts["failed"] += 1
+        self._note_client_error(f"republish to {rec.source_topic}", name)
         self.metrics.failed.labels(rec.source_topic, classify(name, fatal=fatal).error_class).inc()
         route = records.failure_route(rec, error_name=name, error_message=message, fatal=fatal,
                                       retry_config=self.config.retry_config, naming=self.config.naming,
