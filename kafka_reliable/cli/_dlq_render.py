@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kafka_reliable.dlq import DlqMessage, ReplayResult
+from kafka_reliable.dlq.dialects import simple_name
 from kafka_reliable.dlq.model import bytes_to_text, ms_to_iso
 
 
@@ -17,6 +18,11 @@ def _clip(text: str | None, n: int) -> str:
         return ""
     text = text.replace("\n", " ")
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _short_time(ms: int | None) -> str:
+    text = ms_to_iso(ms)
+    return "" if text is None else text[:19].replace("T", " ")
 
 
 def _origin(m: DlqMessage) -> str:
@@ -62,12 +68,12 @@ def _counts(console: Console, title: str, label: str, counts: Mapping[str, int],
 
 def list_table(console: Console, dlq_topic: str, messages: Iterable[DlqMessage]) -> None:
     t = Table(title=f"{dlq_topic}", title_justify="left")
-    for col in ("P:O", "id", "failed at", "key", "error class", "reason", "tries", "original", "error"):
-        t.add_column(col, overflow="fold" if col == "error" else "ellipsis")
+    for col in ("P:O", "id", "failed at (UTC)", "key", "error class", "reason", "tries", "original", "error"):
+        t.add_column(col, overflow="fold" if col == "error" else "ellipsis", no_wrap=col in ("P:O", "id"))
     for m in messages:
         t.add_row(
-            m.coordinates, _clip(m.message_id or "", 24), ms_to_iso(m.failed_at_ms) or "",
-            _clip(m.key_text(), 20), _clip(m.error_class, 40), m.reason or "",
+            m.coordinates, _clip(m.message_id or "", 24), _short_time(m.failed_at_ms),
+            _clip(m.key_text(), 20), _clip(simple_name(m.error_class), 40), m.reason or "",
             "" if m.retry_count is None else str(m.retry_count), _origin(m), _clip(m.last_error, 60),
         )
     console.print(t)
