@@ -433,6 +433,8 @@ class ReliableKafkaProducer:
         lock = threading.Lock()
         for r in recs:
             def cb(err: KafkaError | None, msg: Message, _r: Any = r) -> None:
+                if self._breaker is not None:
+                    self._breaker.record(err is None)  # drained records are the half-open probes
                 if err is None:
                     self._tracker.delivered(_r.message_id, None, retried=True)
                     self._tracker.count("drained")

@@ -1,0 +1,103 @@
+"""Health, alerts and the circuit breaker through the producer, on real brokers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+from prometheus_client import CollectorRegistry
+
+from kafka_reliable import ReliableKafkaProducer
+from kafka_reliable import headers as H
+from kafka_reliable.health import CircuitBreaker
+from tests.kafka_helpers import consume_all, create_topic, headers_dict, unique_name
+
+
+def _wait(pred, timeout_s: float, step_s: float = 0.2) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step_s)
+    return bool(pred())
+
+
+def test_dlq_over_threshold_raises_dlq_size_alert(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given a producer whose DLQ threshold is 5 and a topic that refuses records over 10 kB
+    topic = new_topic(config={"max.message.bytes": "10000"})
+    alerts: list[dict[str, Any]] = []
+    registry = CollectorRegistry()
+    with ReliableKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db",
+        health_thresholds={"dlq_size_threshold": 5}, maintenance_interval_s=0.2, dlq_check_interval_s=0.5,
+        producer_config={"compression_type": "none"}, metrics_registry=registry,
+    ) as p:
+        p.add_health_alert_callback(alerts.append)
+        # When 8 records are dead-lettered
+        for i in range(8):
+            p.send_message(topic, b"x" * 20_000, key=str(i))
+        p.flush(30)
+        # Then
+        assert _wait(lambda: any(a["type"] == "dlq_size" for a in alerts), 15)
+        alert = next(a for a in alerts if a["type"] == "dlq_size")
+        assert alert["value"] == 8 and alert["threshold"] == 5
+        assert {"severity", "timestamp", "message"} <= set(alert)
+        health = p.get_health_status()
+        assert health["status"] == "degraded" and health["metrics"]["dlq_size"] == 8
+        assert p.get_stats()["dlq_stats"]["total_messages"] == 8
+        assert registry.get_sample_value(
+            "kafka_reliable_messages_dead_lettered_total", {"topic": topic, "reason": "non_retriable"}
+        ) == 8
+        assert registry.get_sample_value("kafka_reliable_dlq_size", {"topic": topic}) == 8
+        assert registry.get_sample_value("kafka_reliable_health_status") == 1
+
+
+def test_dlq_max_size_trims_oldest(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given dlq_max_size=10
+    topic = new_topic(config={"max.message.bytes": "10000"})
+    with ReliableKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db", dlq_max_size=10,
+        maintenance_interval_s=0.2, dlq_check_interval_s=0.5, producer_config={"compression_type": "none"},
+    ) as p:
+        # When 25 records are dead-lettered
+        mids = [p.send_message(topic, b"y" * 20_000, key=str(i)) for i in range(25)]
+        p.flush(30)
+        # Then the newest 10 remain and 15 are counted as trimmed
+        assert _wait(lambda: p.get_stats()["dlq_stats"]["trimmed"] == 15, 20)
+        left = consume_all(kafka_bootstrap, topic + ".dlq", expected=10, timeout_s=20)
+        assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in left) == sorted(mids[-10:])
+
+
+def test_circuit_breaker_spools_during_outage_and_drains(outage_broker, tmp_path: Path) -> None:
+    # Given a producer with a breaker on a cluster that then goes down
+    bootstrap = outage_broker.bootstrap_servers
+    topic = create_topic(AdminClient({"bootstrap.servers": bootstrap}), unique_name("cb"))
+    breaker = CircuitBreaker(open_duration_s=1.0, min_calls=5)
+    p = ReliableKafkaProducer(
+        bootstrap_servers=bootstrap, spool_path=tmp_path / "s.db", circuit_breaker=breaker,
+        maintenance_interval_s=0.2, producer_config={"reconnect_backoff_max_ms": 500},
+    )
+    try:
+        p.send_message(topic, {"warm": 1})
+        assert p.flush(10) == 0
+        outage_broker.stop()
+        try:
+            assert _wait(lambda: breaker.state == "open", 20), breaker.state
+            # When 100 records are sent while the breaker is open
+            mids = [p.send_message(topic, {"n": i}, key=str(i)) for i in range(100)]
+            # Then they are spooled, not handed to librdkafka
+            assert {p.get_message_status(m) for m in mids} == {"spooled"}
+            assert p.spool.count() == 100
+            assert p.get_health_status()["status"] == "unhealthy"
+        finally:
+            outage_broker.start()
+        # And after recovery the breaker closes and the spool drains
+        assert _wait(lambda: p.spool.count() == 0, 60)
+        assert _wait(lambda: breaker.state == "closed", 30), breaker.state
+    finally:
+        p.close()
+    got = consume_all(bootstrap, topic, expected=101, timeout_s=30)
+    ids = {headers_dict(m)[H.MESSAGE_ID].decode() for m in got}
+    assert set(mids) <= ids, f"lost {len(set(mids) - ids)}"
