@@ -235,7 +235,7 @@ def _list(args: argparse.Namespace) -> int:
     name = _resolve(d, args.topic)
     if name is None:
         return EXIT_NOT_FOUND
-    messages = d.reader.list(name, limit=args.limit, flt=flt if flt != DlqFilter() else None)
+    messages = d.reader.list_messages(name, limit=args.limit, flt=flt if flt != DlqFilter() else None)
     if args.json:
         for m in messages:
             _print_json(m.to_json())

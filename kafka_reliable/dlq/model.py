@@ -21,6 +21,10 @@ def ms_to_iso(ms: int | None) -> str | None:
     return None if dt is None else dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _as_bytes(v: str | bytes | None) -> bytes | None:
+    return v.encode() if isinstance(v, str) else v
+
+
 def bytes_to_text(raw: bytes | None) -> str | None:
     """UTF-8 text when the bytes are printable UTF-8, else ``base64:<...>``."""
     if raw is None:
@@ -70,14 +74,18 @@ class DlqMessage:
     @classmethod
     def from_record(cls, msg: Message) -> DlqMessage:
         """Build from a consumed record (``msg.error()`` must be None)."""
-        hs = [(k, v if v is not None else b"") for k, v in (msg.headers() or [])]
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        if topic is None or partition is None or offset is None:
+            raise ValueError("not a consumed record")
+        raw = msg.headers() or []
+        pairs = raw.items() if isinstance(raw, dict) else raw
+        hs = [(k, _as_bytes(v) or b"") for k, v in pairs]
         ctx = dialects.parse(hs)
         ts_type, ts = msg.timestamp()
-        partition, offset = msg.partition(), msg.offset()
         return cls(
             id=ctx.message_id or f"{partition}:{offset}",
-            topic=msg.topic(), partition=partition, offset=offset,
-            key=msg.key(), value=msg.value(), headers=hs,
+            topic=topic, partition=partition, offset=offset,
+            key=_as_bytes(msg.key()), value=_as_bytes(msg.value()), headers=hs,
             timestamp_ms=None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts,
             dialect=ctx.dialect, message_id=ctx.message_id,
             original_topic=ctx.original_topic, original_partition=ctx.original_partition,

@@ -118,7 +118,7 @@ class DeadLetterQueue:
         """The oldest ``limit`` records of the DLQ, filtered by ``errors``, ``since``, ``until``,
         ``key``, ``reason`` (see :func:`make_filter`)."""
         flt = make_filter(**filters) if filters else None
-        return self.reader.list(self.dlq_topic(topic), limit=limit, flt=flt)
+        return self.reader.list_messages(self.dlq_topic(topic), limit=limit, flt=flt)
 
     def get_message(
         self, topic: str, *, partition: int | None = None, offset: int | None = None,

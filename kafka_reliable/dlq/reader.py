@@ -126,21 +126,21 @@ class RangeReader:
             self._c.unassign()
 
     def _handle(self, msg: Message) -> Iterator[Message]:
-        p = msg.partition()
+        p, offset = msg.partition(), msg.offset()
         err = msg.error()
         if err is not None:
-            if err.code() == KafkaError._PARTITION_EOF:
+            if err.code() == KafkaError._PARTITION_EOF and p is not None:
                 self.done(p)
                 return
             raise KafkaException(err)
-        if p not in self._open:
+        if p is None or offset is None or p not in self._open:
             return
         end = self._end[p]
-        if msg.offset() >= end:
+        if offset >= end:
             self.done(p)
             return
         yield msg
-        if msg.offset() >= end - 1:
+        if offset >= end - 1:
             self.done(p)
 
 
@@ -196,7 +196,7 @@ class DlqReader:
                 if flt is None or flt.matches(m):
                     yield m
 
-    def list(self, dlq_topic: str, *, limit: int | None = 100, flt: DlqFilter | None = None) -> list[DlqMessage]:
+    def list_messages(self, dlq_topic: str, *, limit: int | None = 100, flt: DlqFilter | None = None) -> list[DlqMessage]:
         """The oldest ``limit`` matching records, ordered by timestamp (then partition, offset)."""
         found: dict[int, list[DlqMessage]] = {}
         with Offsets(self._conf, timeout_s=self._timeout_s) as o:

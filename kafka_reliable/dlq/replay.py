@@ -241,7 +241,9 @@ class Replayer:
         if self._opts.transactional and not self._in_txn:
             self._producer.begin_transaction()
             self._in_txn = True
-        hdrs = h.republish_headers(dialects.strip_foreign(m.headers), replay_count=m.replay_count + 1)
+        hdrs: list[tuple[str, str | bytes | None]] = [
+            *h.republish_headers(dialects.strip_foreign(m.headers), replay_count=m.replay_count + 1)
+        ]
         while True:
             try:
                 self._producer.produce(target, m.value, m.key, headers=hdrs, on_delivery=self._on_delivery)
