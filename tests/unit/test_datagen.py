@@ -213,3 +213,20 @@ def test_system_degradation_marks_failures_to_inject():
 def test_unknown_scenario_lists_the_known_ones():
     with pytest.raises(ValueError, match="normal_traffic"):
         get_scenario("black_friday")
+
+
+@pytest.mark.parametrize(("text", "hours"), [("1.5", 1.5), ("90m", 1.5), ("30s", 30 / 3600), ("2h", 2.0), ("1d", 24.0)])
+def test_generate_duration_accepts_hours_and_units(text, hours):
+    from kafka_reliable.cli.generate import parse_duration_hours
+
+    assert parse_duration_hours(text) == pytest.approx(hours)
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1h", "10 minutes", "1w"])
+def test_generate_duration_rejects_nonsense(text):
+    import argparse
+
+    from kafka_reliable.cli.generate import parse_duration_hours
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_duration_hours(text)
