@@ -29,6 +29,28 @@ def _edge_timestamps(o: Offsets, topic: str, wm: Mapping[int, tuple[int, int]]) 
     return out
 
 
+class _Tally:
+    """Counters over scanned records."""
+
+    def __init__(self, fallback_source: str) -> None:
+        self.fallback_source = fallback_source
+        self.by_class: Counter[str] = Counter()
+        self.by_reason: Counter[str] = Counter()
+        self.by_dialect: Counter[str] = Counter()
+        self.by_source: Counter[str] = Counter()
+        self.stamps: list[int] = []
+        self.scanned = 0
+
+    def add(self, m: DlqMessage) -> None:
+        self.scanned += 1
+        self.by_class[m.error_class or "(unknown)"] += 1
+        self.by_reason[m.reason or "(none)"] += 1
+        self.by_dialect[m.dialect] += 1
+        self.by_source[m.original_topic or self.fallback_source] += 1
+        if m.timestamp_ms is not None:
+            self.stamps.append(m.timestamp_ms)
+
+
 def topic_stats(
     conf: Mapping[str, Any], dlq_topic: str, *, naming: TopicNaming, scan_limit: int = DEFAULT_SCAN_LIMIT,
 ) -> dict[str, Any]:
@@ -40,12 +62,7 @@ def topic_stats(
     records (all of them when ``complete``).
     """
     source = naming.source_of(dlq_topic) if dlq_topic.endswith(naming.dlq_suffix) else None
-    by_class: Counter[str] = Counter()
-    by_reason: Counter[str] = Counter()
-    by_dialect: Counter[str] = Counter()
-    by_source: Counter[str] = Counter()
-    stamps: list[int] = []
-    scanned = 0
+    tally = _Tally(source or dlq_topic)
     with Offsets(conf) as o:
         wm = o.watermarks(dlq_topic)
         total = sum(hi - lo for lo, hi in wm.values())
@@ -53,20 +70,13 @@ def topic_stats(
         complete = all(end == wm[p][1] for p, (_lo, end) in ranges.items()) and scan_limit > 0
         if scan_limit > 0:
             for msg in RangeReader(o.consumer, dlq_topic, ranges):
-                m = DlqMessage.from_record(msg)
-                scanned += 1
-                by_class[m.error_class or "(unknown)"] += 1
-                by_reason[m.reason or "(none)"] += 1
-                by_dialect[m.dialect] += 1
-                by_source[m.original_topic or source or dlq_topic] += 1
-                if m.timestamp_ms is not None:
-                    stamps.append(m.timestamp_ms)
+                tally.add(DlqMessage.from_record(msg))
         if not complete:
-            stamps.extend(_edge_timestamps(o, dlq_topic, wm))
+            tally.stamps.extend(_edge_timestamps(o, dlq_topic, wm))
     if source is not None:
         breakdown = {source: total}
     elif complete:
-        breakdown = dict(by_source)
+        breakdown = dict(tally.by_source)
     else:
         breakdown = {dlq_topic: total}
     return {
@@ -74,12 +84,12 @@ def topic_stats(
         "total_messages": total,
         "partitions": {p: {"low": lo, "high": hi, "count": hi - lo} for p, (lo, hi) in sorted(wm.items())},
         "topic_breakdown": {k: v for k, v in breakdown.items() if v},
-        "error_class_breakdown": dict(by_class.most_common()),
-        "reason_breakdown": dict(by_reason.most_common()),
-        "dialect_breakdown": dict(by_dialect.most_common()),
-        "oldest_timestamp_ms": min(stamps) if stamps else None,
-        "newest_timestamp_ms": max(stamps) if stamps else None,
-        "scanned_messages": scanned,
+        "error_class_breakdown": dict(tally.by_class.most_common()),
+        "reason_breakdown": dict(tally.by_reason.most_common()),
+        "dialect_breakdown": dict(tally.by_dialect.most_common()),
+        "oldest_timestamp_ms": min(tally.stamps) if tally.stamps else None,
+        "newest_timestamp_ms": max(tally.stamps) if tally.stamps else None,
+        "scanned_messages": tally.scanned,
         "complete": complete,
         "exists": bool(wm),
     }
