@@ -39,7 +39,7 @@ def _origin(m: DlqMessage) -> str:
 def stats_tables(console: Console, stats: Mapping[str, Any]) -> None:
     t = Table(title=f"DLQ topics: {stats['total_messages']} records", title_justify="left")
     for col in ("DLQ topic", "records", "source topics", "oldest", "newest", "dialects"):
-        t.add_column(col, justify="right" if col == "records" else "left")
+        t.add_column(col, justify="right" if col == "records" else "left", no_wrap=col == "DLQ topic")
     for name, s in stats["dlq_topics"].items():
         t.add_row(
             name, str(s["total_messages"]),
