@@ -49,9 +49,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the worker from the options and the environment; run it until SIGTERM/SIGINT."""
     values = vars(args)
-    worker_log = logging.getLogger("kafka_reliable.worker")
-    if worker_log.level == logging.NOTSET:
-        worker_log.setLevel(os.environ.get(LOG_LEVEL_ENV, "INFO").upper())
+    level = logging.getLevelName(os.environ.get(LOG_LEVEL_ENV, "INFO").upper())
+    if isinstance(level, int) and logging.getLogger().getEffectiveLevel() > level:
+        logging.getLogger("kafka_reliable").setLevel(level)  # state changes are INFO lines
     worker = RetryWorker(config=from_values(values))
     _install_signal_handlers(worker)
     return worker.run()

@@ -68,15 +68,15 @@ class TransactionalCommitter:
         if kind == "republish" and err.name() not in _TXN_NOISE and not err.fatal():
             self._known[(rec.tp, rec.offset)] = (err.name(), err.str(), False)
 
-    def commit(self) -> None:
-        """Commit the open transaction with the committable offsets; abort and rewind on failure."""
+    def commit(self, rewind: bool = True) -> None:
+        """Commit the open transaction with the committable offsets; abort (and rewind) on failure."""
         if not self._open:
             return
         w = self._w
         remaining = self._p.flush(FLUSH_TIMEOUT_S)
         w.settle()
         if remaining or self._failed:
-            self.abort(f"{remaining} records unacknowledged" if remaining else "a record failed")
+            self.abort(f"{remaining} records unacknowledged" if remaining else "a record failed", rewind)
             return
         offsets = w.tracker.committable()
         sent = not offsets
@@ -94,7 +94,7 @@ class TransactionalCommitter:
                     w.fail(f"transaction commit: {err}")
                     return
                 if err.txn_requires_abort() or not err.retriable():
-                    self.abort(f"commit failed: {err.name()}")
+                    self.abort(f"commit failed: {err.name()}", rewind)
                     return
                 continue
             self._open = False
@@ -104,7 +104,7 @@ class TransactionalCommitter:
             self._aborts_in_a_row = 0
             self._backoff_ms = ABORT_BACKOFF_MS
             return
-        self.abort("commit kept failing")
+        self.abort("commit kept failing", rewind)
 
     def abort(self, why: str, rewind: bool = True) -> None:
         """Abort the open transaction; re-read from the committed offsets after a short pause."""

@@ -10,7 +10,6 @@ carries the republished records and the offsets together).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import threading
 import time
@@ -25,8 +24,9 @@ from kafka_reliable.routing import Route
 from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.worker import clients, records
 from kafka_reliable.worker.metrics import WorkerMetrics
+from kafka_reliable.worker.partitions import OwnedPartitions, names
 from kafka_reliable.worker.records import RetryRecord
-from kafka_reliable.worker.scheduler import TP, DueHeap, OffsetTracker
+from kafka_reliable.worker.scheduler import TP, OffsetTracker
 from kafka_reliable.worker.settings import WorkerConfig
 from kafka_reliable.worker.transactions import TransactionalCommitter
 
@@ -38,8 +38,6 @@ MAX_POLL_WAIT_S = 0.05
 DISPATCH_BATCH = 2_000
 #: Delay before retrying a record whose companion topic could not be written.
 ROUTE_RETRY_MS = 1_000
-#: Resume fetching once the look-ahead drops to this fraction of ``max_pending``.
-RESUME_FRACTION = 0.9
 
 REPUBLISH, TO_RETRY, TO_DLQ = "republish", "retry", "dlq"
 
@@ -60,14 +58,13 @@ class RetryWorker:
         self.metrics = WorkerMetrics(registry=registry)
         self.counts = {"republished": 0, "retried": 0, "dead_lettered": 0, "poison": 0, "failed": 0}
         self.exit_code = 0
-        self._heap: DueHeap[RetryRecord] = DueHeap(max_pending=config.max_pending)
-        self._tracker = OffsetTracker()
-        self._gens: dict[TP, int] = {}
-        self._gen_seq = itertools.count(1)
+        self._own = OwnedPartitions(max_pending=config.max_pending)
+        self._heap = self._own.heap
+        self._tracker = self._own.tracker
+        self._gens = self._own.gens
         self._reports: list[tuple[str, RetryRecord, str | None, KafkaError | None]] = []
         self._inflight = 0
         self._stop = threading.Event()
-        self._paused = False
         self._requeue_fatal = False
         self._rebuild = False
         self._last_commit_ms = 0
@@ -91,8 +88,8 @@ class RetryWorker:
 
     def run(self) -> int:
         """Run until ``stop()``; returns the exit code (0 after a graceful stop)."""
-        self._start()
         try:
+            self._start()
             while not self._stop.is_set():
                 self._step()
         finally:
@@ -106,7 +103,10 @@ class RetryWorker:
         if cfg.metrics_port is not None:
             from prometheus_client import start_http_server
 
-            self._metrics_server, _ = start_http_server(cfg.metrics_port, registry=self.metrics.registry)
+            try:
+                self._metrics_server, _ = start_http_server(cfg.metrics_port, registry=self.metrics.registry)
+            except OSError as exc:
+                raise WorkerError(f"metrics port {cfg.metrics_port}: {exc}") from exc
             log.info("metrics on :%s/metrics", cfg.metrics_port)
         try:
             for topic in cfg.topics:
@@ -135,7 +135,7 @@ class RetryWorker:
             with contextlib.suppress(KafkaException):
                 consumer.pause(consumer.assignment())
             self._finish_inflight(deadline)
-            self._commit()
+            self._commit(rewind=False)
             consumer.close()
         if producer is not None:
             producer.flush(max(0.0, deadline - time.monotonic()))
@@ -159,7 +159,7 @@ class RetryWorker:
         self._dispatch(_wall_ms())
         if self._rebuild:
             self._rebuild_producer()
-        self._flow_control()
+        self._own.flow_control(self._consumer)
         now_ms = _wall_ms()
         if now_ms - self._last_commit_ms >= self.config.commit_interval_ms:
             self._commit()
@@ -283,8 +283,8 @@ class RetryWorker:
             self.metrics.dead_lettered.labels(topic, reason or "").inc()
         else:
             self.counts["retried"] += 1
-        if self._client_error is not None:
-            log.info("producing again after %s", self._client_error)
+        if kind == REPUBLISH and self._client_error is not None:
+            log.info("republishing again after %s", self._client_error)
             self._client_error = None
 
     def _on_republish_failed(self, rec: RetryRecord, name: str, message: str, fatal: bool) -> None:
@@ -317,22 +317,11 @@ class RetryWorker:
         self._rebuild = False
         self._producer = self._new_producer()
 
-    # ---- flow control and commits -------------------------------------------------------
-    def _flow_control(self) -> None:
-        assert self._consumer is not None
-        if not self._paused and self._heap.full:
-            self._consumer.pause(self._consumer.assignment())
-            self._paused = True
-            log.info("look-ahead full (%d records): fetching paused", len(self._heap))
-        elif self._paused and len(self._heap) <= self.config.max_pending * RESUME_FRACTION:
-            self._consumer.resume(self._consumer.assignment())
-            self._paused = False
-            log.info("look-ahead has room (%d records): fetching resumed", len(self._heap))
-
-    def _commit(self, only: set[TP] | None = None) -> None:
+    # ---- commits and rebalance ---------------------------------------------------------
+    def _commit(self, only: set[TP] | None = None, rewind: bool = True) -> None:
         """Commit the contiguous prefix of finished offsets (or the open transaction)."""
         if self._txn is not None:
-            self._txn.commit()
+            self._txn.commit(rewind=rewind)
             return
         assert self._consumer is not None
         offsets = self._tracker.committable()
@@ -347,52 +336,29 @@ class RetryWorker:
         except KafkaException as exc:
             self._note_client_error("commit", str(exc.args[0]))
 
-    # ---- rebalance ----------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for p in partitions:
-            self._gens[(p.topic, p.partition)] = next(self._gen_seq)
-        consumer.assign(partitions)
-        consumer.resume(partitions)
-        self._paused = False
-        log.info("assigned %d partitions: %s", len(partitions), _names(partitions))
+        self._own.assigned(consumer, partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = {(p.topic, p.partition) for p in partitions}
         if self._producer is not None:
             self._finish_inflight(time.monotonic() + min(self.config.shutdown_timeout_s, 10.0))
-            self._commit(only=tps)
-        self._drop(tps)
-        log.info("revoked %d partitions: %s", len(partitions), _names(partitions))
+            self._commit(only=tps, rewind=False)
+        self._own.drop(tps)
+        log.info("revoked %d partitions: %s", len(partitions), names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._txn is not None:
             self._txn.abort("partitions lost", rewind=False)
-        self._drop({(p.topic, p.partition) for p in partitions})
-        log.warning("lost %d partitions (no commit): %s", len(partitions), _names(partitions))
-
-    def _drop(self, tps: set[TP]) -> None:
-        dropped = self._heap.drop_partitions(tps)
-        self._tracker.drop_partitions(tps)
-        for tp in tps:
-            self._gens.pop(tp, None)
-        if dropped:
-            log.info("dropped %d pending records of revoked partitions (they will be re-read)", dropped)
+        self._own.drop({(p.topic, p.partition) for p in partitions})
+        log.warning("lost %d partitions (no commit): %s", len(partitions), names(partitions))
 
     def rewind(self) -> None:
-        """Forget everything read and seek every assigned partition back to its committed offset
-        (after an aborted transaction)."""
-        assert self._consumer is not None
-        parts = self._consumer.assignment()
-        self._heap.clear()
-        self._tracker.drop_partitions(list(self._tracker.partitions()))
-        for p in parts:
-            self._gens[(p.topic, p.partition)] = next(self._gen_seq)
-        for p in self._consumer.committed(parts, timeout=10):
-            off = p.offset if p.offset >= 0 else -2  # OFFSET_BEGINNING
-            self._consumer.seek(TopicPartition(p.topic, p.partition, off))
-        if self._paused:
-            self._consumer.resume(parts)
-            self._paused = False
+        """After an aborted transaction: re-read every partition from its committed offset."""
+        try:
+            self._own.rewind(self.consumer)
+        except KafkaException as exc:
+            self.fail(f"cannot rewind to the committed offsets: {exc}")
 
     def drop_inflight(self) -> None:
         """After an aborted transaction every record of it is settled (purged)."""
@@ -435,9 +401,5 @@ class RetryWorker:
         text = f"{where}: {err.name() if isinstance(err, KafkaError) else err}"
         if text != self._client_error:
             self._client_error = text
-            log.warning("%s (%s)", text, err.str() if isinstance(err, KafkaError) else "")
+            log.warning("%s%s", text, f" ({err.str()})" if isinstance(err, KafkaError) else "")
 
-
-def _names(partitions: list[TopicPartition]) -> str:
-    return ", ".join(f"{p.topic}[{p.partition}]" for p in partitions[:20]) + (
-        f" … (+{len(partitions) - 20})" if len(partitions) > 20 else "")

@@ -127,6 +127,21 @@ def read_ids(bootstrap: str, topic: str, expected: int, read_committed: bool) ->
     return ids
 
 
+def read_committed_all(bootstrap: str, topic: str, expected: int) -> list:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("reader"),
+                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    c.subscribe([topic])
+    out: list = []
+    deadline = time.monotonic() + 15
+    try:
+        while time.monotonic() < deadline and len(out) < expected:
+            out.extend(m for m in c.consume(100, timeout=0.5) if m.error() is None)
+        out.extend(m for m in c.consume(100, timeout=1.0) if m.error() is None)
+    finally:
+        c.close()
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -242,7 +257,8 @@ def test_crash_safety_sigkill_halfway_through_20000(
         assert duplicated == 0
 
 
-def test_exhausted_retries_go_to_dlq(kafka_bootstrap: str) -> None:
+@pytest.mark.parametrize("transactional", [False, True], ids=["at_least_once", "transactional"])
+def test_exhausted_retries_go_to_dlq(kafka_bootstrap: str, transactional: bool) -> None:
     # Given: the original topic is gone (auto-create is off), so every republish times out.
     # (min.insync.replicas=2 on one broker does not refuse acks=all writes on Kafka 4.x.)
     source = unique_name("gone")
@@ -253,6 +269,7 @@ def test_exhausted_retries_go_to_dlq(kafka_bootstrap: str) -> None:
         bootstrap_servers=kafka_bootstrap, topics=(source,), group_id=unique_name("g"),
         retry_config=RetryConfig(max_retries=2, initial_delay_ms=100, max_delay_ms=200, jitter=False),
         kafka_config=(("producer.delivery.timeout.ms", "1500"), ("producer.linger.ms", "0")),
+        transactional=transactional,
     )
     # When
     with running(cfg, registry):
@@ -265,7 +282,7 @@ def test_exhausted_retries_go_to_dlq(kafka_bootstrap: str) -> None:
         assert hd[h.ATTEMPT] == b"3"
         assert hd[h.MESSAGE_ID] == m.key() and m.value() == b"value-" + m.key()
         assert hd[h.ERROR_RETRIABLE] == b"true"
-    retried = consume_all(kafka_bootstrap, f"{source}.retry", expected=6, timeout_s=10)
+    retried = read_committed_all(kafka_bootstrap, f"{source}.retry", expected=6)
     assert sorted(headers_dict(m)[h.ATTEMPT] for m in retried) == [b"1"] * 3 + [b"2"] * 3
     assert registry.get_sample_value("kafka_reliable_retry_dead_lettered_total",
                                      {"topic": source, "reason": "retries_exhausted"}) == 3

@@ -1,0 +1,85 @@
+"""The ``.retry`` partitions a worker owns: read-ahead state, generations, fetch pausing.
+
+Every assignment of a partition gets a new generation; records and delivery reports carry
+it, so an acknowledgement that arrives after the partition was revoked (or rewound) is
+ignored instead of finishing an offset of the new owner's reading.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Collection
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from kafka_reliable.worker.records import RetryRecord
+from kafka_reliable.worker.scheduler import TP, DueHeap, OffsetTracker
+
+log = logging.getLogger(__name__)
+
+#: Resume fetching once the look-ahead drops to this fraction of ``max_pending``.
+RESUME_FRACTION = 0.9
+
+
+def names(partitions: list[TopicPartition]) -> str:
+    shown = ", ".join(f"{p.topic}[{p.partition}]" for p in partitions[:20])
+    return shown + (f" … (+{len(partitions) - 20})" if len(partitions) > 20 else "")
+
+
+class OwnedPartitions:
+    """Heap + offset tracker + generations of the assigned partitions, and pause/resume."""
+
+    def __init__(self, *, max_pending: int) -> None:
+        self.heap: DueHeap[RetryRecord] = DueHeap(max_pending=max_pending)
+        self.tracker = OffsetTracker()
+        self.gens: dict[TP, int] = {}
+        self.paused = False
+        self._seq = itertools.count(1)
+
+    def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Take the partitions (fresh generations) and make sure none stays paused."""
+        for p in partitions:
+            self.gens[(p.topic, p.partition)] = next(self._seq)
+        consumer.assign(partitions)
+        consumer.resume(partitions)
+        self.paused = False
+        log.info("assigned %d partitions: %s", len(partitions), names(partitions))
+
+    def drop(self, tps: Collection[TP]) -> None:
+        """Forget revoked partitions: pending records are re-read by the next owner."""
+        dropped = self.heap.drop_partitions(tps)
+        self.tracker.drop_partitions(tps)
+        for tp in tps:
+            self.gens.pop(tp, None)
+        if dropped:
+            log.info("dropped %d pending records of revoked partitions (they will be re-read)", dropped)
+
+    def flow_control(self, consumer: Consumer) -> None:
+        """Pause fetching when the look-ahead is full; resume when it has room again."""
+        heap = self.heap
+        if not self.paused and heap.full:
+            consumer.pause(consumer.assignment())
+            self.paused = True
+            log.info("look-ahead full (%d records): fetching paused", len(heap))
+        elif self.paused and len(heap) <= heap.max_pending * RESUME_FRACTION:
+            consumer.resume(consumer.assignment())
+            self.paused = False
+            log.info("look-ahead has room (%d records): fetching resumed", len(heap))
+
+    def rewind(self, consumer: Consumer) -> None:
+        """Forget everything read; seek every assigned partition back to its committed offset.
+
+        Raises KafkaException when the committed offsets cannot be read.
+        """
+        parts = consumer.assignment()
+        self.heap.clear()
+        self.tracker.drop_partitions(list(self.tracker.partitions()))
+        for p in parts:
+            self.gens[(p.topic, p.partition)] = next(self._seq)
+        for p in consumer.committed(parts, timeout=10):
+            off = p.offset if p.offset >= 0 else OFFSET_BEGINNING
+            consumer.seek(TopicPartition(p.topic, p.partition, off))
+        if self.paused:
+            consumer.resume(parts)
+            self.paused = False
