@@ -262,6 +262,8 @@ class ReliableKafkaProducer:
         self._topics_seen.setdefault(topic, None)
 
     def _headers(self, headers: UserHeaders, mid: str) -> list[tuple[str, bytes]]:
+        if not headers:  # the common case: only our id header, or none at all
+            return [(_MID, mid.encode())] if self._with_id_header else []
         out: list[tuple[str, bytes]] = []
         if headers:
             items = headers.items() if isinstance(headers, Mapping) else headers
@@ -280,7 +282,10 @@ class ReliableKafkaProducer:
         cb = partial(self._on_delivery, mid, hdrs)
         while True:
             try:
-                p.produce(topic, vb, kb, headers=hdrs, on_delivery=cb)
+                if hdrs:
+                    p.produce(topic, vb, kb, headers=hdrs, on_delivery=cb)
+                else:  # an empty header list still costs librdkafka ~2 us
+                    p.produce(topic, vb, kb, on_delivery=cb)
                 return
             except BufferError:
                 p.poll(0.05)  # back-pressure: librdkafka's queue is full; serve reports and retry
@@ -295,7 +300,6 @@ class ReliableKafkaProducer:
     def _on_delivery(self, mid: str, hdrs: list[tuple[str, bytes]], err: KafkaError | None, msg: Message) -> None:
         lat = msg.latency()
         lat_ms = lat * 1000.0 if lat is not None else None
-        self._health.record_delivery(err is None, lat_ms)
         if self._breaker is not None:
             self._breaker.record(err is None)
         if err is None:
@@ -380,6 +384,7 @@ class ReliableKafkaProducer:
             self._refresh_dlq_counts()
             self._enforce_dlq_limits()
         h = self._health
+        h.record_deliveries(*self._tracker.take_delivery_deltas())
         h.set_dlq_size(sum(self._dlq_counts.values()))
         if self._dedup is not None:
             h.set_dedup_available(self._dedup.available)

@@ -78,15 +78,27 @@ class MessageTracker:
             "duplicates": 0, "successful_retries": 0, "drained": 0,
         }
         self.dlq_by_topic: dict[str, int] = {}
+        self.latency_sum_ms = 0.0
+        self.latency_n = 0
+        self._fed: tuple[int, int, float, int] = (0, 0, 0.0, 0)
 
     # -- send path --------------------------------------------------------------------
 
     def add(self, mid: str, status: str = PENDING) -> None:
+        """Track a new id. A single dict store (atomic under the GIL); eviction takes the lock."""
+        st = self._status
+        st[mid] = status
+        if len(st) > self.capacity:
+            self._evict()
+
+    def _evict(self) -> None:
+        st = self._status
         with self.lock:
-            st = self._status
-            st[mid] = status
-            if len(st) > self.capacity:
-                del st[next(iter(st))]
+            while len(st) > self.capacity:
+                try:
+                    del st[next(iter(st))]
+                except (StopIteration, KeyError, RuntimeError):  # raced with a concurrent insert
+                    continue
 
     def add_batch(self, mids: Iterable[str]) -> _Batch:
         ids = list(mids)
@@ -98,36 +110,51 @@ class MessageTracker:
 
     # -- outcomes (any thread) ------------------------------------------------------------
 
+    def _set_locked(self, mid: str, status: str) -> None:
+        st = self._status
+        st[mid] = status
+        if status in TERMINAL and self._batch_of:
+            batch = self._batch_of.pop(mid, None)
+            if batch is not None:
+                batch.remaining -= 1
+                if batch.remaining <= 0:
+                    batch.done.set()
+
     def settle(self, mid: str | None, status: str) -> None:
         """Record a new status; release a waiting batch when its last record settles."""
         if mid is None:
             return
         with self.lock:
-            st = self._status
-            if mid in st or len(st) < self.capacity:
-                st[mid] = status
-            else:
-                st[mid] = status
-                del st[next(iter(st))]
-            if status in TERMINAL:
-                batch = self._batch_of.pop(mid, None)
-                if batch is not None:
-                    batch.remaining -= 1
-                    if batch.remaining <= 0:
-                        batch.done.set()
+            self._set_locked(mid, status)
+        if len(self._status) > self.capacity:
+            self._evict()
 
     def count(self, name: str, n: int = 1) -> None:
         with self.lock:
             self.counts[name] += n
 
     def delivered(self, mid: str | None, latency_ms: float | None, retried: bool) -> None:
+        """One acknowledged record: counters, latency and status under one lock."""
         with self.lock:
-            self.counts["sent"] += 1
+            c = self.counts
+            c["sent"] += 1
             if retried:
-                self.counts["successful_retries"] += 1
+                c["successful_retries"] += 1
             if latency_ms is not None:
                 self.latency.add(latency_ms)
-        self.settle(mid, SENT)
+                self.latency_sum_ms += latency_ms
+                self.latency_n += 1
+            if mid is not None:
+                self._set_locked(mid, SENT)
+
+    def take_delivery_deltas(self) -> tuple[int, int, float, int]:
+        """``(ok, failed, latency_sum_ms, latency_n)`` since the last call (health feed)."""
+        with self.lock:
+            ok, failed = self.counts["sent"], self.counts["failed"]
+            out = (ok - self._fed[0], failed - self._fed[1], self.latency_sum_ms - self._fed[2],
+                   self.latency_n - self._fed[3])
+            self._fed = (ok, failed, self.latency_sum_ms, self.latency_n)
+        return out
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -135,14 +162,14 @@ class MessageTracker:
         return self._status.get(mid)
 
     def pending(self) -> list[str]:
-        with self.lock:
-            return [m for m, s in self._status.items() if s == PENDING]
+        items = list(self._status.items())  # one C-level copy: safe against concurrent inserts
+        return [m for m, s in items if s == PENDING]
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             counts = dict(self.counts)
             lat = self.latency.snapshot()
-            pending = sum(1 for s in self._status.values() if s == PENDING)
+        pending = list(self._status.values()).count(PENDING)
         done = counts["sent"] + counts["failed"]
         return {
             "messages_sent": counts["sent"],

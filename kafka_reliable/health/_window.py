@@ -60,6 +60,24 @@ class SlidingWindow:
                 b[4] += 1
             return self._ok, self._failed
 
+    def add_many(self, ok: int, failed: int, latency_sum_ms: float = 0.0, latency_n: int = 0) -> None:
+        """Record many outcomes at once (a producer feeding aggregated counts once per tick)."""
+        if not (ok or failed or latency_n):
+            return
+        current = int(self._clock() * self._inv_slice_s)
+        with self._lock:
+            buckets = self._buckets
+            if not buckets or buckets[-1][0] != current:
+                self._expire(current)
+                buckets.append([current, 0, 0, 0.0, 0])
+            b = buckets[-1]
+            b[1] += ok
+            b[2] += failed
+            b[3] += latency_sum_ms
+            b[4] += latency_n
+            self._ok += ok
+            self._failed += failed
+
     def totals(self) -> tuple[int, int]:
         """``(ok, failed)`` over the window."""
         with self._lock:

@@ -112,6 +112,11 @@ class HealthMonitor:
         if ok:
             self._oks += 1
 
+    def record_deliveries(self, ok: int, failed: int, latency_sum_ms: float = 0.0, latency_n: int = 0) -> None:
+        """Aggregated delivery reports (e.g. once per tick), equivalent to that many ``record_delivery``."""
+        self._window.add_many(ok, failed, latency_sum_ms, latency_n)
+        self._oks += ok
+
     def record_connection_error(self, code: str, message: str) -> None:
         """An ``error_cb`` error (``KafkaError.name()`` and ``str()``)."""
         self._last_error = f"{code}: {message}"
