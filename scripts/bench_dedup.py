@@ -64,14 +64,21 @@ def micro_check(make: Callable[[], Any], batch_size: int, n: int) -> float:
     return elapsed / n * 1e6
 
 
-def micro(redis_url: str, n: int) -> dict[str, Any]:
+def micro(redis_url: str, n: int, repeats: int = 3) -> dict[str, Any]:
+    """Best of ``repeats`` (the machine is shared: the best is the least disturbed)."""
     prefix = f"kr-bench:{uuid.uuid4().hex[:8]}:"
-    out: dict[str, Any] = {"content_key_us": round(micro_content_key(n), 3)}
+    out: dict[str, Any] = {"content_key_us": round(min(micro_content_key(n) for _ in range(repeats)), 3)}
     for bs in (1, 100, 1000, 10_000):
         count = min(n, 2000) if bs == 1 else n
-        out[f"memory_check_batch{bs}_us_per_key"] = round(micro_check(MemoryDeduplicator, bs, count), 3)
+        out[f"memory_check_batch{bs}_us_per_key"] = round(
+            min(micro_check(MemoryDeduplicator, bs, count) for _ in range(repeats)), 3
+        )
         out[f"redis_check_batch{bs}_us_per_key"] = round(
-            micro_check(lambda: RedisDeduplicator(url=redis_url, key_prefix=prefix), bs, count), 3
+            min(
+                micro_check(lambda: RedisDeduplicator(url=redis_url, key_prefix=prefix), bs, count)
+                for _ in range(repeats)
+            ),
+            3,
         )
     return out
 

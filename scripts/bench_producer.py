@@ -120,7 +120,7 @@ def main() -> int:
         print(f"{name:26} send {results[name]['send_us_per_msg']:6.2f} us/msg   "
               f"end-to-end {results[name]['end_to_end_msgs_per_s']:9.0f} msg/s", flush=True)
     base = results["raw confluent-kafka"]["end_to_end_msgs_per_s"]
-    for name, r in results.items():
+    for r in results.values():
         r["ratio_to_raw"] = r["end_to_end_msgs_per_s"] / base
     print("\nend-to-end ratio to raw: " + ", ".join(f"{k}: {v['ratio_to_raw']:.2f}" for k, v in results.items()))
     out = {

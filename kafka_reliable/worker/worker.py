@@ -159,7 +159,7 @@ class RetryWorker:
         self._dispatch(_wall_ms())
         if self._rebuild:
             self._rebuild_producer()
-        self._own.flow_control(self._consumer)
+        self._own.flow_control(self.consumer)
         now_ms = _wall_ms()
         if now_ms - self._last_commit_ms >= self.config.commit_interval_ms:
             self._commit()
@@ -186,18 +186,19 @@ class RetryWorker:
         if err is not None:
             self._note_client_error("consumer", err)
             return
-        tp = (m.topic(), m.partition())
+        tp: TP = (m.topic() or "", m.partition() or 0)
+        offset = m.offset() or 0
         gen = self._gens.get(tp)
-        if gen is None or not self._tracker.track(tp, m.offset()):
+        if gen is None or not self._tracker.track(tp, offset):
             return
         ts_type, ts = m.timestamp()
         rec = records.decode(
-            tp=tp, offset=m.offset(), gen=gen, key=m.key(), value=m.value(),
-            timestamp_ms=ts if ts_type != 0 and ts > 0 else 0, headers=m.headers(),
+            tp=tp, offset=offset, gen=gen, key=m.key(), value=m.value(),
+            timestamp_ms=ts if ts_type != 0 and ts > 0 else 0, headers=m.headers(),  # type: ignore[arg-type]
             naming=self.config.naming, now_ms=now_ms,
         )
         if rec.poison_reason is not None:
-            log.debug("poison record %s[%s]@%s: %s", tp[0], tp[1], m.offset(), rec.poison_reason)
+            log.debug("poison record %s[%s]@%s: %s", tp[0], tp[1], offset, rec.poison_reason)
             self.counts["poison"] += 1
             route = records.poison_route(rec, retry_config=self.config.retry_config,
                                          naming=self.config.naming, now_ms=now_ms)
@@ -238,7 +239,7 @@ class RetryWorker:
         cb = partial(self._on_delivery, kind, rec, reason)
         while True:
             try:
-                self._producer.produce(topic, value=rec.value, key=rec.key, headers=headers,
+                self._producer.produce(topic, value=rec.value, key=rec.key, headers=headers,  # type: ignore[arg-type]
                                        timestamp=rec.timestamp_ms, on_delivery=cb)
                 break
             except BufferError:

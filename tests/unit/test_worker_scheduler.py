@@ -276,3 +276,25 @@ def test_settings_reject_bad_input(values: dict[str, object]) -> None:
 def test_settings_reject_bad_env_values() -> None:
     with pytest.raises(ConfigurationError, match="KAFKA_RELIABLE_MAX_PENDING"):
         from_values({"topics": "a"}, {"KAFKA_RELIABLE_MAX_PENDING": "lots"})
+
+
+def test_cli_verb_options_build_the_worker_config() -> None:
+    # Given
+    from kafka_reliable.cli.main import build_parser
+
+    argv = ["retry-worker", "--bootstrap-servers", "b:9092", "--pattern", "orders.*", "--group", "g1",
+            "--max-pending", "50", "--metrics-port", "9108", "--transactional", "--max-retries", "5",
+            "--initial-delay-ms", "10", "--max-delay-ms", "1000", "--backoff-multiplier", "3",
+            "--no-jitter", "--kafka-config", "security.protocol=SSL"]
+    # When
+    args = build_parser().parse_args(argv)
+    cfg = from_values(vars(args), {})
+    # Then
+    assert args.func.__module__ == "kafka_reliable.cli.worker"
+    assert (cfg.bootstrap_servers, cfg.group_id, cfg.max_pending, cfg.metrics_port) == ("b:9092", "g1", 50, 9108)
+    assert cfg.transactional and cfg.pattern == "orders.*"
+    assert cfg.retry_config == RetryConfig(max_retries=5, initial_delay_ms=10, max_delay_ms=1000,
+                                           backoff_multiplier=3.0, jitter=False)
+    assert cfg.client_keys("admin") == {"security.protocol": "SSL"}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["retry-worker", "--topics", "a", "--pattern", "b"])
