@@ -199,8 +199,22 @@ def main(argv: list[str] | None = None) -> int:
         report["end_to_end"] = end_to_end(args.bootstrap, args.redis_url, args.records, args.batch_size, args.rounds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    _print_summary(report, args.out)
     return 0
+
+
+def _print_summary(report: dict[str, Any], out: Path) -> None:
+    print("micro (best of 3, µs per key):")
+    for name, us in report["micro"].items():
+        print(f"  {name:40s} {us:8.3f}")
+    for mode, variants in report.get("end_to_end", {}).items():
+        print(f"{mode} (µs per message, median / best of rounds):")
+        for name, e in variants.items():
+            extra = ""
+            if "added_us_per_msg_vs_none" in e:
+                extra = f"  +{e['added_us_per_msg_vs_none']} vs none (x{e['relative_to_none']}), active={e['dedup_active']}"
+            print(f"  {name:8s} {e['us_per_msg_median']:8.2f} / {e['us_per_msg_best']:8.2f}{extra}")
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":
