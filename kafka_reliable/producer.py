@@ -283,7 +283,7 @@ class ReliableKafkaProducer:
         while True:
             try:
                 if hdrs:
-                    p.produce(topic, vb, kb, headers=hdrs, on_delivery=cb)
+                    p.produce(topic, vb, kb, headers=hdrs, on_delivery=cb)  # type: ignore[arg-type]
                 else:  # an empty header list still costs librdkafka ~2 us
                     p.produce(topic, vb, kb, on_delivery=cb)
                 return
@@ -298,6 +298,7 @@ class ReliableKafkaProducer:
     # ---- delivery reports (poller thread, or the caller's flush) -----------------------------
 
     def _on_delivery(self, mid: str, hdrs: list[tuple[str, bytes]], err: KafkaError | None, msg: Message) -> None:
+        topic = msg.topic() or ""
         lat = msg.latency()
         lat_ms = lat * 1000.0 if lat is not None else None
         if self._breaker is not None:
@@ -305,17 +306,17 @@ class ReliableKafkaProducer:
         if err is None:
             self._tracker.delivered(mid, lat_ms, retried=False)
             if self._metrics is not None:
-                self._metrics.sent(msg.topic(), lat)
+                self._metrics.sent(topic, lat)
             return
         self._tracker.count("failed")
         if self._metrics is not None:
-            self._metrics.failed(msg.topic(), classify(err.name()).error_class)
+            self._metrics.failed(topic, classify(err.name()).error_class)
         ts_type, ts = msg.timestamp()
         if not ts_type:  # failed reports carry no timestamp; produce() time = now - latency
             lat = msg.latency()
             ts = int((time.time() - (lat or 0.0)) * 1000)
         self._router.submit(FailedRecord(
-            mid, msg.topic(), msg.key(), msg.value(), list(hdrs), ts,
+            mid, topic, msg.key(), msg.value(), list(hdrs), ts,
             err.name(), err.str(), err.fatal(),
         ))
 

@@ -54,7 +54,8 @@ def encode_headers(headers: Sequence[tuple[str, bytes | None]] | None) -> bytes:
 
 def decode_headers(raw: bytes) -> list[tuple[str, bytes | None]]:
     (n,) = struct.unpack_from(">I", raw, 0)
-    pos, out = 4, []
+    pos = 4
+    out: list[tuple[str, bytes | None]] = []
     for _ in range(n):
         (kl,) = struct.unpack_from(">I", raw, pos)
         pos += 4

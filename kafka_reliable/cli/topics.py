@@ -1,0 +1,84 @@
+"""``kafka-reliable topics``: create and inspect the companion topics ``.retry`` / ``.dlq``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from confluent_kafka import KafkaException
+from rich.console import Console
+from rich.table import Table
+
+from kafka_reliable.cli.common import client_conf, connection_parent
+from kafka_reliable.config import DEFAULT_DLQ_RETENTION_MS, TopicNaming
+from kafka_reliable.topics import CompanionTopics
+
+EXIT_NOT_FOUND = 3
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    topics = sub.add_parser("topics", help="create and inspect companion topics (.retry, .dlq)")
+    verbs = topics.add_subparsers(dest="topics_verb", metavar="VERB", required=True)
+    for name, helptext, func in (
+        ("ensure", "create TOPIC.retry and TOPIC.dlq with TOPIC's partition count (no-op when present)", _ensure),
+        ("status", "record counts of TOPIC and its companion topics", _status),
+    ):
+        p = verbs.add_parser(name, help=helptext, parents=[connection_parent()])
+        p.add_argument("topics", nargs="+", metavar="TOPIC", help="source topic(s)")
+        p.add_argument("--retry-suffix", default=".retry")
+        p.add_argument("--dlq-suffix", default=".dlq")
+        p.add_argument("--dlq-retention-ms", type=int, default=DEFAULT_DLQ_RETENTION_MS,
+                       help="retention of a new .dlq topic (default 14 days)")
+        p.add_argument("--json", action="store_true", help="one JSON object per topic")
+        p.set_defaults(func=func)
+
+
+def _companions(args: argparse.Namespace) -> CompanionTopics:
+    naming = TopicNaming(retry_suffix=args.retry_suffix, dlq_suffix=args.dlq_suffix,
+                         dlq_retention_ms=args.dlq_retention_ms)
+    return CompanionTopics(client_conf(args), naming)
+
+
+def _ensure(args: argparse.Namespace) -> int:
+    ct = _companions(args)
+    code = 0
+    for topic in args.topics:
+        n = ct.partitions(topic)
+        if n is None:
+            print(json.dumps({"topic": topic, "error": "not found"}) if args.json else f"{topic}: topic not found")
+            code = EXIT_NOT_FOUND
+            continue
+        try:
+            retry, dlq = ct.ensure(topic)
+        except KafkaException as exc:
+            print(f"{topic}: could not create companion topics: {exc}")
+            return 1
+        if args.json:
+            print(json.dumps({"topic": topic, "partitions": n, "retry_topic": retry, "dlq_topic": dlq}))
+        else:
+            print(f"{topic}: {retry} and {dlq} ready ({n} partitions)")
+    return code
+
+
+def _status(args: argparse.Namespace) -> int:
+    ct = _companions(args)
+    rows = []
+    for topic in args.topics:
+        row: dict[str, object] = {"topic": topic}
+        for kind, name in (("records", topic), ("retry", ct.naming.retry_topic(topic)), ("dlq", ct.naming.dlq_topic(topic))):
+            marks = ct.watermarks(name)
+            row[kind] = sum(hi - lo for lo, hi in marks.values()) if marks else None
+            if kind == "records":
+                row["partitions"] = len(marks) if marks else None
+        rows.append(row)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    table = Table(title="topics and companion topics (records from watermarks)")
+    for col in ("topic", "partitions", "records", "retry", "dlq"):
+        table.add_column(col, justify="left" if col == "topic" else "right")
+    for row in rows:
+        table.add_row(*("-" if row[c] is None else str(row[c]) for c in ("topic", "partitions", "records", "retry", "dlq")))
+    Console().print(table)
+    return 0
