@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from kafka_reliable.dedup import content_key
 from kafka_reliable.producer import ReliableKafkaProducer
@@ -69,7 +71,7 @@ def test_two_producer_processes_send_the_same_records_once(
     assert sum(s for s, _ in results) == 1000
     assert sum(d for _, d in results) == 1000
     records = consume_all(kafka_bootstrap, topic, expected=1000, idle_s=3.0)
-    orders = sorted(json.loads(m.value())["order"] for m in records)
+    orders = sorted(json.loads(m.value() or b"null")["order"] for m in records)
     assert orders == list(range(1000))
 
 
@@ -147,7 +149,7 @@ def test_redis_unreachable_fails_open_and_counts(
 ) -> None:
     # Given a producer whose Redis is a closed port
     topic = new_topic(prefix="dedupopen")
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=None)
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     producer = ReliableKafkaProducer(
         bootstrap_servers=kafka_bootstrap, enable_deduplication=True, redis_client=dead,
         spool_path=tmp_path / "spool.db",
