@@ -74,6 +74,7 @@ class RetryWorker:
         self._txn: TransactionalCommitter | None = None
         self._companions = CompanionTopics(clients.admin_config(config), naming=config.naming)
         self._metrics_server: Any = None
+        self._shutdown_deadline: float | None = None
 
     # ---- public -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -128,7 +129,7 @@ class RetryWorker:
         return producer
 
     def _shutdown(self) -> None:
-        deadline = time.monotonic() + self.config.shutdown_timeout_s
+        deadline = self._shutdown_deadline = time.monotonic() + self.config.shutdown_timeout_s
         log.info("retry worker stopping: %d pending, %d in flight", len(self._heap), self._inflight)
         consumer, producer = self._consumer, self._producer
         if consumer is not None and producer is not None:
@@ -343,7 +344,8 @@ class RetryWorker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = {(p.topic, p.partition) for p in partitions}
         if self._producer is not None:
-            self._finish_inflight(time.monotonic() + min(self.config.shutdown_timeout_s, 10.0))
+            bound = time.monotonic() + min(self.config.shutdown_timeout_s, 10.0)
+            self._finish_inflight(min(bound, self._shutdown_deadline or bound))
             self._commit(only=tps, rewind=False)
         self._own.drop(tps)
         log.info("revoked %d partitions: %s", len(partitions), names(partitions))
