@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka_reliable.errors import (
-    DEFAULT_RETRIABLE,
     KNOWN_ERROR_NAMES,
     Classification,
     ConfigurationError,
@@ -67,7 +66,9 @@ class RetryConfig:
         """Whether a failure of this class may go to ``.retry`` (attempts permitting)."""
         if c.kind is ErrorKind.FATAL:
             return True
-        allowed = DEFAULT_RETRIABLE if self.retriable_errors is None else frozenset(self.retriable_errors)
+        if self.retriable_errors is None:
+            return c.kind is ErrorKind.RETRIABLE
+        allowed = frozenset(self.retriable_errors)
         return c.code in allowed or c.error_class in allowed
 
 

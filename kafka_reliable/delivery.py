@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from kafka_reliable import headers as H
 from kafka_reliable import tracking as T
 from kafka_reliable.config import RetryConfig, TopicNaming
-from kafka_reliable.errors import classify
+from kafka_reliable.errors import Classification, ErrorKind, classify
 from kafka_reliable.routing import route_failure
 from kafka_reliable.spool import Spool
 from kafka_reliable.topics import CompanionTopics
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: librdkafka's ceiling for message.max.bytes; the router producer must fit any DLQ record.
 ROUTER_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+#: Per-record framing allowance when judging whether a record fits ``max.message.bytes`` alone.
+RECORD_OVERHEAD_BYTES = 128
 
 
 @dataclass(slots=True)
@@ -96,7 +98,12 @@ class FailureRouter:
 
     def _run(self) -> None:
         while True:
-            rec = self._queue.get()
+            try:
+                rec = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                if self._producer is not None:  # serve companion-topic delivery reports while idle
+                    self._producer.poll(0)
+                continue
             if rec is None:
                 return
             try:
@@ -116,7 +123,7 @@ class FailureRouter:
         attempt = (H.get_int(rec.headers, H.ATTEMPT) or 0) + 1
         route = route_failure(
             topic=rec.topic,
-            classification=classify(rec.error_code, fatal=rec.fatal),
+            classification=self._classify(rec),
             error_message=rec.error_message,
             attempt=attempt,
             retry_config=self._retry_config,
@@ -141,6 +148,24 @@ class FailureRouter:
             self._finish_companion(rec, route.target_topic, status, route.failure.dlq_reason, err)
 
         self._produce(route.target_topic, rec, route.headers, done)
+
+    def _classify(self, rec: FailedRecord) -> Classification:
+        """The table's verdict, except for a record rejected only for its batch-mates' size.
+
+        The broker refuses a whole record batch with MSG_SIZE_TOO_LARGE; a record that fits
+        the topic's ``max.message.bytes`` by itself will succeed when sent again, so it is
+        retriable rather than dead-lettered.
+        """
+        c = classify(rec.error_code, fatal=rec.fatal)
+        if rec.error_code == "MSG_SIZE_TOO_LARGE" and self._is_connected():
+            size = len(rec.value or b"") + len(rec.key or b"") + sum(len(k) + len(v or b"") for k, v in rec.headers)
+            try:
+                limit = self._companions.max_message_bytes(rec.topic)
+            except KafkaException:
+                return c
+            if size + RECORD_OVERHEAD_BYTES < limit:
+                return Classification(c.code, c.error_class, ErrorKind.RETRIABLE)
+        return c
 
     def _produce(self, topic: str, rec: FailedRecord, headers: list[tuple[str, bytes]], cb: Callable[..., None]) -> None:
         p = self._router_producer()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 DLQ_MAX_MESSAGE_BYTES_HEADROOM = 1 << 20
 #: Broker default of max.message.bytes when the source topic cannot be described.
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+#: Seconds a topic's max.message.bytes is remembered.
+MAX_BYTES_CACHE_S = 60.0
 
 
 class CompanionTopics:
@@ -35,6 +38,7 @@ class CompanionTopics:
         self.naming = naming or TopicNaming()
         self._admin = admin
         self._known: set[str] = set()
+        self._max_bytes: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -52,12 +56,19 @@ class CompanionTopics:
         return len(t.partitions)
 
     def max_message_bytes(self, topic: str, timeout_s: float = 10.0) -> int:
+        """The topic's ``max.message.bytes`` (cached for ``MAX_BYTES_CACHE_S``)."""
+        now = time.monotonic()
+        hit = self._max_bytes.get(topic)
+        if hit is not None and now - hit[1] < MAX_BYTES_CACHE_S:
+            return hit[0]
         res = ConfigResource(ConfigResource.Type.TOPIC, topic)
         try:
             cfg = self.admin.describe_configs([res])[res].result(timeout=timeout_s)
-            return int(cfg["max.message.bytes"].value)
+            value = int(cfg["max.message.bytes"].value)
         except (KafkaException, KeyError, ValueError):
             return DEFAULT_MAX_MESSAGE_BYTES
+        self._max_bytes[topic] = (value, now)
+        return value
 
     def ensure(self, topic: str, timeout_s: float = 30.0) -> tuple[str, str]:
         """Make sure ``<topic>.retry`` and ``<topic>.dlq`` exist; return their names."""

@@ -143,3 +143,21 @@ def test_cluster_down_spools_then_delivers_all(outage_broker, tmp_path: Path) ->
     ids = [headers_dict(m)[H.MESSAGE_ID].decode() for m in got]
     assert set(ids) == set(mids), f"lost {len(set(mids) - set(ids))}"
     print(f"cluster-down: sent 1000, spooled 1000, arrived {len(set(ids))} distinct ({len(ids)} records)")
+
+
+def test_batch_settles_and_spares_innocent_batch_mates(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given a 10 kB topic and a batch where one record is too large
+    topic = new_topic(config={"max.message.bytes": "10000"})
+    with ReliableKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db", producer_config={"compression_type": "none"},
+    ) as p:
+        # When
+        t0 = time.monotonic()
+        res = p.send_batch(topic, [b"x" * 50_000, b"small"], timeout_s=60)
+        took = time.monotonic() - t0
+        # Then the batch settles as soon as both are routed (not at its timeout) ...
+        assert res["pending"] == 0 and res["failed"] == 2, res
+        assert took < 30
+        big, small = (p.get_message_status(m) for m in res["message_ids"])
+        # ... the oversized one is dead-lettered, the one rejected only with it is retried
+        assert big == "dlq" and small in ("retrying", "sent")
