@@ -196,9 +196,9 @@ class FailureRouter:
             tr.count("dead_lettered")
             with tr.lock:
                 tr.dlq_by_topic[rec.topic] = tr.dlq_by_topic.get(rec.topic, 0) + 1
-        tr.settle(rec.message_id, status)
-        if self._on_routed is not None:
+        if self._on_routed is not None:  # before settle: a dedup claim is released before status says dlq
             self._on_routed(rec, status, reason)
+        tr.settle(rec.message_id, status)
         self._done(1)
 
     def _spool_records(self, recs: list[FailedRecord], reason: str) -> None:
