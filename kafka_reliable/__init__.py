@@ -9,6 +9,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming
+from kafka_reliable.datagen import DataGenerationOrchestrator  # noqa: E402  (imports the producer)
+from kafka_reliable.dlq import DeadLetterQueue, DlqMessage
 from kafka_reliable.errors import (
     ConfigurationError,
     DeduplicationUnavailableError,
@@ -21,6 +23,9 @@ from kafka_reliable.producer import ReliableKafkaProducer
 
 __all__ = [
     "ConfigurationError",
+    "DataGenerationOrchestrator",
+    "DeadLetterQueue",
+    "DlqMessage",
     "DeduplicationUnavailableError",
     "HealthThresholds",
     "KafkaReliableError",

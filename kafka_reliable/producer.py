@@ -502,6 +502,7 @@ class ReliableKafkaProducer:
 
     def get_health_status(self) -> dict[str, Any]:
         """``{"status": healthy|degraded|unhealthy, "metrics": {...}, "issues": [...]}``."""
+        self._health.record_deliveries(*self._tracker.take_delivery_deltas())
         return self._health.get_status()
 
     def add_health_alert_callback(self, callback: Callable[[dict[str, Any]], None]) -> None:

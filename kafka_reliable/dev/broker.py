@@ -8,6 +8,7 @@ broker+controller on loopback, in the background, with a pid file and a log file
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -280,10 +281,8 @@ class DevBroker:
 
     @staticmethod
     def _alive(pid: int) -> bool:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap our own child so it does not linger as a zombie
         try:
             state = Path(f"/proc/{pid}/stat").read_text().split()[2]
         except (OSError, IndexError):
