@@ -46,6 +46,7 @@ from kafka_reliable.retry_manager import DEFAULT_WORKER_GROUP, RetryManager
 from kafka_reliable.serialization import JsonSerializer, Serializer, serialize_key
 from kafka_reliable.spool import Spool
 from kafka_reliable.topics import CompanionTopics
+from kafka_reliable.upkeep import ProducerUpkeep
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ STATS_INTERVAL_MS = 1000
 UserHeaders = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
 
 
-class ReliableKafkaProducer:
+class ReliableKafkaProducer(ProducerUpkeep):
     """A Kafka producer that routes every failure somewhere a person can see it.
 
     Keyword arguments follow the feature document. ``producer_config`` takes kafka-python
@@ -362,114 +363,6 @@ class ReliableKafkaProducer:
     def _dispatch_alert(self, alert: dict[str, Any]) -> None:
         self._health.dispatch([alert])
 
-    # ---- background -------------------------------------------------------------------------
-
-    def _poll_loop(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.1)
-
-    def _maintenance_loop(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
-            try:
-                self._maintain()
-            except Exception:  # noqa: BLE001 - background work must not die
-                log.exception("producer maintenance failed")
-
-    def _maintain(self) -> None:
-        if self._fatal.is_set():
-            self._rebuild()
-        breaker_open = self._breaker is not None and self._breaker.state == "open"
-        if self._connected and not breaker_open and self.spool.count():
-            self.drain_spool()
-        if time.monotonic() - self._dlq_checked_at >= self._dlq_check_interval_s:
-            self._refresh_dlq_counts()
-            self._enforce_dlq_limits()
-        h = self._health
-        h.record_deliveries(*self._tracker.take_delivery_deltas())
-        h.set_dlq_size(sum(self._dlq_counts.values()))
-        if self._dedup is not None:
-            h.set_dedup_available(self._dedup.available)
-        if self._breaker is not None:
-            h.set_circuit_state(self._breaker.state)
-        h.tick()
-        if self._metrics is not None:
-            status = h.last_status
-            if status is not None:
-                self._metrics.set_health(status["status"])
-            if self._breaker is not None:
-                self._metrics.set_circuit(self._breaker.state)
-            for t, n in self._dlq_counts.items():
-                self._metrics.set_dlq_size(t, n)
-
-    def _enforce_dlq_limits(self) -> None:
-        """Trim each DLQ to ``dlq_max_size`` (oldest first); warn before retention drops records."""
-        for t, n in list(self._dlq_counts.items()):
-            if self.dlq_max_size and n > self.dlq_max_size:
-                trimmed = self.dlq.enforce_max_size(t, self.dlq_max_size)
-                self._trimmed += trimmed
-                self._dlq_counts[t] = n - trimmed
-                log.warning("DLQ of %s over its max size %d: trimmed the %d oldest records", t, self.dlq_max_size, trimmed)
-            if n:
-                self.dlq.check_alerts(t, size_threshold=self._health.thresholds.dlq_size_threshold)
-
-    def _rebuild(self) -> None:
-        self._fatal.clear()
-        old, self._producer = self._producer, self._new_producer()
-        old.purge(in_queue=True, in_flight=True)
-        old.flush(5.0)
-
-    def _refresh_dlq_counts(self) -> None:
-        self._dlq_checked_at = time.monotonic()
-        counts: dict[str, int] = {}
-        for t in list(self._topics_seen):
-            dlq = self.naming.dlq_topic(t)
-            n = self.companions.count(dlq)
-            if n:
-                counts[t] = n
-        self._dlq_counts = counts
-
-    # ---- spool --------------------------------------------------------------------------------
-
-    def drain_spool(self, max_records: int = 5000, timeout_s: float = 30.0) -> int:
-        """Re-send spooled records oldest first; return how many were delivered or routed."""
-        recs = self.spool.oldest(max_records)
-        if not recs:
-            return 0
-        done: list[int] = []
-        lock = threading.Lock()
-        for r in recs:
-            def cb(err: KafkaError | None, msg: Message, _r: Any = r) -> None:
-                if self._breaker is not None:
-                    self._breaker.record(err is None)  # drained records are the half-open probes
-                if err is None:
-                    self._tracker.delivered(_r.message_id, None, retried=True)
-                    self._tracker.count("drained")
-                elif err.code() in (KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
-                    return  # still unreachable: the row stays in the spool
-                else:
-                    self._tracker.count("failed")
-                    self._router.submit(FailedRecord(
-                        _r.message_id, _r.topic, _r.key, _r.value, list(_r.headers), _r.timestamp_ms,
-                        err.name(), err.str(), err.fatal(),
-                    ))
-                with lock:
-                    done.append(_r.row_id)
-
-            kwargs: dict[str, Any] = {"key": r.key, "value": r.value, "headers": r.headers, "on_delivery": cb}
-            if r.timestamp_ms:
-                kwargs["timestamp"] = r.timestamp_ms
-            while True:
-                try:
-                    self._producer.produce(r.topic, **kwargs)
-                    break
-                except BufferError:
-                    self._producer.poll(0.05)
-        self._producer.flush(timeout_s)
-        self.spool.delete(done)
-        if done:
-            log.info("drained %d records from the spool (%d left)", len(done), self.spool.count())
-        return len(done)
-
     # ---- status and stats ---------------------------------------------------------------------
 
     def get_message_status(self, message_id: str) -> str | None:
@@ -502,7 +395,7 @@ class ReliableKafkaProducer:
 
     def get_health_status(self) -> dict[str, Any]:
         """``{"status": healthy|degraded|unhealthy, "metrics": {...}, "issues": [...]}``."""
-        self._health.record_deliveries(*self._tracker.take_delivery_deltas())
+        self._feed_health()
         return self._health.get_status()
 
     def add_health_alert_callback(self, callback: Callable[[dict[str, Any]], None]) -> None:

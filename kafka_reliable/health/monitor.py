@@ -113,9 +113,12 @@ class HealthMonitor:
             self._oks += 1
 
     def record_deliveries(self, ok: int, failed: int, latency_sum_ms: float = 0.0, latency_n: int = 0) -> None:
-        """Aggregated delivery reports (e.g. once per tick), equivalent to that many ``record_delivery``."""
+        """Aggregated delivery reports (e.g. once per tick) for the error-rate and latency rules.
+
+        Unlike ``record_delivery`` these are not taken as evidence of connectivity: they may
+        arrive after a disconnect was seen, though they happened before it.
+        """
         self._window.add_many(ok, failed, latency_sum_ms, latency_n)
-        self._oks += ok
 
     def record_connection_error(self, code: str, message: str) -> None:
         """An ``error_cb`` error (``KafkaError.name()`` and ``str()``)."""

@@ -1,0 +1,169 @@
+"""The producer's background work: serving delivery reports, draining the spool,
+keeping DLQs within their max size, feeding health and metrics once a tick.
+
+A mixin of ``ReliableKafkaProducer`` (the state it uses is declared below); kept apart so
+the send path in ``producer.py`` reads on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from kafka_reliable import tracking as T
+from kafka_reliable.config import TopicNaming
+from kafka_reliable.dedup import Deduplicator
+from kafka_reliable.delivery import FailedRecord, FailureRouter
+from kafka_reliable.dlq import DeadLetterQueue
+from kafka_reliable.health import CircuitBreaker, HealthMonitor
+from kafka_reliable.metrics import ProducerMetrics
+from kafka_reliable.spool import Spool
+from kafka_reliable.topics import CompanionTopics
+
+log = logging.getLogger(__name__)
+
+
+class ProducerUpkeep:
+    """Background loops of the producer (poller and maintenance threads)."""
+
+    _producer: Producer
+    _tracker: T.MessageTracker
+    _router: FailureRouter
+    _health: HealthMonitor
+    _metrics: ProducerMetrics | None
+    _breaker: CircuitBreaker | None
+    _dedup: Deduplicator | None
+    _stop: threading.Event
+    _fatal: threading.Event
+    _connected: bool
+    _topics_seen: dict[str, None]
+    _dlq_counts: dict[str, int]
+    _dlq_checked_at: float
+    _dlq_check_interval_s: float
+    _trimmed: int
+    dlq_max_size: int
+    dlq: DeadLetterQueue
+    spool: Spool
+    naming: TopicNaming
+    companions: CompanionTopics
+
+    if TYPE_CHECKING:
+
+        def _new_producer(self) -> Producer: ...
+
+    # ---- loops -------------------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.1)
+
+    def _maintenance_loop(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                self._maintain()
+            except Exception:  # noqa: BLE001 - background work must not die
+                log.exception("producer maintenance failed")
+
+    def _maintain(self) -> None:
+        if self._fatal.is_set():
+            self._rebuild()
+        breaker_open = self._breaker is not None and self._breaker.state == "open"
+        if self._connected and not breaker_open and self.spool.count():
+            self.drain_spool()
+        if time.monotonic() - self._dlq_checked_at >= self._dlq_check_interval_s:
+            self._refresh_dlq_counts()
+            self._enforce_dlq_limits()
+        h = self._health
+        self._feed_health()
+        h.tick()
+        if self._metrics is not None:
+            status = h.last_status
+            if status is not None:
+                self._metrics.set_health(status["status"])
+            if self._breaker is not None:
+                self._metrics.set_circuit(self._breaker.state)
+            for t, n in self._dlq_counts.items():
+                self._metrics.set_dlq_size(t, n)
+
+    def _feed_health(self) -> None:
+        """Hand the monitor what it judges: deliveries since last time, DLQ size, backends."""
+        h = self._health
+        h.record_deliveries(*self._tracker.take_delivery_deltas())
+        h.set_dlq_size(sum(self._dlq_counts.values()))
+        if self._dedup is not None:
+            h.set_dedup_available(self._dedup.available)
+        if self._breaker is not None:
+            h.set_circuit_state(self._breaker.state)
+
+    def _enforce_dlq_limits(self) -> None:
+        """Trim each DLQ to ``dlq_max_size`` (oldest first); warn before retention drops records."""
+        for t, n in list(self._dlq_counts.items()):
+            if self.dlq_max_size and n > self.dlq_max_size:
+                trimmed = self.dlq.enforce_max_size(t, self.dlq_max_size)
+                self._trimmed += trimmed
+                self._dlq_counts[t] = n - trimmed
+                log.warning("DLQ of %s over its max size %d: trimmed the %d oldest records", t, self.dlq_max_size, trimmed)
+            if n:
+                self.dlq.check_alerts(t, size_threshold=self._health.thresholds.dlq_size_threshold)
+
+    def _rebuild(self) -> None:
+        self._fatal.clear()
+        old, self._producer = self._producer, self._new_producer()
+        old.purge(in_queue=True, in_flight=True)
+        old.flush(5.0)
+
+    def _refresh_dlq_counts(self) -> None:
+        self._dlq_checked_at = time.monotonic()
+        counts: dict[str, int] = {}
+        for t in list(self._topics_seen):
+            dlq = self.naming.dlq_topic(t)
+            n = self.companions.count(dlq)
+            if n:
+                counts[t] = n
+        self._dlq_counts = counts
+
+    # ---- spool --------------------------------------------------------------------------------
+
+    def drain_spool(self, max_records: int = 5000, timeout_s: float = 30.0) -> int:
+        """Re-send spooled records oldest first; return how many were delivered or routed."""
+        recs = self.spool.oldest(max_records)
+        if not recs:
+            return 0
+        done: list[int] = []
+        lock = threading.Lock()
+        for r in recs:
+            def cb(err: KafkaError | None, msg: Message, _r: Any = r) -> None:
+                if self._breaker is not None:
+                    self._breaker.record(err is None)  # drained records are the half-open probes
+                if err is None:
+                    self._tracker.delivered(_r.message_id, None, retried=True)
+                    self._tracker.count("drained")
+                elif err.code() in (KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+                    return  # still unreachable: the row stays in the spool
+                else:
+                    self._tracker.count("failed")
+                    self._router.submit(FailedRecord(
+                        _r.message_id, _r.topic, _r.key, _r.value, list(_r.headers), _r.timestamp_ms,
+                        err.name(), err.str(), err.fatal(),
+                    ))
+                with lock:
+                    done.append(_r.row_id)
+
+            kwargs: dict[str, Any] = {"key": r.key, "value": r.value, "headers": r.headers, "on_delivery": cb}
+            if r.timestamp_ms:
+                kwargs["timestamp"] = r.timestamp_ms
+            while True:
+                try:
+                    self._producer.produce(r.topic, **kwargs)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+        self._producer.flush(timeout_s)
+        self.spool.delete(done)
+        if done:
+            log.info("drained %d records from the spool (%d left)", len(done), self.spool.count())
+        return len(done)
