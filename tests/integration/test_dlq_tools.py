@@ -35,7 +35,7 @@ def dead_letter(
 
     Record i: key ``k<i>``, message id ``m<i>``, failed at ``base_ms + i*step_ms`` (also its timestamp).
     """
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
     for i in range(start, start + n):
         at = base_ms + i * step_ms
         route = route_failure(
