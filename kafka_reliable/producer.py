@@ -54,6 +54,8 @@ _TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _MID = H.MESSAGE_ID
 #: Statistics interval requested from librdkafka (connection state for health and the spool).
 STATS_INTERVAL_MS = 1000
+#: The sending thread serves delivery reports itself every this many records.
+POLL_EVERY = 512
 
 UserHeaders = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
 
@@ -111,6 +113,7 @@ class ReliableKafkaProducer(ProducerUpkeep):
         self._id_prefix = secrets.token_hex(6) + "-"
         self._ids = itertools.count(1)
         self._valid_topics: set[str] = set()
+        self._sends = 0
         self._topics_seen: dict[str, None] = {}
         self._tracker = T.MessageTracker(capacity=status_capacity)
         self._connected = True
@@ -171,14 +174,17 @@ class ReliableKafkaProducer(ProducerUpkeep):
         if topic not in self._valid_topics:
             self._check_topic(topic)
         vb = self._serializer(value, topic)
-        kb = serialize_key(key)
+        kb = key.encode() if type(key) is str else serialize_key(key)
         mid = f"{self._id_prefix}{next(self._ids)}"
         if self._dedup is not None and not self._dedup.check([self._dedup.key_for(topic, kb, vb)])[0]:
             self._duplicate(topic, mid)
             return mid
         if self._limiter is not None:
             self._limiter.acquire(1, len(vb))
-        hdrs = self._headers(headers, mid)
+        if headers:
+            hdrs = self._headers(headers, mid)
+        else:
+            hdrs = [(_MID, mid.encode())] if self._with_id_header else []
         if self._breaker is not None and not self._breaker.allow():
             self._circuit_open(topic, vb, kb, hdrs, mid)
             return mid
@@ -287,6 +293,9 @@ class ReliableKafkaProducer(ProducerUpkeep):
                     p.produce(topic, vb, kb, headers=hdrs, on_delivery=cb)  # type: ignore[arg-type]
                 else:  # an empty header list still costs librdkafka ~2 us
                     p.produce(topic, vb, kb, on_delivery=cb)
+                self._sends += 1
+                if not self._sends % POLL_EVERY:
+                    p.poll(0)  # serve reports in bulk in the sending thread (see upkeep._poll_loop)
                 return
             except BufferError:
                 p.poll(0.05)  # back-pressure: librdkafka's queue is full; serve reports and retry

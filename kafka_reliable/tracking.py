@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -70,7 +71,9 @@ class MessageTracker:
             raise ValueError(f"status capacity must be >= 1, got {capacity}")
         self.capacity = capacity
         self.lock = threading.Lock()
-        self._status: dict[str, str] = {}
+        # OrderedDict: popitem(last=False) evicts the oldest in O(1); a plain dict's
+        # next(iter(d)) degrades to O(n) after many deletions at its front.
+        self._status: OrderedDict[str, str] = OrderedDict()
         self._batch_of: dict[str, _Batch] = {}
         self.latency = LatencyWindow(latency_window)
         self.counts: dict[str, int] = {
@@ -95,10 +98,7 @@ class MessageTracker:
         st = self._status
         with self.lock:
             while len(st) > self.capacity:
-                try:
-                    del st[next(iter(st))]
-                except (StopIteration, KeyError, RuntimeError):  # raced with a concurrent insert
-                    continue
+                st.popitem(last=False)
 
     def add_batch(self, mids: Iterable[str]) -> _Batch:
         ids = list(mids)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.prompt import Confirm
 
 from kafka_reliable.cli import _dlq_render as render
+from kafka_reliable.cli.common import client_conf, connection_parent
 from kafka_reliable.dlq import (
     DeadLetterQueue,
     DlqError,
@@ -28,6 +28,7 @@ from kafka_reliable.dlq import (
 )
 from kafka_reliable.dlq.reader import Offsets
 from kafka_reliable.dlq.replay import DEFAULT_MAX_REPLAYS
+from kafka_reliable.errors import ConfigurationError
 
 EXIT_OK = 0
 #: Kafka or operational failure (broker unreachable, delete or replay failed).
@@ -60,15 +61,6 @@ exit codes:
 """
 
 
-def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
-                   help="Kafka brokers (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
-    p.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra librdkafka client setting, repeatable (e.g. security.protocol=SSL)")
-    return p
-
-
 def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--error", action="append", default=[], metavar="NAME",
                    help="error class (full or simple name) or error code; repeatable")
@@ -82,7 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = sub.add_parser("dlq", help="inspect, replay and purge dead letter queues", epilog=EPILOG,
                          formatter_class=fmt, description="Inspect, replay and purge dead letter queues.")
     verbs = dlq.add_subparsers(dest="dlq_command", metavar="VERB", required=True)
-    common = _common()
+    common = connection_parent()
 
     def verb(name: str, help_: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         p = verbs.add_parser(name, help=help_, description=help_, parents=[common], epilog=EPILOG, formatter_class=fmt)
@@ -152,13 +144,10 @@ def _err(text: str) -> None:
 
 
 def _dlq(args: argparse.Namespace) -> DeadLetterQueue:
-    conf: dict[str, Any] = {}
-    for item in args.kafka_config:
-        k, sep, v = item.partition("=")
-        if not sep or not k.strip():
-            raise _Usage(f"--kafka-config wants KEY=VALUE, got {item!r}")
-        conf[k.strip()] = v
-    conf["bootstrap.servers"] = args.bootstrap_servers
+    try:
+        conf = client_conf(args)
+    except ConfigurationError as exc:
+        raise _Usage(str(exc)) from exc
     return DeadLetterQueue(conf=conf, max_replays=getattr(args, "max_replays", DEFAULT_MAX_REPLAYS))
 
 
