@@ -127,7 +127,7 @@ def main() -> int:
         "conditions": {
             "messages": args.messages, "rounds": args.rounds, "value_bytes": len(json.dumps(VALUE)),
             "partitions": 3, "acks": "all", "idempotence": True, "linger_ms": 5, "compression": "lz4",
-            "broker": "single-node Apache Kafka 4.4.0 on loopback", "confluent_kafka": confluent_kafka.version()[0],
+            "broker": "single-node Apache Kafka 4.4.0 on loopback", "confluent_kafka": confluent_kafka.version(), "librdkafka": confluent_kafka.libversion()[0],
             "python": platform.python_version(), "cpus": os.cpu_count(),
         },
         "results": results,
