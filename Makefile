@@ -32,7 +32,10 @@ services: broker redis
 demo: services
 	$(PY) scripts/demo_reliability_features.py --demo all
 
-test: services
+# Tests take Kafka from KAFKA_BOOTSTRAP_SERVERS, else testcontainers when a Docker engine
+# answers, else the dev broker (tests/conftest.py); start the dev broker only in that case.
+test: install redis
+	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && ! docker info >/dev/null 2>&1; then $(KR) dev-broker start; fi
 	$(BIN)/pytest -q tests
 
 lint: install

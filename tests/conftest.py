@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from tests.containers import docker_answers, free_port, start_kafka_container
 from tests.kafka_helpers import create_topic, unique_name
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -22,24 +23,6 @@ def _unavailable(reason: str) -> None:
     if CI:
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _docker_answers() -> bool:
-    try:
-        import docker  # type: ignore[import-untyped]
-
-        docker.from_env(timeout=2).ping()
-        return True
-    except Exception:
-        return False
 
 
 class _Kafka:
@@ -54,15 +37,11 @@ class _Kafka:
         if env:
             self.bootstrap = env
             return
-        if _docker_answers():
-            from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
-
-            from kafka_reliable.dev.broker import KAFKA_VERSION
-
-            container = KafkaContainer(f"apache/kafka:{KAFKA_VERSION}").with_kraft()
-            container.start()
-            self.container = container
-            self.bootstrap = container.get_bootstrap_server()
+        if docker_answers():
+            try:
+                self.container, self.bootstrap = start_kafka_container()
+            except Exception as exc:  # noqa: BLE001 - reported as the reason
+                self.error = f"Kafka container did not start: {exc}"
             return
         from kafka_reliable.dev.broker import DevBroker
 
@@ -98,7 +77,7 @@ def outage_broker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
     """
     from kafka_reliable.dev.broker import DevBroker
 
-    port, cport = _free_port(), _free_port()
+    port, cport = free_port(), free_port()
     broker = DevBroker(
         port=port, controller_port=cport, data_dir=tmp_path_factory.mktemp("outage-broker"), heap_mb=512
     )
