@@ -23,6 +23,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable import headers as H
+from kafka_reliable import tracing
 from kafka_reliable import tracking as T
 from kafka_reliable.config import (
     HealthThresholds,
@@ -87,6 +88,7 @@ class ReliableKafkaProducer(ProducerUpkeep):
         enable_metrics: bool = True,
         circuit_breaker: CircuitBreaker | None = None,
         rate_limiter: RateLimiter | None = None,
+        enable_tracing: bool | None = None,
         serializer: Serializer | None = None,
         spool_path: str | os.PathLike[str] | None = None,
         topic_naming: TopicNaming | None = None,
@@ -145,6 +147,8 @@ class ReliableKafkaProducer(ProducerUpkeep):
         )
         self._metrics = ProducerMetrics(registry=metrics_registry) if enable_metrics else None
         self._breaker = circuit_breaker
+        #: OpenTelemetry send spans: on when the package is installed, unless switched off.
+        self._tracing = tracing.OTEL_AVAILABLE and enable_tracing is not False
         self._limiter = rate_limiter
         self.dlq = DeadLetterQueue(conf=self._conf, naming=self.naming, alert_callback=self._dispatch_alert)
         self._trimmed = 0
@@ -189,8 +193,19 @@ class ReliableKafkaProducer(ProducerUpkeep):
             self._circuit_open(topic, vb, kb, hdrs, mid)
             return mid
         self._tracker.add(mid)
-        self._produce(topic, vb, kb, hdrs, mid)
+        if self._tracing:
+            self._produce_traced(topic, vb, kb, hdrs, mid)
+        else:
+            self._produce(topic, vb, kb, hdrs, mid)
         return mid
+
+    def _produce_traced(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str) -> None:
+        """A send span (child of the record's traceparent, else of the current span) whose
+        context goes into the record when it has no traceparent of its own."""
+        with tracing.span(tracing.SPAN_SEND, headers=hdrs, attributes={
+            "messaging.system": "kafka", "messaging.destination.name": topic, "messaging.message.id": mid,
+        }):
+            self._produce(topic, vb, kb, tracing.inject_current(hdrs), mid)
 
     def _duplicate(self, topic: str, mid: str) -> None:
         self._tracker.add(mid, T.DUPLICATE)

@@ -17,9 +17,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+_otel_trace: Any
+_otel_propagate: Any
 try:  # optional extra
-    from opentelemetry import propagate as _otel_propagate
-    from opentelemetry import trace as _otel_trace
+    import opentelemetry.propagate as _otel_propagate
+    import opentelemetry.trace as _otel_trace
 except ImportError:  # pragma: no cover - depends on the environment
     _otel_trace = None
     _otel_propagate = None

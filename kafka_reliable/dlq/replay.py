@@ -22,6 +22,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer, TopicPartition
 
 from kafka_reliable import headers as h
+from kafka_reliable import tracing
 from kafka_reliable.config import client_config
 from kafka_reliable.dlq import dialects
 from kafka_reliable.dlq.model import DlqMessage
@@ -244,12 +245,15 @@ class Replayer:
         hdrs: list[tuple[str, str | bytes | None]] = [
             *h.republish_headers(dialects.strip_foreign(m.headers), replay_count=m.replay_count + 1)
         ]
-        while True:
-            try:
-                self._producer.produce(target, m.value, m.key, headers=hdrs, on_delivery=self._on_delivery)
-                break
-            except BufferError:
-                self._producer.poll(0.1)
+        with tracing.span(tracing.SPAN_REPLAY, headers=m.headers, attributes={
+            "messaging.destination.name": target, "kafka_reliable.replay.count": m.replay_count + 1,
+        }):
+            while True:
+                try:
+                    self._producer.produce(target, m.value, m.key, headers=hdrs, on_delivery=self._on_delivery)
+                    break
+                except BufferError:
+                    self._producer.poll(0.1)
         self._unacked += 1
         self._producer.poll(0)
 

@@ -19,6 +19,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from kafka_reliable import tracing
 from kafka_reliable.errors import KafkaReliableError, classify
 from kafka_reliable.routing import Route
 from kafka_reliable.topics import CompanionTopics
@@ -220,7 +221,10 @@ class RetryWorker:
 
     def _republish(self, rec: RetryRecord) -> None:
         assert rec.failure is not None
-        self._produce(rec.failure.original_topic, rec, records.republish_headers(rec), REPUBLISH, None)
+        with tracing.span(tracing.SPAN_RETRY, headers=rec.headers, attributes={
+            "messaging.destination.name": rec.failure.original_topic, "kafka_reliable.attempt": rec.failure.attempt,
+        }):
+            self._produce(rec.failure.original_topic, rec, records.republish_headers(rec), REPUBLISH, None)
 
     def _route(self, rec: RetryRecord, route: Route) -> None:
         """Send a record to ``.retry`` or ``.dlq`` (companion topics ensured first)."""

@@ -79,18 +79,10 @@ def test_span_is_a_noop_without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -
     assert tracing.inject_current([("a", b"1")]) == [("a", b"1")]
 
 
-def test_span_continues_the_records_trace_with_opentelemetry() -> None:
-    pytest.importorskip("opentelemetry.sdk")
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
+def test_span_continues_the_records_trace_with_opentelemetry(otel_exporter) -> None:  # type: ignore[no-untyped-def]
     # Given an SDK with an in-memory exporter
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
+    exporter = otel_exporter
+    exporter.clear()
     # When a retry span is opened for a record carrying a traceparent
     with tracing.span(tracing.SPAN_RETRY, headers=[("traceparent", TP)], attributes={"topic": "t"}):
         injected = tracing.inject_current([])
