@@ -147,8 +147,10 @@ class ReliableKafkaProducer(ProducerUpkeep):
         )
         self._metrics = ProducerMetrics(registry=metrics_registry) if enable_metrics else None
         self._breaker = circuit_breaker
-        #: OpenTelemetry send spans: on when the package is installed, unless switched off.
-        self._tracing = tracing.OTEL_AVAILABLE and enable_tracing is not False
+        #: OpenTelemetry send spans: on when a tracer provider is configured, unless switched off.
+        self._tracing = tracing.OTEL_AVAILABLE and (
+            enable_tracing is True or (enable_tracing is None and tracing.configured())
+        )
         self._limiter = rate_limiter
         self.dlq = DeadLetterQueue(conf=self._conf, naming=self.naming, alert_callback=self._dispatch_alert)
         self._trimmed = 0

@@ -26,6 +26,18 @@ except ImportError:  # pragma: no cover - depends on the environment
     _otel_trace = None
     _otel_propagate = None
 
+def configured() -> bool:
+    """OpenTelemetry is installed and the application set a real tracer provider.
+
+    The API alone gives a no-op provider: spans would cost time on the send path and record
+    nothing, so the producer opens send spans only when this is true (checked at start).
+    """
+    if _otel_trace is None:
+        return False
+    provider = _otel_trace.get_tracer_provider()
+    return type(provider).__name__ not in {"ProxyTracerProvider", "NoOpTracerProvider"}
+
+
 #: Whether OpenTelemetry spans are produced.
 OTEL_AVAILABLE = _otel_trace is not None
 
