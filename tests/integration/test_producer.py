@@ -161,3 +161,33 @@ def test_batch_settles_and_spares_innocent_batch_mates(kafka_bootstrap: str, new
         big, small = (p.get_message_status(m) for m in res["message_ids"])
         # ... the oversized one is dead-lettered, the one rejected only with it is retried
         assert big == "dlq" and small in ("retrying", "sent")
+
+
+def test_record_over_the_client_limit_is_dead_lettered_not_raised(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given a record bigger than the producer's message.max.bytes: produce() refuses it at once
+    topic = new_topic()
+    big = bytes(range(256)) * 6000  # 1.5 MB, over librdkafka's default 1 MB
+    with ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db") as p:
+        # When
+        mid = p.send_message(topic, big, key="big")
+        p.flush(30)
+        # Then it is not lost: it is in the DLQ, byte for byte, with the local error code
+        assert p.get_message_status(mid) == "dlq"
+    [rec] = consume_all(kafka_bootstrap, topic + ".dlq", expected=1)
+    assert rec.value() == big
+    assert headers_dict(rec)[H.ERROR_CODE] == b"MSG_SIZE_TOO_LARGE"
+    assert headers_dict(rec)[H.DLQ_REASON] == b"non_retriable"
+
+
+def test_secrets_never_reach_logs_stats_or_health(kafka_bootstrap: str, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import logging
+
+    secret = "s3cr3t-Pa55word"
+    caplog.set_level(logging.DEBUG, logger="kafka_reliable")
+    with ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db",
+                               producer_config={"sasl_plain_username": "app", "sasl_plain_password": secret}) as p:
+        text = json.dumps(p.get_stats(), default=str) + json.dumps(p.get_health_status(), default=str)
+    assert secret not in text
+    assert secret not in caplog.text
+    assert "***" in caplog.text  # the config was logged, redacted
