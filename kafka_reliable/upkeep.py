@@ -1,5 +1,6 @@
 """The producer's background work: serving delivery reports, draining the spool,
-keeping DLQs within their max size, feeding health and metrics once a tick.
+keeping DLQs within their max size, feeding health and metrics once a tick, and the
+librdkafka client callbacks (connection state, statistics) that feed the same state.
 
 A mixin of ``ReliableKafkaProducer`` (the state it uses is declared below); kept apart so
 the send path in ``producer.py`` reads on its own.
@@ -7,6 +8,7 @@ the send path in ``producer.py`` reads on its own.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -176,3 +178,47 @@ class ProducerUpkeep:
         if done:
             log.info("drained %d records from the spool (%d left)", len(done), self.spool.count())
         return len(done)
+
+    # ---- client callbacks: connection state, routed records, outside alerts ----
+
+    def _on_error(self, err: KafkaError) -> None:
+        code = err.code()
+        self._health.record_connection_error(err.name(), err.str())
+        if code == KafkaError._ALL_BROKERS_DOWN:
+            if self._connected:
+                log.warning("all brokers down: failed records are spooled until the cluster answers")
+            self._connected = False
+            if self._breaker is not None:
+                self._breaker.record_unreachable()
+        if err.fatal():
+            log.error("fatal producer error %s: rebuilding the producer", err.name())
+            self._fatal.set()
+
+    def _on_stats(self, raw: str) -> None:
+        try:
+            stats = json.loads(raw)
+        except ValueError:
+            return
+        self._health.record_stats(stats)
+        up = any(b.get("state") == "UP" for b in stats.get("brokers", {}).values())
+        if up and not self._connected:
+            log.warning("cluster answers again")
+        if up and self._breaker is not None:
+            self._breaker.record_reachable()
+        self._connected = up
+
+    def _on_routed(self, rec: FailedRecord, status: str, reason: str | None) -> None:
+        """A failed record reached ``.retry``, ``.dlq`` or the spool (router thread)."""
+        if status == T.DLQ and self._dedup is not None and rec.value is not None:
+            self._dedup.release([self._dedup.key_for(rec.topic, rec.key, rec.value)])
+        m = self._metrics
+        if m is not None:
+            if status == T.RETRYING:
+                m.retried(rec.topic)
+            elif status == T.DLQ:
+                m.dead_lettered(rec.topic, reason or "non_retriable")
+            else:
+                m.spooled(rec.topic)
+
+    def _dispatch_alert(self, alert: dict[str, Any]) -> None:
+        self._health.dispatch([alert])

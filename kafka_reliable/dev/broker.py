@@ -185,7 +185,8 @@ class DevBroker:
             return
         cmd = [
             java, "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone",
-            "-t", base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(), "-c", str(self.config_file),
+            # "=" form: a base64 id may start with "-", which argparse would take for an option
+            "--cluster-id=" + base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(), "-c", str(self.config_file),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
