@@ -321,3 +321,46 @@ def test_a_source_topic_is_never_mistaken_for_its_own_dlq(kafka_bootstrap: str, 
     assert dlq.get_dlq_messages(source) == []
     assert dlq.clear_dlq(source) == 0
     assert len(consume_all(kafka_bootstrap, source, expected=1)) == 1
+
+
+def test_streams_and_karafka_dlqs_are_listed_and_replayed(kafka_bootstrap: str, admin: AdminClient) -> None:
+    # Given a Kafka Streams (KIP-1034) DLQ and a Karafka DLQ written with raw confluent-kafka
+    clicks = create_topic(admin, unique_name("clicks"), 2)
+    carts = create_topic(admin, unique_name("carts"), 1)
+    streams_dlq = create_topic(admin, unique_name("streams") + "-dlq", 1)
+    karafka_dlq = create_topic(admin, unique_name("karafka") + "-dead-letter", 1)
+    p = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+    for i in range(2):
+        p.produce(streams_dlq, key=f"u{i}".encode(), value=f"st{i}".encode(), headers=[
+            ("__streams.errors.exception", b"org.apache.kafka.common.errors.SerializationException"),
+            ("__streams.errors.message", b"bad json"),
+            ("__streams.errors.stacktrace", b"at Foo.bar(Foo.java:1)\n" * 2000),
+            ("__streams.errors.topic", clicks.encode()),
+            ("__streams.errors.partition", b"1"),
+            ("__streams.errors.offset", str(500 + i).encode()),
+        ])
+        p.produce(karafka_dlq, value=f"ka{i}".encode(), headers=[
+            ("source_topic", carts.encode()), ("source_partition", b"0"),
+            ("source_offset", str(9 + i).encode()), ("source_consumer_group", b"cart-consumers"),
+            ("source_attempts", b"3"),
+        ])
+    assert p.flush(30) == 0
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    # When listed
+    st = dlq.get_dlq_messages(streams_dlq)
+    ka = dlq.get_dlq_messages(karafka_dlq)
+    # Then each dialect's coordinates and errors are read, stack traces bounded
+    assert [(m.dialect, m.original_topic, m.original_partition, m.original_offset) for m in st] == [
+        ("streams", clicks, 1, 500), ("streams", clicks, 1, 501)]
+    assert st[0].error_class == "org.apache.kafka.common.errors.SerializationException"
+    assert st[0].last_error == "bad json"
+    assert st[0].stacktrace is not None and len(st[0].stacktrace.encode()) < 50_000
+    assert [(m.dialect, m.original_topic, m.original_offset) for m in ka] == [("karafka", carts, 9), ("karafka", carts, 10)]
+    assert ka[0].retry_count == 3
+    # When replayed, they return to their original topics without the foreign headers
+    assert dlq.replay_dlq_messages(streams_dlq) == 2
+    assert dlq.replay_dlq_messages(karafka_dlq) == 2
+    back = consume_all(kafka_bootstrap, clicks, expected=2, timeout_s=20)
+    assert sorted(m.value() for m in back) == [b"st0", b"st1"]
+    assert not [k for k in headers_dict(back[0]) if k.startswith("__streams.errors.")]
+    assert sorted(m.value() for m in consume_all(kafka_bootstrap, carts, expected=2, timeout_s=20)) == [b"ka0", b"ka1"]
