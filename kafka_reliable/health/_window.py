@@ -40,37 +40,26 @@ class SlidingWindow:
             self._ok -= int(b[1])
             self._failed -= int(b[2])
 
+    def _current_bucket(self) -> list[float]:
+        """The bucket of the current slice, opened (and old ones expired) if needed; lock held."""
+        current = int(self._clock() * self._inv_slice_s)
+        buckets = self._buckets
+        if not buckets or buckets[-1][0] != current:
+            self._expire(current)
+            buckets.append([current, 0, 0, 0.0, 0])
+        return buckets[-1]
+
     def add(self, ok: bool, latency_ms: float | None = None) -> tuple[int, int]:
         """Record one outcome; return the window's ``(ok, failed)`` totals after it."""
-        current = int(self._clock() * self._inv_slice_s)
-        with self._lock:
-            buckets = self._buckets
-            if not buckets or buckets[-1][0] != current:
-                self._expire(current)
-                buckets.append([current, 0, 0, 0.0, 0])
-            b = buckets[-1]
-            if ok:
-                b[1] += 1
-                self._ok += 1
-            else:
-                b[2] += 1
-                self._failed += 1
-            if latency_ms is not None:
-                b[3] += latency_ms
-                b[4] += 1
-            return self._ok, self._failed
+        self.add_many(1 if ok else 0, 0 if ok else 1, latency_ms or 0.0, 0 if latency_ms is None else 1)
+        return self._ok, self._failed
 
     def add_many(self, ok: int, failed: int, latency_sum_ms: float = 0.0, latency_n: int = 0) -> None:
         """Record many outcomes at once (a producer feeding aggregated counts once per tick)."""
         if not (ok or failed or latency_n):
             return
-        current = int(self._clock() * self._inv_slice_s)
         with self._lock:
-            buckets = self._buckets
-            if not buckets or buckets[-1][0] != current:
-                self._expire(current)
-                buckets.append([current, 0, 0, 0.0, 0])
-            b = buckets[-1]
+            b = self._current_bucket()
             b[1] += ok
             b[2] += failed
             b[3] += latency_sum_ms
