@@ -50,6 +50,7 @@ class ProducerUpkeep:
     _dlq_checked_at: float
     _dlq_check_interval_s: float
     _trimmed: int
+    _outside_alerts: dict[tuple[str, str], float]
     dlq_max_size: int
     dlq: DeadLetterQueue
     spool: Spool
@@ -118,8 +119,8 @@ class ProducerUpkeep:
                 self._trimmed += trimmed
                 self._dlq_counts[t] = n - trimmed
                 log.warning("DLQ of %s over its max size %d: trimmed the %d oldest records", t, self.dlq_max_size, trimmed)
-            if n:
-                self.dlq.check_alerts(t, size_threshold=self._health.thresholds.dlq_size_threshold)
+            if n:  # retention expiry; the size threshold is the health monitor's dlq_size rule
+                self.dlq.check_alerts(t)
 
     def _rebuild(self) -> None:
         self._fatal.clear()
@@ -221,4 +222,13 @@ class ProducerUpkeep:
                 m.spooled(rec.topic)
 
     def _dispatch_alert(self, alert: dict[str, Any]) -> None:
+        """DLQ alerts (trimming, retention expiry) to the health callbacks, at most once per
+        cooldown for each alert type and topic, so a DLQ that stays full does not flood."""
+        key = (str(alert.get("type")), str(alert.get("topic")))
+        now = time.monotonic()
+        last = self._outside_alerts.get(key)
+        if last is not None and now - last < self._health.alert_cooldown_s:
+            log.debug("alert %s for %s within its cooldown: not sent again", *key)
+            return
+        self._outside_alerts[key] = now
         self._health.dispatch([alert])

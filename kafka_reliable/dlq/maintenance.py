@@ -36,7 +36,7 @@ def make_alert(kind: str, *, topic: str, value: float, threshold: float, severit
     """An alert in the shape of the feature document's health alerts."""
     return {
         "type": kind, "topic": topic, "value": value, "threshold": threshold,
-        "severity": severity, "timestamp": time.time(), "message": message,
+        "severity": severity, "timestamp": time.time(), "message": message, "recovered": False,
     }
 
 

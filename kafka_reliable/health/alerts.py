@@ -133,7 +133,7 @@ class AlertManager:
         with self._lock:
             callbacks = list(self._callbacks)
         for alert in alerts:
-            if alert["recovered"]:
+            if alert.get("recovered"):
                 log.info("health alert recovered: %s", alert["message"])
             else:
                 log.warning("health alert %s (%s): %s", alert["type"], alert["severity"], alert["message"])

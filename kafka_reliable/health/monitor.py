@@ -87,6 +87,7 @@ class HealthMonitor:
         self.min_samples = min_samples
         self._clock = clock
         self._window = SlidingWindow(window_s=self.window_s, clock=clock)
+        self.alert_cooldown_s = float(alert_cooldown_s)
         self._alerts = AlertManager(cooldown_s=alert_cooldown_s, clock=clock, wall_clock=wall_clock)
         self._wall_clock = wall_clock
         self._memory_probe = memory_probe or process_memory_usage

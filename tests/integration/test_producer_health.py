@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from kafka_reliable import ReliableKafkaProducer
 from kafka_reliable import headers as H
+from kafka_reliable.dlq.maintenance import make_alert
 from kafka_reliable.health import CircuitBreaker
 from tests.kafka_helpers import consume_all, create_topic, headers_dict, unique_name
 
@@ -101,3 +102,20 @@ def test_circuit_breaker_spools_during_outage_and_drains(outage_broker, tmp_path
     got = consume_all(bootstrap, topic, expected=101, timeout_s=30)
     ids = {headers_dict(m)[H.MESSAGE_ID].decode() for m in got}
     assert set(mids) <= ids, f"lost {len(set(mids) - ids)}"
+
+
+def test_dlq_alerts_from_maintenance_respect_the_cooldown(kafka_bootstrap: str, tmp_path: Path) -> None:
+    # Given a producer whose health callbacks count alerts
+    got: list[dict[str, Any]] = []
+    with ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db",
+                               alert_cooldown_s=60, metrics_registry=CollectorRegistry()) as p:
+        p.add_health_alert_callback(got.append)
+        alert = make_alert("dlq_retention_expiry", topic="orders.dlq", value=3, threshold=0,
+                           severity="critical", message="3 records expire soon")
+        # When the DLQ tools raise the same alert on every maintenance pass
+        for _ in range(5):
+            p.dlq.maintenance.alert(dict(alert))
+        p.dlq.maintenance.alert({**alert, "topic": "payments.dlq"})
+    # Then each (type, topic) reaches the callbacks once within the cooldown
+    assert [(a["type"], a["topic"]) for a in got] == [
+        ("dlq_retention_expiry", "orders.dlq"), ("dlq_retention_expiry", "payments.dlq")]
