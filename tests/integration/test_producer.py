@@ -50,6 +50,12 @@ def test_oversized_record_goes_to_dlq_with_headers(kafka_bootstrap: str, new_top
         # Then
         assert p.get_message_status(mid) == "dlq"
         assert p.get_stats()["messages_failed"] == 1
+        # and the producer's DLQ API reads it back (the feature document's "Debugging Tools")
+        [dm] = p.get_dlq_messages(topic)
+        assert (dm.id, dm.topic, dm.value, dm.key) == (mid, topic + ".dlq", big, b"k1")
+        assert dm.error_class == "MessageSizeTooLargeError" and dm.reason == "non_retriable"
+        assert dm.retry_count == 1 and "too large" in (dm.last_error or "").lower()
+        assert dm.first_failed_at is not None
     [rec] = consume_all(kafka_bootstrap, topic + ".dlq", expected=1)
     h = headers_dict(rec)
     assert rec.value() == big and rec.key() == b"k1"
@@ -191,3 +197,27 @@ def test_secrets_never_reach_logs_stats_or_health(kafka_bootstrap: str, tmp_path
     assert secret not in text
     assert secret not in caplog.text
     assert "***" in caplog.text  # the config was logged, redacted
+
+
+def test_producer_replays_and_clears_its_dlq(kafka_bootstrap: str, admin, new_topic, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    # Given 3 records dead-lettered for their size
+    topic = new_topic(config={"max.message.bytes": "10000"})
+    with ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db",
+                               producer_config={"compression_type": "none"}, dlq_check_interval_s=0.2) as p:
+        mids = [p.send_message(topic, b"q" * 20_000, key=str(i)) for i in range(3)]
+        p.flush(30)
+        # When the cause is fixed and the DLQ replayed, then cleared
+        res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+            ConfigEntry("max.message.bytes", "100000", incremental_operation=AlterConfigOpType.SET)])
+        admin.incremental_alter_configs([res])[res].result(timeout=10)
+        time.sleep(1)
+        assert p.replay_dlq_messages(topic, max_messages=100) == 3
+        assert p.clear_dlq(topic) == 3
+        # Then the records are back in their topic with the same ids, and the DLQ is empty
+        assert p.get_dlq_messages(topic) == []
+        assert p.get_stats()["dlq_stats"]["total_messages"] == 0
+    back = consume_all(kafka_bootstrap, topic, expected=3)
+    assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in back) == sorted(mids)
+    assert {headers_dict(m)[H.REPLAY_COUNT] for m in back} == {b"1"}
