@@ -154,6 +154,7 @@ class ReliableKafkaProducer(ProducerUpkeep):
         self.dlq = DeadLetterQueue(conf=self._conf, naming=self.naming, alert_callback=self._dispatch_alert)
         self._trimmed = 0
         self._outside_alerts: dict[tuple[str, str], float] = {}
+        self._drain_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._poll_loop, name="kafka-reliable-poller", daemon=True),
             threading.Thread(

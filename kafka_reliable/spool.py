@@ -143,6 +143,15 @@ class Spool:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
 
+    def summary(self) -> dict[str, object]:
+        """Counts by topic and by reason, and the oldest spooled time (for operators)."""
+        with self._lock:
+            total, oldest = self._db.execute("SELECT COUNT(*), MIN(spooled_at_ms) FROM spool").fetchone()
+            by_topic = dict(self._db.execute("SELECT topic, COUNT(*) FROM spool GROUP BY topic").fetchall())
+            by_reason = dict(self._db.execute("SELECT reason, COUNT(*) FROM spool GROUP BY reason").fetchall())
+        return {"path": str(self.path), "records": int(total), "oldest_spooled_at_ms": oldest,
+                "by_topic": by_topic, "by_reason": by_reason}
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -43,6 +43,7 @@ class ProducerUpkeep:
     _breaker: CircuitBreaker | None
     _dedup: Deduplicator | None
     _stop: threading.Event
+    _drain_lock: threading.Lock
     _fatal: threading.Event
     _connected: bool
     _topics_seen: dict[str, None]
@@ -141,7 +142,19 @@ class ProducerUpkeep:
     # ---- spool --------------------------------------------------------------------------------
 
     def drain_spool(self, max_records: int = 5000, timeout_s: float = 30.0) -> int:
-        """Re-send spooled records oldest first; return how many were delivered or routed."""
+        """Re-send spooled records oldest first; return how many were delivered or routed.
+
+        One drain at a time (the maintenance thread and a caller may both ask): a second
+        caller returns 0 at once instead of sending the same rows again.
+        """
+        if not self._drain_lock.acquire(blocking=False):
+            return 0
+        try:
+            return self._drain_spool(max_records, timeout_s)
+        finally:
+            self._drain_lock.release()
+
+    def _drain_spool(self, max_records: int, timeout_s: float) -> int:
         recs = self.spool.oldest(max_records)
         if not recs:
             return 0
