@@ -123,6 +123,7 @@ class ReliableKafkaProducer(ProducerUpkeep):
         self._stop = threading.Event()
         self._dlq_counts: dict[str, int] = {}
         self._dlq_checked_at = 0.0
+        self._expiry_checked_at = 0.0
         self._dlq_check_interval_s = dlq_check_interval_s
         self.companions = CompanionTopics(self._conf, self.naming)
         self.spool = Spool(spool_path)
@@ -428,6 +429,7 @@ class ReliableKafkaProducer(ProducerUpkeep):
         self._stop.set()
         for t in self._threads:
             t.join(5.0)
+        self.companions.close()
         self.spool.close()
 
     def _spool_undelivered(self) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from kafka_reliable.config import TopicNaming, client_config
@@ -39,6 +39,8 @@ class CompanionTopics:
         self._admin = admin
         self._known: set[str] = set()
         self._max_bytes: dict[str, tuple[int, float]] = {}
+        self._wm_consumer: Consumer | None = None
+        self._wm_lock = threading.Lock()
         self._lock = threading.Lock()
 
     @property
@@ -107,11 +109,18 @@ class CompanionTopics:
                 raise
 
     def watermarks(self, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
-        """``{partition: (low, high)}`` for every partition; empty when the topic is missing."""
-        from confluent_kafka import Consumer
+        """``{partition: (low, high)}`` for every partition; empty when the topic is missing.
 
-        c = Consumer({**self._conf, "group.id": "kafka-reliable-watermarks", "enable.auto.commit": False})
-        try:
+        One consumer (never subscribed, it joins no group) serves every call: a producer asks
+        every few seconds, and a new librdkafka client per question means new threads and
+        connections each time.
+        """
+        with self._wm_lock:
+            if self._wm_consumer is None:
+                self._wm_consumer = Consumer(
+                    {**self._conf, "group.id": "kafka-reliable-watermarks", "enable.auto.commit": False}
+                )
+            c = self._wm_consumer
             md = c.list_topics(topic, timeout=timeout_s)
             t = md.topics.get(topic)
             if t is None or t.error is not None:
@@ -119,8 +128,13 @@ class CompanionTopics:
             return {
                 p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s) for p in t.partitions
             }
-        finally:
-            c.close()
+
+    def close(self) -> None:
+        """Release the watermark consumer (the admin client needs no closing)."""
+        with self._wm_lock:
+            if self._wm_consumer is not None:
+                self._wm_consumer.close()
+                self._wm_consumer = None
 
     def count(self, topic: str, timeout_s: float = 10.0) -> int:
         """Exact record count (high - low summed over partitions)."""

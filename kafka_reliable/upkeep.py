@@ -28,6 +28,8 @@ from kafka_reliable.topics import CompanionTopics
 
 log = logging.getLogger(__name__)
 
+#: Seconds between checks for DLQ records about to expire by retention.
+DLQ_EXPIRY_CHECK_INTERVAL_S = 60.0
 #: The background poller serves delivery reports this often (seconds).
 POLL_INTERVAL_S = 0.01
 
@@ -49,6 +51,7 @@ class ProducerUpkeep:
     _topics_seen: dict[str, None]
     _dlq_counts: dict[str, int]
     _dlq_checked_at: float
+    _expiry_checked_at: float
     _dlq_check_interval_s: float
     _trimmed: int
     _outside_alerts: dict[tuple[str, str], float]
@@ -120,8 +123,13 @@ class ProducerUpkeep:
                 self._trimmed += trimmed
                 self._dlq_counts[t] = n - trimmed
                 log.warning("DLQ of %s over its max size %d: trimmed the %d oldest records", t, self.dlq_max_size, trimmed)
-            if n:  # retention expiry; the size threshold is the health monitor's dlq_size rule
-                self.dlq.check_alerts(t)
+        # Retention expiry moves in hours: look once a minute, not at every DLQ count.
+        # (The size threshold is the health monitor's dlq_size rule.)
+        if time.monotonic() - self._expiry_checked_at >= DLQ_EXPIRY_CHECK_INTERVAL_S:
+            self._expiry_checked_at = time.monotonic()
+            for t, n in list(self._dlq_counts.items()):
+                if n:
+                    self.dlq.check_alerts(t)
 
     def _rebuild(self) -> None:
         self._fatal.clear()
