@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -103,9 +104,18 @@ class HealthThresholds:
         return cls(**dict(m))
 
 
+#: Kafka's limit on topic names.
+MAX_TOPIC_NAME_LENGTH = 249
+_ILLEGAL_TOPIC_CHARS = re.compile(r"[^a-zA-Z0-9._-]")
+
+
 @dataclass(frozen=True, kw_only=True)
 class TopicNaming:
-    """Companion topic names: ``<topic><retry_suffix>`` and ``<topic><dlq_suffix>``."""
+    """Companion topic names: ``<topic><retry_suffix>`` and ``<topic><dlq_suffix>``.
+
+    A ReliableConsumer's companions are scoped to its group: ``<topic>.<group><retry_suffix>``
+    and ``<topic>.<group><dlq_suffix>`` (``group_retry_topic``/``group_dlq_topic``).
+    """
 
     retry_suffix: str = ".retry"
     dlq_suffix: str = ".dlq"
@@ -116,6 +126,37 @@ class TopicNaming:
 
     def dlq_topic(self, topic: str) -> str:
         return topic + self.dlq_suffix
+
+    def group_retry_topic(self, topic: str, group: str) -> str:
+        """A consumer group's retry topic: ``<topic>.<group><retry_suffix>`` (see group_part)."""
+        return self._group_topic(topic, group, self.retry_suffix)
+
+    def group_dlq_topic(self, topic: str, group: str) -> str:
+        """A consumer group's DLQ: ``<topic>.<group><dlq_suffix>`` (see group_part)."""
+        return self._group_topic(topic, group, self.dlq_suffix)
+
+    def _group_topic(self, topic: str, group: str, suffix: str) -> str:
+        """``<topic>.<group><suffix>`` with the group mapped to legal topic characters.
+
+        Every character of the group outside ``[a-zA-Z0-9._-]`` becomes ``_`` (``"billing v2"``
+        -> ``billing_v2``), so two groups differing only in such characters share topics. When
+        the name would exceed Kafka's 249 characters, the mapped group is cut and ``-`` plus 8
+        hex digits of blake2b(original group) are appended, keeping long names apart.
+        """
+        if not group:
+            raise ConfigurationError("consumer group id must not be empty")
+        mapped = _ILLEGAL_TOPIC_CHARS.sub("_", group)
+        head = f"{topic}."
+        if len(head) + len(mapped) + len(suffix) <= MAX_TOPIC_NAME_LENGTH:
+            return head + mapped + suffix
+        digest = hashlib.blake2b(group.encode("utf-8"), digest_size=4).hexdigest()
+        room = MAX_TOPIC_NAME_LENGTH - len(head) - len(suffix) - 1 - len(digest)
+        if room < 1:
+            raise ConfigurationError(
+                f"topic name {topic!r} is too long for a group companion topic "
+                f"(at most {MAX_TOPIC_NAME_LENGTH} characters in all)"
+            )
+        return f"{head}{mapped[:room]}-{digest}{suffix}"
 
     def source_of(self, companion: str) -> str | None:
         """The source topic of a companion topic name, or None if it is not one."""
