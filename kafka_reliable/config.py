@@ -107,6 +107,19 @@ class HealthThresholds:
 #: Kafka's limit on topic names.
 MAX_TOPIC_NAME_LENGTH = 249
 _ILLEGAL_TOPIC_CHARS = re.compile(r"[^a-zA-Z0-9._-]")
+_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+def legal_topic_name(name: object) -> bool:
+    """Whether ``name`` is a topic name Kafka accepts (1-249 of ``[a-zA-Z0-9._-]``, not . or ..)."""
+    return isinstance(name, str) and bool(_LEGAL_TOPIC.match(name)) and name not in {".", ".."}
+
+
+def check_topic_name(name: object) -> str:
+    """``name`` when legal, else ValueError naming it (nothing is sent for such a record)."""
+    if not legal_topic_name(name):
+        raise ValueError(f"invalid topic name {name!r}: use 1-249 of [a-zA-Z0-9._-], not '.' or '..'")
+    return name  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, kw_only=True)
