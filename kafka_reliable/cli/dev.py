@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from kafka_reliable.cli import dev_cluster
 from kafka_reliable.dev.broker import DEFAULT_PORT, DevBroker
+from kafka_reliable.dev.cluster import DEFAULT_CLUSTER_PORT
 from kafka_reliable.dev.redis_server import DEFAULT_REDIS_PORT, DevRedis
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    broker = sub.add_parser("dev-broker", help="start/stop/status of a local Apache Kafka broker (KRaft)")
-    broker.add_argument("action", choices=["start", "stop", "status"])
-    broker.add_argument("--port", type=int, default=DEFAULT_PORT, help="client port (default %(default)s)")
+    broker = sub.add_parser(
+        "dev-broker", help="a local Apache Kafka broker (KRaft), or a multi-broker cluster with --brokers N",
+        epilog=f"Cluster mode (--brokers, --node, --sasl or --cluster): controller = node 0, brokers 1..N, "
+               f"client ports from --port (default {DEFAULT_CLUSTER_PORT}).",
+    )
+    broker.add_argument("action", choices=["start", "stop", "status", "kill", "pause", "resume"])
+    broker.add_argument("--port", type=int, default=None,
+                        help=f"client port (default {DEFAULT_PORT}; cluster: first port, default {DEFAULT_CLUSTER_PORT})")
     broker.add_argument("--controller-port", type=int, default=None, help="controller port (default port+1)")
     broker.add_argument("--data-dir", type=Path, default=None, help="data, pid and log folder")
     broker.add_argument("--json", action="store_true", help="status as JSON")
+    broker.add_argument("--brokers", type=int, default=None, help="start a cluster of N brokers + 1 controller")
+    broker.add_argument("--node", type=int, default=None, help="cluster node the action applies to (0 = controller)")
+    broker.add_argument("--sasl", action="store_true", help="SASL/SCRAM-SHA-512 client listener with ACLs")
+    broker.add_argument("--cluster", action="store_true", help="act on the dev cluster, not the single broker")
     broker.set_defaults(func=_broker)
 
     redis = sub.add_parser("dev-redis", help="start/stop/status of a local redis-server")
@@ -27,13 +39,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _broker(args: argparse.Namespace) -> int:
-    b = DevBroker(port=args.port, controller_port=args.controller_port, data_dir=args.data_dir)
+    if args.brokers is not None or args.node is not None or args.sasl or args.cluster:
+        return dev_cluster.run(args)
+    if args.action in {"kill", "pause", "resume"}:
+        print(f"kafka-reliable dev-broker: error: {args.action} needs --node N (cluster mode)", file=sys.stderr)
+        return 2
+    b = DevBroker(port=args.port or DEFAULT_PORT, controller_port=args.controller_port, data_dir=args.data_dir)
     if args.action == "start":
         started = b.start()
         print(("started" if started else "already running") + f": Apache Kafka on {b.bootstrap_servers} (pid {b.pid()})")
         return 0
     if args.action == "stop":
         print("stopped" if b.stop() else "not running (nothing this launcher started)")
+        if args.port is None and args.data_dir is None:
+            dev_cluster.stop_default()
         return 0
     status = b.status()
     if args.json:

@@ -1,0 +1,375 @@
+"""A local multi-broker Apache Kafka (KRaft) cluster for fault tests, without Docker.
+
+One dedicated controller (node 0) and N brokers (nodes 1..N) on loopback, each its own JVM
+with a small heap, sharing the jars the single dev broker resolved with Maven. Brokers are
+made for failure drills: each can be SIGKILLed, stopped, restarted, paused (SIGSTOP, a hung
+broker) and resumed, one at a time. Topics default to replication factor ``min(3, N)`` with
+``min.insync.replicas`` one less, internal topics alike.
+
+Ports from ``base_port`` (default 19092, so it runs beside the dev broker on 9092): broker n
+serves clients on ``base_port + n - 1`` and brokers on ``base_port + 10 + n - 1``; the
+controller listens on ``base_port + 20``. With ``sasl=True`` the client listener is
+SASL_PLAINTEXT / SCRAM-SHA-512 with the StandardAuthorizer (see :mod:`kafka_reliable.dev.sasl`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka_reliable.dev import sasl as S
+from kafka_reliable.dev.broker import KAFKA_VERSION, DevBroker, DevBrokerError, default_home
+
+#: Default first client port of the dev cluster (9092 stays the single dev broker's).
+DEFAULT_CLUSTER_PORT = 19092
+#: Seconds ``start`` waits for every node to be up.
+CLUSTER_START_TIMEOUT_S = 120.0
+#: Node id of the dedicated controller.
+CONTROLLER_ID = 0
+
+_JVM_FLAGS = [
+    "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:ActiveProcessorCount=2",
+    "-Xss512k", "-XX:MaxMetaspaceSize=128m", "-Djava.awt.headless=true",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeSpec:
+    node_id: int
+    role: str  # "broker" | "controller"
+    port: int  # client port (brokers) or controller port
+    internal_port: int | None
+    home: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "node.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "node.log"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DevCluster:
+    """N brokers and one controller; see the module docstring for ports and layout."""
+
+    brokers: int = 3
+    base_port: int = DEFAULT_CLUSTER_PORT
+    data_dir: Path | None = None
+    heap_mb: int = 320
+    controller_heap_mb: int = 192
+    sasl: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.brokers <= 9:
+            raise DevBrokerError(f"--brokers must be 1..9, got {self.brokers}")
+
+    # ---- layout -------------------------------------------------------------------------
+
+    @property
+    def home(self) -> Path:
+        return self.data_dir or default_home() / f"dev-cluster-{self.base_port}"
+
+    @property
+    def replication_factor(self) -> int:
+        return min(3, self.brokers)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        return max(1, self.replication_factor - 1)
+
+    @property
+    def controller_port(self) -> int:
+        return self.base_port + 20
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.broker_nodes())
+
+    @property
+    def internal_bootstrap(self) -> str:
+        """PLAINTEXT listener of the brokers (super user); for the launcher and test setup."""
+        return ",".join(f"127.0.0.1:{n.internal_port}" for n in self.broker_nodes())
+
+    def client_config(self, user: str | None = None) -> dict[str, Any]:
+        """librdkafka settings for a client of this cluster (SASL user when ``sasl``)."""
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        if self.sasl:
+            conf.update(S.client_settings(self.home, user or S.ADMIN_USER))
+        return conf
+
+    def node(self, node_id: int) -> NodeSpec:
+        if node_id == CONTROLLER_ID:
+            return NodeSpec(node_id=0, role="controller", port=self.controller_port, internal_port=None,
+                            home=self.home / "node-0")
+        if not 1 <= node_id <= self.brokers:
+            raise DevBrokerError(f"no node {node_id}: brokers are 1..{self.brokers}, the controller is 0")
+        return NodeSpec(
+            node_id=node_id, role="broker", port=self.base_port + node_id - 1,
+            internal_port=self.base_port + 10 + node_id - 1, home=self.home / f"node-{node_id}",
+        )
+
+    def broker_nodes(self) -> list[NodeSpec]:
+        return [self.node(i) for i in range(1, self.brokers + 1)]
+
+    def nodes(self) -> list[NodeSpec]:
+        return [self.node(CONTROLLER_ID), *self.broker_nodes()]
+
+    # ---- config -------------------------------------------------------------------------
+
+    def _props(self, n: NodeSpec) -> dict[str, str]:
+        rf, isr = str(self.replication_factor), str(self.min_insync_replicas)
+        props = {
+            "node.id": str(n.node_id),
+            "controller.quorum.voters": f"{CONTROLLER_ID}@127.0.0.1:{self.controller_port}",
+            "controller.listener.names": "CONTROLLER",
+            "log.dirs": str(n.home / "data"),
+            "num.partitions": "3",
+            "default.replication.factor": rf,
+            "min.insync.replicas": isr,
+            "offsets.topic.replication.factor": rf,
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": isr,
+            "transaction.state.log.num.partitions": "6",
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": isr,
+            "auto.create.topics.enable": "false",
+            "group.initial.rebalance.delay.ms": "0",
+            "delete.topic.enable": "true",
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "num.replica.fetchers": "1",
+            "background.threads": "2",
+            "log.retention.check.interval.ms": "10000",
+            "replica.lag.time.max.ms": "10000",
+            "controlled.shutdown.enable": "true",
+        }
+        if n.role == "controller":
+            props.update({
+                "process.roles": "controller",
+                "listeners": f"CONTROLLER://127.0.0.1:{n.port}",
+                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
+            })
+        else:
+            ext = "SASL_PLAINTEXT" if self.sasl else "PLAINTEXT"
+            props.update({
+                "process.roles": "broker",
+                "listeners": f"EXTERNAL://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{n.internal_port}",
+                "advertised.listeners": f"EXTERNAL://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{n.internal_port}",
+                "inter.broker.listener.name": "INTERNAL",
+                "listener.security.protocol.map": f"EXTERNAL:{ext},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            })
+        if self.sasl:
+            props.update(S.broker_props(n.role))
+        return props
+
+    def _write_config(self, n: NodeSpec) -> None:
+        (n.home / "data").mkdir(parents=True, exist_ok=True)
+        n.config_file.write_text("".join(f"{k}={v}\n" for k, v in self._props(n).items()))
+        (n.home / "log4j2.properties").write_text(_log4j2())
+
+    def _cluster_id(self) -> str:
+        f = self.home / "cluster.json"
+        if f.exists():
+            return str(json.loads(f.read_text())["cluster_id"])
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        self.home.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps({"cluster_id": cid, "brokers": self.brokers, "base_port": self.base_port,
+                                 "sasl": self.sasl, "kafka_version": KAFKA_VERSION}))
+        return cid
+
+    def _format(self, n: NodeSpec, java: str, classpath: str) -> None:
+        if (n.home / "data" / "meta.properties").exists():
+            return
+        cmd = [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
+               "--cluster-id=" + self._cluster_id(), "-c", str(n.config_file)]
+        if self.sasl and n.role == "controller":
+            cmd += S.format_scram_args(self.home)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise DevBrokerError(f"formatting node {n.node_id} failed:\n{S.scrub((proc.stdout + proc.stderr)[-3000:])}")
+
+    # ---- processes ----------------------------------------------------------------------
+
+    def pid(self, node_id: int) -> int | None:
+        n = self.node(node_id)
+        try:
+            pid = int(n.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            return None
+        if "kafka.Kafka" not in cmdline or str(n.config_file) not in cmdline or not DevBroker._alive(pid):
+            return None
+        return pid
+
+    def state(self, node_id: int) -> str:
+        """``running``, ``paused`` (SIGSTOPped) or ``stopped``."""
+        pid = self.pid(node_id)
+        if pid is None:
+            return "stopped"
+        try:
+            st = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return "stopped"
+        return "paused" if st in {"T", "t"} else "running"
+
+    def start(self, timeout_s: float = CLUSTER_START_TIMEOUT_S) -> list[int]:
+        """Start every node not running; return once all brokers are registered. Started ids."""
+        started = [n.node_id for n in self.nodes() if self._launch(n)]
+        self.wait_ready(timeout_s)
+        if self.sasl:
+            S.ensure_acls(self)
+        return started
+
+    def start_node(self, node_id: int, timeout_s: float = CLUSTER_START_TIMEOUT_S) -> bool:
+        """(Re)start one node; False when it was already running. Waits until it is back."""
+        launched = self._launch(self.node(node_id))
+        self.wait_ready(timeout_s, nodes=[node_id])
+        return launched
+
+    def _launch(self, n: NodeSpec) -> bool:
+        if self.pid(n.node_id) is not None:
+            return False
+        helper = DevBroker(port=self.base_port, data_dir=self.home)
+        java, classpath = helper._java(), str(helper.ensure_jars() / "*")
+        if self.sasl:
+            S.ensure_credentials(self.home)
+        self._write_config(n)
+        self._format(n, java, classpath)
+        heap = self.controller_heap_mb if n.role == "controller" else self.heap_mb
+        cmd = [java, f"-Xmx{heap}m", f"-Xms{min(heap, 128)}m", *_JVM_FLAGS,
+               f"-Dlog4j2.configurationFile={n.home / 'log4j2.properties'}",
+               "-cp", classpath, "kafka.Kafka", str(n.config_file)]
+        with open(n.log_file, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        n.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + 10
+        while self.pid(n.node_id) is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the child has exec'd java (its cmdline names the config)
+        return True
+
+    def wait_ready(self, timeout_s: float = CLUSTER_START_TIMEOUT_S, nodes: list[int] | None = None) -> None:
+        """Wait until the given nodes (default all) run and every running broker is registered."""
+        want = nodes if nodes is not None else [n.node_id for n in self.nodes()]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            dead = [i for i in want if self.pid(i) is None]
+            if dead:
+                raise DevBrokerError(f"node {dead[0]} exited; log tail:\n{self.log_tail(dead[0])}")
+            if self._ready(want):
+                return
+            time.sleep(0.3)
+        raise DevBrokerError(f"the cluster at {self.bootstrap_servers} was not ready within {timeout_s:.0f} s")
+
+    def _ready(self, want: list[int]) -> bool:
+        if CONTROLLER_ID in want and not _port_open(self.controller_port):
+            return False
+        brokers = [i for i in want if i != CONTROLLER_ID]
+        if not brokers:
+            return True
+        registered = self.registered_brokers(bootstrap=f"127.0.0.1:{self.node(brokers[0]).internal_port}")
+        return all(i in registered for i in brokers)
+
+    def registered_brokers(self, bootstrap: str | None = None, timeout_s: float = 2.0) -> set[int]:
+        """Broker ids the cluster metadata lists (empty when nothing answers)."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": bootstrap or self.internal_bootstrap, "log_level": 0})
+        try:
+            return set(admin.list_topics(timeout=timeout_s).brokers)
+        except KafkaException:
+            return set()
+
+    def signal_node(self, node_id: int, sig: signal.Signals) -> int:
+        """Send ``sig`` to one node (kill, pause, resume); return its pid."""
+        pid = self.pid(node_id)
+        if pid is None:
+            raise DevBrokerError(f"node {node_id} is not running")
+        os.kill(pid, sig)
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + 10
+            while DevBroker._alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return pid
+
+    def stop_node(self, node_id: int, timeout_s: float = 40.0) -> bool:
+        """Clean shutdown (SIGTERM, controlled shutdown); SIGKILL after ``timeout_s``."""
+        pid = self.pid(node_id)
+        if pid is None:
+            self.node(node_id).pid_file.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)  # a paused node cannot shut down
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and DevBroker._alive(pid):
+            time.sleep(0.1)
+        if DevBroker._alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while DevBroker._alive(pid):
+                time.sleep(0.05)
+        self.node(node_id).pid_file.unlink(missing_ok=True)
+        return True
+
+    def stop(self) -> list[int]:
+        """Stop brokers, then the controller; return the ids that were running."""
+        order = [*reversed(self.broker_nodes()), self.node(CONTROLLER_ID)]
+        return [n.node_id for n in order if self.stop_node(n.node_id)]
+
+    def status(self) -> dict[str, Any]:
+        nodes = []
+        for n in self.nodes():
+            st = self.state(n.node_id)
+            nodes.append({"node_id": n.node_id, "role": n.role, "port": n.port, "pid": self.pid(n.node_id),
+                          "running": st != "stopped", "state": st, "log_file": str(n.log_file)})
+        return {"bootstrap_servers": self.bootstrap_servers, "brokers": self.brokers, "sasl": self.sasl,
+                "replication_factor": self.replication_factor, "min_insync_replicas": self.min_insync_replicas,
+                "kafka_version": KAFKA_VERSION, "data_dir": str(self.home), "nodes": nodes}
+
+    def log_tail(self, node_id: int, lines: int = 30) -> str:
+        try:
+            text = self.node(node_id).log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log file)"
+        return S.scrub("\n".join(text.splitlines()[-lines:]))
+
+    @classmethod
+    def load(cls, base_port: int = DEFAULT_CLUSTER_PORT, data_dir: Path | None = None) -> DevCluster | None:
+        """The cluster a previous ``start`` created at this port / folder, if any."""
+        home = data_dir or default_home() / f"dev-cluster-{base_port}"
+        try:
+            meta = json.loads((home / "cluster.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(brokers=int(meta["brokers"]), base_port=int(meta["base_port"]), data_dir=data_dir,
+                   sasl=bool(meta.get("sasl")))
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _log4j2() -> str:
+    from kafka_reliable.dev.broker import _LOG4J2
+
+    return _LOG4J2
