@@ -28,6 +28,8 @@ ERROR_MESSAGE = "kafka_reliable.error.message"
 ERROR_RETRIABLE = "kafka_reliable.error.retriable"
 DLQ_REASON = "kafka_reliable.dlq.reason"
 REPLAY_COUNT = "kafka_reliable.replay.count"
+#: The consumer group whose handler failed (ReliableConsumer records in <topic>.<group>.retry/.dlq).
+CONSUMER_GROUP = "kafka_reliable.consumer.group"
 
 #: Headers that identify the record across hops; everything else of ours is replaced.
 STICKY = frozenset({MESSAGE_ID, REPLAY_COUNT})
