@@ -15,7 +15,11 @@ class KafkaReliableError(Exception):
     """Root of every error this library raises."""
 
 
-class ConfigurationError(KafkaReliableError, ValueError):
+class InputError(KafkaReliableError):
+    """Marker: the caller's input is wrong (fix the call, do not retry); the CLI exits 2."""
+
+
+class ConfigurationError(InputError, ValueError):
     """A configuration value is unknown or invalid; the message names it."""
 
 
