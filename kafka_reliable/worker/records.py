@@ -1,25 +1,24 @@
 """What the worker does with one ``.retry`` record: decode it, and decide where it goes. Pure.
 
-A record whose headers cannot be read (missing or garbled) is a poison record: it goes to
-the DLQ of the topic it came from with reason ``poison``.
+A record that can never be republished is a poison record: it goes at once (no retries) to
+the DLQ of the topic it came from with reason ``poison``. That is a record whose headers
+cannot be read (missing or garbled), and one whose ``original.topic`` is not a legal topic
+name, or is one whose companion names (``<topic>.retry``/``.dlq``) would not be.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kafka_reliable import headers as h
-from kafka_reliable.config import RetryConfig, TopicNaming
+from kafka_reliable.config import RetryConfig, TopicNaming, legal_topic_name
 from kafka_reliable.errors import classify
 from kafka_reliable.headers import Failure
 from kafka_reliable.routing import Route, route_failure
 from kafka_reliable.worker.scheduler import TP
 
 RawHeaders = Sequence[tuple[str, bytes | None]]
-
-_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
 
 @dataclass(slots=True)
@@ -50,6 +49,9 @@ def decode(
         failure = h.read_failure(hdrs)
         if failure.next_attempt_at_ms is None:
             raise ValueError(f"header {h.NEXT_ATTEMPT_AT} is missing")
+        why = unusable_target(failure.original_topic, naming)
+        if why is not None:
+            raise ValueError(why)
         return RetryRecord(tp, offset, gen, key, value, timestamp_ms, hdrs, failure,
                            failure.next_attempt_at_ms, None, failure.original_topic)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -57,16 +59,26 @@ def decode(
                            str(exc), poison_source(hdrs, tp[0], naming))
 
 
+def unusable_target(topic: str, naming: TopicNaming) -> str | None:
+    """Why ``topic`` can never be republished to (or its failures routed), else None."""
+    if not legal_topic_name(topic):
+        return f"{h.ORIGINAL_TOPIC} {topic!r} is not a legal topic name"
+    for companion in (naming.retry_topic(topic), naming.dlq_topic(topic)):
+        if not legal_topic_name(companion):
+            return f"{h.ORIGINAL_TOPIC} {topic!r}: its companion topic {companion!r} would not be a legal name"
+    return None
+
+
 def poison_source(headers: RawHeaders, retry_topic: str, naming: TopicNaming) -> str:
-    """The topic a poison record belongs to: its ``original.topic`` header when that reads as a
-    topic name, else the ``.retry`` topic's name without the suffix."""
+    """The topic a poison record belongs to: its ``original.topic`` header when that names a
+    usable topic, else the ``.retry`` topic's name without the suffix."""
     raw = h.get(headers, h.ORIGINAL_TOPIC)
     if raw:
         try:
             name = raw.decode("utf-8")
         except UnicodeDecodeError:
             name = ""
-        if _TOPIC_NAME.match(name):
+        if unusable_target(name, naming) is None:
             return name
     return naming.source_of(retry_topic) or retry_topic
 
@@ -110,7 +122,7 @@ def poison_route(rec: RetryRecord, *, retry_config: RetryConfig, naming: TopicNa
     return route_failure(
         topic=rec.source_topic,
         classification=classify("POISON"),
-        error_message=f"unreadable {naming.retry_suffix} record at {rec.tp[0]}[{rec.tp[1]}]@{rec.offset}: "
+        error_message=f"unusable {naming.retry_suffix} record at {rec.tp[0]}[{rec.tp[1]}]@{rec.offset}: "
         f"{rec.poison_reason}",
         attempt=max(attempt, 0),
         retry_config=retry_config,

@@ -6,151 +6,36 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable import headers as h
 from kafka_reliable.config import RetryConfig, TopicNaming
-from kafka_reliable.headers import Failure, failure_headers
-from kafka_reliable.topics import CompanionTopics
-from kafka_reliable.worker import RetryWorker, WorkerConfig
+from kafka_reliable.worker import WorkerConfig
+from tests.integration.worker_helpers import (
+    companions,
+    free_port,
+    group_committed,
+    high_watermarks,
+    now_ms,
+    percentile,
+    read_committed_all,
+    read_ids,
+    retry_headers,
+    running,
+    wait_for,
+    write_retry,
+)
 from tests.kafka_helpers import consume_all, headers_dict, unique_name
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-# ---- helpers -------------------------------------------------------------------------
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def retry_headers(source: str, due_ms: int, mid: str, attempt: int = 1) -> h.Headers:
-    failure = Failure(
-        original_topic=source, attempt=attempt, error_code="_MSG_TIMED_OUT", error_class="KafkaTimeoutError",
-        error_message="Local: Message timed out", retriable=True, first_failure_at_ms=due_ms - 100,
-        last_failure_at_ms=due_ms - 100, next_attempt_at_ms=due_ms,
-    )
-    return failure_headers([("app", b"\x00raw\xff")], failure, message_id=mid)
-
-
-def write_retry(bootstrap: str, source: str, items: list[tuple[str, int, int]], ts_ms: int = 0) -> None:
-    """Write ``(message_id, due_ms, partition)`` records to ``<source>.retry`` with a raw producer."""
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True})
-    for mid, due, part in items:
-        while True:
-            try:
-                p.produce(f"{source}.retry", key=mid.encode(), value=f"value-{mid}".encode(),
-                          partition=part, headers=retry_headers(source, due, mid), timestamp=ts_ms)
-                break
-            except BufferError:
-                p.poll(0.05)
-        p.poll(0)
-    assert p.flush(30) == 0
-
-
-def companions(bootstrap: str, source: str) -> None:
-    CompanionTopics({"bootstrap.servers": bootstrap}).ensure(source)
-
-
-@contextmanager
-def running(config: WorkerConfig, registry: CollectorRegistry | None = None) -> Iterator[RetryWorker]:
-    worker = RetryWorker(config=config, registry=registry)
-    codes: list[int] = []
-    thread = threading.Thread(target=lambda: codes.append(worker.run()), daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        thread.join(30)
-    assert not thread.is_alive(), "worker did not stop within 30 s"
-    assert codes == [0]
-
-
-def wait_for(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-def group_committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        return [tp.offset for tp in c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)]
-    finally:
-        c.close()
-
-
-def high_watermarks(bootstrap: str, topic: str, partitions: int) -> list[int]:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("wm")})
-    try:
-        return [c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)]
-    finally:
-        c.close()
-
-
-def read_ids(bootstrap: str, topic: str, expected: int, read_committed: bool) -> list[str]:
-    c = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": unique_name("reader"), "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        "isolation.level": "read_committed" if read_committed else "read_uncommitted",
-    })
-    c.subscribe([topic])
-    ids: list[str] = []
-    deadline, idle_since = time.monotonic() + 60, time.monotonic()
-    try:
-        while time.monotonic() < deadline and time.monotonic() - idle_since < 3:
-            batch = [m for m in c.consume(2000, timeout=0.5) if m.error() is None]
-            if batch:
-                idle_since = time.monotonic()
-            ids.extend(headers_dict(m)[h.MESSAGE_ID].decode() for m in batch)
-            if len(ids) >= expected and time.monotonic() - idle_since > 1:
-                break
-    finally:
-        c.close()
-    return ids
-
-
-def read_committed_all(bootstrap: str, topic: str, expected: int) -> list:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("reader"),
-                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
-    c.subscribe([topic])
-    out: list = []
-    deadline = time.monotonic() + 15
-    try:
-        while time.monotonic() < deadline and len(out) < expected:
-            out.extend(m for m in c.consume(100, timeout=0.5) if m.error() is None)
-        out.extend(m for m in c.consume(100, timeout=1.0) if m.error() is None)
-    finally:
-        c.close()
-    return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- tests ---------------------------------------------------------------------------
@@ -177,26 +62,28 @@ def test_never_early_1000_records_over_5s(kafka_bootstrap: str, new_topic) -> No
 
 
 def test_no_head_of_line_blocking_and_contiguous_commit(kafka_bootstrap: str, new_topic) -> None:
-    # Given: in ONE partition, a record due in 10 s ahead of one due in 200 ms
+    # Given: in ONE partition, a record due in 6 s ahead of one due in 200 ms
     source = new_topic(partitions=1)
     companions(kafka_bootstrap, source)
     group = unique_name("g")
     t0 = now_ms()
-    write_retry(kafka_bootstrap, source, [("slow", t0 + 10_000, 0), ("fast", t0 + 200, 0)], ts_ms=t0 - 60_000)
+    write_retry(kafka_bootstrap, source, [("slow", t0 + 6_000, 0), ("fast", t0 + 200, 0)], ts_ms=t0 - 60_000)
     cfg = WorkerConfig(bootstrap_servers=kafka_bootstrap, topics=(source,), group_id=group, commit_interval_ms=50)
-    with running(cfg):
+    with running(cfg) as worker:
         # When
-        first = consume_all(kafka_bootstrap, source, expected=1, timeout_s=8)
+        first = consume_all(kafka_bootstrap, source, expected=1, timeout_s=5)
         fast_seen_ms = now_ms()
-        time.sleep(0.5)
-        committed_while_slow_pending = group_committed(kafka_bootstrap, group, f"{source}.retry", 1)[0]
-        both = consume_all(kafka_bootstrap, source, expected=2, timeout_s=20)
-        wait_for(lambda: group_committed(kafka_bootstrap, group, f"{source}.retry", 1)[0] == 2, 5, "commit 2")
-    # Then: the 200 ms record came first and long before the 10 s one
+        wait_for(lambda: worker.counts["republished"] == 1, 3, "the fast record's ack")
+        # a commit after that ack stays at offset 0: the slow one is not acknowledged, nothing skipped
+        wait_for(lambda: group_committed(kafka_bootstrap, group, f"{source}.retry", 1) == [0], 3, "commit 0")
+        republished_at_commit_0 = worker.counts["republished"]
+        both = consume_all(kafka_bootstrap, source, expected=2, timeout_s=15)
+        wait_for(lambda: group_committed(kafka_bootstrap, group, f"{source}.retry", 1) == [2], 5, "commit 2")
+    # Then: the 200 ms record came first and long before the 6 s one
     assert [m.key() for m in first] == [b"fast"]
-    assert fast_seen_ms < t0 + 8_000
+    assert fast_seen_ms < t0 + 4_000
+    assert republished_at_commit_0 == 1
     assert [m.key() for m in both] == [b"fast", b"slow"]
-    assert committed_while_slow_pending < 1  # offset 0 (the slow one) not acknowledged: nothing skipped
     # and the record is kept byte-for-byte: key, value, timestamp, user headers, message id
     m = both[1]
     assert m.value() == b"value-slow" and m.timestamp()[1] == t0 - 60_000
@@ -264,9 +151,9 @@ def test_exhausted_retries_go_to_dlq(kafka_bootstrap: str, transactional: bool) 
     source = unique_name("gone")
     companions(kafka_bootstrap, source)
     write_retry(kafka_bootstrap, source, [(f"x{i}", now_ms(), 0) for i in range(3)])
-    registry = CollectorRegistry()
+    registry, group = CollectorRegistry(), unique_name("g")
     cfg = WorkerConfig(
-        bootstrap_servers=kafka_bootstrap, topics=(source,), group_id=unique_name("g"),
+        bootstrap_servers=kafka_bootstrap, topics=(source,), group_id=group, commit_interval_ms=50,
         retry_config=RetryConfig(max_retries=2, initial_delay_ms=100, max_delay_ms=200, jitter=False),
         kafka_config=(("producer.delivery.timeout.ms", "1500"), ("producer.linger.ms", "0")),
         transactional=transactional,
@@ -274,6 +161,10 @@ def test_exhausted_retries_go_to_dlq(kafka_bootstrap: str, transactional: bool) 
     # When
     with running(cfg, registry):
         dlq = consume_all(kafka_bootstrap, f"{source}.dlq", expected=3, timeout_s=30)
+        retried = read_committed_all(kafka_bootstrap, f"{source}.retry", expected=6)
+        end = max(m.offset() for m in retried) + 1
+        wait_for(lambda: group_committed(kafka_bootstrap, group, f"{source}.retry", 1) == [end], 10,
+                 "the committed offset past every settled .retry record")
     # Then: attempt 1 failed -> .retry with attempt 2; attempt 2 failed -> attempt 3 > 2 -> .dlq
     assert sorted(m.key() for m in dlq) == [b"x0", b"x1", b"x2"]
     for m in dlq:
@@ -282,7 +173,6 @@ def test_exhausted_retries_go_to_dlq(kafka_bootstrap: str, transactional: bool) 
         assert hd[h.ATTEMPT] == b"3"
         assert hd[h.MESSAGE_ID] == m.key() and m.value() == b"value-" + m.key()
         assert hd[h.ERROR_RETRIABLE] == b"true"
-    retried = read_committed_all(kafka_bootstrap, f"{source}.retry", expected=6)
     assert sorted(headers_dict(m)[h.ATTEMPT] for m in retried) == [b"1"] * 3 + [b"2"] * 3
     assert registry.get_sample_value("kafka_reliable_retry_dead_lettered_total",
                                      {"topic": source, "reason": "retries_exhausted"}) == 3
