@@ -1,22 +1,36 @@
 """The local spool: records that could reach neither their topic nor a companion topic.
 
-A SQLite file in WAL mode. Records are drained oldest first when the cluster answers
-again, and at the next start after a crash. Each row keeps the bytes exactly as they
-would have been produced, and the topic they are for.
+A SQLite file in WAL mode. Rows are in one of three states:
+
+- ``spooled``: waiting to be sent again, oldest first, when the cluster answers (and at the
+  next start after a crash);
+- ``quarantined``: Kafka can never take the record (too big for every limit, …): kept with
+  its reason for an operator (``kafka-reliable spool export|purge --quarantined``), never
+  retried by itself, never deleted by a drain;
+- ``inflight``: durable send mode (``durability="spool"``): written before the send call
+  returned, deleted once the record is acknowledged or routed. Rows left ``inflight`` by an
+  earlier process are turned back into ``spooled`` rows when a producer opens the spool.
+
+Each row keeps the bytes exactly as they would have been produced, and the topic.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from kafka_reliable.errors import SpoolError
+from kafka_reliable.record import OutgoingRecord
+
+SPOOLED, QUARANTINED, INFLIGHT = "spooled", "quarantined", "inflight"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -31,6 +45,14 @@ CREATE TABLE IF NOT EXISTS spool (
     spooled_at_ms INTEGER NOT NULL
 )
 """
+#: Columns added after the first release (an older spool file is upgraded when opened).
+_ADDED_COLUMNS = {
+    "state": "TEXT NOT NULL DEFAULT 'spooled'",
+    "quarantine_reason": "TEXT",
+    "quarantined_at_ms": "INTEGER",
+    "owner": "TEXT",
+}
+_COLUMNS = "id, message_id, topic, key, value, headers, timestamp_ms, reason, quarantine_reason"
 
 
 def default_spool_path() -> Path:
@@ -71,87 +93,183 @@ def decode_headers(raw: bytes) -> list[tuple[str, bytes | None]]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class SpooledRecord:
-    row_id: int
-    message_id: str | None
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]]
-    timestamp_ms: int | None
-    reason: str
+def _record(row: Sequence[Any]) -> OutgoingRecord:
+    return OutgoingRecord(
+        message_id=row[1], topic=row[2], key=row[3], value=row[4], headers=decode_headers(row[5]),
+        timestamp_ms=row[6], row_id=row[0], spool_reason=row[7], quarantine_reason=row[8],
+    )
+
+
+def _headers_of(h: Any) -> list[tuple[str, bytes | None]]:
+    return list(h.items()) if isinstance(h, dict) else list(h or ())
 
 
 class Spool:
-    """A thread-safe SQLite spool. ``add`` is durable when it returns."""
+    """A thread-safe SQLite spool. ``add`` is durable (against a process crash) when it returns.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    ``create=False`` opens an existing spool only (reading commands must not create files).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = Path(path) if path is not None else default_spool_path()
+        if not create and not self.path.is_file():
+            raise SpoolError(f"no spool at {self.path}")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
+            self._upgrade()
         except (OSError, sqlite3.Error) as exc:
             raise SpoolError(f"cannot open spool {self.path}: {exc}") from exc
         self._lock = threading.Lock()
 
-    def add(
-        self,
-        records: Iterable[tuple[str | None, str, bytes | None, bytes | None, Sequence[tuple[str, bytes | None]] | None, int | None]],
-        reason: str,
-    ) -> int:
-        """Append ``(message_id, topic, key, value, headers, timestamp_ms)`` rows; return how many."""
-        now = int(time.time() * 1000)
-        rows = [(mid, t, k, v, encode_headers(h), ts, reason, now) for mid, t, k, v, h, ts in records]
-        if not rows:
-            return 0
+    def _upgrade(self) -> None:
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(spool)")}
+        for name, decl in _ADDED_COLUMNS.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE spool ADD COLUMN {name} {decl}")
+        self._db.execute("CREATE INDEX IF NOT EXISTS spool_state ON spool(state, id)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS spool_mid ON spool(message_id)")
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _write(self, sql: str, rows: Sequence[Sequence[Any]] | None = None, many: bool = True) -> int:
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(
-                    "INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason, spooled_at_ms)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
+                try:
+                    cur = self._db.executemany(sql, rows or ()) if many else self._db.execute(sql, rows or ())
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                return cur.rowcount
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot write to spool {self.path}: {exc}") from exc
+
+    def add(self, records: Iterable[OutgoingRecord], reason: str, *, state: str = SPOOLED,
+            owner: str | None = None) -> int:
+        """Append records (one transaction); return how many."""
+        now = int(time.time() * 1000)
+        q_at = now if state == QUARANTINED else None
+        rows = [(r.message_id, r.topic, r.key, r.value, encode_headers(_headers_of(r.headers)), r.timestamp_ms,
+                 reason, now, state, owner, r.quarantine_reason, q_at) for r in records]
+        if not rows:
+            return 0
+        self._write(
+            "INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason, spooled_at_ms,"
+            " state, owner, quarantine_reason, quarantined_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
 
-    def oldest(self, limit: int = 1000) -> list[SpooledRecord]:
-        with self._lock:
-            cur = self._db.execute(
-                "SELECT id, message_id, topic, key, value, headers, timestamp_ms, reason FROM spool ORDER BY id LIMIT ?",
-                (limit,),
-            )
-            rows = cur.fetchall()
-        return [SpooledRecord(r[0], r[1], r[2], r[3], r[4], decode_headers(r[5]), r[6], r[7]) for r in rows]
-
-    def delete(self, row_ids: Iterable[int]) -> None:
+    def delete(self, row_ids: Iterable[int]) -> int:
+        """Delete rows by id (each at most once); return how many existed."""
         ids = [(i,) for i in row_ids]
-        if not ids:
-            return
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM spool WHERE id = ?", ids)
-            self._db.execute("COMMIT")
+        return self._write("DELETE FROM spool WHERE id = ?", ids) if ids else 0
 
-    def count(self) -> int:
+    def quarantine(self, row_id: int, reason: str) -> None:
+        """Keep a row that Kafka can never take, out of the drain, with its reason."""
+        self._write("UPDATE spool SET state = ?, quarantine_reason = ?, quarantined_at_ms = ? WHERE id = ?",
+                    [(QUARANTINED, reason[:500], int(time.time() * 1000), row_id)])
+
+    def settle_inflight(self, owner: str, message_ids: Sequence[str]) -> int:
+        """Durable mode: delete this owner's in-flight rows of acknowledged / routed records."""
+        rows = [(owner, m) for m in message_ids]
+        if not rows:
+            return 0
+        return self._write("DELETE FROM spool WHERE state = 'inflight' AND owner = ? AND message_id = ?", rows)
+
+    def recover_inflight(self, owner: str) -> int:
+        """Rows another (dead) process left in flight become spooled rows, to be sent again."""
+        return self._write(
+            "UPDATE spool SET state = 'spooled', reason = 'unacknowledged_at_exit'"
+            " WHERE state = 'inflight' AND (owner IS NULL OR owner != ?)", (owner,), many=False)
+
+    def purge(self, *, quarantined_only: bool = True) -> int:
+        """Delete quarantined rows (or every row); return how many."""
+        where = " WHERE state = 'quarantined'" if quarantined_only else ""
+        return self._write("DELETE FROM spool" + where, None, many=False)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def oldest(self, limit: int = 1000, after_id: int = 0) -> list[OutgoingRecord]:
+        """Spooled rows (not quarantined, not in flight) oldest first, after ``after_id``."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM spool WHERE state = 'spooled' AND id > ? ORDER BY id LIMIT ?",
+                (after_id, limit)).fetchall()
+        return [_record(r) for r in rows]
+
+    def quarantined(self, limit: int = 10_000) -> list[OutgoingRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM spool WHERE state = 'quarantined' ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [_record(r) for r in rows]
+
+    def iter_all(self, *, quarantined_only: bool = False, page: int = 500) -> Iterator[OutgoingRecord]:
+        """Every row (or the quarantined ones) oldest first, a page at a time."""
+        last = 0
+        cond = "state = 'quarantined'" if quarantined_only else "1"
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM spool WHERE {cond} AND id > ? ORDER BY id LIMIT ?", (last, page)
+                ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _record(r)
+            last = rows[-1][0]
+
+    def count(self, *, include_quarantined: bool = True) -> int:
+        """Rows waiting to be drained (and, by default, quarantined ones); never in-flight rows."""
+        states = "('spooled','quarantined')" if include_quarantined else "('spooled')"
+        with self._lock:
+            return int(self._db.execute(f"SELECT COUNT(*) FROM spool WHERE state IN {states}").fetchone()[0])
 
     def summary(self) -> dict[str, object]:
-        """Counts by topic and by reason, and the oldest spooled time (for operators)."""
+        """Counts by topic, reason and state, and the oldest spooled time (for operators)."""
         with self._lock:
-            total, oldest = self._db.execute("SELECT COUNT(*), MIN(spooled_at_ms) FROM spool").fetchone()
-            by_topic = dict(self._db.execute("SELECT topic, COUNT(*) FROM spool GROUP BY topic").fetchall())
-            by_reason = dict(self._db.execute("SELECT reason, COUNT(*) FROM spool GROUP BY reason").fetchall())
+            db = self._db
+            total, oldest = db.execute(
+                "SELECT COUNT(*), MIN(spooled_at_ms) FROM spool WHERE state != 'inflight'").fetchone()
+            by_topic = dict(db.execute(
+                "SELECT topic, COUNT(*) FROM spool WHERE state != 'inflight' GROUP BY topic").fetchall())
+            by_reason = dict(db.execute(
+                "SELECT reason, COUNT(*) FROM spool WHERE state = 'spooled' GROUP BY reason").fetchall())
+            by_state = dict(db.execute("SELECT state, COUNT(*) FROM spool GROUP BY state").fetchall())
+            q_reasons = dict(db.execute(
+                "SELECT quarantine_reason, COUNT(*) FROM spool WHERE state = 'quarantined'"
+                " GROUP BY quarantine_reason").fetchall())
         return {"path": str(self.path), "records": int(total), "oldest_spooled_at_ms": oldest,
-                "by_topic": by_topic, "by_reason": by_reason}
+                "by_topic": by_topic, "by_reason": by_reason,
+                "quarantined": int(by_state.get(QUARANTINED, 0)), "quarantine_reasons": q_reasons,
+                "in_flight": int(by_state.get(INFLIGHT, 0))}
+
+    def export(self, out: IO[str], *, quarantined_only: bool = False) -> int:
+        """Write rows as JSON lines (bytes as base64); return how many."""
+        n = 0
+        for r in self.iter_all(quarantined_only=quarantined_only):
+            out.write(json.dumps(export_row(r)) + "\n")
+            n += 1
+        return n
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _b64(b: bytes | None) -> str | None:
+    return None if b is None else base64.b64encode(b).decode()
+
+
+def export_row(r: OutgoingRecord) -> dict[str, Any]:
+    """One spool row as JSON-safe data: bytes in base64, nothing dropped."""
+    return {
+        "row_id": r.row_id, "message_id": r.message_id, "topic": r.topic,
+        "key_b64": _b64(r.key), "value_b64": _b64(r.value),
+        "headers": [[k, _b64(v)] for k, v in r.headers], "timestamp_ms": r.timestamp_ms,
+        "reason": r.spool_reason, "quarantine_reason": r.quarantine_reason,
+    }

@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 
 from kafka_reliable.config import TopicNaming, client_config
 
@@ -39,8 +39,6 @@ class CompanionTopics:
         self._admin = admin
         self._known: set[str] = set()
         self._max_bytes: dict[str, tuple[int, float]] = {}
-        self._wm_consumer: Consumer | None = None
-        self._wm_lock = threading.Lock()
         self._lock = threading.Lock()
 
     @property
@@ -111,30 +109,28 @@ class CompanionTopics:
     def watermarks(self, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
         """``{partition: (low, high)}`` for every partition; empty when the topic is missing.
 
-        One consumer (never subscribed, it joins no group) serves every call: a producer asks
-        every few seconds, and a new librdkafka client per question means new threads and
-        connections each time.
+        Read with the admin client's ListOffsets: the one cluster client a producer keeps
+        for everything it reads (metadata, configs, watermarks, group offsets).
         """
-        with self._wm_lock:
-            if self._wm_consumer is None:
-                self._wm_consumer = Consumer(
-                    {**self._conf, "group.id": "kafka-reliable-watermarks", "enable.auto.commit": False}
-                )
-            c = self._wm_consumer
-            md = c.list_topics(topic, timeout=timeout_s)
-            t = md.topics.get(topic)
-            if t is None or t.error is not None:
-                return {}
-            return {
-                p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s) for p in t.partitions
-            }
+        md = self.admin.list_topics(topic=topic, timeout=timeout_s)
+        t = md.topics.get(topic)
+        if t is None or t.error is not None or not t.partitions:
+            return {}
+        tps = [TopicPartition(topic, p) for p in t.partitions]
+        low = self.admin.list_offsets({tp: OffsetSpec.earliest() for tp in tps}, request_timeout=timeout_s)
+        high = self.admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, request_timeout=timeout_s)
+        lows = {tp.partition: f.result(timeout=timeout_s).offset for tp, f in low.items()}
+        highs = {tp.partition: f.result(timeout=timeout_s).offset for tp, f in high.items()}
+        return {p: (lows[p], highs[p]) for p in lows}
+
+    def committed(self, group: str, topic: str, partitions: list[int], timeout_s: float = 10.0) -> dict[int, int]:
+        """A consumer group's committed offsets (negative when none), by partition."""
+        req = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])]
+        fut = self.admin.list_consumer_group_offsets(req, request_timeout=timeout_s)[group]
+        return {tp.partition: tp.offset for tp in fut.result(timeout=timeout_s).topic_partitions}
 
     def close(self) -> None:
-        """Release the watermark consumer (the admin client needs no closing)."""
-        with self._wm_lock:
-            if self._wm_consumer is not None:
-                self._wm_consumer.close()
-                self._wm_consumer = None
+        """Nothing to release: the admin client closes with its last reference."""
 
     def count(self, topic: str, timeout_s: float = 10.0) -> int:
         """Exact record count (high - low summed over partitions)."""

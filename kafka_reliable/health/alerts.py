@@ -41,8 +41,9 @@ def make_alert(
     timestamp: float,
     message: str,
     recovered: bool = False,
+    **extra: Any,
 ) -> Alert:
-    """One alert dict (see the module docstring for the keys)."""
+    """One alert dict (see the module docstring for the keys); ``extra`` adds keys such as ``topic``."""
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
     return {
@@ -53,6 +54,7 @@ def make_alert(
         "timestamp": timestamp,
         "message": message,
         "recovered": recovered,
+        **extra,
     }
 
 
@@ -127,6 +129,20 @@ class AlertManager:
         self._alerted.discard(c.type)
         return make_alert(type=c.type, value=c.value, threshold=c.threshold, severity="info",
                           timestamp=self._wall_clock(), message=f"recovered: {c.message}", recovered=True)
+
+    def dispatch_event(self, alert: Alert, key: tuple[str, ...]) -> bool:
+        """Dispatch an event alert (DLQ trimmed, record quarantined, …) at most once per cooldown
+        for ``key`` (e.g. type and topic), so a condition that persists does not flood; return
+        whether it was sent. The one cooldown of every alert raised outside the rules."""
+        now = self._clock()
+        k = "\x00".join(key)
+        with self._lock:
+            last = self._last_fired.get(k)
+            if last is not None and now - last < self._cooldown_s:
+                return False
+            self._last_fired[k] = now
+        self.dispatch([alert])
+        return True
 
     def dispatch(self, alerts: Iterable[Alert]) -> None:
         """Call every callback with every alert; a callback that raises is logged and skipped."""

@@ -166,6 +166,11 @@ class HealthMonitor:
         """Send alerts raised elsewhere (e.g. DLQ retention) to this monitor's callbacks."""
         self._alerts.dispatch(alerts)
 
+    def raise_event(self, alert: Alert, *key: str) -> bool:
+        """An alert raised outside the rules (DLQ trimmed, spool quarantine, …): sent to the
+        callbacks at most once per cooldown for ``(alert type, *key)``."""
+        return self._alerts.dispatch_event(alert, (str(alert.get("type")), *key))
+
     def add_alert_callback(self, cb: AlertCallback) -> None:
         """``cb(alert_dict)`` is called from ``tick()``; if it raises, that is logged and ignored."""
         self._alerts.add_callback(cb)

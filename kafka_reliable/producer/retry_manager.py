@@ -6,9 +6,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
-from kafka_reliable.config import client_config
 from kafka_reliable.topics import CompanionTopics
 
 log = logging.getLogger(__name__)
@@ -23,13 +22,11 @@ class RetryManager:
     def __init__(
         self,
         *,
-        conf: dict[str, Any],
         companions: CompanionTopics,
         topics: Callable[[], list[str]],
         worker_group: str = DEFAULT_WORKER_GROUP,
         routed: Callable[[], int] = lambda: 0,
     ) -> None:
-        self._conf = client_config(conf)
         self._companions = companions
         self._topics = topics
         self.worker_group = worker_group
@@ -40,16 +37,11 @@ class RetryManager:
         marks = self._companions.watermarks(retry_topic, timeout_s)
         if not marks:
             return 0, 0
-        c = Consumer({**self._conf, "group.id": self.worker_group, "enable.auto.commit": False})
-        try:
-            committed = c.committed([TopicPartition(retry_topic, p) for p in marks], timeout=timeout_s)
-        finally:
-            c.close()
+        committed = self._companions.committed(self.worker_group, retry_topic, list(marks), timeout_s)
         pending = processed = 0
-        for tp in committed:
-            lo, hi = marks[tp.partition]
-            pos = tp.offset if tp.offset >= 0 else lo
-            pos = max(lo, min(pos, hi))
+        for p, (lo, hi) in marks.items():
+            pos = committed.get(p, -1)
+            pos = lo if pos < 0 else max(lo, min(pos, hi))
             pending += hi - pos
             processed += pos - lo
         return pending, processed

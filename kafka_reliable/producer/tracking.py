@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 PENDING = "pending"
@@ -84,6 +84,13 @@ class MessageTracker:
         self.latency_sum_ms = 0.0
         self.latency_n = 0
         self._fed: tuple[int, int, float, int] = (0, 0, 0.0, 0)
+        #: ``listener(message_id, status)`` once per record when its status becomes final
+        #: (called under the tracker's lock: keep it to an append or a hand-off).
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def add_listener(self, listener: Callable[[str, str], None]) -> None:
+        with self.lock:
+            self._listeners = [*self._listeners, listener]
 
     # -- send path --------------------------------------------------------------------
 
@@ -113,12 +120,15 @@ class MessageTracker:
     def _set_locked(self, mid: str, status: str) -> None:
         st = self._status
         st[mid] = status
-        if status in TERMINAL and self._batch_of:
-            batch = self._batch_of.pop(mid, None)
-            if batch is not None:
-                batch.remaining -= 1
-                if batch.remaining <= 0:
-                    batch.done.set()
+        if status in TERMINAL:
+            if self._batch_of:
+                batch = self._batch_of.pop(mid, None)
+                if batch is not None:
+                    batch.remaining -= 1
+                    if batch.remaining <= 0:
+                        batch.done.set()
+            for listener in self._listeners:
+                listener(mid, status)
 
     def settle(self, mid: str | None, status: str) -> None:
         """Record a new status; release a waiting batch when its last record settles."""

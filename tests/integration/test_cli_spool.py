@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from kafka_reliable import headers as H
+from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool
 from tests.kafka_helpers import consume_all, headers_dict
 
@@ -21,7 +22,7 @@ def test_spool_status_and_drain(kafka_bootstrap: str, new_topic, tmp_path: Path)
     topic = new_topic(partitions=2)
     path = tmp_path / "spool.sqlite3"
     spool = Spool(path)
-    spool.add(((f"m{i}", topic, f"k{i}".encode(), f"v{i}".encode(), [(H.MESSAGE_ID, f"m{i}".encode())], None)
+    spool.add((OutgoingRecord(f"m{i}", topic, f"k{i}".encode(), f"v{i}".encode(), [(H.MESSAGE_ID, f"m{i}".encode())])
                for i in range(50)), "cluster_unreachable")
     spool.close()
     # When the operator looks

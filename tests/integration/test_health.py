@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from kafka_reliable.health import HealthMonitor
-from kafka_reliable.metrics import ProducerMetrics, start_metrics_server
+from kafka_reliable.metrics import start_metrics_server
+from kafka_reliable.producer.metrics import ProducerMetrics
 from tests.kafka_helpers import create_topic, unique_name
 
 

@@ -15,8 +15,9 @@ import pytest
 
 from kafka_reliable import ReliableKafkaProducer
 from kafka_reliable import headers as H
-from kafka_reliable.health.ratelimit import RateLimitExceededError as RateLimitedError
 from kafka_reliable.health import CircuitBreaker, CircuitOpenError, RateLimiter
+from kafka_reliable.health.ratelimit import RateLimitExceededError as RateLimitedError
+from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool
 from tests.kafka_helpers import consume_all, headers_dict
 
@@ -116,9 +117,9 @@ def test_record_too_big_for_every_limit_is_quarantined_not_blocking(
     topic = new_topic()
     path = tmp_path / "s.db"
     spool = Spool(path)
-    spool.add([("good-1", topic, b"k", b"v1", [(H.MESSAGE_ID, b"good-1")], None),
-               ("huge", topic, b"k", os.urandom(2 * 1024 * 1024), [(H.MESSAGE_ID, b"huge")], None),
-               ("good-2", topic, b"k", b"v2", [(H.MESSAGE_ID, b"good-2")], None)], "cluster_unreachable")
+    spool.add([OutgoingRecord("good-1", topic, b"k", b"v1", [(H.MESSAGE_ID, b"good-1")]),
+               OutgoingRecord("huge", topic, b"k", os.urandom(2 * 1024 * 1024), [(H.MESSAGE_ID, b"huge")]),
+               OutgoingRecord("good-2", topic, b"k", b"v2", [(H.MESSAGE_ID, b"good-2")])], "cluster_unreachable")
     spool.close()
     alerts: list[dict] = []
     with ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=path,

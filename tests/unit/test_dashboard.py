@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from kafka_reliable.metrics import ProducerMetrics
+from kafka_reliable.producer.metrics import ProducerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "kafka-reliable.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from kafka_reliable.metrics import OTHER, ProducerMetrics
+from kafka_reliable.producer.metrics import OTHER, ProducerMetrics
 
 
 def value(reg: CollectorRegistry, name: str, **labels: str) -> float | None:

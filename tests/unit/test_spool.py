@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool, decode_headers, encode_headers
 
 
@@ -16,7 +17,7 @@ def test_header_codec_round_trip() -> None:
 def test_spool_order_bytes_and_delete(tmp_path: Path) -> None:
     # Given
     s = Spool(tmp_path / "s.db")
-    s.add([("m1", "t", b"k", b"\xff" * 10, [("h", b"1")], 123), ("m2", "t", None, None, [], None)], "test")
+    s.add([OutgoingRecord("m1", "t", b"k", b"\xff" * 10, [("h", b"1")], 123), OutgoingRecord("m2", "t", None, None, [], None)], "test")
     # When
     recs = s.oldest(10)
     # Then
@@ -34,7 +35,7 @@ def test_spool_is_thread_safe(tmp_path: Path) -> None:
 
     def work(n: int) -> None:
         for i in range(100):
-            s.add([(f"{n}-{i}", "t", None, b"v", [], None)], "x")
+            s.add([OutgoingRecord(f"{n}-{i}", "t", None, b"v")], "x")
 
     ts = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for t in ts:

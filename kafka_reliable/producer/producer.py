@@ -1,0 +1,410 @@
+"""ReliableKafkaProducer: the facade that composes the producer's parts.
+
+Nothing is silently lost: a record is either delivered, routed to ``<topic>.retry`` /
+``<topic>.dlq`` with error headers, or written to the local spool. Bad input raises to the
+caller before anything is sent (and before a dedup claim is kept).
+
+Parts (each owns its state): ``SendPath`` (admission and produce), ``DeliveryReports``,
+``CompanionWriter`` (.retry / .dlq / spool), ``SpoolDrainer``, ``DlqWatch``,
+``ConnectionState``, ``MessageTracker``, ``Maintenance`` (background threads) and, in
+durable mode, ``DurableLedger``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+from prometheus_client import CollectorRegistry
+
+from kafka_reliable import tracing
+from kafka_reliable.config import (
+    HealthThresholds,
+    RetryConfig,
+    TopicNaming,
+    build_producer_config,
+    check_topic_name,
+    redact,
+)
+from kafka_reliable.dedup import Deduplicator, make_deduplicator
+from kafka_reliable.dlq import DeadLetterQueue, DlqMessage
+from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
+from kafka_reliable.health import CircuitBreaker, HealthMonitor, RateLimiter
+from kafka_reliable.health.alerts import make_alert
+from kafka_reliable.producer import tracking as T
+from kafka_reliable.producer.companion_writer import CompanionWriter
+from kafka_reliable.producer.connection import ConnectionState
+from kafka_reliable.producer.dlq_watch import DlqWatch
+from kafka_reliable.producer.durable import DURABILITY_MODES, DurableLedger
+from kafka_reliable.producer.maintenance import Maintenance, Upkeep
+from kafka_reliable.producer.metrics import ProducerMetrics
+from kafka_reliable.producer.reports import DeliveryReports
+from kafka_reliable.producer.retry_manager import DEFAULT_WORKER_GROUP, RetryManager
+from kafka_reliable.producer.send_path import SendPath, UserHeaders
+from kafka_reliable.producer.spool_drainer import SpoolDrainer
+from kafka_reliable.record import OutgoingRecord
+from kafka_reliable.serialization import JsonSerializer, Serializer, serialize_key
+from kafka_reliable.spool import Spool
+from kafka_reliable.topics import CompanionTopics
+
+log = logging.getLogger(__name__)
+
+#: Statistics interval requested from librdkafka (connection state for health and the spool).
+STATS_INTERVAL_MS = 1000
+#: Seconds ``get_stats()`` may wait for a first read of the DLQ sizes (never longer).
+STATS_READ_TIMEOUT_S = 2.0
+
+
+class ReliableKafkaProducer:
+    """A Kafka producer that routes every failure somewhere a person can see it.
+
+    Keyword arguments follow the feature document. ``producer_config`` takes kafka-python
+    style keys (translated) or librdkafka's dotted keys (passed through).
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str | Iterable[str] | None = None,
+        producer_config: Mapping[str, Any] | None = None,
+        retry_config: RetryConfig | None = None,
+        dlq_max_size: int = 10_000,
+        enable_deduplication: bool = False,
+        redis_client: Any = None,
+        redis_url: str | None = None,
+        dedup_ttl_s: float = 3600.0,
+        dedup_on_unavailable: str = "fail_open",
+        dedup_key_fn: Callable[[str, bytes | None, bytes], bytes | str] | None = None,
+        health_thresholds: HealthThresholds | Mapping[str, Any] | None = None,
+        health_window_s: float = 60.0,
+        alert_cooldown_s: float = 60.0,
+        metrics_registry: CollectorRegistry | None = None,
+        enable_metrics: bool = True,
+        circuit_breaker: CircuitBreaker | None = None,
+        rate_limiter: RateLimiter | None = None,
+        enable_tracing: bool | None = None,
+        serializer: Serializer | None = None,
+        spool_path: str | os.PathLike[str] | None = None,
+        topic_naming: TopicNaming | None = None,
+        message_id_header: bool = True,
+        status_capacity: int = 100_000,
+        worker_group: str = DEFAULT_WORKER_GROUP,
+        maintenance_interval_s: float = 1.0,
+        dlq_check_interval_s: float = 5.0,
+        durability: str = "memory",
+    ) -> None:
+        if isinstance(dlq_max_size, bool) or not isinstance(dlq_max_size, int) or dlq_max_size < 0:
+            raise ConfigurationError(f"dlq_max_size must be an int >= 0, got {dlq_max_size!r}")
+        if durability not in DURABILITY_MODES:
+            raise ConfigurationError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
+        if bootstrap_servers is None and not (producer_config or {}).get("bootstrap_servers"):
+            bootstrap_servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        self.retry_config = retry_config or RetryConfig()
+        self.naming = topic_naming or TopicNaming()
+        self.dlq_max_size = dlq_max_size
+        self.durability = durability
+        self._serializer: Serializer = serializer or JsonSerializer()
+        self._health = HealthMonitor(thresholds=health_thresholds, window_s=health_window_s,
+                                     alert_cooldown_s=alert_cooldown_s)
+        self._breaker = circuit_breaker
+        self._connection = ConnectionState(self._health, circuit_breaker)
+        self._conf = build_producer_config(bootstrap_servers, producer_config)
+        self._conf.setdefault("statistics.interval.ms", STATS_INTERVAL_MS)
+        self._conf["error_cb"] = self._connection.on_error
+        self._conf["stats_cb"] = self._connection.on_stats
+        self._dedup: Deduplicator | None = make_deduplicator(
+            redis_client=redis_client, redis_url=redis_url, ttl_s=dedup_ttl_s,
+            on_unavailable=dedup_on_unavailable, key_fn=dedup_key_fn,  # type: ignore[arg-type]
+        ) if enable_deduplication else None
+        self._producer = self._new_producer()
+        self._id_prefix = secrets.token_hex(6) + "-"
+        self._ids = itertools.count(1)
+        self._valid_topics: set[str] = set()
+        self._topics_seen: dict[str, None] = {}
+        self._closed = False
+        self._tracker = T.MessageTracker(capacity=status_capacity)
+        self._metrics = ProducerMetrics(registry=metrics_registry) if enable_metrics else None
+        self.companions = CompanionTopics(self._conf, self.naming)
+        self.spool = Spool(spool_path)
+        self.spool.recover_inflight(self._id_prefix)  # what a dead process left in flight is sent again
+        self._ledger = DurableLedger(self.spool, self._id_prefix) if durability == "spool" else None
+        if self._ledger is not None:
+            self._tracker.add_listener(self._ledger.on_final)
+        self._compose(worker_group, dlq_check_interval_s, enable_tracing, rate_limiter, message_id_header)
+        self._maintenance = Maintenance(Upkeep(
+            client=lambda: self._producer, rebuild=self._rebuild, connection=self._connection,
+            tracker=self._tracker, spool=self.spool, drainer=self._drainer, dlq_watch=self._dlq_watch,
+            health=self._health, dedup=self._dedup, breaker=self._breaker, metrics=self._metrics,
+            ledger=self._ledger,
+        ), maintenance_interval_s)
+        self._maintenance.start()
+        log.info("ReliableKafkaProducer ready: %s",
+                 redact({k: v for k, v in self._conf.items() if isinstance(v, str | int | float | bool)}))
+
+    def _compose(self, worker_group: str, dlq_check_interval_s: float, enable_tracing: bool | None,
+                 rate_limiter: RateLimiter | None, message_id_header: bool) -> None:
+        """Build the parts that route, drain, watch and send."""
+        self._writer = CompanionWriter(
+            conf=self._conf, retry_config=self.retry_config, naming=self.naming, companions=self.companions,
+            spool=self.spool, tracker=self._tracker, is_connected=lambda: self._connection.connected,
+            on_routed=self._on_routed, on_quarantined=self._on_quarantined,
+        )
+        self._drainer = SpoolDrainer(spool=self.spool, client=lambda: self._producer, tracker=self._tracker,
+                                     submit_failure=self._writer.submit, breaker=self._breaker)
+        self.retry_manager = RetryManager(
+            companions=self.companions, topics=lambda: list(self._topics_seen), worker_group=worker_group,
+            routed=lambda: self._tracker.counts["retried"],
+        )
+        self.dlq = DeadLetterQueue(conf=self._conf, naming=self.naming, admin=self.companions.admin,
+                                   alert_callback=self._raise_dlq_alert)
+        self._dlq_watch = DlqWatch(dlq=self.dlq, companions=self.companions, naming=self.naming,
+                                   topics=lambda: list(self._topics_seen), max_size=self.dlq_max_size,
+                                   check_interval_s=dlq_check_interval_s)
+        #: OpenTelemetry send spans: on when a tracer provider is configured, unless switched off.
+        tracing_on = tracing.OTEL_AVAILABLE and (
+            enable_tracing is True or (enable_tracing is None and tracing.configured()))
+        reports = DeliveryReports(tracker=self._tracker, metrics=self._metrics, breaker=self._breaker,
+                                  submit_failure=self._writer.submit)
+        self._send = SendPath(
+            client=lambda: self._producer, reports=reports, tracker=self._tracker, spool=self.spool,
+            with_id_header=message_id_header, dedup=self._dedup, limiter=rate_limiter, breaker=self._breaker,
+            metrics=self._metrics, tracing_on=tracing_on, ledger=self._ledger, submit_failure=self._writer.submit,
+        )
+
+    def _new_producer(self) -> Producer:
+        try:
+            return Producer(self._conf)
+        except KafkaException as exc:
+            raise ConfigurationError(
+                f"invalid producer configuration: {exc.args[0].str() if exc.args else exc}") from exc
+
+    def _rebuild(self) -> None:
+        """After a fatal error: a new client; what the old one held is routed, not lost."""
+        self._connection.fatal.clear()
+        old, self._producer = self._producer, self._new_producer()
+        old.purge(in_queue=True, in_flight=True)
+        old.flush(5.0)
+
+    # ---- send path ------------------------------------------------------------------------
+
+    def send_message(self, topic: str, value: Any, key: Any = None, headers: UserHeaders = None) -> str:
+        """Send one record; return its message id at once (delivery is reported later)."""
+        if self._closed:
+            raise ProducerClosedError("send_message() after close()")
+        if topic not in self._valid_topics:
+            self._check_topic(topic)
+        vb = self._serializer(value, topic)
+        kb = key.encode() if type(key) is str else serialize_key(key)
+        mid = f"{self._id_prefix}{next(self._ids)}"
+        hdrs = self._send.admit(topic, vb, kb, headers, mid)
+        if hdrs is not None:
+            self._send.produce(topic, vb, kb, hdrs, mid)
+        return mid
+
+    def send_batch(
+        self,
+        topic: str,
+        messages: Iterable[Any],
+        key_extractor: Callable[[Any], Any] | None = None,
+        timeout_s: float = 120.0,
+        headers: UserHeaders = None,
+    ) -> dict[str, Any]:
+        """Send many records; return final counts once every record is delivered or routed.
+
+        Every value is serialized first: a value that cannot be encoded raises
+        SerializationError naming its index, and nothing of the batch is sent. ``headers``
+        go on every record of the batch.
+        """
+        if self._closed:
+            raise ProducerClosedError("send_batch() after close()")
+        self._check_topic(topic)
+        items = list(messages)
+        encoded: list[tuple[bytes, bytes | None]] = []
+        for i, m in enumerate(items):
+            try:
+                encoded.append((self._serializer(m, topic), serialize_key(key_extractor(m) if key_extractor else None)))
+            except KafkaReliableError as exc:
+                raise type(exc)(f"message {i} of the batch: {exc}") from exc
+        mids = [f"{self._id_prefix}{next(self._ids)}" for _ in items]
+        verdicts: list[bool | None] = [None] * len(items)
+        if self._dedup is not None and items:
+            verdicts = list(self._dedup.check([self._dedup.key_for(topic, kb, vb) for vb, kb in encoded]))
+        batch = self._tracker.add_batch(mids)
+        self._admit_and_produce(topic, encoded, mids, verdicts, headers)
+        self._producer.flush(timeout_s)
+        if not batch.done.wait(timeout_s):
+            log.warning("send_batch: %d records of %s not settled after %.0f s", batch.remaining, topic, timeout_s)
+        statuses = [self._tracker.status(m) for m in mids]
+        return {
+            "total": len(items),
+            "sent": statuses.count(T.SENT),
+            "failed": sum(1 for s in statuses if s in (T.RETRYING, T.DLQ, T.SPOOLED)),
+            "duplicates": statuses.count(T.DUPLICATE),
+            "pending": statuses.count(T.PENDING),
+            "message_ids": mids,
+        }
+
+    def _admit_and_produce(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
+                           verdicts: list[bool | None], headers: UserHeaders) -> None:
+        """Admit each record of a batch (same path as send_message), then produce the admitted
+        ones; when admission raises half-way, the claims of the records not sent are released."""
+        admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]] = []
+        i = 0
+        try:
+            for i, ((vb, kb), mid, fresh) in enumerate(zip(encoded, mids, verdicts, strict=True)):  # noqa: B007
+                hdrs = self._send.admit(topic, vb, kb, headers, mid, claimed=fresh)
+                if hdrs is not None:
+                    admitted.append((vb, kb, hdrs, mid))
+        except BaseException:
+            for (vb, kb), fresh in zip(encoded[i + 1:], verdicts[i + 1:], strict=True):
+                if fresh:
+                    self._send.release(topic, vb, kb)
+            self._send.produce_batch(topic, admitted)
+            raise
+        self._send.produce_batch(topic, admitted)
+
+    def _check_topic(self, topic: str) -> None:
+        check_topic_name(topic)
+        self._valid_topics.add(topic)
+        self._topics_seen.setdefault(topic, None)
+
+    # ---- outcomes from the companion writer (its thread) ------------------------------------
+
+    def _on_routed(self, rec: OutgoingRecord, status: str, reason: str | None) -> None:
+        """A failed record reached ``.retry``, ``.dlq`` or the spool."""
+        if status == T.DLQ and self._dedup is not None and rec.value is not None:
+            self._dedup.release([self._dedup.key_for(rec.topic, rec.key, rec.value)])
+        self._drainer.on_routed(rec, status)
+        m = self._metrics
+        if m is not None:
+            if status == T.RETRYING:
+                m.retried(rec.topic)
+            elif status == T.DLQ:
+                m.dead_lettered(rec.topic, reason or "non_retriable")
+            else:
+                m.spooled(rec.topic)
+
+    def _on_quarantined(self, rec: OutgoingRecord, reason: str) -> None:
+        self._health.raise_event(make_alert(
+            type="spool_quarantine", value=1, threshold=0, severity="critical", timestamp=time.time(),
+            message=f"a record for {rec.topic} can never be delivered; quarantined in the spool "
+                    f"({self.spool.path}): {reason}", topic=rec.topic, message_id=rec.message_id,
+        ), rec.topic)
+
+    def _raise_dlq_alert(self, alert: dict[str, Any]) -> None:
+        """DLQ alerts (trimming, retention expiry): at most once per cooldown per type and topic."""
+        self._health.raise_event(alert, str(alert.get("topic")))
+
+    # ---- status and stats ---------------------------------------------------------------------
+
+    def get_message_status(self, message_id: str) -> str | None:
+        """``pending``, ``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``; None if unknown."""
+        return self._tracker.status(message_id)
+
+    def get_pending_messages(self) -> list[str]:
+        """Ids of records handed to Kafka whose delivery is not yet reported."""
+        return self._tracker.pending()
+
+    def get_stats(self) -> dict[str, Any]:
+        """Counters and sizes; never raises and never waits long on the cluster (parts not read
+        yet are reported as unknown)."""
+        stats = self._tracker.snapshot()
+        if self._dlq_watch.counts is None and self._connection.connected:
+            self._dlq_watch.refresh_now(STATS_READ_TIMEOUT_S)
+        stats["dlq_stats"] = self._dlq_watch.stats(dict(self._tracker.dlq_by_topic))
+        if self._dedup is not None:
+            stats["deduplication_stats"] = self._dedup.stats()
+        if self._breaker is not None:
+            stats["circuit_breaker"] = self._breaker.snapshot()
+        spool = self.spool.summary()
+        stats["spool_size"] = spool["records"]
+        stats["spool_quarantined"] = spool["quarantined"]
+        stats["connected"] = self._connection.connected
+        stats["durability"] = self.durability
+        return stats
+
+    # ---- health ---------------------------------------------------------------------------
+
+    def get_health_status(self) -> dict[str, Any]:
+        """``{"status": healthy|degraded|unhealthy, "metrics": {...}, "issues": [...]}``."""
+        self._maintenance.feed_health()
+        return self._health.get_status()
+
+    def add_health_alert_callback(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """``callback(alert)`` for each alert and recovery (off the send path)."""
+        self._health.add_alert_callback(callback)
+
+    @property
+    def health_monitor(self) -> HealthMonitor:
+        return self._health
+
+    # ---- DLQ and spool ----------------------------------------------------------------------
+
+    def get_dlq_messages(self, topic: str, limit: int | None = 100, **filters: Any) -> list[DlqMessage]:
+        """Records in ``<topic>.dlq`` with their error context (any DLQ dialect)."""
+        return self.dlq.get_dlq_messages(topic, limit=limit, **filters)
+
+    def clear_dlq(self, topic: str) -> int:
+        """Delete every record of ``<topic>.dlq`` (``delete_records``); return the count cleared."""
+        n = self.dlq.clear_dlq(topic)
+        self._dlq_watch.forget(topic)
+        return n
+
+    def replay_dlq_messages(self, topic: str, max_messages: int | None = None, **options: Any) -> int:
+        """Re-publish DLQ records to their original topic; return the count replayed."""
+        return self.dlq.replay_dlq_messages(topic, max_messages=max_messages, **options)
+
+    def drain_spool(self, max_records: int = 5000, timeout_s: float = 30.0) -> int:
+        """Re-send spooled records oldest first; return how many were delivered or routed."""
+        return self._drainer.drain(max_records, timeout_s)
+
+    def add_settle_listener(self, listener: Callable[[str, str], None]) -> None:
+        """``listener(message_id, status)`` once per record when its status becomes final
+        (``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``), from a producer thread;
+        it must return at once (hand the event off, e.g. ``loop.call_soon_threadsafe``)."""
+        self._tracker.add_listener(listener)
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for delivery reports and routing; return records still undelivered."""
+        deadline = time.monotonic() + timeout
+        left = self._producer.flush(timeout)
+        self._writer.drain(max(0.0, deadline - time.monotonic()))
+        if self._ledger is not None:
+            self._ledger.flush()
+        return left + self._writer.busy
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Deliver what can be delivered within ``timeout``; spool the rest (nothing is lost)."""
+        if self._closed:
+            return
+        self._closed = True
+        deadline = time.monotonic() + max(0.0, timeout)
+
+        def left(share: float = 1.0) -> float:
+            return max(0.0, (deadline - time.monotonic()) * share)
+
+        self._producer.flush(left(0.6))
+        self._connection.connected = False  # what librdkafka still holds comes back to be spooled
+        self._producer.purge(in_queue=True, in_flight=True)
+        self._producer.flush(min(left(0.5), 2.0))
+        self._writer.close(max(0.5, left(0.8)))
+        self._maintenance.stop(max(0.2, min(left(), 2.0)))
+        if self._ledger is not None:
+            self._ledger.flush()
+        self._drainer.flush_deletes()
+        self.companions.close()
+        self.spool.close()
+
+    def __enter__(self) -> ReliableKafkaProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,182 @@
+"""The per-record path shared by ``send_message`` and ``send_batch``.
+
+Order: header encoding (bad input raises before anything is claimed), dedup claim, rate
+limit, circuit breaker, then the durable ledger (``durability="spool"``) and ``produce()``.
+A claim exists only for a record that was handed to Kafka (or spooled): any raise on the way
+releases it, so a caller told "not sent" can send the record again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from kafka_reliable import headers as H
+from kafka_reliable import tracing
+from kafka_reliable.dedup import Deduplicator
+from kafka_reliable.health import CircuitBreaker, CircuitOpenError, RateLimiter
+from kafka_reliable.producer import tracking as T
+from kafka_reliable.producer.durable import DurableLedger
+from kafka_reliable.producer.metrics import ProducerMetrics
+from kafka_reliable.producer.reports import DeliveryReports
+from kafka_reliable.record import OutgoingRecord
+from kafka_reliable.spool import Spool
+
+_MID = H.MESSAGE_ID
+#: The sending thread serves delivery reports itself every this many records.
+POLL_EVERY = 512
+
+UserHeaders = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
+
+
+def encode_headers(headers: UserHeaders, mid: str, with_id: bool) -> list[tuple[str, bytes]]:
+    """User headers as ``(str, bytes)`` pairs plus our id header; ValueError names a bad one."""
+    out: list[tuple[str, bytes]] = []
+    if headers:
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        for item in items:
+            try:
+                k, v = item
+            except (TypeError, ValueError):
+                raise ValueError(f"headers must be a mapping or (name, value) pairs, got {item!r}") from None
+            if not isinstance(k, str):
+                raise ValueError(f"header names must be str, got {k!r}")
+            if isinstance(v, str):
+                out.append((k, v.encode("utf-8")))
+            elif v is None or isinstance(v, bytes | bytearray | memoryview):
+                out.append((k, bytes(v) if v is not None else b""))
+            else:
+                raise ValueError(f"header {k!r}: value must be str, bytes or None, got {type(v).__name__}")
+    if with_id:
+        out.append((_MID, mid.encode()))
+    return out
+
+
+class SendPath:
+    """Admits records (dedup, limits, breaker) and hands them to librdkafka."""
+
+    def __init__(
+        self, *, client: Callable[[], Producer], reports: DeliveryReports, tracker: T.MessageTracker,
+        spool: Spool, with_id_header: bool, dedup: Deduplicator | None, limiter: RateLimiter | None,
+        breaker: CircuitBreaker | None, metrics: ProducerMetrics | None, tracing_on: bool,
+        ledger: DurableLedger | None, submit_failure: Callable[[OutgoingRecord], None],
+    ) -> None:
+        self._client = client
+        self._reports = reports
+        self._tracker = tracker
+        self._spool = spool
+        self._with_id = with_id_header
+        self._dedup = dedup
+        self._limiter = limiter
+        self._breaker = breaker
+        self._metrics = metrics
+        self._tracing = tracing_on
+        self._ledger = ledger
+        self._submit_failure = submit_failure
+        self._sends = 0
+
+    # -- admission ------------------------------------------------------------------------
+
+    def admit(self, topic: str, vb: bytes, kb: bytes | None, headers: UserHeaders, mid: str,
+              claimed: bool | None = None) -> list[tuple[str, bytes]] | None:
+        """The record's headers when it may be produced now; None when it was a duplicate or
+        was spooled by the open breaker. ``claimed``: the batch's dedup verdict, if checked."""
+        hdrs = encode_headers(headers, mid, self._with_id) if headers else (
+            [(_MID, mid.encode())] if self._with_id else [])
+        dedup = self._dedup
+        key = None
+        if dedup is not None:
+            key = dedup.key_for(topic, kb, vb)
+            fresh = claimed if claimed is not None else dedup.check([key])[0]
+            if not fresh:
+                self._duplicate(topic, mid)
+                return None
+        try:
+            if self._limiter is not None:
+                self._limiter.acquire(1, len(vb))
+            if self._breaker is not None and not self._breaker.allow():
+                if self._breaker.mode == "fail_fast":
+                    raise CircuitOpenError(f"circuit breaker is open: record for {topic!r} not sent")
+                self._spool_open_circuit(OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000)))
+                return None
+        except BaseException:
+            if key is not None:
+                dedup.release([key])  # type: ignore[union-attr]
+            raise
+        return hdrs
+
+    def release(self, topic: str, vb: bytes, kb: bytes | None) -> None:
+        """Give back the dedup claim of a record that was not sent after all."""
+        if self._dedup is not None:
+            self._dedup.release([self._dedup.key_for(topic, kb, vb)])
+
+    def _duplicate(self, topic: str, mid: str) -> None:
+        self._tracker.add(mid, T.PENDING)
+        self._tracker.settle(mid, T.DUPLICATE)
+        self._tracker.count("duplicates")
+        if self._metrics is not None:
+            self._metrics.duplicate(topic)
+
+    def _spool_open_circuit(self, rec: OutgoingRecord) -> None:
+        """Breaker open in spool mode: the record waits in the spool (drained when it closes)."""
+        self._spool.add([rec], "circuit_open")
+        self._tracker.count("spooled")
+        self._tracker.add(rec.message_id or "")
+        self._tracker.settle(rec.message_id, T.SPOOLED)
+        if self._metrics is not None:
+            self._metrics.spooled(rec.topic)
+
+    # -- producing ------------------------------------------------------------------------
+
+    def produce(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
+                *, in_ledger: bool = False) -> None:
+        """Hand one admitted record to librdkafka (tracked as pending first)."""
+        self._tracker.add(mid)
+        if self._ledger is not None and not in_ledger:
+            self._ledger.write([OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000))])
+        if self._tracing:
+            with tracing.span(tracing.SPAN_SEND, headers=hdrs, attributes={
+                "messaging.system": "kafka", "messaging.destination.name": topic, "messaging.message.id": mid,
+            }):
+                self._produce(topic, vb, kb, tracing.inject_current(hdrs), mid)
+        else:
+            self._produce(topic, vb, kb, hdrs, mid)
+
+    def _produce(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str) -> None:
+        p = self._client()
+        # Delivery reports carry neither headers nor an opaque: the id and headers ride along
+        # in a partial, the one per-record allocation of the send path.
+        cb = partial(self._reports.on_delivery, mid, hdrs)
+        while True:
+            try:
+                if hdrs:
+                    p.produce(topic, vb, kb, headers=hdrs, on_delivery=cb)  # type: ignore[arg-type]
+                else:  # an empty header list still costs librdkafka ~2 us
+                    p.produce(topic, vb, kb, on_delivery=cb)
+                self._sends += 1
+                if not self._sends % POLL_EVERY:
+                    p.poll(0)  # serve reports in bulk in the sending thread
+                return
+            except BufferError:
+                p.poll(0.05)  # back-pressure: librdkafka's queue is full; serve reports and retry
+            except KafkaException as exc:  # refused at once (too large for the client, …): routed
+                err = exc.args[0] if exc.args else KafkaError(KafkaError._FAIL)
+                self._tracker.count("failed")
+                self._submit_failure(OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000))
+                                     .failed(err.name(), err.str()))
+                return
+
+    def produce_batch(self, topic: str, admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]]) -> None:
+        """Produce admitted records of one batch (one ledger transaction in durable mode)."""
+        if self._ledger is not None and admitted:
+            now = int(time.time() * 1000)
+            self._ledger.write([OutgoingRecord(mid, topic, kb, vb, list(h), now) for vb, kb, h, mid in admitted])
+        for vb, kb, hdrs, mid in admitted:
+            self.produce(topic, vb, kb, hdrs, mid, in_ledger=True)
+
+    def stats(self) -> dict[str, Any]:
+        return {"sends": self._sends}

@@ -1,0 +1,51 @@
+"""The one send helper: ``produce()``, and on ``BufferError`` serve reports and try again.
+
+``BufferError`` means librdkafka's local queue is full: back-pressure, not a failure
+(DESIGN.md §4). Every part that produces (the send path, the companion writer, the spool
+drainer, the worker, replay) goes through here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Producer
+
+#: Seconds spent serving delivery reports before a full queue is tried again.
+BACKPRESSURE_POLL_S = 0.05
+
+
+class QueueFullTimeout(TimeoutError):
+    """librdkafka's queue stayed full until the caller's deadline."""
+
+
+def produce(
+    producer: Producer,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None,
+    headers: Any,
+    on_delivery: Callable[..., None],
+    timestamp_ms: int | None = None,
+    deadline: float | None = None,
+) -> None:
+    """Produce one record, waiting out back-pressure (until ``deadline``, monotonic, if given).
+
+    ``KafkaException`` (an immediate refusal) is the caller's to handle.
+    """
+    while True:
+        try:
+            if timestamp_ms:
+                producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery,
+                                 timestamp=timestamp_ms)
+            elif headers:
+                producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            else:
+                producer.produce(topic, value, key, on_delivery=on_delivery)
+            return
+        except BufferError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise QueueFullTimeout(f"librdkafka queue full until the deadline; {topic!r} not sent") from None
+            producer.poll(BACKPRESSURE_POLL_S)
