@@ -30,6 +30,7 @@ __all__ = [
     "HealthThresholds",
     "KafkaReliableError",
     "ProducerClosedError",
+    "ReliableConsumer",
     "ReliableKafkaProducer",
     "RetryConfig",
     "SerializationError",
@@ -37,3 +38,11 @@ __all__ = [
     "TopicNaming",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:  # ReliableConsumer is imported on first use (PEP 562)
+    if name == "ReliableConsumer":
+        from kafka_reliable.consumer import ReliableConsumer
+
+        return ReliableConsumer
+    raise AttributeError(f"module 'kafka_reliable' has no attribute {name!r}")

@@ -1,0 +1,148 @@
+"""Prometheus metrics of the ReliableConsumer, on a registry the caller may pass.
+
+Names::
+
+    kafka_reliable_consumer_handled_total{topic,group}              handler returned
+    kafka_reliable_consumer_failed_total{topic,group,error_class}   handler raised (each attempt)
+    kafka_reliable_consumer_retried_total{topic,group}              sent to <topic>.<group>.retry
+    kafka_reliable_consumer_dead_lettered_total{topic,group,reason} sent to <topic>.<group>.dlq
+    kafka_reliable_consumer_parked_total{topic,group}               parked behind a key (ordering="key")
+    kafka_reliable_consumer_handler_seconds{topic,group}            histogram
+    kafka_reliable_consumer_retry_lateness_seconds{group}           histogram: handed over minus due time
+    kafka_reliable_consumer_lag{topic,partition,group}              gauge (librdkafka statistics)
+    kafka_reliable_consumer_pending{group}                          gauge: retry records read, not done
+
+Default registry: prometheus_client's global one. Several consumers on one registry share
+the collectors (no duplicate-registration error); label values are bounded like the producer's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+#: Handler latency buckets (seconds).
+HANDLER_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: Retry lateness buckets (seconds).
+LATENESS_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: Distinct values per label before further ones are reported as ``_other``.
+MAX_LABEL_VALUES = 200
+OTHER = "_other"
+PREFIX = "kafka_reliable_consumer"
+
+
+class _Collectors:
+    def __init__(self, r: CollectorRegistry) -> None:
+        p = PREFIX
+        self.handled = Counter(f"{p}_handled", "Records the handler processed without raising",
+                               ["topic", "group"], registry=r)
+        self.failed = Counter(f"{p}_failed", "Handler attempts that raised, by exception class",
+                              ["topic", "group", "error_class"], registry=r)
+        self.retried = Counter(f"{p}_retried", "Records sent to the group's retry topic", ["topic", "group"],
+                               registry=r)
+        self.dead_lettered = Counter(f"{p}_dead_lettered", "Records sent to the group's DLQ, by reason",
+                                     ["topic", "group", "reason"], registry=r)
+        self.parked = Counter(f"{p}_parked", "Records parked behind an earlier record of their key",
+                              ["topic", "group"], registry=r)
+        self.handler = Histogram(f"{p}_handler_seconds", "Handler run time", ["topic", "group"],
+                                 buckets=HANDLER_BUCKETS_S, registry=r)
+        self.lateness = Histogram(f"{p}_retry_lateness_seconds",
+                                  "Time a retry was handed to the handler minus its next.attempt.at",
+                                  ["group"], buckets=LATENESS_BUCKETS_S, registry=r)
+        self.lag = Gauge(f"{p}_lag", "Consumer lag per assigned partition", ["topic", "partition", "group"],
+                         registry=r)
+        self.pending = Gauge(f"{p}_pending", "Retry records read and not yet handled", ["group"], registry=r)
+
+
+_shared: weakref.WeakKeyDictionary[CollectorRegistry, _Collectors] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def _collectors(registry: CollectorRegistry) -> _Collectors:
+    with _lock:
+        c = _shared.get(registry)
+        if c is None:
+            c = _shared[registry] = _Collectors(registry)
+        return c
+
+
+class _Bounded:
+    __slots__ = ("_seen", "_limit")
+
+    def __init__(self, limit: int = MAX_LABEL_VALUES) -> None:
+        self._seen: set[str] = set()
+        self._limit = limit
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit:
+            return OTHER
+        self._seen.add(value)
+        return value
+
+
+class ConsumerMetrics:
+    """The metrics of one consumer (one group); labelled children cached per topic."""
+
+    def __init__(self, *, group: str, registry: CollectorRegistry | None = None, enabled: bool = True) -> None:
+        self.registry = registry if registry is not None else REGISTRY
+        self.group = group
+        self.enabled = enabled
+        self._c = _collectors(self.registry) if enabled else None
+        self._topic = _Bounded()
+        self._cls = _Bounded()
+        self._children: dict[tuple[str, str], Any] = {}
+        self._lateness = self._c.lateness.labels(group=group) if self._c else None
+        self._pending = self._c.pending.labels(group=group) if self._c else None
+
+    def _child(self, name: str, topic: str) -> Any:
+        child = self._children.get((name, topic))
+        if child is None:
+            assert self._c is not None
+            child = self._children[(name, topic)] = getattr(self._c, name).labels(
+                topic=self._topic(topic), group=self.group)
+        return child
+
+    def handled(self, topic: str, seconds: float) -> None:
+        if self._c is not None:
+            self._child("handled", topic).inc()
+            self._child("handler", topic).observe(seconds)
+
+    def failed(self, topic: str, error_class: str, seconds: float) -> None:
+        if self._c is not None:
+            self._c.failed.labels(topic=self._topic(topic), group=self.group, error_class=self._cls(error_class)).inc()
+            self._child("handler", topic).observe(seconds)
+
+    def retried(self, topic: str) -> None:
+        if self._c is not None:
+            self._child("retried", topic).inc()
+
+    def parked(self, topic: str) -> None:
+        if self._c is not None:
+            self._child("parked", topic).inc()
+
+    def dead_lettered(self, topic: str, reason: str) -> None:
+        if self._c is not None:
+            self._c.dead_lettered.labels(topic=self._topic(topic), group=self.group, reason=reason).inc()
+
+    def lateness(self, seconds: float) -> None:
+        if self._lateness is not None:
+            self._lateness.observe(seconds)
+
+    def set_pending(self, n: int) -> None:
+        if self._pending is not None:
+            self._pending.set(n)
+
+    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+        if self._c is not None:
+            self._c.lag.labels(topic=self._topic(topic), partition=str(partition), group=self.group).set(lag)
+
+    def forget_lag(self, topic: str, partition: int) -> None:
+        if self._c is not None:
+            with contextlib.suppress(KeyError):
+                self._c.lag.remove(self._topic(topic), str(partition), self.group)

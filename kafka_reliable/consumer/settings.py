@@ -1,0 +1,166 @@
+"""ReliableConsumer settings and the librdkafka configurations of its clients.
+
+``consumer_config`` takes kafka-python style keys (translated) and librdkafka dotted keys
+(passed through), like the producer's ``producer_config``. Connection and security keys also
+go to the consumer's own producer and admin client; a key prefixed ``producer.`` goes to the
+producer only. The consumer owns its commits: ``enable.auto.commit`` cannot be turned on.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka_reliable.config import RELIABLE_DEFAULTS, RetryConfig, client_config
+from kafka_reliable.errors import ConfigurationError
+
+#: kafka-python consumer key -> librdkafka key.
+CONSUMER_KEYS: dict[str, str] = {
+    "bootstrap_servers": "bootstrap.servers",
+    "client_id": "client.id",
+    "group_instance_id": "group.instance.id",
+    "session_timeout_ms": "session.timeout.ms",
+    "heartbeat_interval_ms": "heartbeat.interval.ms",
+    "max_poll_interval_ms": "max.poll.interval.ms",
+    "auto_offset_reset": "auto.offset.reset",
+    "fetch_min_bytes": "fetch.min.bytes",
+    "fetch_max_wait_ms": "fetch.wait.max.ms",
+    "fetch_max_bytes": "fetch.max.bytes",
+    "max_partition_fetch_bytes": "max.partition.fetch.bytes",
+    "isolation_level": "isolation.level",
+    "partition_assignment_strategy": "partition.assignment.strategy",
+    "metadata_max_age_ms": "metadata.max.age.ms",
+    "connections_max_idle_ms": "connections.max.idle.ms",
+    "reconnect_backoff_ms": "reconnect.backoff.ms",
+    "reconnect_backoff_max_ms": "reconnect.backoff.max.ms",
+    "receive_buffer_bytes": "socket.receive.buffer.bytes",
+    "send_buffer_bytes": "socket.send.buffer.bytes",
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanism",
+    "sasl_plain_username": "sasl.username",
+    "sasl_plain_password": "sasl.password",
+    "ssl_cafile": "ssl.ca.location",
+    "ssl_certfile": "ssl.certificate.location",
+    "ssl_keyfile": "ssl.key.location",
+    "ssl_password": "ssl.key.password",
+}
+#: Keys handled in Python (popped before the rest reaches librdkafka).
+PYTHON_KEYS = {"max_poll_records": "max_poll_records", "max.poll.records": "max_poll_records"}
+_REFUSED = {
+    "enable_auto_commit": "the ReliableConsumer commits offsets itself, after each record is handled",
+    "enable.auto.commit": "the ReliableConsumer commits offsets itself, after each record is handled",
+    "key_deserializer": "pass key_deserializer= to ReliableConsumer",
+    "value_deserializer": "pass deserializer= to ReliableConsumer",
+}
+ORDERINGS = ("none", "key")
+#: Assignor that keeps source partition p and retry partition p on one member.
+RANGE = "range"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsumerSettings:
+    """Everything the consumer loop needs (built by ``ReliableConsumer``)."""
+
+    group_id: str
+    topics: tuple[str, ...]
+    retry_config: RetryConfig = field(default_factory=RetryConfig)
+    non_retriable_exceptions: tuple[type[BaseException], ...] = ()
+    local_retries: int = 0
+    local_retry_delay_ms: int = 0
+    ordering: str = "none"
+    max_pending: int = 10_000
+    max_poll_records: int = 500
+    commit_interval_ms: int = 250
+    shutdown_timeout_s: float = 10.0
+    consumer: dict[str, Any] = field(default_factory=dict)
+    producer: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.group_id or not isinstance(self.group_id, str):
+            raise ConfigurationError(f"group_id must be a non-empty string, got {self.group_id!r}")
+        if not self.topics or any(not isinstance(t, str) or not t for t in self.topics):
+            raise ConfigurationError(f"topics must be a non-empty list of topic names, got {list(self.topics)!r}")
+        if self.ordering not in ORDERINGS:
+            raise ConfigurationError(f"ordering must be one of {ORDERINGS}, got {self.ordering!r}")
+        for name in ("local_retries", "local_retry_delay_ms"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("max_pending", "max_poll_records", "commit_interval_ms"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for exc in self.non_retriable_exceptions:
+            if not (isinstance(exc, type) and issubclass(exc, BaseException)):
+                raise ConfigurationError(f"non_retriable_exceptions must be exception classes, got {exc!r}")
+        strategy = str(self.consumer.get("partition.assignment.strategy", RANGE))
+        if self.ordering == "key" and strategy != RANGE:
+            raise ConfigurationError(
+                f"ordering='key' needs partition.assignment.strategy=range (source and retry partition p "
+                f"on one member), got {strategy!r}"
+            )
+
+    @property
+    def key_ordering(self) -> bool:
+        return self.ordering == "key"
+
+
+def translate_consumer_config(cfg: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(consumer keys, producer-only keys, python keys)`` from the caller's ``consumer_config``."""
+    consumer: dict[str, Any] = {}
+    producer: dict[str, Any] = {}
+    python: dict[str, Any] = {}
+    for key, value in (cfg or {}).items():
+        if not isinstance(key, str):
+            raise ConfigurationError(f"consumer_config keys must be strings, got {key!r}")
+        if key in _REFUSED:
+            if key.startswith("enable") and str(value).lower() in {"false", "0"}:
+                continue
+            raise ConfigurationError(f"consumer_config key {key!r} is not supported: {_REFUSED[key]}")
+        if key in PYTHON_KEYS:
+            python[PYTHON_KEYS[key]] = int(value)
+        elif key.startswith("producer."):
+            producer[key[len("producer."):]] = value
+        elif "." in key:
+            consumer[key] = value
+        elif key in CONSUMER_KEYS:
+            consumer[CONSUMER_KEYS[key]] = ",".join(value) if key == "bootstrap_servers" and not isinstance(
+                value, str) else value
+        else:
+            hint = difflib.get_close_matches(key, [*CONSUMER_KEYS, *PYTHON_KEYS], n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigurationError(f"unknown consumer_config key {key!r}{extra}")
+    return consumer, producer, python
+
+
+def consumer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any], None],
+                  stats_cb: Callable[[str], None]) -> dict[str, Any]:
+    """Manual commits only; range assignment (key ordering needs it); statistics for lag and health."""
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": s.group_id,
+        "client.id": "kafka-reliable-consumer",
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "enable.partition.eof": False,
+        "partition.assignment.strategy": RANGE,
+        "statistics.interval.ms": 5000,
+    }
+    conf.update(s.consumer)
+    conf.update({"enable.auto.commit": False, "enable.auto.offset.store": False,
+                 "error_cb": error_cb, "stats_cb": stats_cb})
+    return conf
+
+
+def producer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any], None]) -> dict[str, Any]:
+    """Idempotent, acks=all: writes to the group's retry topic and DLQ."""
+    conf: dict[str, Any] = {**RELIABLE_DEFAULTS, "delivery.timeout.ms": 30_000}
+    conf.update(client_config(s.consumer))
+    conf.update({"bootstrap.servers": bootstrap, "client.id": "kafka-reliable-consumer"})
+    conf.update(s.producer)
+    conf["error_cb"] = error_cb
+    return conf
+
+
+def admin_conf(s: ConsumerSettings, bootstrap: str) -> dict[str, Any]:
+    return {**client_config(s.consumer), "bootstrap.servers": bootstrap}
