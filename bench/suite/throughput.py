@@ -1,0 +1,178 @@
+"""Throughput race: every contender, interleaved A B C A B C…, a fresh topic per trial.
+
+Each Python contender runs in a child process of its own (trial.py) so that its CPU time and
+peak RSS are its own; kcat runs as the C reference. Ratios are taken pair by pair against
+raw confluent-kafka of the same round and size, then summarized (median, min–max).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.suite.common import (
+    LINGER_MS,
+    POOL,
+    bootstrap,
+    delete_topics,
+    dumps,
+    end_offsets,
+    new_topics,
+    run_child,
+    summarize,
+    value_pool,
+    vm_hwm_mb,
+)
+from bench.suite.contenders import async_reliable_available, spool_supported
+
+#: Race order inside a round (raw first: every ratio pairs with the raw of its round).
+ORDER = [
+    "raw", "reliable-send", "reliable-send-noid", "reliable-batch", "reliable-batch-noid",
+    "reliable-send-memdedup", "reliable-batch-memdedup", "reliable-batch-redisdedup",
+    "reliable-send-spool", "kafka-python", "aiokafka", "async-reliable-nowait",
+    "async-reliable-gather", "kcat",
+]
+LABELS = {
+    "raw": "raw confluent-kafka produce() + delivery callback + json.dumps",
+    "reliable-send": "ReliableKafkaProducer.send_message loop (defaults: id header, status)",
+    "reliable-send-noid": "send_message loop, message_id_header=False",
+    "reliable-batch": "send_batch, batches of 1,000",
+    "reliable-batch-noid": "send_batch, message_id_header=False",
+    "reliable-send-memdedup": "send_message loop + memory dedup",
+    "reliable-batch-memdedup": "send_batch + memory dedup",
+    "reliable-batch-redisdedup": "send_batch + Redis dedup",
+    "reliable-send-spool": 'send_message loop, durability="spool"',
+    "kafka-python": "kafka-python KafkaProducer.send (future per record)",
+    "aiokafka": "aiokafka AIOKafkaProducer send + gather per 1,000",
+    "async-reliable-nowait": "AsyncReliableProducer send_message(wait=False) loop",
+    "async-reliable-gather": "AsyncReliableProducer, 1,000 concurrent awaited sends",
+    "kcat": "kcat -P from a file (C reference)",
+}
+
+
+def unavailable() -> dict[str, str]:
+    """Contenders that cannot run here, with the reason."""
+    out: dict[str, str] = {}
+    if not spool_supported():
+        out["reliable-send-spool"] = "not available (ReliableKafkaProducer has no durability= keyword)"
+    why = async_reliable_available()
+    if why:
+        out["async-reliable-nowait"] = out["async-reliable-gather"] = why
+    if not shutil.which("kcat"):
+        out["kcat"] = "not available (kcat not on PATH: apt-get install -y kcat)"
+    return out
+
+
+def _kcat_once(topic: str, path: Path) -> tuple[float, float, float, int]:
+    """Run ``kcat -P`` on ``path``: (wall s, CPU s, peak RSS MB, exit code)."""
+    cmd = ["kcat", "-P", "-b", bootstrap(), "-t", topic, "-K", "\t", "-l",
+           "-X", "acks=all", "-X", "enable.idempotence=true", "-X", "compression.type=lz4",
+           "-X", f"linger.ms={LINGER_MS}", str(path)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:  # VmHWM until exit: wait4's ru_maxrss carries this process's peak over exec
+        while not done.is_set():
+            peak[0] = max(peak[0], vm_hwm_mb(proc.pid) or 0.0)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, ru = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, ru.ru_utime + ru.ru_stime, peak[0], proc.returncode
+
+
+def run_kcat(topic: str, n: int, size: int) -> dict[str, Any]:
+    """kcat from a file of ``key<TAB>json`` lines; its start-up (a 1-record run) is subtracted."""
+    pool = value_pool(size)
+    value_bytes = len(dumps(pool[0]))
+    with tempfile.TemporaryDirectory(prefix="bench-kcat-") as d:
+        warm, data = Path(d) / "warm.txt", Path(d) / "data.txt"
+        warm.write_bytes(b"warm\t{}\n")
+        with data.open("wb") as f:
+            for i in range(n):
+                rec = pool[i % POOL]
+                rec["seq"] = i
+                f.write(str(i).encode() + b"\t" + dumps(rec) + b"\n")
+        w_s, w_cpu, _, rc1 = _kcat_once(topic, warm)
+        t_s, t_cpu, rss, rc2 = _kcat_once(topic, data)
+    if rc1 or rc2:
+        return {"error": f"kcat exited {rc1}/{rc2}"}
+    return {"contender": "kcat", "records": n, "acked": end_offsets(bootstrap(), topic) - 1,
+            "value_bytes": value_bytes, "elapsed_s": max(1e-6, t_s - w_s),
+            "cpu_s": max(0.0, t_cpu - w_cpu), "peak_rss_mb": rss,
+            "note": f"1-record start-up run subtracted ({w_s:.3f} s wall, {w_cpu:.3f} s CPU)"}
+
+
+def run_trial(name: str, topic: str, n: int, size: int) -> dict[str, Any]:
+    if name == "kcat":
+        r = run_kcat(topic, n, size)
+    else:
+        r = run_child("bench.suite.trial", ["--contender", name, "--topic", topic, "--records", str(n),
+                                            "--size-bytes", str(size)], timeout_s=120 + n / 2000)
+    if "error" not in r:
+        written = end_offsets(bootstrap(), topic) - 1
+        if written != n or r["acked"] != n:
+            r["error"] = f"{name}: {r['acked']} acked, {written} in the topic, {n} sent"
+        r["records_per_s"] = n / r["elapsed_s"]
+        r["mb_per_s"] = n * r["value_bytes"] / r["elapsed_s"] / 1e6
+        r["cpu_s_per_100k"] = r["cpu_s"] / n * 100_000
+    return r
+
+
+def race(admin: Any, names: list[str], sizes: list[int], n: int, rounds: int,
+         log: Any) -> dict[str, Any]:
+    """All rounds; returns raw trials and, per size and contender, summaries and ratios."""
+    trials: list[dict[str, Any]] = []
+    for rnd in range(rounds):
+        for size in sizes:
+            topics = new_topics(admin, len(names), prefix=f"bench-r{rnd}-{size}")
+            for name, topic in zip(names, topics, strict=True):
+                r = run_trial(name, topic, n, size)
+                r.update(round=rnd, size_bytes=size, contender=name)
+                trials.append(r)
+                log(f"  round {rnd + 1}/{rounds} {size:>5} B {name:<26} "
+                    + (r["error"] if "error" in r else f"{r['records_per_s']:>9,.0f} rec/s "
+                       f"{r['cpu_s_per_100k']:5.2f} CPU-s/100k {r['peak_rss_mb']:6.1f} MB"))
+            delete_topics(admin, topics)
+    return {"trials": trials, "summary": summarize_trials(trials, names, sizes)}
+
+
+def summarize_trials(trials: list[dict[str, Any]], names: list[str], sizes: list[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for size in sizes:
+        raw = {t["round"]: t for t in trials if t["size_bytes"] == size and t["contender"] == "raw"
+               and "error" not in t}
+        per: dict[str, Any] = {}
+        for name in names:
+            ok = [t for t in trials if t["size_bytes"] == size and t["contender"] == name and "error" not in t]
+            errors = [t["error"] for t in trials if t["size_bytes"] == size and t["contender"] == name
+                      and "error" in t]
+            if not ok:
+                per[name] = {"error": errors[0] if errors else "no trial"}
+                continue
+            ratios = [t["records_per_s"] / raw[t["round"]]["records_per_s"] for t in ok if t["round"] in raw]
+            per[name] = {
+                "label": LABELS.get(name, name),
+                "records_per_s": summarize([t["records_per_s"] for t in ok]),
+                "mb_per_s": summarize([t["mb_per_s"] for t in ok]),
+                "cpu_s_per_100k": summarize([t["cpu_s_per_100k"] for t in ok]),
+                "peak_rss_mb": summarize([t["peak_rss_mb"] for t in ok]),
+                "ratio_to_raw": summarize(ratios) if ratios else None,
+                "failed_rounds": len(errors),
+            }
+        out[str(size)] = per
+    return out
+
