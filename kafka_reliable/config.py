@@ -134,6 +134,23 @@ class TopicNaming:
     dlq_suffix: str = ".dlq"
     dlq_retention_ms: int = DEFAULT_DLQ_RETENTION_MS
 
+    def __post_init__(self) -> None:
+        for name in ("retry_suffix", "dlq_suffix"):
+            v = getattr(self, name)
+            if not isinstance(v, str) or not v or _ILLEGAL_TOPIC_CHARS.search(v):
+                raise ConfigurationError(
+                    f"TopicNaming.{name} must be non-empty [a-zA-Z0-9._-] (else a topic would be its own "
+                    f"companion), got {v!r}"
+                )
+        if self.retry_suffix == self.dlq_suffix:
+            raise ConfigurationError(
+                f"TopicNaming.retry_suffix and dlq_suffix are both {self.retry_suffix!r}: retry and DLQ "
+                "records would share one topic"
+            )
+        r = self.dlq_retention_ms
+        if isinstance(r, bool) or not isinstance(r, int) or r == 0 or r < -1:
+            raise ConfigurationError(f"TopicNaming.dlq_retention_ms must be > 0 (or -1: forever), got {r!r}")
+
     def retry_topic(self, topic: str) -> str:
         return topic + self.retry_suffix
 
@@ -222,6 +239,38 @@ UNSUPPORTED_KEYS: dict[str, str] = {
     "api_version": "librdkafka negotiates the API version itself",
 }
 
+#: confluent-kafka keys that are Python objects, not librdkafka settings: passed through.
+PYTHON_CLIENT_KEYS = frozenset({"logger"})
+
+#: Well-known librdkafka keys: the candidates a misspelt key is compared with (librdkafka
+#: itself decides what is valid; this list only feeds "did you mean").
+COMMON_LIBRDKAFKA_KEYS: tuple[str, ...] = (
+    "bootstrap.servers", "client.id", "client.rack", "debug", "acks", "retries", "partitioner",
+    "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username", "sasl.password",
+    "sasl.oauthbearer.method", "sasl.oauthbearer.client.id", "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.token.endpoint.url", "sasl.oauthbearer.scope", "sasl.oauthbearer.config",
+    "sasl.kerberos.service.name", "sasl.kerberos.principal", "sasl.kerberos.keytab",
+    "ssl.ca.location", "ssl.ca.pem", "ssl.certificate.location", "ssl.certificate.pem",
+    "ssl.key.location", "ssl.key.pem", "ssl.key.password", "ssl.endpoint.identification.algorithm",
+    "ssl.keystore.location", "ssl.keystore.password", "enable.ssl.certificate.verification",
+    "socket.timeout.ms", "socket.keepalive.enable", "socket.connection.setup.timeout.ms",
+    "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "broker.address.family",
+    "connections.max.idle.ms", "reconnect.backoff.ms", "reconnect.backoff.max.ms",
+    "metadata.max.age.ms", "topic.metadata.refresh.interval.ms", "statistics.interval.ms",
+    "message.max.bytes", "request.timeout.ms", "message.timeout.ms", "delivery.timeout.ms",
+    "linger.ms", "batch.size", "batch.num.messages", "compression.type", "compression.codec",
+    "enable.idempotence", "max.in.flight.requests.per.connection", "transactional.id",
+    "transaction.timeout.ms", "queue.buffering.max.messages", "queue.buffering.max.kbytes",
+    "retry.backoff.ms", "retry.backoff.max.ms", "group.id", "group.instance.id",
+    "auto.offset.reset", "enable.auto.commit", "auto.commit.interval.ms", "session.timeout.ms",
+    "heartbeat.interval.ms", "max.poll.interval.ms", "isolation.level", "fetch.min.bytes",
+    "fetch.max.bytes", "fetch.wait.max.ms", "max.partition.fetch.bytes",
+    "partition.assignment.strategy", "group.protocol", "allow.auto.create.topics", "log_level",
+)
+
+#: A key librdkafka is sure not to know: set last in a probe config (see ``check_client_keys``).
+_PROBE_KEY = "kafka_reliable.probe"
+
 #: Producer defaults for reliability (caller's keys win, except the ones noted in docs).
 RELIABLE_DEFAULTS: dict[str, Any] = {
     "acks": "all",
@@ -257,7 +306,10 @@ def translate_producer_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
             raise ConfigurationError(f"producer_config keys must be strings, got {key!r}")
         if key in UNSUPPORTED_KEYS:
             raise ConfigurationError(f"producer_config key {key!r} is not supported: {UNSUPPORTED_KEYS[key]}")
-        if "." in key:
+        if key in PYTHON_CLIENT_KEYS:
+            out[key] = value
+        elif "." in key:
+            check_client_keys({key: value}, where="producer_config", check_values=False)
             out[key] = value
         elif key in KAFKA_PYTHON_KEYS:
             out[KAFKA_PYTHON_KEYS[key]] = _translate_value(key, value)
@@ -282,12 +334,53 @@ def build_producer_config(
             bootstrap_servers if isinstance(bootstrap_servers, str) else ",".join(bootstrap_servers)
         )
     conf.setdefault("bootstrap.servers", "localhost:9092")
+    conf["bootstrap.servers"] = check_bootstrap_servers(conf["bootstrap.servers"])
     return conf
+
+
+def check_bootstrap_servers(value: Any, name: str = "bootstrap_servers") -> str:
+    """``host:port[,host:port…]`` as one string; ConfigurationError naming ``name`` when empty."""
+    text = value if isinstance(value, str) else ",".join(str(v) for v in (value or ()))
+    hosts = [h.strip() for h in text.split(",")]
+    if not text.strip() or not all(hosts):
+        raise ConfigurationError(f"{name} is empty (or has an empty entry): {value!r}; give host:port[,host:port...]")
+    return ",".join(hosts)
+
+
+def check_client_keys(conf: Mapping[str, Any], *, where: str = "client config", check_values: bool = True) -> None:
+    """Ask librdkafka whether it knows every key (and, by default, accepts every value).
+
+    librdkafka applies a config dict in order and stops at the first problem, so a dict
+    ending with a key no librdkafka knows fails on that key exactly when every earlier one
+    was accepted; no client is created either way. Python-only keys are skipped.
+    """
+    from confluent_kafka import KafkaException, Producer
+
+    for key, value in conf.items():
+        if key in PYTHON_CLIENT_KEYS or callable(value):
+            continue
+        try:
+            Producer({key: value, _PROBE_KEY: "x"})
+        except KafkaException as exc:
+            text = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+            if _PROBE_KEY in text:
+                continue
+            if "No such configuration property" in text:
+                hint = difflib.get_close_matches(key, [*COMMON_LIBRDKAFKA_KEYS, *KAFKA_PYTHON_KEYS], n=1, cutoff=0.75)
+                extra = f" (did you mean {hint[0]}?)" if hint else ""
+                raise ConfigurationError(f"unknown {where} key {key!r}{extra}") from None
+            if check_values:
+                detail = "invalid value (not shown: secret)" if _SECRET_KEY.search(key) else text.strip()
+                raise ConfigurationError(f"{where} {key}: {detail}") from None
+        except (TypeError, ValueError) as exc:
+            if check_values:
+                raise ConfigurationError(f"{where} {key}: {exc}") from None
 
 
 def client_config(conf: Mapping[str, Any]) -> dict[str, Any]:
     """Connection and security keys of a producer config, for admin clients and consumers."""
-    keep = ("bootstrap.servers", "security.", "sasl.", "ssl.", "client.id", "socket.", "broker.", "client.dns")
+    keep = ("bootstrap.servers", "security.", "sasl.", "ssl.", "client.id", "socket.", "broker.", "client.dns",
+            *PYTHON_CLIENT_KEYS)
     return {k: v for k, v in conf.items() if k.startswith(keep)}
 
 

@@ -14,42 +14,83 @@ import os
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from kafka_reliable.cli.common import (
+    bootstrap_servers,
+    fraction,
+    non_negative_int,
+    positive_float,
+    redis_url,
+)
 from kafka_reliable.config import HealthThresholds, redact_url
 from kafka_reliable.health import HealthMonitor, container_memory_usage
+from kafka_reliable.logs import client_logger
 
 #: Exit codes by status.
 EXIT_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("health", help="check the cluster (and Redis, DLQ size); exit 0/1/2 = healthy/degraded/unhealthy")
-    p.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+    p = sub.add_parser("health", help="check the cluster (and Redis, DLQ size); exit 0/1/2 = healthy/degraded/unhealthy",
+                       epilog="exit codes: 0 healthy, 1 degraded, 2 unhealthy or bad arguments. The whole check "
+                       "answers within --timeout-s (plus client shutdown).")
+    p.add_argument("--bootstrap-servers", type=bootstrap_servers,
+                   default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
                    help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or %(default)s)")
-    p.add_argument("--redis-url", default=None, help="also check the dedup Redis (e.g. redis://host:6379/0)")
+    p.add_argument("--redis-url", type=redis_url, default=None,
+                   help="also check the dedup Redis (e.g. redis://host:6379/0)")
     p.add_argument("--dlq-topic", nargs="*", default=[], metavar="TOPIC",
-                   help="DLQ topics whose record count is judged against --dlq-size-threshold")
-    p.add_argument("--dlq-size-threshold", type=int, default=HealthThresholds().dlq_size_threshold)
-    p.add_argument("--memory-usage-threshold", type=float, default=HealthThresholds().memory_usage_threshold)
-    p.add_argument("--timeout-s", type=float, default=10.0, help="how long to wait for the cluster (default 10)")
+                   help="DLQ topics whose record count is judged against --dlq-size-threshold "
+                   "(a missing one makes the status degraded)")
+    p.add_argument("--dlq-size-threshold", type=non_negative_int, default=HealthThresholds().dlq_size_threshold)
+    p.add_argument("--memory-usage-threshold", type=fraction,
+                   default=HealthThresholds().memory_usage_threshold)
+    p.add_argument("--timeout-s", type=positive_float, default=10.0,
+                   help="time budget of the whole check (default 10)")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.set_defaults(func=run)
+
+
+class _Budget:
+    """One deadline for the whole check; every wait takes what is left (at least ``floor_s``)."""
+
+    def __init__(self, timeout_s: float, floor_s: float = 0.05) -> None:
+        self.deadline = time.monotonic() + timeout_s
+        self.floor_s = floor_s
+
+    def left(self, cap_s: float | None = None) -> float:
+        left = max(self.floor_s, self.deadline - time.monotonic())
+        return left if cap_s is None else min(cap_s, left)
+
+    @property
+    def over(self) -> bool:
+        return time.monotonic() >= self.deadline
 
 
 def run(args: argparse.Namespace) -> int:
     thresholds = HealthThresholds(dlq_size_threshold=args.dlq_size_threshold,
                                   memory_usage_threshold=args.memory_usage_threshold)
+    budget = _Budget(args.timeout_s)
     monitor = HealthMonitor(thresholds=thresholds, memory_probe=container_memory_usage)
-    _check_kafka(monitor, args.bootstrap_servers, args.timeout_s)
-    if args.dlq_topic and monitor.connected:
-        monitor.set_dlq_size(_dlq_size(args.bootstrap_servers, args.dlq_topic, args.timeout_s))
+    missing: list[str] = []
+    consumer = _check_kafka(monitor, args.bootstrap_servers, budget)
+    try:
+        if args.dlq_topic and monitor.connected:
+            size, missing = _dlq_size(consumer, args.dlq_topic, budget)
+            monitor.set_dlq_size(size)
+    finally:
+        consumer.close()
     if args.redis_url:
-        monitor.set_dedup_available(_redis_answers(args.redis_url, args.timeout_s))
+        monitor.set_dedup_available(_redis_answers(args.redis_url, budget.left()))
     status = monitor.get_status()
+    if missing:
+        status["issues"].extend(f"DLQ topic {t!r} does not exist" for t in missing)
+        if status["status"] == "healthy":
+            status["status"] = "degraded"
     status["target"] = {"bootstrap_servers": args.bootstrap_servers,
                         "redis_url": redact_url(args.redis_url) if args.redis_url else None,
-                        "dlq_topics": list(args.dlq_topic)}
+                        "dlq_topics": list(args.dlq_topic), "dlq_topics_missing": missing}
     if args.json:
         print(json.dumps(status, default=str))
     else:
@@ -57,38 +98,56 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CODES[status["status"]]
 
 
-def _check_kafka(monitor: HealthMonitor, bootstrap: str, timeout_s: float) -> None:
-    """Feed the monitor from a real client: error_cb, stats_cb and a metadata request."""
+def _check_kafka(monitor: HealthMonitor, bootstrap: str, budget: _Budget) -> Consumer:
+    """Feed the monitor from a real client (error_cb, stats_cb, metadata); return the client.
+
+    A consumer that never subscribes: it joins no group, and can read watermarks after.
+    """
+    down: list[str] = []
+
+    def on_error(err: KafkaError) -> None:
+        monitor.record_connection_error(err.name(), err.str())
+        if err.name() == "_ALL_BROKERS_DOWN":
+            down.append(err.str())
+
     conf = {
         "bootstrap.servers": bootstrap,
+        "group.id": "kafka-reliable-health",
+        "enable.auto.commit": False,
         "statistics.interval.ms": 100,
-        "error_cb": lambda err: monitor.record_connection_error(err.name(), err.str()),
+        "error_cb": on_error,
         "stats_cb": lambda raw: monitor.record_stats(json.loads(raw)),
-        "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
-        "log_level": 2,  # connection failures are reported in the result, not as log spam
+        "socket.connection.setup.timeout.ms": max(1000, int(budget.left() * 1000)),
+        "logger": client_logger(),
     }
-    producer = Producer(conf)
-    try:
-        try:
-            producer.list_topics(timeout=timeout_s)
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            name = err.name() if isinstance(err, KafkaError) else "_TRANSPORT"
-            monitor.record_connection_error(
-                "_ALL_BROKERS_DOWN" if name in ("_TRANSPORT", "_TIMED_OUT") else name, str(exc)
-            )
-        deadline = time.monotonic() + min(timeout_s, 2.0)
-        while monitor.brokers_up is None and time.monotonic() < deadline:
-            producer.poll(0.05)
-    finally:
-        producer.flush(0)
+    consumer = Consumer(conf)
+    answered = False
+    while not budget.over and not down and not (answered and monitor.brokers_up is not None):
+        if not answered:
+            try:
+                consumer.list_topics(timeout=budget.left(0.5))
+                answered = True
+            except KafkaException:
+                pass
+        consumer.poll(budget.left(0.05))
+    if not answered and not down:
+        monitor.record_connection_error("_ALL_BROKERS_DOWN", f"no answer from {bootstrap} within the time budget")
+    return consumer
 
 
-def _dlq_size(bootstrap: str, topics: list[str], timeout_s: float) -> int:
-    from kafka_reliable.topics import CompanionTopics
-
-    companion = CompanionTopics({"bootstrap.servers": bootstrap})
-    return sum(companion.count(t, timeout_s=timeout_s) for t in topics)
+def _dlq_size(consumer: Consumer, topics: list[str], budget: _Budget) -> tuple[int, list[str]]:
+    """Records in the existing DLQ topics (high - low watermarks), and the missing ones."""
+    total, missing = 0, []
+    for topic in topics:
+        md = consumer.list_topics(topic, timeout=budget.left())
+        t = md.topics.get(topic)
+        if t is None or t.error is not None or not t.partitions:
+            missing.append(topic)
+            continue
+        for p in t.partitions:
+            lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=budget.left())
+            total += hi - lo
+    return total, missing
 
 
 def _redis_answers(url: str, timeout_s: float) -> bool:
@@ -100,7 +159,7 @@ def _redis_answers(url: str, timeout_s: float) -> bool:
             return bool(client.ping())
         finally:
             client.close()
-    except redis.RedisError:
+    except (redis.RedisError, ValueError, OSError):
         return False
 
 
