@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 KR     := $(BIN)/kafka-reliable
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install services broker redis stop lint bench clean
+.PHONY: demo test install services broker redis stop lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,21 @@ lint: install
 	$(BIN)/ruff check kafka_reliable tests scripts
 	$(BIN)/mypy kafka_reliable
 
+# Benchmark suite (scripts/bench.py): bench/results/suite.json, docs/benchmarks.md, docs/img/bench-*.png.
+# kcat (Debian package) is the C reference; when it cannot be installed its row says why.
+BENCH_DEPS = $(BIN)/pip install -q -e '.[dev,bench]'; \
+	command -v kcat >/dev/null || { [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -q kcat >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q kcat >/dev/null; }; }; } || \
+	echo "kcat could not be installed: the C reference is reported as not available"
+
 bench: services
-	$(PY) scripts/bench_producer.py
+	@$(BENCH_DEPS)
+	$(PY) scripts/bench.py
+
+# Smoke run (< 3 min, one round, small sizes) into bench/results/quick/.
+bench-quick: services
+	@$(BENCH_DEPS)
+	$(PY) scripts/bench.py --quick
 
 stop:
 	-$(KR) dev-broker stop

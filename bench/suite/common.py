@@ -179,7 +179,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": _version("confluent-kafka"),
         "librdkafka": confluent_kafka.libversion()[0],
         "kafka_reliable": _version("kafka-reliable"),
         "kafka_python": _version("kafka-python"),

@@ -36,7 +36,9 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
         "ratios": "records/s of a contender / records/s of raw confluent-kafka of the same round and size; "
                   "median and min–max over rounds",
         "cpu": "CPU seconds (user+system, all threads) of the contender's own process over the timed span",
-        "peak_rss": "peak RSS of the contender's process (ru_maxrss)",
+        "peak_rss": "peak RSS of the contender's process (VmHWM)",
+        "kcat": "records from a file of key<TAB>JSON lines; the wall and CPU time of a 1-record kcat run "
+                "(process start, connection, producer id) are subtracted, as the warm-up of the others",
         "latency": f"{args.latency_rate:,.0f} records/s offered for {args.latency_seconds:g} s per run",
         "memory_records": args.memory_records,
         "noise": "shared machine: other sessions' builds and tests ran at the same time; compare ratios "
