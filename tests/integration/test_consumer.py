@@ -1,0 +1,275 @@
+"""ReliableConsumer on the real broker: a flaky handler, never early, no head-of-line blocking,
+poison and non-retriable records, group isolation, two members splitting the work."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from confluent_kafka import Producer
+from prometheus_client import CollectorRegistry
+
+from kafka_reliable import ReliableConsumer, RetryConfig
+from kafka_reliable import headers as h
+from kafka_reliable.consumer import ConsumerRecord, Retry
+from tests.kafka_helpers import consume_all, headers_dict, topic_count, unique_name
+
+FAST_RETRY = RetryConfig(max_retries=3, initial_delay_ms=100, max_delay_ms=400, jitter=True)
+
+
+class FlakyError(Exception):
+    """A transient failure of the handler (tests)."""
+
+
+# ---- helpers (also used by the other test_consumer_* modules) ----------------------------
+
+def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes | None]],
+            partition: int | None = None) -> None:
+    """Write ``(key, value)`` records in order (idempotent producer: no reordering)."""
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    for key, value in items:
+        while True:
+            try:
+                if partition is None:
+                    p.produce(topic, value=value, key=key)
+                else:
+                    p.produce(topic, value=value, key=key, partition=partition)
+                break
+            except BufferError:
+                p.poll(0.05)
+    assert p.flush(30) == 0
+
+
+def json_items(n: int, key: Callable[[int], str] = lambda i: f"k{i}") -> list[tuple[bytes | None, bytes | None]]:
+    return [(key(i).encode(), json.dumps({"i": i}).encode()) for i in range(n)]
+
+
+def new_consumer(bootstrap: str, topic: str, group: str | None = None, **kw: Any) -> ReliableConsumer:
+    kw.setdefault("retry_config", FAST_RETRY)
+    return ReliableConsumer(bootstrap_servers=bootstrap, group_id=group or unique_name("g"), topics=[topic],
+                            metrics_registry=CollectorRegistry(), **kw)
+
+
+@contextmanager
+def running(consumer: ReliableConsumer, handler: Callable[[ConsumerRecord], Any]) -> Iterator[ReliableConsumer]:
+    """Run the consumer in a thread; stop it (and re-raise what run raised) on exit."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            consumer.run(handler)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(exc)
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    try:
+        yield consumer
+    finally:
+        consumer.stop()
+        t.join(30)
+        assert not t.is_alive(), "consumer did not stop within 30 s"
+    if errors:
+        raise errors[0]
+
+
+def wait_until(cond: Callable[[], bool], timeout_s: float, what: Callable[[], str] | str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s}s: {what() if callable(what) else what}")
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+# ---- tests ------------------------------------------------------------------------------
+
+def test_flaky_handler_every_record_handled_once_and_1pct_in_the_dlq(kafka_bootstrap: str, new_topic) -> None:
+    # Given 2,000 records; the handler fails the first two attempts of 10% and always for 1%
+    n = 2_000
+    topic = new_topic(partitions=4)
+    produce(kafka_bootstrap, topic, json_items(n))
+    consumer = new_consumer(kafka_bootstrap, topic, group="billing")
+    ok: Counter[int] = Counter()
+    early: list[tuple[int, float, int]] = []
+    calls: Counter[int] = Counter()
+    wrong: list[ConsumerRecord] = []
+    lock = threading.Lock()
+
+    def handler(rec: ConsumerRecord) -> None:
+        t = now_ms()
+        i = rec.value["i"]
+        with lock:
+            calls[i] += 1
+            if rec.due_at_ms is not None and t < rec.due_at_ms:
+                early.append((i, t, rec.due_at_ms))
+            if rec.attempt != calls[i] - 1 or rec.topic != topic or rec.key != f"k{i}".encode():
+                wrong.append(rec)
+        if i % 100 == 5:
+            raise FlakyError(f"always failing {i}")
+        if i % 10 == 0 and rec.attempt < 2:
+            raise FlakyError(f"transient {i}")
+        with lock:
+            ok[i] += 1
+
+    always = {i for i in range(n) if i % 100 == 5}
+    # When the consumer runs until every record is handled or dead-lettered
+    with running(consumer, handler):
+        wait_until(lambda: len(ok) == n - len(always) and consumer.stats.counts["dead_lettered"] == len(always),
+                   60, lambda: f"{len(ok)} handled, {consumer.get_stats()['messages_dead_lettered']} dead-lettered")
+        stats = consumer.get_stats()
+    # Then every other record was handled successfully exactly once; no retry came early
+    assert set(ok) == set(range(n)) - always
+    assert max(ok.values()) == 1
+    assert early == []
+    assert wrong == []
+    assert stats["messages_retried"] == 2 * (n // 10) + 3 * len(always)
+    assert stats["retry_stats"]["successful_retries"] == n // 10
+    assert all(calls[i] == 4 for i in always)  # max_retries=3: first try + 3 retries
+    # and the 1% are in the group's DLQ with the header contract and the raw bytes
+    dlq = consume_all(kafka_bootstrap, f"{topic}.billing.dlq", expected=len(always))
+    assert len(dlq) == len(always)
+    for m in dlq:
+        hd = headers_dict(m)
+        i = json.loads(m.value())["i"]
+        assert i in always and m.value() == json.dumps({"i": i}).encode() and m.key() == f"k{i}".encode()
+        assert hd[h.DLQ_REASON] == b"retries_exhausted"
+        assert hd[h.ATTEMPT] == b"4"
+        assert hd[h.ORIGINAL_TOPIC] == topic.encode()
+        assert {h.ORIGINAL_PARTITION, h.ORIGINAL_OFFSET, h.ORIGINAL_TIMESTAMP, h.FIRST_FAILURE_AT,
+                h.LAST_FAILURE_AT, h.MESSAGE_ID} <= set(hd)
+        assert hd[h.ERROR_CLASS] == f"{__name__}.FlakyError".encode()
+        assert hd[h.ERROR_MESSAGE] == f"always failing {i}".encode()
+        assert hd[h.CONSUMER_GROUP] == b"billing"
+        assert m.partition() == int(hd[h.ORIGINAL_PARTITION])
+    assert stats["messages_pending"] == 0
+    assert stats["latency_stats"]["samples"] > 0 and stats["lateness_stats"]["samples"] > 0
+
+
+def test_a_long_delay_does_not_hold_up_a_short_one_behind_it(kafka_bootstrap: str, new_topic) -> None:
+    # Given one partition: record A retried after 8 s, then record B retried after 100 ms
+    topic = new_topic(partitions=1)
+    produce(kafka_bootstrap, topic, [(b"a", b'"A"'), (b"b", b'"B"')])
+    seen: list[tuple[str, int, float, int | None]] = []
+
+    def handler(rec: ConsumerRecord) -> None:
+        seen.append((rec.value, rec.attempt, now_ms(), rec.due_at_ms))
+        if rec.attempt == 0:
+            raise Retry("later", delay_ms=8_000 if rec.value == "A" else 100)
+
+    consumer = new_consumer(kafka_bootstrap, topic)
+    with running(consumer, handler):
+        # When both are in the retry partition, A ahead of B
+        wait_until(lambda: any(v == "B" and a == 1 for v, a, _, _ in seen), 10, lambda: f"seen {seen}")
+        # Then B was handed over ~100 ms after its failure while A still waits
+        b_fail = next(t for v, a, t, _ in seen if v == "B" and a == 0)
+        b_retry, b_due = next((t, d) for v, a, t, d in seen if v == "B" and a == 1)
+        assert b_due is not None and b_due <= b_retry < b_fail + 2_000
+        assert not any(v == "A" and a == 1 for v, a, _, _ in seen)
+        assert consumer.get_health_status()["status"] in ("healthy", "degraded")
+        wait_until(lambda: any(v == "A" and a == 1 for v, a, _, _ in seen), 15, lambda: f"seen {seen}")
+    # and A was handed over not before its due time
+    a_fail = next(t for v, a, t, _ in seen if v == "A" and a == 0)
+    a_retry, a_due = next((t, d) for v, a, t, d in seen if v == "A" and a == 1)
+    assert a_due is not None and a_due <= a_retry and a_retry >= a_fail + 8_000 - 5
+    assert consumer.stats.counts["early"] == 0
+
+
+def test_poison_and_non_retriable_records_go_to_the_dlq_and_nothing_else_waits(kafka_bootstrap: str,
+                                                                                new_topic) -> None:
+    # Given a valid record, an undeserializable one, a record the handler rejects, and valid ones after
+    topic = new_topic(partitions=1)
+    poison = b"\xff\x00{not json"
+    produce(kafka_bootstrap, topic, [(b"1", b'{"i": 1}'), (b"p", poison), (b"bad", b'{"bad": true}'),
+                                     *[(str(i).encode(), json.dumps({"i": i}).encode()) for i in range(2, 50)]])
+    handled: list[int] = []
+
+    def handler(rec: ConsumerRecord) -> None:
+        if rec.value.get("bad"):
+            raise ValueError("amount is negative")
+        handled.append(rec.value["i"])
+
+    consumer = new_consumer(kafka_bootstrap, topic, group="pay", non_retriable_exceptions=(ValueError,))
+    with running(consumer, handler):
+        wait_until(lambda: len(handled) == 49 and consumer.stats.counts["dead_lettered"] == 2, 30,
+                   lambda: f"{len(handled)} handled, stats {consumer.stats.counts}")
+    # Then the records after them were handled in order, once each
+    assert handled == list(range(1, 50))
+    dlq = consume_all(kafka_bootstrap, f"{topic}.pay.dlq", expected=2)
+    by_reason = {headers_dict(m)[h.DLQ_REASON]: m for m in dlq}
+    assert set(by_reason) == {b"poison", b"non_retriable"}
+    p = by_reason[b"poison"]
+    assert p.value() == poison and p.key() == b"p" and headers_dict(p)[h.ORIGINAL_OFFSET] == b"1"
+    assert headers_dict(p)[h.ERROR_CLASS] == b"PoisonRecordError"
+    nr = headers_dict(by_reason[b"non_retriable"])
+    assert nr[h.ERROR_CLASS] == b"ValueError" and nr[h.ERROR_MESSAGE] == b"amount is negative"
+    assert nr[h.ATTEMPT] == b"1" and nr[h.ERROR_RETRIABLE] == b"false"
+    # and the retry topic was never used
+    assert topic_count({"bootstrap.servers": kafka_bootstrap}, f"{topic}.pay.retry") == 0
+
+
+def test_a_group_never_sees_the_retries_of_another_group(kafka_bootstrap: str, new_topic) -> None:
+    # Given two groups on one topic; only group A's handler fails (every 5th record, once)
+    topic = new_topic(partitions=2)
+    produce(kafka_bootstrap, topic, json_items(200))
+    seen_a: Counter[int] = Counter()
+    seen_b: list[tuple[int, int]] = []
+
+    def handler_a(rec: ConsumerRecord) -> None:
+        seen_a[rec.value["i"]] += 1
+        if rec.value["i"] % 5 == 0 and rec.attempt == 0:
+            raise FlakyError("once")
+
+    group_a, group_b = unique_name("ga"), unique_name("gb")
+    a = new_consumer(kafka_bootstrap, topic, group=group_a)
+    b = new_consumer(kafka_bootstrap, topic, group=group_b)
+    with running(a, handler_a), running(b, lambda rec: seen_b.append((rec.value["i"], rec.attempt))):
+        wait_until(lambda: a.stats.counts["successful_retries"] == 40 and len(seen_b) >= 200, 30,
+                   lambda: f"A {a.stats.counts}, B saw {len(seen_b)}")
+    # Then B handled each record exactly once, never as a retry
+    assert sorted(seen_b) == [(i, 0) for i in range(200)]
+    assert sum(seen_a.values()) == 240
+    assert a.retry_topic(topic) == f"{topic}.{group_a}.retry"
+    conf = {"bootstrap.servers": kafka_bootstrap}
+    assert topic_count(conf, f"{topic}.{group_a}.retry") == 40
+    assert topic_count(conf, f"{topic}.{group_b}.retry") == 0
+
+
+def test_two_consumers_in_one_group_split_the_work(kafka_bootstrap: str, new_topic) -> None:
+    # Given two members of one group, both assigned before any record exists
+    topic = new_topic(partitions=4)
+    group = unique_name("g")
+    ok: dict[str, Counter[int]] = {"a": Counter(), "b": Counter()}
+
+    def handler_for(name: str) -> Callable[[ConsumerRecord], None]:
+        def handler(rec: ConsumerRecord) -> None:
+            if rec.value["i"] % 10 == 0 and rec.attempt == 0:
+                raise FlakyError("once")
+            ok[name][rec.value["i"]] += 1
+        return handler
+
+    a = new_consumer(kafka_bootstrap, topic, group=group)
+    b = new_consumer(kafka_bootstrap, topic, group=group)
+    with running(a, handler_for("a")), running(b, handler_for("b")):
+        wait_until(lambda: len(a.assignment()) == 4 and len(b.assignment()) == 4, 30,
+                   lambda: f"assignments {a.assignment()} / {b.assignment()}")
+        # source partition p and retry partition p stay together (range assignor)
+        for c in (a, b):
+            parts = c.assignment()
+            assert {p for t, p in parts if t == topic} == {p for t, p in parts if t != topic}
+        # When 1,000 records arrive, 10% failing once
+        produce(kafka_bootstrap, topic, json_items(1_000))
+        wait_until(lambda: len(ok["a"] + ok["b"]) == 1_000, 30, lambda: f"{len(ok['a'] + ok['b'])} handled")
+    # Then both handled a share and every record was handled successfully exactly once
+    both = ok["a"] + ok["b"]
+    assert ok["a"] and ok["b"]
+    assert set(both) == set(range(1_000)) and max(both.values()) == 1
