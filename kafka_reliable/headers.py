@@ -87,12 +87,34 @@ def get_str(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> st
     return None if v is None else v.decode("utf-8", "replace")
 
 
+def parse_decimal(v: bytes | None) -> int | None:
+    """``b"42"`` / ``b"-7"`` -> int; None for anything else (binary, blanks, ``1_000``, ``+5``)."""
+    if not v:
+        return None
+    body = v[1:] if v[:1] == b"-" else v
+    if not body or not body.isdigit() or not body.isascii():
+        return None
+    return int(v)
+
+
 def get_int(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> int | None:
-    """A decimal header as int; None when absent. ValueError when garbled."""
+    """A decimal header as int; None when absent. ValueError naming the header when garbled."""
     v = get(headers, name)
     if v is None:
         return None
-    return int(v.decode("ascii"))
+    n = parse_decimal(v)
+    if n is None:
+        raise ValueError(f"header {name} is not a decimal number: {v[:40]!r}")
+    return n
+
+
+def get_int_or_none(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> tuple[int | None, bool]:
+    """``(value, readable)``: ``(None, True)`` when absent, ``(None, False)`` when garbled."""
+    v = get(headers, name)
+    if v is None:
+        return None, True
+    n = parse_decimal(v)
+    return n, n is not None
 
 
 def failure_headers(

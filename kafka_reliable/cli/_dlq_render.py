@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from kafka_reliable import headers as h
 from kafka_reliable.dlq import DlqMessage, ReplayResult
 from kafka_reliable.dlq.dialects import simple_name
-from kafka_reliable.dlq.model import bytes_to_text, ms_to_iso
+from kafka_reliable.dlq.model import TIME_ORIGINAL, bytes_to_text, ms_to_iso
 
 
 def _clip(text: str | None, n: int) -> str:
@@ -23,6 +25,14 @@ def _clip(text: str | None, n: int) -> str:
 def _short_time(ms: int | None) -> str:
     text = ms_to_iso(ms)
     return "" if text is None else text[:19].replace("T", " ")
+
+
+def _failed_at(m: DlqMessage) -> str:
+    if m.failed_at_ms is not None:
+        return _short_time(m.failed_at_ms)
+    if m.time_basis == TIME_ORIGINAL and m.timestamp_ms is not None:
+        return f"unknown; original timestamp {_short_time(m.timestamp_ms)}"
+    return "unknown"
 
 
 def _origin(m: DlqMessage) -> str:
@@ -72,23 +82,47 @@ def list_table(console: Console, dlq_topic: str, messages: Iterable[DlqMessage])
         t.add_column(col, overflow="fold" if col == "error" else "ellipsis", no_wrap=col in ("P:O", "id"))
     for m in messages:
         t.add_row(
-            m.coordinates, _clip(m.message_id or "", 24), _short_time(m.failed_at_ms),
+            m.coordinates, _clip(m.message_id or "", 24), _failed_at(m),
             _clip(m.key_text(), 20), _clip(simple_name(m.error_class), 40), m.reason or "",
             "" if m.retry_count is None else str(m.retry_count), _origin(m), _clip(m.last_error, 60),
         )
     console.print(t)
 
 
+def list_notes(console: Console, messages: list[DlqMessage], *, time_filtered: bool) -> None:
+    """What the times mean (Kafka Connect keeps the original timestamp) and unreadable headers."""
+    bases = Counter(m.time_basis for m in messages)
+    if bases[TIME_ORIGINAL]:
+        console.print(f"note: {bases[TIME_ORIGINAL]} records carry no failure time (Kafka Connect keeps the "
+                      "original record's timestamp): their failed-at is unknown", markup=False, highlight=False)
+    if time_filtered and bases:
+        on = ", ".join(f"{basis} ({n} records)" for basis, n in bases.most_common())
+        console.print(f"--since/--until filtered on: {on}", markup=False, highlight=False)
+    for m in messages:
+        if m.unreadable_headers:
+            console.print(f"warning: {m.coordinates}: unreadable header(s) {', '.join(m.unreadable_headers)} "
+                          "(not a decimal number; read as unknown)", markup=False, highlight=False)
+
+
 def show_message(console: Console, m: DlqMessage) -> None:
     t = Table(title=f"{m.topic} {m.coordinates}", title_justify="left", show_header=False)
     t.add_column("field", style="bold")
     t.add_column("value", overflow="fold")
+    replays: Any = m.replay_count
+    if not m.replay_count_readable:
+        replays = f"unreadable ({bytes_to_text(h.get(m.headers, h.REPLAY_COUNT))!r}): --force to replay"
+    failed = ms_to_iso(m.failed_at_ms) or "unknown"
+    if m.time_basis == TIME_ORIGINAL:
+        failed = "unknown (Kafka Connect keeps the original timestamp and writes no failure time)"
     rows: list[tuple[str, Any]] = [
-        ("id", m.id), ("dialect", m.dialect), ("timestamp", ms_to_iso(m.timestamp_ms)),
+        ("id", m.id), ("dialect", m.dialect),
+        ("timestamp", None if m.time_basis == TIME_ORIGINAL else ms_to_iso(m.timestamp_ms)),
         ("original", _origin(m)), ("original timestamp", ms_to_iso(m.original_timestamp_ms)),
+        ("failed at", failed), ("consumer group", m.consumer_group),
         ("error class", m.error_class), ("error code", m.error_code), ("error", m.last_error),
-        ("reason", m.reason), ("retry count", m.retry_count), ("replay count", m.replay_count),
+        ("reason", m.reason), ("retry count", m.retry_count), ("replay count", replays),
         ("first failed at", ms_to_iso(m.first_failed_at_ms)), ("last failed at", ms_to_iso(m.last_failed_at_ms)),
+        ("unreadable headers", ", ".join(m.unreadable_headers)),
         *sorted(m.extra.items()),
         ("key", m.key_text()), ("value", _clip(m.value_text(), 2000)),
     ]
@@ -116,10 +150,29 @@ def replay_summary(console: Console, r: ReplayResult, *, dry_run: bool) -> None:
     _counts(console, "By DLQ reason", "reason", dict(r.by_reason.most_common()), r.replayed)
     _counts(console, "Targets", "topic", dict(r.by_target.most_common()), r.replayed)
     skipped = [("filtered out", r.skipped_filtered), ("refused by the loop guard (use --force)", r.skipped_loop_guard),
-               ("without a known original topic (use --to-topic)", r.skipped_no_target)]
+               ("without a known original topic (use --to-topic)", r.skipped_no_target),
+               ("target illegal, missing or refused the record (listed below)", r.skipped_bad_target)]
     for label, n in skipped:
         if n:
-            console.print(f"  skipped {n}: {label}")
+            console.print(f"  {'would skip' if dry_run else 'skipped'} {n}: {label}")
+    skipped_table(console, r)
+
+
+def skipped_table(console: Console, r: ReplayResult) -> None:
+    """The records that could not be replayed, and one line per target that does not exist."""
+    if not r.skipped:
+        return
+    t = Table(title=f"not replayed from {r.dlq_topic} (progress moved past them; they stay in the DLQ)",
+              title_justify="left")
+    for col in ("P:O", "message id", "target", "reason"):
+        t.add_column(col, overflow="fold" if col == "reason" else "ellipsis", no_wrap=col == "P:O")
+    for s in r.skipped:
+        t.add_row(s.coordinates, s.message_id or "", s.target or "", s.reason)
+    console.print(t)
+    if len(r.skipped) < r.skipped_bad_target:
+        console.print(f"  (first {len(r.skipped)} listed)")
+    for reason, n in Counter(s.reason for s in r.skipped if s.reason.endswith("does not exist")).items():
+        console.print(f"  {n} records: {reason}", markup=False, highlight=False)
 
 
 def cuts_table(console: Console, dlq_topic: str, cuts: Mapping[int, tuple[int, int]], high: Mapping[int, int]) -> int:

@@ -24,6 +24,8 @@ from kafka_reliable.dlq import (
     DlqFilter,
     ReplayOptions,
     ReplayResult,
+    ReplayTargetError,
+    Resolved,
     parse_time,
 )
 from kafka_reliable.dlq.reader import Offsets
@@ -41,14 +43,22 @@ EXIT_NOT_FOUND = 3
 EXIT_NOT_CONFIRMED = 4
 #: Replay finished but refused records (loop guard, no original topic).
 EXIT_REFUSED = 5
+#: Partial replay: records whose target is illegal, missing or refused them were skipped (listed).
+EXIT_PARTIAL = 6
 #: Interrupted (Ctrl-C / SIGTERM); a replay resumes where it stopped when run again.
 EXIT_INTERRUPTED = 130
 
 EPILOG = """\
-TOPIC is a source topic (orders -> orders.dlq) or a DLQ topic name (orders.dlq, a Spring
-orders-dlt, a Connect dlq-orders, ...). Records written by kafka-reliable, Spring Kafka,
-Kafka Connect, Kafka Streams and Karafka are understood; others are listed as raw.
+TOPIC is a source topic or a DLQ topic name. For a source topic the DLQ is looked up as
+orders.dlq first, then the names other tools use: orders-dlt, orders.DLT, orders-dlq (the
+one used is said on stderr and in --json "resolved"). With --group G it is the consumer
+group's DLQ orders.G.dlq (a ReliableConsumer's). Any DLQ topic name works as is (orders.dlq,
+a Spring orders-dlt, a Connect dlq-orders, ...). Records written by kafka-reliable, Spring
+Kafka, Kafka Connect, Kafka Streams and Karafka are understood; others are listed as raw.
 TIME is ISO-8601 (2024-05-01T12:00:00Z; no offset = UTC), an age (30m, 2h, 7d, 1w) or epoch ms.
+--since/--until compare the failure time when the writer recorded one (kafka-reliable), else
+the DLQ record's timestamp; Kafka Connect keeps the ORIGINAL record's timestamp there and
+writes no failure time, so for its records they filter on the original timestamp.
 
 exit codes:
   0    success
@@ -57,6 +67,8 @@ exit codes:
   3    DLQ topic or record not found
   4    not confirmed (answered no, or stdin is not a terminal and --yes is missing)
   5    replay done, but some records were refused (loop guard: --force; no target: --to-topic)
+  6    partial replay: records whose target is illegal, missing or refused them were skipped
+       (listed with partition:offset, message id, target and reason; progress moved past them)
   130  interrupted; run the same replay again to resume
 """
 
@@ -64,8 +76,10 @@ exit codes:
 def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--error", action="append", default=[], metavar="NAME",
                    help="error class (full or simple name) or error code; repeatable")
-    p.add_argument("--since", metavar="TIME", help="failed at or after TIME")
-    p.add_argument("--until", metavar="TIME", help="failed before TIME")
+    p.add_argument("--since", metavar="TIME",
+                   help="failed at or after TIME (failure time; for Kafka Connect records: original timestamp)")
+    p.add_argument("--until", metavar="TIME",
+                   help="failed before TIME (failure time; for Kafka Connect records: original timestamp)")
     p.add_argument("--key", help="record key (UTF-8) equals KEY")
 
 
@@ -79,6 +93,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def verb(name: str, help_: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         p = verbs.add_parser(name, help=help_, description=help_, parents=[common], epilog=EPILOG, formatter_class=fmt)
         p.set_defaults(func=lambda a: _run(func, a))
+        p.add_argument("--group", metavar="GROUP",
+                       help="a consumer group: TOPIC's DLQ of that group, TOPIC.GROUP.dlq (ReliableConsumer)")
         return p
 
     p = verb("stats", "sizes, source topics, error classes and ages of one DLQ or of all", _stats)
@@ -99,16 +115,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     where.add_argument("--message-id", metavar="ID", help="kafka_reliable.message.id (or Karafka trace id)")
     p.add_argument("--json", action="store_true", help="one JSON object")
 
-    p = verb("replay", "re-publish DLQ records to their original topic (resumable, rate-limited)", _replay)
+    p = verb("replay", "re-publish DLQ records to their original topic, or a consumer group's record to the "
+             "group's retry topic, due now (resumable, rate-limited)", _replay)
     p.add_argument("topic", metavar="TOPIC")
     p.add_argument("--max-messages", type=int, help="replay at most this many records in this run")
-    p.add_argument("--rate", type=float, help="at most this many records per second")
-    p.add_argument("--to-topic", help="target topic instead of the original topic from the headers")
+    p.add_argument("--rate", type=float, help="at most this many records per second (> 0)")
+    p.add_argument("--to-topic", help="target topic instead of the original topic (or the group's retry topic)")
     _filters(p)
     p.add_argument("--dry-run", action="store_true", help="show what would be replayed, with a histogram of failure reasons")
     p.add_argument("--force", action="store_true", help=f"replay records replayed {DEFAULT_MAX_REPLAYS}+ times already")
     p.add_argument("--max-replays", type=int, default=DEFAULT_MAX_REPLAYS, help="loop guard limit (default %(default)s)")
-    p.add_argument("--group", help="replay progress group (default: derived from topic, filters and target)")
+    p.add_argument("--progress-group", metavar="ID",
+                   help="replay progress group (default: derived from topic, filters and target)")
     p.add_argument("--at-least-once", action="store_true", help="no transactions (a crash may replay a chunk twice)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true", help="result as one JSON object")
@@ -128,19 +146,41 @@ class _Usage(Exception):
     pass
 
 
+#: (option, attribute, smallest value allowed): numbers a verb refuses below the bound.
+_BOUNDS = (("--limit", "limit", 1), ("--scan-limit", "scan_limit", 0), ("--max-messages", "max_messages", 1),
+           ("--max-replays", "max_replays", 0))
+
+
+def _check_bounds(args: argparse.Namespace) -> None:
+    for option, attr, low in _BOUNDS:
+        value = getattr(args, attr, None)
+        if value is not None and value < low:
+            raise _Usage(f"{option} must be >= {low}, got {value}")
+    rate = getattr(args, "rate", None)
+    if rate is not None and not 0 < rate < float("inf"):
+        raise _Usage(f"--rate must be a number of records per second > 0, got {rate}")
+    if getattr(args, "group", None) == "":
+        raise _Usage("--group must not be empty")
+
+
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
+        _check_bounds(args)
         return func(args)
     except _Usage as exc:
         _err(f"error: {exc}")
         return EXIT_USAGE
+    except ReplayTargetError as exc:
+        _err(f"error: {exc}")
+        return EXIT_NOT_FOUND if exc.missing else EXIT_USAGE
     except (DlqError, KafkaException) as exc:
         _err(f"error: {exc}")
         return EXIT_FAILURE
 
 
 def _err(text: str) -> None:
-    Console(stderr=True).print(f"kafka-reliable dlq: {text}", markup=False, highlight=False)
+    """One line on stderr (never wrapped)."""
+    print(f"kafka-reliable dlq: {text}", file=sys.stderr, flush=True)
 
 
 def _dlq(args: argparse.Namespace) -> DeadLetterQueue:
@@ -165,12 +205,18 @@ def _filter(args: argparse.Namespace) -> DlqFilter:
                      until_ms=_time(args.until, "--until"), key=args.key)
 
 
-def _resolve(d: DeadLetterQueue, topic: str) -> str | None:
-    name = d.dlq_topic(topic)
-    if name not in d.topic_names():
-        _err(f"DLQ topic {name} does not exist")
+def _resolve(d: DeadLetterQueue, args: argparse.Namespace) -> Resolved | None:
+    """The DLQ topic of ``args.topic`` (and ``--group``); says on stderr which one it used."""
+    try:
+        r = d.resolve(args.topic, args.group)
+    except ConfigurationError as exc:
+        raise _Usage(str(exc)) from None
+    if not r.exists:
+        _err(r.missing)
         return None
-    return name
+    if r.note:
+        _err(r.note)
+    return r
 
 
 def _confirm(args: argparse.Namespace, question: str) -> bool:
@@ -208,11 +254,14 @@ def _stop_on_signals() -> Iterator[Callable[[], bool]]:
 
 def _stats(args: argparse.Namespace) -> int:
     d = _dlq(args)
-    if args.topic is not None and _resolve(d, args.topic) is None:
+    r = None
+    if args.topic is None and args.group is not None:
+        raise _Usage("--group needs TOPIC (the source topic of the consumer group's DLQ)")
+    if args.topic is not None and (r := _resolve(d, args)) is None:
         return EXIT_NOT_FOUND
-    stats = d.stats(args.topic, scan_limit=args.scan_limit)
+    stats = d.stats(None if r is None else r.dlq_topic, scan_limit=args.scan_limit)
     if args.json:
-        _print_json(stats)
+        _print_json({**stats, "resolved": None if r is None else r.to_json()})
     else:
         render.stats_tables(Console(), stats)
     return EXIT_OK
@@ -221,23 +270,25 @@ def _stats(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     flt = _filter(args)
     d = _dlq(args)
-    name = _resolve(d, args.topic)
-    if name is None:
+    r = _resolve(d, args)
+    if r is None:
         return EXIT_NOT_FOUND
-    messages = d.reader.list_messages(name, limit=args.limit, flt=flt if flt != DlqFilter() else None)
+    messages = d.reader.list_messages(r.dlq_topic, limit=args.limit, flt=flt if flt != DlqFilter() else None)
     if args.json:
         for m in messages:
             _print_json(m.to_json())
     else:
-        render.list_table(Console(), name, messages)
+        render.list_table(Console(), r.dlq_topic, messages)
+        render.list_notes(Console(), messages, time_filtered=flt.since_ms is not None or flt.until_ms is not None)
     return EXIT_OK
 
 
 def _show(args: argparse.Namespace) -> int:
     d = _dlq(args)
-    name = _resolve(d, args.topic)
-    if name is None:
+    r = _resolve(d, args)
+    if r is None:
         return EXIT_NOT_FOUND
+    name = r.dlq_topic
     if args.offset is not None:
         p, sep, o = args.offset.partition(":")
         if not sep or not p.isdigit() or not o.isdigit():
@@ -258,35 +309,42 @@ def _show(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     opts = ReplayOptions(
         max_messages=args.max_messages, rate_per_s=args.rate, to_topic=args.to_topic, filter=_filter(args),
-        force=args.force, max_replays=args.max_replays, group_id=args.group, transactional=not args.at_least_once,
+        force=args.force, max_replays=args.max_replays, group_id=args.progress_group,
+        transactional=not args.at_least_once,
     )
     d = _dlq(args)
-    name = _resolve(d, args.topic)
-    if name is None:
+    r = _resolve(d, args)
+    if r is None:
         return EXIT_NOT_FOUND
-    out = Console()
+    name, out = r.dlq_topic, Console()
     if args.dry_run or not args.yes:
         plan = d.replay(name, dataclasses.replace(opts, dry_run=True))
         if args.dry_run:
             if args.json:
-                _print_json(plan.to_json())
+                _print_json({**plan.to_json(), "resolved": r.to_json()})
             else:
                 render.replay_summary(out, plan, dry_run=True)
-            return EXIT_OK
+            return _replay_code(plan)
         render.replay_summary(Console(stderr=True), plan, dry_run=True)
         if plan.replayed == 0:
-            return EXIT_REFUSED if plan.refused else EXIT_OK
-        target = args.to_topic or "their original topics"
+            return _replay_code(plan)
+        target = args.to_topic or (", ".join(plan.by_target) if len(plan.by_target) <= 3 else "their original topics")
         if not _confirm(args, f"Replay {plan.replayed} records from {name} to {target}?"):
             return EXIT_NOT_CONFIRMED
     result = _run_replay(d, name, opts)
     if args.json:
-        _print_json(result.to_json())
+        _print_json({**result.to_json(), "resolved": r.to_json()})
     else:
         render.replay_summary(out, result, dry_run=False)
     if result.stopped == "stopped":
         _err(f"interrupted after {result.replayed} records; run the same command again to resume")
         return EXIT_INTERRUPTED
+    return _replay_code(result)
+
+
+def _replay_code(result: ReplayResult) -> int:
+    if result.partial:
+        return EXIT_PARTIAL
     return EXIT_REFUSED if result.refused else EXIT_OK
 
 
@@ -304,10 +362,10 @@ def _run_replay(d: DeadLetterQueue, name: str, opts: ReplayOptions) -> ReplayRes
 def _purge(args: argparse.Namespace) -> int:
     before_ms = _time(args.before, "--before")
     d = _dlq(args)
-    name = _resolve(d, args.topic)
-    if name is None:
+    r = _resolve(d, args)
+    if r is None:
         return EXIT_NOT_FOUND
-    m = d.maintenance
+    name, m = r.dlq_topic, d.maintenance
     cuts = m.plan_clear(name) if args.all else m.plan_before(name, before_ms or 0)
     with Offsets(d.conf) as o:
         high = {p: hi for p, (_lo, hi) in o.watermarks(name).items()}
@@ -320,7 +378,7 @@ def _purge(args: argparse.Namespace) -> int:
     elif total:
         return EXIT_NOT_CONFIRMED
     if args.json:
-        _print_json({"dlq_topic": name, "deleted": deleted})
+        _print_json({"dlq_topic": name, "deleted": deleted, "resolved": r.to_json()})
     else:
         Console().print(f"{name}: deleted {deleted} records")
     return EXIT_OK

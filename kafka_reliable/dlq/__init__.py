@@ -5,9 +5,10 @@ from __future__ import annotations
 from kafka_reliable.dlq.dialects import DlqContext
 from kafka_reliable.dlq.maintenance import DlqMaintenance
 from kafka_reliable.dlq.model import DlqMessage
-from kafka_reliable.dlq.queue import DeadLetterQueue, make_filter
+from kafka_reliable.dlq.queue import DeadLetterQueue, Resolved, make_filter
 from kafka_reliable.dlq.reader import DlqError, DlqFilter
-from kafka_reliable.dlq.replay import ReplayOptions, ReplayResult
+from kafka_reliable.dlq.replay import ReplayOptions, ReplayResult, ReplayTargetError
+from kafka_reliable.dlq.targets import SkippedRecord
 from kafka_reliable.dlq.timespec import parse_time
 
 __all__ = [
@@ -19,6 +20,9 @@ __all__ = [
     "DlqMessage",
     "ReplayOptions",
     "ReplayResult",
+    "ReplayTargetError",
+    "Resolved",
+    "SkippedRecord",
     "make_filter",
     "parse_time",
 ]

@@ -23,6 +23,8 @@ STREAMS = "streams"
 KARAFKA = "karafka"
 RAW = "raw"
 DIALECTS = (OURS, SPRING, CONNECT, STREAMS, KARAFKA, RAW)
+#: Dialects whose DLQ record keeps the original record's timestamp and carry no failure time.
+KEEPS_ORIGINAL_TIMESTAMP = frozenset({CONNECT})
 
 #: Bound on stack traces kept from headers (bytes, UTF-8).
 MAX_STACKTRACE_BYTES = 4096
@@ -67,6 +69,8 @@ class DlqContext:
     message_id: str | None = None
     replay_count: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    #: Header names present but not readable (garbled numbers); their fields are None / 0.
+    unreadable: tuple[str, ...] = ()
 
 
 # ---- value codecs -----------------------------------------------------------------------
@@ -119,9 +123,15 @@ def simple_name(cls: str | None) -> str | None:
 # ---- one parser per dialect ---------------------------------------------------------------
 
 def _ours(hs: RawHeaders) -> DlqContext:
-    def num(name: str) -> int | None:
-        return int_text_first(h.get(hs, name))
+    unreadable: list[str] = []
 
+    def num(name: str) -> int | None:  # our contract: decimal text; anything else is unreadable
+        value, readable = h.get_int_or_none(hs, name)
+        if not readable:
+            unreadable.append(name)
+        return value
+
+    extra = _extra(hs, {"retriable": h.ERROR_RETRIABLE, "consumer_group": h.CONSUMER_GROUP})
     return DlqContext(
         dialect=OURS,
         original_topic=h.get_str(hs, h.ORIGINAL_TOPIC),
@@ -137,7 +147,8 @@ def _ours(hs: RawHeaders) -> DlqContext:
         last_failed_at_ms=num(h.LAST_FAILURE_AT),
         message_id=h.get_str(hs, h.MESSAGE_ID),
         replay_count=num(h.REPLAY_COUNT) or 0,
-        extra=_extra(hs, {"retriable": h.ERROR_RETRIABLE}),
+        extra=extra,
+        unreadable=tuple(unreadable),
     )
 
 

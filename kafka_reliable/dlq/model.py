@@ -9,7 +9,13 @@ from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
+from kafka_reliable import headers as h
 from kafka_reliable.dlq import dialects
+
+#: Values of :attr:`DlqMessage.time_basis`.
+TIME_FAILURE = "failure time"
+TIME_RECORD = "DLQ record time"
+TIME_ORIGINAL = "original timestamp"
 
 
 def ms_to_datetime(ms: int | None) -> datetime | None:
@@ -70,6 +76,7 @@ class DlqMessage:
     last_failed_at_ms: int | None = None
     replay_count: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    unreadable_headers: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, msg: Message) -> DlqMessage:
@@ -82,18 +89,22 @@ class DlqMessage:
         hs = [(k, _as_bytes(v) or b"") for k, v in pairs]
         ctx = dialects.parse(hs)
         ts_type, ts = msg.timestamp()
+        timestamp_ms = None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts
+        original_ts = ctx.original_timestamp_ms
+        if original_ts is None and ctx.dialect in dialects.KEEPS_ORIGINAL_TIMESTAMP:
+            original_ts = timestamp_ms
         return cls(
             id=ctx.message_id or f"{partition}:{offset}",
             topic=topic, partition=partition, offset=offset,
             key=_as_bytes(msg.key()), value=_as_bytes(msg.value()), headers=hs,
-            timestamp_ms=None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts,
+            timestamp_ms=timestamp_ms,
             dialect=ctx.dialect, message_id=ctx.message_id,
             original_topic=ctx.original_topic, original_partition=ctx.original_partition,
-            original_offset=ctx.original_offset, original_timestamp_ms=ctx.original_timestamp_ms,
+            original_offset=ctx.original_offset, original_timestamp_ms=original_ts,
             error_class=ctx.error_class, error_code=ctx.error_code, last_error=ctx.error_message,
             stacktrace=ctx.stacktrace, retry_count=ctx.retry_count, reason=ctx.reason,
             first_failed_at_ms=ctx.first_failed_at_ms, last_failed_at_ms=ctx.last_failed_at_ms,
-            replay_count=ctx.replay_count, extra=dict(ctx.extra),
+            replay_count=ctx.replay_count, extra=dict(ctx.extra), unreadable_headers=ctx.unreadable,
         )
 
     @property
@@ -107,8 +118,34 @@ class DlqMessage:
 
     @property
     def failed_at_ms(self) -> int | None:
-        """The last failure time when known, else the DLQ record's timestamp."""
-        return self.last_failed_at_ms or self.first_failed_at_ms or self.timestamp_ms
+        """The last failure time when known, else the DLQ record's timestamp; None when the
+        writer kept the original record's timestamp (Kafka Connect) and wrote no failure time."""
+        at = self.last_failed_at_ms or self.first_failed_at_ms
+        if at is None and self.dialect not in dialects.KEEPS_ORIGINAL_TIMESTAMP:
+            at = self.timestamp_ms
+        return at
+
+    @property
+    def time_basis(self) -> str:
+        """What ``filter_time_ms`` is: ``failure time``, ``DLQ record time`` or ``original timestamp``."""
+        if self.last_failed_at_ms or self.first_failed_at_ms:
+            return TIME_FAILURE
+        return TIME_ORIGINAL if self.dialect in dialects.KEEPS_ORIGINAL_TIMESTAMP else TIME_RECORD
+
+    @property
+    def filter_time_ms(self) -> int | None:
+        """The time ``--since/--until`` compare: the failure time, else the record's timestamp."""
+        at = self.failed_at_ms
+        return self.timestamp_ms if at is None else at
+
+    @property
+    def consumer_group(self) -> str | None:
+        """The consumer group of a consumer-side record of ours (``kafka_reliable.consumer.group``)."""
+        return self.extra.get("consumer_group") if self.dialect == dialects.OURS else None
+
+    @property
+    def replay_count_readable(self) -> bool:
+        return h.REPLAY_COUNT not in self.unreadable_headers
 
     @property
     def error_names(self) -> frozenset[str]:
@@ -139,6 +176,10 @@ class DlqMessage:
             "retry_count": self.retry_count, "reason": self.reason,
             "first_failed_at_ms": self.first_failed_at_ms,
             "first_failed_at": ms_to_iso(self.first_failed_at_ms),
-            "last_failed_at_ms": self.last_failed_at_ms, "replay_count": self.replay_count,
+            "last_failed_at_ms": self.last_failed_at_ms,
+            "failed_at_ms": self.failed_at_ms, "failed_at": ms_to_iso(self.failed_at_ms),
+            "time_basis": self.time_basis, "filter_time_ms": self.filter_time_ms,
+            "replay_count": self.replay_count if self.replay_count_readable else None,
+            "unreadable_headers": list(self.unreadable_headers),
             "extra": dict(self.extra),
         }

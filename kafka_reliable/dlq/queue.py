@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +30,43 @@ log = logging.getLogger(__name__)
 #: Topic names that say "dead letters" (``orders-dlt``, ``dlq-foo``, ``payments.DLT``, …).
 DLQ_NAME = re.compile(r"(^|[._-])(dlq|dlt|dead[._-]?letters?|deadletter(queue)?|errors?|failed|poison)([._-]|$)", re.I)
 
+#: Foreign DLQ names of a source topic, tried after ours: Spring's ``-dlt`` / ``.DLT``, ``-dlq``.
+FOREIGN_SUFFIXES = ("-dlt", ".DLT", "-dlq")
+
 TimeLike = int | str | datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resolved:
+    """Which DLQ topic a name given by a user means, and how it was found.
+
+    ``how``: ``given`` (the DLQ topic itself), ``ours`` (``<source>.dlq``), ``foreign``
+    (``<source>-dlt``, ``.DLT`` or ``-dlq``) or ``group`` (``<source>.<group>.dlq``).
+    """
+
+    requested: str
+    dlq_topic: str
+    how: str
+    exists: bool
+    tried: tuple[str, ...]
+
+    @property
+    def note(self) -> str | None:
+        """One line saying which DLQ topic was used for a source name (None for a DLQ name)."""
+        if self.how == "given" or not self.exists:
+            return None
+        why = {"ours": "", "group": "", "foreign": f" (no {self.tried[0]}; found a DLQ written by another tool)"}
+        return f"{self.requested}: using DLQ topic {self.dlq_topic}{why[self.how]}"
+
+    @property
+    def missing(self) -> str:
+        """One line for a DLQ that does not exist."""
+        if len(self.tried) > 1:
+            return f"no DLQ topic for {self.requested} (tried {', '.join(self.tried)})"
+        return f"DLQ topic {self.dlq_topic} does not exist"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requested": self.requested, "dlq_topic": self.dlq_topic, "how": self.how}
 
 
 def _to_ms(value: TimeLike) -> int | None:
@@ -76,6 +113,8 @@ class DeadLetterQueue:
         self.reader = DlqReader(cfg, timeout_s=timeout_s)
         self.maintenance = DlqMaintenance(cfg, admin=admin, alert_callback=alert_callback)
         self._foreign: set[str] = set()
+        #: The result of the last replay through this object (``skipped`` lists what was not replayed).
+        self.last_replay: ReplayResult | None = None
 
     @property
     def admin(self) -> AdminClient:
@@ -92,25 +131,39 @@ class DeadLetterQueue:
     def topic_names(self) -> set[str]:
         return set(self.admin.list_topics(timeout=self._timeout_s).topics)
 
-    def dlq_topic(self, topic: str) -> str:
-        """The DLQ topic meant by ``topic`` (see the class docstring)."""
-        if topic.endswith(self.naming.dlq_suffix) or topic in self._foreign:
-            return topic
-        companion = self.naming.dlq_topic(topic)
+    def dlq_topic(self, topic: str, group: str | None = None) -> str:
+        """The DLQ topic meant by ``topic`` (see :meth:`resolve`)."""
+        return self.resolve(topic, group).dlq_topic
+
+    def resolve(self, topic: str, group: str | None = None) -> Resolved:
+        """The DLQ topic meant by ``topic``: with ``group``, that consumer group's DLQ of the
+        source ``topic``; a name ending in the DLQ suffix as is; for a source name, ours
+        (``<topic>.dlq``) first, then the common foreign names (``-dlt``, ``.DLT``, ``-dlq``);
+        an existing topic whose name or records say it is a DLQ as is."""
         names = self.topic_names()
-        if companion in names or topic not in names:
-            return companion
-        if DLQ_NAME.search(topic) or any(m.dialect != dialects.RAW for m in self.reader.sample(topic, 3)):
+        if group is not None:
+            name = self.naming.group_dlq_topic(topic, group)
+            return Resolved(requested=topic, dlq_topic=name, how="group", exists=name in names, tried=(name,))
+        if topic.endswith(self.naming.dlq_suffix) or topic in self._foreign:
+            return Resolved(requested=topic, dlq_topic=topic, how="given", exists=topic in names, tried=(topic,))
+        tried = (self.naming.dlq_topic(topic), *(topic + s for s in FOREIGN_SUFFIXES))
+        for i, name in enumerate(tried):
+            if name in names:
+                how = "ours" if i == 0 else "foreign"
+                return Resolved(requested=topic, dlq_topic=name, how=how, exists=True, tried=tried)
+        if topic in names and (
+            DLQ_NAME.search(topic) or any(m.dialect != dialects.RAW for m in self.reader.sample(topic, 3))
+        ):
             self._foreign.add(topic)
-            return topic
-        return companion
+            return Resolved(requested=topic, dlq_topic=topic, how="given", exists=True, tried=(topic,))
+        return Resolved(requested=topic, dlq_topic=tried[0], how="ours", exists=False, tried=tried)
 
     def exists(self, topic: str) -> bool:
         return self.dlq_topic(topic) in self.topic_names()
 
     def list_dlq_topics(self) -> list[str]:
-        """Existing topics named like a DLQ: ``*<dlq suffix>`` and Spring's ``*.DLT`` / ``*-dlt``."""
-        suffixes = (self.naming.dlq_suffix, ".DLT", "-dlt")
+        """Existing topics named like a DLQ: ``*<dlq suffix>``, Spring's ``*.DLT`` / ``*-dlt``, ``*-dlq``."""
+        suffixes = (self.naming.dlq_suffix, *FOREIGN_SUFFIXES)
         return sorted(t for t in self.topic_names() if t.endswith(suffixes) and not t.startswith("__"))
 
     # -- reading ----------------------------------------------------------------------------
@@ -145,12 +198,21 @@ class DeadLetterQueue:
         self, topic: str, options: ReplayOptions | None = None, *,
         should_stop: Callable[[], bool] | None = None, progress: Callable[[ReplayResult], None] | None = None,
     ) -> ReplayResult:
-        """Replay with full options and a detailed result (see ``ReplayOptions``)."""
+        """Replay with full options and a detailed result (see ``ReplayOptions``).
+
+        A record whose target is illegal, missing or refuses it is skipped and listed in
+        ``result.skipped`` (``result.partial`` is then True); progress moves past it.
+        ``ReplayTargetError`` when ``to_topic`` itself is illegal or missing.
+        """
         opts = options or ReplayOptions(max_replays=self.max_replays)
-        return Replayer(self.conf, self.dlq_topic(topic), opts, should_stop, progress).run()
+        replayer = Replayer(self.conf, self.dlq_topic(topic), opts, should_stop, progress, naming=self.naming)
+        self.last_replay = replayer.result
+        return replayer.run()
 
     def replay_dlq_messages(self, topic: str, max_messages: int | None = None, **options: Any) -> int:
         """Replay up to ``max_messages`` records; returns how many were re-published.
+
+        Records that could not be replayed are in ``self.last_replay.skipped`` (see :meth:`replay`).
 
         Options: ``to_topic``, ``rate`` (records/s), ``errors``, ``since``, ``until``, ``key``,
         ``reason``, ``dry_run`` (returns how many would be), ``force``, ``max_replays``,

@@ -149,7 +149,8 @@ class DlqFilter:
     """Which DLQ records an operation selects. Empty fields select everything.
 
     ``errors``: error class (full or simple name), error code or cause class, case-insensitive.
-    ``since_ms``/``until_ms``: the failure time (last failure when known, else record time).
+    ``since_ms``/``until_ms``: :attr:`DlqMessage.filter_time_ms`: the failure time when the writer
+    recorded one, else the DLQ record's timestamp, which Kafka Connect keeps from the original.
     """
 
     errors: tuple[str, ...] = ()
@@ -162,7 +163,7 @@ class DlqFilter:
         if self.errors and not m.error_names & {e.lower() for e in self.errors}:
             return False
         if self.since_ms is not None or self.until_ms is not None:
-            at = m.failed_at_ms
+            at = m.filter_time_ms
             if at is None:
                 return False
             if self.since_ms is not None and at < self.since_ms:

@@ -19,14 +19,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from kafka_reliable import headers as h
 from kafka_reliable import tracing
-from kafka_reliable.config import client_config
-from kafka_reliable.dlq import dialects
+from kafka_reliable.config import TopicNaming, client_config
 from kafka_reliable.dlq.model import DlqMessage
 from kafka_reliable.dlq.reader import DlqError, DlqFilter, Offsets, RangeReader
+from kafka_reliable.dlq.sender import ChunkSender, Pending
+from kafka_reliable.dlq.targets import (
+    SkippedRecord,
+    TargetCheck,
+    replay_headers,
+    replay_target,
+    topic_name_problem,
+)
+from kafka_reliable.dlq.timespec import now_ms
+from kafka_reliable.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_REPLAYS = 3
 #: Group id prefix of replay progress.
 REPLAY_GROUP_PREFIX = "kafka-reliable-replay."
+#: At most this many skipped records are listed in a result (all are counted).
+MAX_LISTED_SKIPS = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +75,12 @@ class ReplayOptions:
 
 @dataclass(kw_only=True)
 class ReplayResult:
-    """What a replay did (or, with ``dry_run``, would do)."""
+    """What a replay did (or, with ``dry_run``, would do).
+
+    ``skipped`` lists (up to :data:`MAX_LISTED_SKIPS`) the records that could not be replayed
+    for a reason of their own: a target that is illegal, missing or refused the record, or an
+    unreadable replay count. Progress moved past them; they stay in the DLQ.
+    """
 
     dlq_topic: str
     group_id: str
@@ -75,6 +91,8 @@ class ReplayResult:
     skipped_filtered: int = 0
     skipped_loop_guard: int = 0
     skipped_no_target: int = 0
+    skipped_bad_target: int = 0
+    skipped: list[SkippedRecord] = field(default_factory=list)
     by_error_class: Counter[str] = field(default_factory=Counter)
     by_reason: Counter[str] = field(default_factory=Counter)
     by_target: Counter[str] = field(default_factory=Counter)
@@ -84,15 +102,34 @@ class ReplayResult:
     def refused(self) -> int:
         return self.skipped_loop_guard + self.skipped_no_target
 
+    @property
+    def partial(self) -> bool:
+        """Some records could not be delivered to their target and were skipped."""
+        return self.skipped_bad_target > 0
+
+    def skip(self, m: DlqMessage, target: str | None, reason: str) -> None:
+        if len(self.skipped) < MAX_LISTED_SKIPS:
+            self.skipped.append(SkippedRecord(partition=m.partition, offset=m.offset, message_id=m.message_id,
+                                              target=target, reason=reason))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "dlq_topic": self.dlq_topic, "group_id": self.group_id, "dry_run": self.dry_run,
             "replayed": self.replayed, "scanned": self.scanned, "pending_at_start": self.pending_at_start,
             "skipped_filtered": self.skipped_filtered, "skipped_loop_guard": self.skipped_loop_guard,
-            "skipped_no_target": self.skipped_no_target, "stopped": self.stopped,
+            "skipped_no_target": self.skipped_no_target, "skipped_bad_target": self.skipped_bad_target,
+            "partial": self.partial, "skipped": [r.to_json() for r in self.skipped], "stopped": self.stopped,
             "by_error_class": dict(self.by_error_class.most_common()),
             "by_reason": dict(self.by_reason.most_common()), "by_target": dict(self.by_target),
         }
+
+
+class ReplayTargetError(DlqError):
+    """``to_topic`` can never take a record: illegal name (``missing`` False) or no such topic."""
+
+    def __init__(self, message: str, *, missing: bool) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def default_group(dlq_topic: str, opts: ReplayOptions) -> str:
@@ -128,35 +165,50 @@ class Replayer:
     def __init__(
         self, conf: Mapping[str, Any], dlq_topic: str, opts: ReplayOptions,
         should_stop: Callable[[], bool] | None = None,
-        progress: Callable[[ReplayResult], None] | None = None,
+        progress: Callable[[ReplayResult], None] | None = None, *, naming: TopicNaming | None = None,
     ) -> None:
         if opts.to_topic is not None and opts.to_topic == dlq_topic:
             raise DlqError(f"refusing to replay {dlq_topic} into itself")
         self._conf = dict(conf)
         self._topic = dlq_topic
         self._opts = opts
+        self._naming = naming or TopicNaming()
         self._stop = should_stop or (lambda: False)
         self._progress = progress or (lambda r: None)
         group = opts.group_id or default_group(dlq_topic, opts)
         self.result = ReplayResult(dlq_topic=dlq_topic, group_id=group, dry_run=opts.dry_run)
         self._producer: Producer | None = None
-        self._in_txn = False
-        self._unacked = 0
-        self._errors: list[str] = []
+        self._sender: ChunkSender | None = None
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> ReplayResult:
-        if not self._opts.dry_run:
-            self._producer = self._make_producer()
-        try:
-            with Offsets(self._conf, group_id=self.result.group_id) as offsets:
+        with Offsets(self._conf, group_id=self.result.group_id) as offsets:
+            self._check = TargetCheck(lambda t: offsets.partitions(t) is not None)
+            self._check_to_topic()
+            if not self._opts.dry_run:
+                self._producer = self._make_producer()
+                self._sender = ChunkSender(
+                    self._producer, dlq_topic=self._topic, transactional=self._opts.transactional,
+                    group_metadata=offsets.consumer.consumer_group_metadata,
+                    commit_offsets=lambda tps: offsets.consumer.commit(offsets=tps, asynchronous=False),
+                )
+            try:
                 self._loop(offsets)
-        finally:
-            self._abort_open()
-            if self._producer is not None:
-                self._producer.flush(10)
+            finally:
+                if self._sender is not None:
+                    self._sender.abort()
+                if self._producer is not None:
+                    self._producer.flush(10)
         log.info("replay of %s: %s", self._topic, self.result.to_json())
         return self.result
+
+    def _check_to_topic(self) -> None:
+        to = self._opts.to_topic
+        problem = None if to is None else self._check.problem(to)
+        if problem is not None:
+            missing = topic_name_problem(to or "") is None
+            hint = " (create it first: this cluster may not create topics on first use)" if missing else ""
+            raise ReplayTargetError(f"cannot replay to {to!r}: {problem}{hint}", missing=missing)
 
     def _make_producer(self) -> Producer:
         pconf: dict[str, Any] = {
@@ -188,7 +240,7 @@ class Replayer:
         deadline = None if opts.max_time_s is None else time.monotonic() + opts.max_time_s
         last_commit = time.monotonic()
         for msg in RangeReader(offsets.consumer, self._topic, self._ranges(offsets)):
-            if opts.max_messages is not None and res.replayed + self._unacked >= opts.max_messages:
+            if opts.max_messages is not None and res.replayed + len(self._sender or ()) >= opts.max_messages:
                 res.stopped = "max_messages"
                 break
             if self._stop():
@@ -199,23 +251,23 @@ class Replayer:
                 break
             m = DlqMessage.from_record(msg)
             target = self._decide(m)
-            if target is not None and not opts.dry_run:
+            if target is not None and self._sender is not None:
                 if not pacer.wait():
                     res.stopped = "stopped"
                     break
-                self._produce(m, target)
+                self._sender.send(self._pending(m, target), self._produce)
             elif target is not None:
                 res.replayed += 1
             positions[m.partition] = m.offset + 1
             res.scanned += 1
-            if not opts.dry_run and (
-                self._unacked >= opts.chunk_size or time.monotonic() - last_commit >= opts.chunk_interval_s
+            if self._sender is not None and (
+                len(self._sender) >= opts.chunk_size or time.monotonic() - last_commit >= opts.chunk_interval_s
             ):
-                self._commit(offsets, positions)
+                self._commit(positions)
                 last_commit = time.monotonic()
             self._progress(res)
-        if not opts.dry_run and positions:
-            self._commit(offsets, positions)
+        if self._sender is not None and positions:
+            self._commit(positions)
         self._progress(res)
 
     def _decide(self, m: DlqMessage) -> str | None:
@@ -224,12 +276,27 @@ class Replayer:
         if not opts.filter.matches(m):
             res.skipped_filtered += 1
             return None
+        if not opts.force and not m.replay_count_readable:
+            res.skipped_loop_guard += 1
+            raw = h.get(m.headers, h.REPLAY_COUNT) or b""
+            res.skip(m, None, f"header {h.REPLAY_COUNT} is unreadable ({raw[:20]!r}); --force replays it")
+            return None
         if m.replay_count >= opts.max_replays and not opts.force:
             res.skipped_loop_guard += 1
             return None
-        target = opts.to_topic or m.original_topic
+        try:
+            target = replay_target(m, to_topic=opts.to_topic, naming=self._naming)
+        except ConfigurationError as exc:
+            res.skipped_bad_target += 1
+            res.skip(m, None, str(exc))
+            return None
         if not target:
             res.skipped_no_target += 1
+            return None
+        problem = self._check.problem(target)
+        if problem is not None:
+            res.skipped_bad_target += 1
+            res.skip(m, target, problem)
             return None
         res.by_error_class[m.error_class or "(unknown)"] += 1
         res.by_reason[m.reason or "(none)"] += 1
@@ -237,56 +304,31 @@ class Replayer:
         return target
 
     # -- producing and committing ---------------------------------------------------------
-    def _produce(self, m: DlqMessage, target: str) -> None:
-        assert self._producer is not None
-        if self._opts.transactional and not self._in_txn:
-            self._producer.begin_transaction()
-            self._in_txn = True
+    def _pending(self, m: DlqMessage, target: str) -> Pending:
         hdrs: list[tuple[str, str | bytes | None]] = [
-            *h.republish_headers(dialects.strip_foreign(m.headers), replay_count=m.replay_count + 1)
+            *replay_headers(m, target, naming=self._naming, now_ms=now_ms())
         ]
-        with tracing.span(tracing.SPAN_REPLAY, headers=m.headers, attributes={
-            "messaging.destination.name": target, "kafka_reliable.replay.count": m.replay_count + 1,
+        return Pending(m=m, target=target, headers=hdrs)
+
+    def _produce(self, entry: Pending) -> None:
+        assert self._sender is not None
+        with tracing.span(tracing.SPAN_REPLAY, headers=entry.m.headers, attributes={
+            "messaging.destination.name": entry.target,
+            "kafka_reliable.replay.count": (entry.m.replay_count if entry.m.replay_count_readable else 0) + 1,
         }):
-            while True:
-                try:
-                    self._producer.produce(target, m.value, m.key, headers=hdrs, on_delivery=self._on_delivery)
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)
-        self._unacked += 1
-        self._producer.poll(0)
+            self._sender.produce(entry)
 
-    def _on_delivery(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self._errors.append(f"{msg.topic()}: {err}")
-
-    def _commit(self, offsets: Offsets, positions: Mapping[int, int]) -> None:
-        assert self._producer is not None
-        tps = [TopicPartition(self._topic, p, o) for p, o in positions.items()]
-        if self._opts.transactional:
-            if not self._in_txn:
-                self._producer.begin_transaction()
-                self._in_txn = True
-            self._producer.send_offsets_to_transaction(tps, offsets.consumer.consumer_group_metadata(), 30)
-            self._producer.commit_transaction(60)
-            self._in_txn = False
-        else:
-            remaining = self._producer.flush(60)
-            if remaining or self._errors:
-                raise DlqError(f"replay of {self._topic} failed; progress not committed: "
-                               f"{self._errors[:3] or f'{remaining} records unacknowledged'}")
-            offsets.consumer.commit(offsets=tps, asynchronous=False)
-        if self._errors:
-            raise DlqError(f"replay of {self._topic} failed: {self._errors[:3]}")
-        self.result.replayed += self._unacked
-        self._unacked = 0
-
-    def _abort_open(self) -> None:
-        if self._producer is not None and self._in_txn:
-            try:
-                self._producer.abort_transaction(30)
-            except KafkaException as exc:
-                log.warning("replay of %s: could not abort the open transaction: %s", self._topic, exc)
-            self._in_txn = False
-            self._unacked = 0
+    def _commit(self, positions: Mapping[int, int]) -> None:
+        assert self._sender is not None
+        out = self._sender.commit(positions)
+        res = self.result
+        res.replayed += out.delivered
+        for e, reason in out.skipped:
+            res.skipped_bad_target += 1
+            res.skip(e.m, e.target, reason)
+            res.by_target[e.target] -= 1
+            res.by_error_class[e.m.error_class or "(unknown)"] -= 1
+            res.by_reason[e.m.reason or "(none)"] -= 1
+        for counter in (res.by_target, res.by_error_class, res.by_reason):
+            for k in [k for k, v in counter.items() if v <= 0]:
+                del counter[k]

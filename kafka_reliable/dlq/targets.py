@@ -1,0 +1,120 @@
+"""Where a replayed record goes, with which headers, and which targets can never take it.
+
+A record goes to ``to_topic`` when one is given, else back where it belongs: a consumer-side
+record of ours (header ``kafka_reliable.consumer.group``) to its group's retry topic, due now,
+so that only that group handles it again; any other record to its original topic.
+
+Before anything is produced, every target is checked once per run: an illegal topic name or
+a topic that does not exist (the cluster may not create topics on first use) makes the record
+a *skipped* one, reported with its coordinates and reason, instead of failing the whole run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka_reliable import headers as h
+from kafka_reliable.config import MAX_TOPIC_NAME_LENGTH, TopicNaming
+from kafka_reliable.dlq import dialects
+from kafka_reliable.dlq.model import DlqMessage
+from kafka_reliable.errors import ConfigurationError
+
+_LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
+
+#: ``error.code`` / ``error.class`` written on a record replayed into a group's retry topic.
+REPLAY_CODE = "REPLAYED"
+REPLAY_CLASS = "ReplayedFromDlq"
+
+
+def topic_name_problem(name: str) -> str | None:
+    """Why ``name`` can never be a Kafka topic, or None when it can."""
+    if not name:
+        return "empty topic name"
+    if name in (".", ".."):
+        return f"illegal topic name {name!r}"
+    if len(name) > MAX_TOPIC_NAME_LENGTH:
+        return f"illegal topic name: {len(name)} characters (at most {MAX_TOPIC_NAME_LENGTH})"
+    if not _LEGAL_TOPIC.fullmatch(name):
+        return f"illegal topic name {name!r} (allowed: letters, digits, '.', '_', '-')"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkippedRecord:
+    """A DLQ record a replay could not deliver; progress moved past it, it stays in the DLQ."""
+
+    partition: int
+    offset: int
+    message_id: str | None
+    target: str | None
+    reason: str
+
+    @property
+    def coordinates(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"partition": self.partition, "offset": self.offset, "message_id": self.message_id,
+                "target": self.target, "reason": self.reason}
+
+
+class TargetCheck:
+    """Illegal names and missing topics, each target looked up once per run."""
+
+    def __init__(self, exists: Callable[[str], bool]) -> None:
+        self._exists = exists
+        self._known: dict[str, bool] = {}
+
+    def problem(self, topic: str) -> str | None:
+        bad = topic_name_problem(topic)
+        if bad is not None:
+            return bad
+        if topic not in self._known:
+            self._known[topic] = self._exists(topic)
+        return None if self._known[topic] else f"topic {topic} does not exist"
+
+
+def replay_target(m: DlqMessage, *, to_topic: str | None, naming: TopicNaming) -> str | None:
+    """The topic a record is replayed to, or None when nothing says where it belongs.
+
+    ConfigurationError when a consumer-side record's group retry topic cannot be named.
+    """
+    if to_topic:
+        return to_topic
+    if m.consumer_group and m.original_topic:
+        return naming.group_retry_topic(m.original_topic, m.consumer_group)
+    return m.original_topic
+
+
+def into_group_retry(m: DlqMessage, target: str, naming: TopicNaming) -> bool:
+    """True when ``target`` is the retry topic of the record's consumer group."""
+    if not (m.consumer_group and m.original_topic):
+        return False
+    try:
+        return target == naming.group_retry_topic(m.original_topic, m.consumer_group)
+    except ConfigurationError:
+        return False
+
+
+def replay_headers(m: DlqMessage, target: str, *, naming: TopicNaming, now_ms: int) -> h.Headers:
+    """Headers of the replayed record: the user's own, message id, replay count + 1, no stale error.
+
+    Into a group's retry topic the record carries the header contract the consumer reads:
+    original coordinates, a fresh attempt count, ``next.attempt.at`` = now, the group.
+    """
+    count = (m.replay_count if m.replay_count_readable else 0) + 1
+    base = dialects.strip_foreign(m.headers)
+    if not into_group_retry(m, target, naming):
+        return h.republish_headers(base, replay_count=count)
+    assert m.original_topic is not None and m.consumer_group is not None
+    failure = h.Failure(
+        original_topic=m.original_topic, attempt=0, error_code=REPLAY_CODE, error_class=REPLAY_CLASS,
+        error_message=f"replayed from {m.topic} {m.coordinates}", retriable=True,
+        first_failure_at_ms=m.first_failed_at_ms or now_ms, last_failure_at_ms=m.last_failed_at_ms or now_ms,
+        next_attempt_at_ms=now_ms, original_partition=m.original_partition, original_offset=m.original_offset,
+        original_timestamp_ms=m.original_timestamp_ms, replay_count=count,
+    )
+    return [*h.failure_headers(base, failure, m.message_id), (h.CONSUMER_GROUP, m.consumer_group.encode())]
