@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,4 +41,46 @@ def test_spool_status_and_drain(kafka_bootstrap: str, new_topic, tmp_path: Path)
     got = consume_all(kafka_bootstrap, topic, idle_s=2)  # read until quiet: duplicates would show
     assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in got) == sorted(f"m{i}" for i in range(50))
     assert len(got) == 50
+    assert json.loads(_cli("spool", "status", "--spool-path", str(path), "--json").stdout)["records"] == 0
+
+
+def test_reading_verbs_never_create_a_spool(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.sqlite3"
+    for verb in (["status"], ["export"], ["purge", "--quarantined", "--yes"]):
+        r = _cli("spool", *verb, "--spool-path", str(missing))
+        assert r.returncode == 1, (verb, r.stdout, r.stderr)
+        assert f"no spool at {missing}" in r.stderr and "Traceback" not in r.stderr
+    assert not missing.exists()
+
+
+def test_quarantined_records_shown_exported_and_purged(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given a spool with one record too big for every limit between two good ones
+    topic = new_topic()
+    path = tmp_path / "spool.sqlite3"
+    spool = Spool(path)
+    huge = os.urandom(3 * 1024 * 1024)  # incompressible: too big for the topic and its DLQ
+    spool.add([OutgoingRecord("a", topic, None, b"1", [(H.MESSAGE_ID, b"a")]),
+               OutgoingRecord("huge", topic, b"k", huge, [(H.MESSAGE_ID, b"huge")]),
+               OutgoingRecord("b", topic, None, b"2", [(H.MESSAGE_ID, b"b")])], "cluster_unreachable")
+    spool.close()
+    # When the operator drains it: no traceback, the good ones delivered, the huge one quarantined
+    drain = _cli("spool", "drain", "--spool-path", str(path), "--bootstrap-servers", kafka_bootstrap,
+                 "--timeout-s", "30")
+    assert drain.returncode == 0, drain.stdout + drain.stderr
+    assert "Traceback" not in drain.stderr
+    assert "drained 2 of 3" in drain.stdout and "1 quarantined" in drain.stdout
+    got = consume_all(kafka_bootstrap, topic, idle_s=2)
+    assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in got) == ["a", "b"]
+    # Then status shows it with its reason
+    info = json.loads(_cli("spool", "status", "--spool-path", str(path), "--json").stdout)
+    assert info["records"] == 1 and info["quarantined"] == 1
+    assert any("MSG_SIZE_TOO_LARGE" in r for r in info["quarantine_reasons"])
+    # and export gives its bytes back exactly
+    out = tmp_path / "q.jsonl"
+    assert _cli("spool", "export", "--quarantined", "--spool-path", str(path), "-o", str(out)).returncode == 0
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["message_id"] == "huge" and base64.b64decode(row["value_b64"]) == huge
+    # and purge removes it
+    purge = _cli("spool", "purge", "--quarantined", "--yes", "--spool-path", str(path))
+    assert purge.returncode == 0 and "purged 1" in purge.stdout
     assert json.loads(_cli("spool", "status", "--spool-path", str(path), "--json").stdout)["records"] == 0
