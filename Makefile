@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 KR     := $(BIN)/kafka-reliable
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install services broker redis stop lint bench bench-quick clean
+.PHONY: demo test test-faults install services broker redis stop lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ demo: services
 test: install redis
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && ! docker info >/dev/null 2>&1; then $(KR) dev-broker start; fi
 	$(BIN)/pytest -q tests
+
+# Every fault scenario on a private 3-broker cluster (ports from 19192); prints the table and
+# writes bench/results/faults.json. `make test` runs only the fast ones (docs/reliability.md).
+test-faults: install redis
+	KAFKA_RELIABLE_FAULTS=all $(BIN)/pytest -q tests/faults
 
 lint: install
 	$(BIN)/ruff check kafka_reliable tests scripts

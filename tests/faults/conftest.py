@@ -1,0 +1,116 @@
+"""Fixtures of the fault suite: a private 3-broker cluster, a private Redis, the results table.
+
+Scenarios marked ``full_only`` run only with ``KAFKA_RELIABLE_FAULTS=all`` (``make test-faults``);
+the others also run in ``make test``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _unavailable
+from tests.faults.harness import HEADER, Tally, record
+
+_rows: list[Tally] = []
+FULL = os.environ.get("KAFKA_RELIABLE_FAULTS", "").lower() == "all"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, drop = [], []
+    for item in items:
+        if "tests/faults/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.faults)
+            if item.get_closest_marker("full_only") and not FULL:
+                drop.append(item)
+                continue
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _base_port() -> int:
+    env = os.environ.get("KAFKA_RELIABLE_FAULTS_PORT")
+    if env:
+        return int(env)
+    for base in range(19192, 19992, 100):
+        if all(_free(base + i) for i in range(21)):
+            return base
+    raise RuntimeError("no free port range for the fault cluster in 19192..19992")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A private 1-controller + 3-broker cluster (RF 3, min ISR 2); SIGKILLed at session end."""
+    from kafka_reliable.dev.cluster import DevCluster
+
+    c = DevCluster(brokers=3, base_port=_base_port(), data_dir=tmp_path_factory.mktemp("fault-cluster"))
+    try:
+        c.start()
+    except Exception as exc:  # noqa: BLE001
+        for n in c.nodes():
+            if c.pid(n.node_id):
+                c.signal_node(n.node_id, signal.SIGKILL)
+        _unavailable(f"the fault suite needs the 3-broker dev cluster (Java + Maven): {exc}")
+    yield c
+    for n in c.nodes():
+        if c.pid(n.node_id):
+            c.signal_node(n.node_id, signal.SIGCONT)
+            c.signal_node(n.node_id, signal.SIGKILL)
+
+
+@pytest.fixture
+def healthy(cluster: object) -> object:
+    """The cluster with every node running (a previous scenario may have left one down)."""
+    for n in cluster.nodes():  # type: ignore[attr-defined]
+        if cluster.state(n.node_id) == "paused":  # type: ignore[attr-defined]
+            cluster.signal_node(n.node_id, signal.SIGCONT)  # type: ignore[attr-defined]
+    cluster.start()  # type: ignore[attr-defined]
+    return cluster
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[object]:
+    """A redis-server of our own on a free port, so stopping it disturbs nobody."""
+    from kafka_reliable.dev.redis_server import DevRedis
+    from tests.containers import free_port
+
+    r = DevRedis(port=free_port(), data_dir=tmp_path / "redis")
+    try:
+        r.start()
+    except Exception as exc:  # noqa: BLE001
+        _unavailable(f"fault tests need redis-server: {exc}")
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def report() -> Iterator[list[Tally]]:
+    """Append the scenario's Tally; it is printed at the end and merged into faults.json."""
+    rows: list[Tally] = []
+    yield rows
+    for t in rows:
+        record(t)
+        _rows.append(t)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _rows:
+        return
+    tr = terminalreporter
+    tr.section("fault scenarios (sent / once / dup / retry / dlq / spool / LOST / refused)")
+    tr.write_line(HEADER)
+    for t in _rows:
+        tr.write_line(t.row() + (f"   {t.notes}" if t.notes else ""))
+    tr.write_line("written to bench/results/faults.json")
