@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 #: Statistics interval requested from librdkafka (connection state for health and the spool).
 STATS_INTERVAL_MS = 1000
 #: Seconds ``get_stats()`` may wait for a first read of the DLQ sizes (never longer).
-STATS_READ_TIMEOUT_S = 2.0
+STATS_READ_TIMEOUT_S = 1.0
 
 
 class ReliableKafkaProducer:
