@@ -273,3 +273,66 @@ def test_two_consumers_in_one_group_split_the_work(kafka_bootstrap: str, new_top
     both = ok["a"] + ok["b"]
     assert ok["a"] and ok["b"]
     assert set(both) == set(range(1_000)) and max(both.values()) == 1
+
+
+def test_dlq_replay_lands_back_in_this_group_only(kafka_bootstrap: str, new_topic) -> None:
+    # Given group A dead-letters a record its handler rejects; group B handles everything
+    from kafka_reliable import DeadLetterQueue
+
+    topic = new_topic(partitions=2)
+    produce(kafka_bootstrap, topic, json_items(20))
+    fixed = threading.Event()
+    seen_a: list[tuple[int, int]] = []
+    seen_b: list[int] = []
+
+    def handler_a(rec: ConsumerRecord) -> None:
+        if rec.value["i"] == 7 and not fixed.is_set():
+            raise ValueError("unknown product")
+        seen_a.append((rec.value["i"], rec.attempt))
+
+    group_a, group_b = unique_name("ga"), unique_name("gb")
+    a = new_consumer(kafka_bootstrap, topic, group=group_a, non_retriable_exceptions=(ValueError,))
+    b = new_consumer(kafka_bootstrap, topic, group=group_b)
+    with running(a, handler_a), running(b, lambda rec: seen_b.append(rec.value["i"])):
+        wait_until(lambda: len(seen_a) == 19 and a.stats.counts["dead_lettered"] == 1 and len(seen_b) == 20, 30,
+                   lambda: f"A {seen_a}, B {seen_b}")
+        # When the bug is fixed and the group's DLQ is replayed (default target: the group's retry topic)
+        fixed.set()
+        dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+        assert dlq.replay_dlq_messages(a.dlq_topic(topic)) == 1
+        wait_until(lambda: (7, 0) in seen_a, 30, lambda: f"A {seen_a}")
+    # Then only group A handled it again, once
+    assert sorted(i for i, _ in seen_a) == list(range(20))
+    assert sorted(seen_b) == list(range(20))
+
+
+def test_a_member_joining_mid_run_takes_over_cleanly(kafka_bootstrap: str, new_topic) -> None:
+    # Given one member working through 2,000 records (10% failing once, retried after 300 ms)
+    topic = new_topic(partitions=4)
+    group = unique_name("g")
+    produce(kafka_bootstrap, topic, json_items(2_000))
+    ok: Counter[int] = Counter()
+    by: dict[str, set[int]] = {"a": set(), "b": set()}
+    lock = threading.Lock()
+
+    def handler_for(name: str) -> Callable[[ConsumerRecord], None]:
+        def handler(rec: ConsumerRecord) -> None:
+            if rec.value["i"] % 10 == 0 and rec.attempt == 0:
+                raise Retry("once", delay_ms=300)
+            time.sleep(0.0005)
+            with lock:
+                ok[rec.value["i"]] += 1
+                by[name].add(rec.value["i"])
+        return handler
+
+    a = new_consumer(kafka_bootstrap, topic, group=group)
+    with running(a, handler_for("a")):
+        wait_until(lambda: len(ok) >= 400, 30, lambda: f"{len(ok)} handled")
+        # When a second member joins mid-run (eager rebalance: A commits what it finished)
+        b = new_consumer(kafka_bootstrap, topic, group=group)
+        with running(b, handler_for("b")):
+            wait_until(lambda: len(ok) == 2_000, 60, lambda: f"{len(ok)} handled")
+    # Then nothing was lost, nothing handled twice, and B took a share
+    assert set(ok) == set(range(2_000))
+    assert max(ok.values()) == 1, [i for i, c in ok.items() if c > 1][:10]
+    assert by["b"]
