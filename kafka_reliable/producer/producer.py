@@ -18,7 +18,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaException, Producer
 from prometheus_client import CollectorRegistry
@@ -59,6 +59,16 @@ log = logging.getLogger(__name__)
 STATS_INTERVAL_MS = 1000
 #: Seconds ``get_stats()`` may wait for a first read of the DLQ sizes (never longer).
 STATS_READ_TIMEOUT_S = 1.0
+
+
+class PreparedRecord(NamedTuple):
+    """A serialized record with its id and dedup key, not yet claimed or sent."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    message_id: str
+    dedup_key: bytes | None
 
 
 class ReliableKafkaProducer:
@@ -206,6 +216,33 @@ class ReliableKafkaProducer:
         if hdrs is not None:
             self._send.produce(topic, vb, kb, hdrs, mid)
         return mid
+
+    def prepare(self, topic: str, value: Any, key: Any = None) -> PreparedRecord:
+        """Serialize a record and give it its id and dedup key, without claiming or sending it
+        (for front ends such as ``kafka_reliable.aio`` that claim the key on their own)."""
+        if self._closed:
+            raise ProducerClosedError("prepare() after close()")
+        if topic not in self._valid_topics:
+            self._check_topic(topic)
+        vb = self._serializer(value, topic)
+        kb = key.encode() if type(key) is str else serialize_key(key)
+        dk = self._dedup.key_for(topic, kb, vb) if self._dedup is not None else None
+        return PreparedRecord(topic, vb, kb, f"{self._id_prefix}{next(self._ids)}", dk)
+
+    def send_prepared(self, rec: PreparedRecord, headers: UserHeaders = None, *, claimed: bool | None = None) -> str:
+        """Send a prepared record through the same path as ``send_message``; ``claimed`` is
+        the dedup verdict when the caller checked the key itself (None: check it here)."""
+        if self._closed:
+            raise ProducerClosedError("send_prepared() after close()")
+        hdrs = self._send.admit(rec.topic, rec.value, rec.key, headers, rec.message_id, claimed=claimed)
+        if hdrs is not None:
+            self._send.produce(rec.topic, rec.value, rec.key, hdrs, rec.message_id)
+        return rec.message_id
+
+    @property
+    def deduplicator(self) -> Deduplicator | None:
+        """The dedup backend (None when dedup is off)."""
+        return self._dedup
 
     def send_batch(
         self,
