@@ -95,9 +95,11 @@ def list_notes(console: Console, messages: list[DlqMessage], *, time_filtered: b
     if bases[TIME_ORIGINAL]:
         console.print(f"note: {bases[TIME_ORIGINAL]} records carry no failure time (Kafka Connect keeps the "
                       "original record's timestamp): their failed-at is unknown", markup=False, highlight=False)
-    if time_filtered and bases:
-        on = ", ".join(f"{basis} ({n} records)" for basis, n in bases.most_common())
-        console.print(f"--since/--until filtered on: {on}", markup=False, highlight=False)
+    if time_filtered:
+        on = ", ".join(f"{basis} ({n} records)" for basis, n in bases.most_common()) or "no record matched"
+        console.print(f"--since/--until filtered on: {on}. They compare the failure time when the writer "
+                      "recorded one, else the record's timestamp, which for Kafka Connect records is the "
+                      "original timestamp", markup=False, highlight=False, soft_wrap=True)
     for m in messages:
         if m.unreadable_headers:
             console.print(f"warning: {m.coordinates}: unreadable header(s) {', '.join(m.unreadable_headers)} "

@@ -279,7 +279,8 @@ def _list(args: argparse.Namespace) -> int:
             _print_json(m.to_json())
     else:
         render.list_table(Console(), r.dlq_topic, messages)
-        render.list_notes(Console(), messages, time_filtered=flt.since_ms is not None or flt.until_ms is not None)
+    timed = flt.since_ms is not None or flt.until_ms is not None
+    render.list_notes(Console(stderr=True, soft_wrap=True), messages, time_filtered=timed)
     return EXIT_OK
 
 

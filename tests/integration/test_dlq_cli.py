@@ -191,7 +191,9 @@ def test_purge_before_then_all(capsys: pytest.CaptureFixture[str], kafka_bootstr
     # When records older than one hour are purged
     code, out, err = cli(capsys, "dlq", "purge", source, "--before", "1h", "--yes", "--json", *bs)
     # Then only those go
-    assert code == 0 and json.loads(out) == {"dlq_topic": source + ".dlq", "deleted": 30}
+    res = json.loads(out)
+    assert code == 0 and (res["dlq_topic"], res["deleted"]) == (source + ".dlq", 30)
+    assert res["resolved"] == {"requested": source, "dlq_topic": source + ".dlq", "how": "ours"}
     code, out, _ = cli(capsys, "dlq", "list", source, "--limit", "100", "--json", *bs)
     assert sorted(r["id"] for r in json_lines(out)) == sorted(f"m{i}" for i in range(30, 50))
     code, out, _ = cli(capsys, "dlq", "purge", source, "--all", "--yes", *bs)

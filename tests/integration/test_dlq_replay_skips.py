@@ -12,12 +12,19 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 
 from kafka_reliable import headers as h
 from kafka_reliable.dlq import DeadLetterQueue, ReplayOptions, ReplayTargetError
-from tests.integration.test_dlq_cli import cli
+from tests.integration.test_dlq_cli import _wide_tables, cli  # noqa: F401 - autouse: wide tables
 from tests.integration.test_dlq_tools import dead_letter, make_source
 from tests.kafka_helpers import create_topic, headers_dict, unique_name
 

@@ -218,3 +218,71 @@ def test_parse_time_rejects_garbage_with_a_hint(bad: str) -> None:
 
 def test_parse_duration() -> None:
     assert parse_duration_ms("250ms") == 250 and parse_duration_ms("1.5h") == 5_400_000
+
+
+# ---- issue 11: garbled numbers, Connect times; issue 15: consumer-side replays -----------------
+
+def test_a_garbled_replay_count_is_unreadable_not_a_huge_number() -> None:
+    # Given our headers whose replay count is 4 raw bytes ("abcd" = 1,633,837,924 big-endian)
+    hs = [*_ours(), (h.REPLAY_COUNT, b"abcd")]
+    # When parsed
+    ctx = dialects.parse(hs)
+    m = _msg(hs)
+    m = DlqMessage(**{**m.__dict__, "replay_count": ctx.replay_count, "unreadable_headers": ctx.unreadable})
+    # Then it is read as unknown and said so
+    assert ctx.replay_count == 0 and ctx.unreadable == (h.REPLAY_COUNT,)
+    assert not m.replay_count_readable and m.to_json()["replay_count"] is None
+    assert m.to_json()["unreadable_headers"] == [h.REPLAY_COUNT]
+    with pytest.raises(ValueError, match="kafka_reliable.replay.count is not a decimal number"):
+        h.get_int(hs, h.REPLAY_COUNT)
+
+
+@pytest.mark.parametrize(("raw", "value"), [
+    (b"42", 42), (b"-7", -7), (b"0", 0), (b"abcd", None), (b"1_000", None), (b"+5", None), (b" 4", None),
+    (b"-", None), (b"", None), ("٣".encode(), None), (struct.pack(">i", 3), None),
+])
+def test_our_numbers_are_strict_decimals(raw: bytes, value: int | None) -> None:
+    assert h.parse_decimal(raw) == value
+    assert h.get_int_or_none([("n", raw)], "n") == (value, value is not None)
+    assert h.get_int_or_none([], "n") == (None, True)
+
+
+def test_connect_records_have_no_failure_time_and_filter_on_the_original_timestamp() -> None:
+    ctx = dialects.parse(_connect())
+    m = DlqMessage(id="0:1", topic="dlq-orders", partition=0, offset=1, key=None, value=b"v", headers=_connect(),
+                   timestamp_ms=NOW_MS - 3_600_000, dialect=ctx.dialect)
+    assert m.failed_at_ms is None and m.time_basis == "original timestamp"
+    assert m.filter_time_ms == NOW_MS - 3_600_000
+    assert not DlqFilter(since_ms=NOW_MS - 600_000).matches(m)  # filters on the original timestamp
+    assert _msg(_ours()).time_basis == "failure time" and _msg(_spring_dlt()).time_basis == "DLQ record time"
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("orders", None), ("a.b_c-9", None), ("bad topic!", "illegal topic name 'bad topic!'"), ("", "empty"),
+    (".", "illegal topic name '.'"), ("x" * 250, "250 characters"), ("ordérs", "illegal topic name"),
+])
+def test_topic_name_problems(name: str, problem: str | None) -> None:
+    from kafka_reliable.dlq.targets import topic_name_problem
+
+    found = topic_name_problem(name)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_a_consumer_side_record_is_replayed_into_its_groups_retry_topic_due_now() -> None:
+    from kafka_reliable.dlq.targets import replay_headers, replay_target
+
+    hs = [*_ours(original_partition=2, original_offset=40), (h.CONSUMER_GROUP, b"billing v2")]
+    ctx = dialects.parse(hs)
+    m = DlqMessage(id="mid-1", topic="orders.billing_v2.dlq", partition=0, offset=5, key=None, value=b"v",
+                   headers=hs, timestamp_ms=NOW_MS, dialect=ctx.dialect, message_id=ctx.message_id,
+                   original_topic=ctx.original_topic, original_partition=2, original_offset=40, extra=ctx.extra)
+    naming = TopicNaming()
+    target = replay_target(m, to_topic=None, naming=naming)
+    assert target == "orders.billing_v2.retry"
+    out = dict(replay_headers(m, target, naming=naming, now_ms=NOW_MS + 1))
+    assert out[h.NEXT_ATTEMPT_AT] == str(NOW_MS + 1).encode() and out[h.ATTEMPT] == b"0"
+    assert out[h.CONSUMER_GROUP] == b"billing v2" and out[h.ORIGINAL_TOPIC] == b"orders"
+    assert out[h.ORIGINAL_OFFSET] == b"40" and out[h.REPLAY_COUNT] == b"1" and out[h.MESSAGE_ID] == b"mid-1"
+    assert replay_target(m, to_topic="elsewhere", naming=naming) == "elsewhere"
+    plain = dict(replay_headers(m, "elsewhere", naming=naming, now_ms=NOW_MS))
+    assert h.NEXT_ATTEMPT_AT not in plain and h.CONSUMER_GROUP not in plain
