@@ -27,6 +27,9 @@ Alert = dict[str, Any]
 AlertCallback = Callable[[Alert], None]
 #: ``{partition: (low, cut)}``: delete ``[low, cut)`` of each partition.
 Cuts = dict[int, tuple[int, int]]
+#: ``topic -> {partition: (low, high)}`` (empty when the topic does not exist), e.g. a client shared
+#: with the producer, so that periodic checks do not open a consumer per DLQ topic.
+WatermarkReader = Callable[[str], Mapping[int, tuple[int, int]]]
 
 #: Records this close to their retention deadline count as "about to expire".
 DEFAULT_EXPIRY_MARGIN_MS = 24 * 3600 * 1000
@@ -41,13 +44,20 @@ def make_alert(kind: str, *, topic: str, value: float, threshold: float, severit
 
 
 class DlqMaintenance:
-    """Deletes DLQ records and watches sizes; counts what it trimmed (thread-safe counters)."""
+    """Deletes DLQ records and watches sizes; counts what it trimmed (thread-safe counters).
+
+    ``watermarks``: an optional shared watermark reader; without it each call opens a
+    short-lived consumer. Only cuts by time (``purge_before``, trimming across partitions,
+    retention-expiry counts) still need one of their own, and only when there is work.
+    """
 
     def __init__(
         self, conf: Mapping[str, Any], *, admin: AdminClient | None = None,
         alert_callback: AlertCallback | None = None, timeout_s: float = 30.0,
+        watermarks: WatermarkReader | None = None,
     ) -> None:
         self._conf = dict(conf)
+        self._watermark_reader = watermarks
         self._admin = admin
         self.alert_callback = alert_callback
         self._timeout_s = timeout_s
@@ -62,12 +72,22 @@ class DlqMaintenance:
         return self._admin
 
     # -- planning ---------------------------------------------------------------------------
-    def plan_clear(self, dlq_topic: str) -> Cuts:
+    def watermarks(self, dlq_topic: str) -> dict[int, tuple[int, int]]:
+        """``{partition: (low, high)}`` through the shared reader when there is one."""
+        if self._watermark_reader is not None:
+            return dict(self._watermark_reader(dlq_topic))
         with Offsets(self._conf) as o:
-            return {p: (lo, hi) for p, (lo, hi) in o.watermarks(dlq_topic).items()}
+            return o.watermarks(dlq_topic)
+
+    def plan_clear(self, dlq_topic: str) -> Cuts:
+        return {p: (lo, hi) for p, (lo, hi) in self.watermarks(dlq_topic).items()}
 
     def plan_before(self, dlq_topic: str, before_ms: int) -> Cuts:
         """Cuts removing the records before the first one stamped at or after ``before_ms``."""
+        if self._watermark_reader is not None:
+            wm = self.watermarks(dlq_topic)
+            if all(lo >= hi for lo, hi in wm.values()):  # nothing to cut: no consumer needed
+                return {p: (lo, lo) for p, (lo, _hi) in wm.items()}
         with Offsets(self._conf) as o:
             wm = o.watermarks(dlq_topic)
             if not wm:
@@ -79,16 +99,16 @@ class DlqMaintenance:
         """Cuts leaving exactly ``max_size`` records (the newest); empty when under the limit."""
         if max_size < 0:
             raise DlqError(f"max_size must be >= 0, got {max_size}")
+        wm = self.watermarks(dlq_topic)
+        excess = sum(hi - lo for lo, hi in wm.values()) - max_size
+        if excess <= 0:
+            return {}
+        if max_size == 0:
+            return dict(wm)
+        if len(wm) == 1:
+            (p, (lo, _hi)), = wm.items()
+            return {p: (lo, lo + excess)}
         with Offsets(self._conf) as o:
-            wm = o.watermarks(dlq_topic)
-            excess = sum(hi - lo for lo, hi in wm.values()) - max_size
-            if excess <= 0:
-                return {}
-            if max_size == 0:
-                return dict(wm)
-            if len(wm) == 1:
-                (p, (lo, _hi)), = wm.items()
-                return {p: (lo, lo + excess)}
             return _time_cuts(o, dlq_topic, wm, max_size)
 
     # -- acting -----------------------------------------------------------------------------
@@ -160,8 +180,7 @@ class DlqMaintenance:
         """Alerts for a DLQ over its size threshold and for records about to expire; each is sent."""
         alerts: list[Alert] = []
         if size_threshold is not None:
-            with Offsets(self._conf) as o:
-                size = sum(hi - lo for lo, hi in o.watermarks(dlq_topic).values())
+            size = sum(hi - lo for lo, hi in self.watermarks(dlq_topic).values())
             if size > size_threshold:
                 alerts.append(make_alert(
                     "dlq_size", topic=dlq_topic, value=size, threshold=size_threshold, severity="warning",

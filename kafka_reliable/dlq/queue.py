@@ -18,6 +18,7 @@ from kafka_reliable.dlq.maintenance import (
     Alert,
     AlertCallback,
     DlqMaintenance,
+    WatermarkReader,
 )
 from kafka_reliable.dlq.model import DlqMessage
 from kafka_reliable.dlq.reader import DlqError, DlqFilter, DlqReader
@@ -89,6 +90,9 @@ def make_filter(
 class DeadLetterQueue:
     """Inspect, replay, purge and bound DLQ topics of any dialect.
 
+    ``watermarks``: an optional shared watermark reader (``topic -> {partition: (low, high)}``)
+    used by the size and expiry checks instead of a consumer per call.
+
     Methods take a source topic (``"transactions"`` means ``transactions.dlq``) or a DLQ topic
     name: one ending in the DLQ suffix is used as is; an existing topic without it (a foreign
     DLQ such as ``orders-dlt``) is used when its name or its records say it is a DLQ.
@@ -98,6 +102,7 @@ class DeadLetterQueue:
         self, *, bootstrap_servers: str | Iterable[str] | None = None, conf: Mapping[str, Any] | None = None,
         naming: TopicNaming | None = None, alert_callback: AlertCallback | None = None,
         max_replays: int = DEFAULT_MAX_REPLAYS, admin: AdminClient | None = None, timeout_s: float = 10.0,
+        watermarks: WatermarkReader | None = None,
     ) -> None:
         cfg = client_config(conf or {})
         if bootstrap_servers is not None:
@@ -111,7 +116,7 @@ class DeadLetterQueue:
         self._timeout_s = timeout_s
         self._admin = admin
         self.reader = DlqReader(cfg, timeout_s=timeout_s)
-        self.maintenance = DlqMaintenance(cfg, admin=admin, alert_callback=alert_callback)
+        self.maintenance = DlqMaintenance(cfg, admin=admin, alert_callback=alert_callback, watermarks=watermarks)
         self._foreign: set[str] = set()
         #: The result of the last replay through this object (``skipped`` lists what was not replayed).
         self.last_replay: ReplayResult | None = None

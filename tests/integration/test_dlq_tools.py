@@ -364,3 +364,27 @@ def test_streams_and_karafka_dlqs_are_listed_and_replayed(kafka_bootstrap: str, 
     assert sorted(m.value() for m in back) == [b"st0", b"st1"]
     assert not [k for k in headers_dict(back[0]) if k.startswith("__streams.errors.")]
     assert sorted(m.value() for m in consume_all(kafka_bootstrap, carts, expected=2, timeout_s=20)) == [b"ka0", b"ka1"]
+
+
+def test_maintenance_reads_sizes_through_a_shared_watermark_reader(kafka_bootstrap: str, admin: AdminClient) -> None:
+    # Given a DLQ of 10 records and a watermark reader shared with the caller
+    from kafka_reliable.dlq.reader import Offsets
+
+    source = make_source(admin, kafka_bootstrap, partitions=1)
+    dead_letter(kafka_bootstrap, source, 10, base_ms=int(time.time() * 1000) - 60_000)
+    calls: list[str] = []
+    with Offsets({"bootstrap.servers": kafka_bootstrap}) as shared:
+        def reader(topic: str) -> dict[int, tuple[int, int]]:
+            calls.append(topic)
+            return shared.watermarks(topic)
+
+        alerts: list[dict[str, object]] = []
+        dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap, watermarks=reader, alert_callback=alerts.append)
+        # When sizes are checked and enforced
+        checked = dlq.check_alerts(source, size_threshold=3)
+        trimmed = dlq.enforce_max_size(source, 4)
+        # Then the results are those of the consumer-per-call path, read through the shared reader
+        assert [a["type"] for a in checked] == ["dlq_size"] and checked[0]["value"] == 10
+        assert trimmed == 6 and dlq.enforce_max_size(source, 4) == 0
+        assert calls and set(calls) == {source + ".dlq"}
+        assert shared.watermarks(source + ".dlq")[0][1] - shared.watermarks(source + ".dlq")[0][0] == 4
