@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.suite.throughput import LABELS
-
 
 def _plt() -> Any:
     import matplotlib
@@ -17,19 +15,13 @@ def _plt() -> Any:
     return plt
 
 
-def ratios(doc: dict[str, Any], path: Path) -> Path | None:
-    summary = doc.get("throughput", {}).get("summary", {})
-    if not summary:
-        return None
-    plt = _plt()
+def _ratio_panel(ax: Any, summary: dict[str, Any], names: list[str], key: str, title: str) -> None:
     sizes = list(summary)
-    names = [n for n in summary[sizes[0]] if "ratio_to_raw" in summary[sizes[0]][n]]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) * len(sizes) + 1.5))
     height = 0.8 / len(sizes)
     for k, size in enumerate(sizes):
         ys, meds, lo, hi = [], [], [], []
         for i, name in enumerate(names):
-            r = summary[size].get(name, {}).get("ratio_to_raw")
+            r = summary[size].get(name, {}).get(key)
             if not r:
                 continue
             ys.append(i + k * height)
@@ -38,12 +30,25 @@ def ratios(doc: dict[str, Any], path: Path) -> Path | None:
             hi.append(r["max"] - r["median"])
         ax.barh(ys, meds, height=height, xerr=[lo, hi], capsize=2, label=f"{size} B")
     ax.set_yticks([i + height * (len(sizes) - 1) / 2 for i in range(len(names))])
-    ax.set_yticklabels([LABELS.get(n, n)[:60] for n in names], fontsize=7)
-    ax.invert_yaxis()
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_xlabel("records/s ÷ raw confluent-kafka of the same round (median, min–max)")
-    ax.legend(loc="lower right")
-    ax.set_title("Throughput ratio to raw confluent-kafka")
+    ax.set_xscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="lower right", fontsize=7)
+
+
+def ratios(doc: dict[str, Any], path: Path) -> Path | None:
+    summary = doc.get("throughput", {}).get("summary", {})
+    if not summary:
+        return None
+    plt = _plt()
+    first = summary[next(iter(summary))]
+    names = [n for n in first if "ratio_to_raw" in first[n]]
+    fig, (a1, a2) = plt.subplots(1, 2, sharey=True, figsize=(12, 0.5 * len(names) + 1.8))
+    _ratio_panel(a1, summary, names, "ratio_to_raw", "records/s ÷ raw of the same round (median, min–max)")
+    _ratio_panel(a2, summary, names, "cpu_ratio_to_raw", "raw CPU per record ÷ contender's (1 = as cheap as raw)")
+    a1.set_yticklabels(names, fontsize=8)
+    a1.invert_yaxis()
+    fig.suptitle("Throughput and CPU cost relative to raw confluent-kafka (log scale)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -24,7 +24,7 @@ from bench.suite.common import (
     new_topics,
     run_child,
 )
-from bench.suite.throughput import ORDER, race, unavailable
+from bench.suite.throughput import ORDER, race, summarize_trials, unavailable
 
 SECTIONS = ("throughput", "latency", "retry", "memory")
 #: Where each mode writes: (JSON, chart folder, Markdown).
@@ -139,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     out_json, img_dir, out_md = QUICK_OUT if args.quick else FULL_OUT
     if args.report_only:
         doc = json.loads(out_json.read_text())
+        if "throughput" in doc:  # summaries and headline follow the code of this version
+            trials = doc["throughput"]["trials"]
+            names = list(dict.fromkeys(t["contender"] for t in trials))
+            sizes = list(dict.fromkeys(t["size_bytes"] for t in trials))
+            doc["throughput"]["summary"] = summarize_trials(trials, names, sizes)
+        doc["headline"] = report.headline(doc)
     else:
         doc = run_all(args, out_json)
         out_json.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -33,7 +34,8 @@ RDKAFKA_CONF: dict[str, Any] = {
     "linger.ms": LINGER_MS,
     "compression.type": COMPRESSION,
 }
-#: Base record: 102 bytes of JSON with a sequence number; the 1 KB size pads a note field.
+#: Base record: 100 bytes of JSON with a sequence number. Larger sizes add a note of random hex,
+#: different in each pool slot, so lz4 does not get a run of one character for free.
 BASE_VALUE: dict[str, Any] = {"user_id": "u-12345", "order_id": "o-987", "amount_cents": 9999,
                               "currency": "EUR", "items": 3, "seq": 0}
 #: Records handed to the clients come from a pool of this many dicts (unique ``seq`` per record).
@@ -56,10 +58,12 @@ def dumps(value: Any) -> bytes:
 def value_pool(size_bytes: int) -> list[dict[str, Any]]:
     """``POOL`` dicts whose JSON is ``size_bytes`` long (±a few bytes as ``seq`` grows)."""
     base = dict(BASE_VALUE, seq=100000)
-    if size_bytes > len(dumps(base)):
-        base["note"] = ""
-        base["note"] = "x" * (size_bytes - len(dumps(base)))
-    return [dict(base) for _ in range(POOL)]
+    if size_bytes <= len(dumps(base)):
+        return [dict(base) for _ in range(POOL)]
+    base["note"] = ""
+    pad = size_bytes - len(dumps(base))
+    rnd = random.Random(13)
+    return [dict(base, note=rnd.randbytes(pad // 2 + 1).hex()[:pad]) for _ in range(POOL)]
 
 
 def new_topics(admin: Any, count: int, prefix: str = "bench") -> list[str]:

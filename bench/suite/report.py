@@ -36,6 +36,8 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
         "ratios": "records/s of a contender / records/s of raw confluent-kafka of the same round and size; "
                   "median and min–max over rounds",
         "cpu": "CPU seconds (user+system, all threads) of the contender's own process over the timed span",
+        "cpu_ratio": "raw's CPU seconds per record / the contender's, same round and size (1.00 = as cheap as "
+                     "raw); steadier than records/s on a shared machine, since waiting for a core costs no CPU time",
         "peak_rss": "peak RSS of the contender's process (VmHWM)",
         "kcat": "records from a file of key<TAB>JSON lines; the wall and CPU time of a 1-record kcat run "
                 "(process start, connection, producer id) are subtracted, as the warm-up of the others",
@@ -46,9 +48,9 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _ratio(doc: dict[str, Any], size: str, name: str) -> float | None:
+def _ratio(doc: dict[str, Any], size: str, name: str, key: str = "ratio_to_raw") -> float | None:
     s = doc.get("throughput", {}).get("summary", {}).get(size, {}).get(name, {})
-    r = s.get("ratio_to_raw")
+    r = s.get(key)
     return round(r["median"], 3) if r else None
 
 
@@ -61,6 +63,7 @@ def headline(doc: dict[str, Any]) -> dict[str, Any]:
             out[f"raw_records_per_s_{tag}"] = round(raw["records_per_s"]["median"])
         for key, name in HEADLINE_RATIOS.items():
             out[f"ratio_{key}_{tag}"] = _ratio(doc, size, name)
+            out[f"cpu_ratio_{key}_{tag}"] = _ratio(doc, size, name, "cpu_ratio_to_raw")
     for run in doc.get("latency", {}).get("runs", []):
         if "error" not in run:
             for q in ("p50_ms", "p99_ms"):
@@ -97,15 +100,15 @@ def _throughput(doc: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for size, per in t["summary"].items():
         lines += ["", f"**{size}-byte values**", "",
-                  "| contender | records/s | MB/s | ratio to raw | CPU-s per 100k | peak RSS MB |",
-                  "|---|---|---|---|---|---|"]
+                  "| contender | records/s | MB/s | ratio to raw | CPU-s per 100k | CPU ratio to raw | peak RSS MB |",
+                  "|---|---|---|---|---|---|---|"]
         for name, s in per.items():
             if "error" in s:
-                lines.append(f"| {LABELS.get(name, name)} | failed: {s['error']} | | | | |")
+                lines.append(f"| {LABELS.get(name, name)} | failed: {s['error']} | | | | | |")
                 continue
             lines.append(f"| {s['label']} | {_fmt_range(s['records_per_s'])} | {_fmt_range(s['mb_per_s'], '{:.1f}')}"
                          f" | {_fmt_range(s['ratio_to_raw'], '{:.2f}')} | {_fmt_range(s['cpu_s_per_100k'], '{:.2f}')}"
-                         f" | {_fmt_range(s['peak_rss_mb'], '{:.0f}')} |")
+                         f" | {_fmt_range(s.get('cpu_ratio_to_raw'), '{:.2f}')} | {_fmt_range(s['peak_rss_mb'], '{:.0f}')} |")
     if t.get("unavailable"):
         lines += ["", "Not measured: " + "; ".join(f"{LABELS.get(k, k)} — {v}" for k, v in t["unavailable"].items())
                   + "."]
@@ -171,7 +174,8 @@ def _memory(doc: dict[str, Any]) -> list[str]:
             f"RSS at start {m['rss_start_mb']:.0f} MB, peak {m['rss_peak_mb']:.0f} MB, end {m['rss_end_mb']:.0f} MB; "
             f"after warm-up (first {m['warmup_records']:,} records): {m['rss_after_warmup_min_mb']:.0f}–"
             f"{m['rss_after_warmup_max_mb']:.0f} MB, slope **{m['slope_after_warmup_mb_per_million']:+.1f} MB per "
-            f"million records** (least squares)."]
+            f"million records** (least squares; whole run {m.get('slope_whole_run_mb_per_million', float('nan')):+.1f}). "
+            f"Bounds declared by the library: {m.get('bounds') or 'unknown'}."]
 
 
 def markdown(doc: dict[str, Any], json_path: Path, images: list[Path], md_dir: Path) -> str:
@@ -189,7 +193,8 @@ def markdown(doc: dict[str, Any], json_path: Path, images: list[Path], md_dir: P
     if "throughput" in doc:
         lines += ["", "## 1. Throughput", "", "Median over rounds (min–max in brackets).", *_throughput(doc)]
         if "bench-ratios" in img:
-            lines += ["", f"![ratios to raw]({img['bench-ratios']})"]
+            lines += ["", f"![ratios to raw]({img['bench-ratios']})", "",
+                      "Chart rows are contender ids: " + "; ".join(f"`{k}` = {v}" for k, v in LABELS.items()) + "."]
     if "latency" in doc:
         lines += ["", "## 2. Latency at a fixed offered rate", "", *_latency(doc)]
         if "bench-latency-cdf" in img:

@@ -163,7 +163,9 @@ def summarize_trials(trials: list[dict[str, Any]], names: list[str], sizes: list
             if not ok:
                 per[name] = {"error": errors[0] if errors else "no trial"}
                 continue
-            ratios = [t["records_per_s"] / raw[t["round"]]["records_per_s"] for t in ok if t["round"] in raw]
+            paired = [(t, raw[t["round"]]) for t in ok if t["round"] in raw]
+            ratios = [t["records_per_s"] / r["records_per_s"] for t, r in paired]
+            cpu = [r["cpu_s_per_100k"] / t["cpu_s_per_100k"] for t, r in paired if t["cpu_s_per_100k"] > 0]
             per[name] = {
                 "label": LABELS.get(name, name),
                 "records_per_s": summarize([t["records_per_s"] for t in ok]),
@@ -171,6 +173,7 @@ def summarize_trials(trials: list[dict[str, Any]], names: list[str], sizes: list
                 "cpu_s_per_100k": summarize([t["cpu_s_per_100k"] for t in ok]),
                 "peak_rss_mb": summarize([t["peak_rss_mb"] for t in ok]),
                 "ratio_to_raw": summarize(ratios) if ratios else None,
+                "cpu_ratio_to_raw": summarize(cpu) if cpu else None,
                 "failed_rounds": len(errors),
             }
         out[str(size)] = per
