@@ -2,6 +2,6 @@
 
 import sys
 
-from kafka_reliable.cli.worker import main
+from kafka_reliable.worker.launch import main
 
 sys.exit(main())

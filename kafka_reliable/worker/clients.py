@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka_reliable.config import RELIABLE_DEFAULTS
+from kafka_reliable.logs import client_logger
 from kafka_reliable.worker.settings import WorkerConfig
 
 #: Pattern subscriptions see new ``.retry`` topics within this time (librdkafka default: 5 min).
@@ -13,7 +14,7 @@ PATTERN_METADATA_REFRESH_MS = 10_000
 
 
 def admin_config(cfg: WorkerConfig) -> dict[str, Any]:
-    return {"bootstrap.servers": cfg.bootstrap_servers, **cfg.client_keys("admin")}
+    return {"bootstrap.servers": cfg.bootstrap_servers, "logger": client_logger(), **cfg.client_keys("admin")}
 
 
 def consumer_config(cfg: WorkerConfig, error_cb: Callable[[Any], None]) -> dict[str, Any]:
@@ -28,6 +29,7 @@ def consumer_config(cfg: WorkerConfig, error_cb: Callable[[Any], None]) -> dict[
         "isolation.level": "read_committed",
         "enable.partition.eof": False,
         "error_cb": error_cb,
+        "logger": client_logger(),
     }
     if cfg.pattern:
         conf["topic.metadata.refresh.interval.ms"] = PATTERN_METADATA_REFRESH_MS
@@ -45,6 +47,7 @@ def producer_config(cfg: WorkerConfig, error_cb: Callable[[Any], None]) -> dict[
         "client.id": "kafka-reliable-retry-worker",
         "delivery.timeout.ms": cfg.delivery_timeout_ms,
         "error_cb": error_cb,
+        "logger": client_logger(),
     }
     if cfg.transactional:
         conf["transactional.id"] = cfg.transactional_id()

@@ -8,6 +8,7 @@ name, or is one whose companion names (``<topic>.retry``/``.dlq``) would not be.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,14 @@ from kafka_reliable.routing import Route, route_failure
 from kafka_reliable.worker.scheduler import TP
 
 RawHeaders = Sequence[tuple[str, bytes | None]]
+
+
+class RecordKind(enum.Enum):
+    """What a produce of the worker is: the record back on its topic, or routed after a failure."""
+
+    REPUBLISH = "republish"
+    TO_RETRY = "retry"
+    TO_DLQ = "dlq"
 
 
 @dataclass(slots=True)

@@ -16,11 +16,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka_reliable.config import RetryConfig, TopicNaming, redact
+from kafka_reliable.config import (
+    RetryConfig,
+    TopicNaming,
+    check_client_keys,
+    legal_topic_name,
+    redact,
+)
 from kafka_reliable.errors import ConfigurationError
 
 DEFAULT_GROUP = "kafka-reliable-retry"
 DEFAULT_MAX_PENDING = 10_000
+#: Seconds the worker waits for the cluster's first answer before it gives up (exit 1).
+DEFAULT_STARTUP_TIMEOUT_S = 30.0
 #: Prefix of environment variables that carry librdkafka keys.
 KAFKA_ENV_PREFIX = "KAFKA_RELIABLE_KAFKA_"
 
@@ -31,7 +39,12 @@ _FALSE = {"0", "false", "no", "off"}
 @dataclass(frozen=True, kw_only=True)
 class WorkerConfig:
     """Everything a RetryWorker needs. ``topics`` are SOURCE topics (``a`` -> ``a.retry``);
-    ``pattern`` is a regex over source topic names. Exactly one of them is set."""
+    ``pattern`` is a regex over source topic names. Exactly one of them is set.
+
+    A name in ``topics`` that already ends in a companion suffix (``orders.retry``) is refused:
+    the worker would consume ``orders.retry.retry``. Companion topics of a source topic that
+    does not exist are created only with ``create_topics``.
+    """
 
     bootstrap_servers: str = "localhost:9092"
     topics: tuple[str, ...] = ()
@@ -50,10 +63,18 @@ class WorkerConfig:
     delivery_timeout_ms: int = 30_000
     transaction_timeout_ms: int = 10_000
     shutdown_timeout_s: float = 10.0
+    #: How long to wait for the cluster's first answer at start (then WorkerError).
+    startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S
+    #: Create ``.retry``/``.dlq`` for source topics that do not exist (default: only consume).
+    create_topics: bool = False
 
     def __post_init__(self) -> None:
         if bool(self.topics) == bool(self.pattern):
             raise ConfigurationError("give exactly one of --topics and --pattern")
+        if not self.group_id.strip():
+            raise ConfigurationError("the consumer group (--group) must not be empty")
+        for topic in self.topics:
+            self._check_source(topic)
         if self.pattern:
             try:
                 re.compile(self.pattern)
@@ -67,6 +88,23 @@ class WorkerConfig:
                 raise ConfigurationError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
             raise ConfigurationError(f"metrics port {self.metrics_port} is out of range")
+        for name in ("startup_timeout_s", "shutdown_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"{name} (--{name.replace('_', '-')}) must be > 0, got {getattr(self, name)}")
+
+    def _check_source(self, topic: str) -> None:
+        """A source topic name: legal, not a companion name, with legal companion names."""
+        if not legal_topic_name(topic):
+            raise ConfigurationError(f"--topics: {topic!r} is not a legal topic name "
+                                     "(1-249 of [a-zA-Z0-9._-], not '.' or '..')")
+        source = self.naming.source_of(topic)
+        if source is not None:
+            raise ConfigurationError(
+                f"--topics: {topic!r} already ends in a companion suffix; name the source topic "
+                f"({source!r}): the worker consumes {self.naming.retry_topic(source)!r}")
+        if not legal_topic_name(self.naming.retry_topic(topic)):
+            raise ConfigurationError(f"--topics: {topic!r} is too long for its companion topic "
+                                     f"{self.naming.retry_topic(topic)!r} (at most 249 characters)")
 
     def subscription(self) -> list[str]:
         """Topic names or one librdkafka regex (leading ``^``) of the ``.retry`` topics."""
@@ -100,6 +138,8 @@ class WorkerConfig:
             "instance_id": self.instance_id,
             "max_pending": self.max_pending,
             "transactional": self.transactional,
+            "create_topics": self.create_topics,
+            "startup_timeout_s": self.startup_timeout_s,
             "retry": self.retry_config,
             "kafka_config": redact(dict(self.kafka_config)),
         }
@@ -113,6 +153,15 @@ def parse_kafka_config(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
             raise ConfigurationError(f"--kafka-config expects key=value, got {item.split('=')[0]!r}")
         out.append((key.strip(), value))
     return tuple(out)
+
+
+def check_kafka_config(items: Sequence[tuple[str, str]]) -> None:
+    """Refuse keys librdkafka does not know (with a suggestion); ``producer.``/``consumer.``/
+    ``admin.`` prefixes are taken off first."""
+    for key, value in items:
+        head, _, rest = key.partition(".")
+        bare = rest if head in ("producer", "consumer", "admin") and rest else key
+        check_client_keys({bare: value}, where="--kafka-config")
 
 
 def kafka_config_from_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -156,6 +205,8 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "instance_id": ("KAFKA_RELIABLE_INSTANCE_ID", str),
     "commit_interval_ms": ("KAFKA_RELIABLE_COMMIT_INTERVAL_MS", int),
     "shutdown_timeout_s": ("KAFKA_RELIABLE_SHUTDOWN_TIMEOUT_S", float),
+    "startup_timeout_s": ("KAFKA_RELIABLE_STARTUP_TIMEOUT_S", float),
+    "create_topics": ("KAFKA_RELIABLE_CREATE_TOPICS", bool),
 }
 
 
@@ -186,8 +237,10 @@ def from_values(values: Mapping[str, Any], env: Mapping[str, str] | None = None)
     )
     topics = tuple(t.strip() for t in v.get("topics", "").split(",") if t.strip())
     kafka = kafka_config_from_env(env) + parse_kafka_config(values.get("kafka_config") or ())
+    check_kafka_config(kafka)
     extra: dict[str, Any] = {}
-    for name in ("commit_interval_ms", "shutdown_timeout_s", "instance_id", "metrics_port"):
+    for name in ("commit_interval_ms", "shutdown_timeout_s", "instance_id", "metrics_port", "startup_timeout_s",
+                 "create_topics"):
         if name in v:
             extra[name] = v[name]
     return WorkerConfig(

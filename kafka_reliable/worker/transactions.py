@@ -5,21 +5,23 @@ A transaction is begun on the first produce after a commit and committed (with
 abortable error or an unfinished flush aborts it; the worker then re-reads from the committed
 offsets. A record whose republish failed is remembered, so after the re-read it is routed to
 ``.retry``/``.dlq`` inside the next transaction instead of failing the same way again.
+
+The committer knows only its producer: ``commit`` and ``abort`` return a :class:`TxnResult`
+and the worker acts on it (mark offsets committed, drop what was in flight and re-read, or stop).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
-from kafka_reliable.worker.records import RetryRecord
+from kafka_reliable.worker.records import RecordKind, RetryRecord
 from kafka_reliable.worker.scheduler import TP
-
-if TYPE_CHECKING:
-    from kafka_reliable.worker.worker import RetryWorker
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +37,45 @@ ABORT_BACKOFF_MS, ABORT_BACKOFF_MAX_MS = 100, 5_000
 _TXN_NOISE = frozenset({"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_STATE", "_FENCED", "_PREV_IN_PROGRESS"})
 
 
-class TransactionalCommitter:
-    """Begin / commit / abort-and-rewind for a RetryWorker in ``transactional`` mode."""
+class TxnOutcome(enum.Enum):
+    """How a commit or abort ended."""
 
-    def __init__(self, *, producer: Producer, worker: RetryWorker) -> None:
+    #: No transaction was open: nothing to do.
+    IDLE = "idle"
+    #: Records and offsets are committed: mark the offsets committed.
+    COMMITTED = "committed"
+    #: Aborted: everything in flight is settled (purged); re-read from the committed offsets.
+    ABORTED = "aborted"
+    #: The producer cannot go on (fenced, fatal error): stop the worker.
+    FATAL = "fatal"
+
+
+@dataclass(frozen=True, slots=True)
+class TxnResult:
+    outcome: TxnOutcome
+    #: Why it was aborted or fatal (for the log), else "".
+    detail: str = ""
+
+
+#: A republish failure remembered across an abort: (error name, error message, fatal).
+KnownFailure = tuple[str, str, bool]
+
+
+class TransactionalCommitter:
+    """Begin / commit / abort of the worker's transactions, on one transactional producer."""
+
+    def __init__(self, *, producer: Producer) -> None:
         self._p = producer
-        self._w = worker
         self._open = False
         self._failed = False
-        self._known: dict[tuple[TP, int], tuple[str, str, bool]] = {}
+        self._known: dict[tuple[TP, int], KnownFailure] = {}
         self._hold_until_ms = 0
         self._backoff_ms = ABORT_BACKOFF_MS
         self._aborts_in_a_row = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
 
     def init(self) -> None:
         self._p.init_transactions(TXN_CALL_TIMEOUT_S)
@@ -57,73 +86,66 @@ class TransactionalCommitter:
             self._open = True
 
     def may_produce(self, now_ms: int) -> bool:
+        """False during the pause after an abort."""
         return now_ms >= self._hold_until_ms
 
-    def known_failure(self, rec: RetryRecord) -> tuple[str, str, bool] | None:
+    def known_failure(self, rec: RetryRecord) -> KnownFailure | None:
         """The failure of this record's republish in an aborted transaction, if any."""
         return self._known.pop((rec.tp, rec.offset), None) if self._known else None
 
-    def on_failed(self, kind: str, rec: RetryRecord, err: KafkaError) -> None:
+    def on_failed(self, kind: RecordKind, rec: RetryRecord, err: KafkaError) -> None:
+        """A record of the open transaction failed: the transaction will be aborted."""
         self._failed = True
-        if kind == "republish" and err.name() not in _TXN_NOISE and not err.fatal():
+        if kind is RecordKind.REPUBLISH and err.name() not in _TXN_NOISE and not err.fatal():
             self._known[(rec.tp, rec.offset)] = (err.name(), err.str(), False)
 
-    def commit(self, rewind: bool = True) -> None:
-        """Commit the open transaction with the committable offsets; abort (and rewind) on failure."""
+    def commit(self, offsets: dict[TP, int], group_metadata: Any, *, unacked: int) -> TxnResult:
+        """Commit the open transaction with ``offsets``; abort when ``unacked`` records remain
+        (after the caller's flush) or a record of it failed."""
         if not self._open:
-            return
-        w = self._w
-        remaining = self._p.flush(FLUSH_TIMEOUT_S)
-        w.settle()
-        if remaining or self._failed:
-            self.abort(f"{remaining} records unacknowledged" if remaining else "a record failed", rewind)
-            return
-        offsets = w.tracker.committable()
+            return TxnResult(TxnOutcome.IDLE)
+        if unacked or self._failed:
+            return self.abort(f"{unacked} records unacknowledged" if unacked else "a record failed")
         sent = not offsets
         for _ in range(COMMIT_ATTEMPTS):
             try:
                 if not sent:
                     self._p.send_offsets_to_transaction(
-                        [TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                        w.consumer.consumer_group_metadata(), TXN_CALL_TIMEOUT_S)
+                        [TopicPartition(t, p, o) for (t, p), o in offsets.items()], group_metadata,
+                        TXN_CALL_TIMEOUT_S)
                     sent = True
                 self._p.commit_transaction(TXN_CALL_TIMEOUT_S)
             except KafkaException as exc:
                 err: KafkaError = exc.args[0]
                 if err.fatal():
-                    w.fail(f"transaction commit: {err}")
-                    return
+                    return TxnResult(TxnOutcome.FATAL, f"transaction commit: {err}")
                 if err.txn_requires_abort() or not err.retriable():
-                    self.abort(f"commit failed: {err.name()}", rewind)
-                    return
+                    return self.abort(f"commit failed: {err.name()}")
                 continue
-            self._open = False
-            w.tracker.mark_committed(offsets)
-            if self._aborts_in_a_row:
-                log.info("transactions commit again after %d aborts", self._aborts_in_a_row)
-            self._aborts_in_a_row = 0
-            self._backoff_ms = ABORT_BACKOFF_MS
-            return
-        self.abort("commit kept failing", rewind)
+            self._committed()
+            return TxnResult(TxnOutcome.COMMITTED)
+        return self.abort("commit kept failing")
 
-    def abort(self, why: str, rewind: bool = True) -> None:
-        """Abort the open transaction; re-read from the committed offsets after a short pause."""
+    def _committed(self) -> None:
+        self._open = False
+        if self._aborts_in_a_row:
+            log.info("transactions commit again after %d aborts", self._aborts_in_a_row)
+        self._aborts_in_a_row = 0
+        self._backoff_ms = ABORT_BACKOFF_MS
+
+    def abort(self, why: str) -> TxnResult:
+        """Abort the open transaction and hold produces for a short, growing pause."""
         if not self._open:
-            return
+            return TxnResult(TxnOutcome.IDLE)
         try:
             self._p.abort_transaction(TXN_CALL_TIMEOUT_S)
         except KafkaException as exc:
-            err: KafkaError = exc.args[0]
-            self._w.fail(f"transaction abort: {err}")
-            return
+            return TxnResult(TxnOutcome.FATAL, f"transaction abort: {exc.args[0]}")
         self._open = False
         self._failed = False
         self._p.poll(0)
-        self._w.drop_inflight()
-        if rewind:
-            self._w.rewind()
         self._hold_until_ms = int(time.time() * 1000) + self._backoff_ms
         self._aborts_in_a_row += 1
-        log.warning("transaction aborted (%s); re-reading from committed offsets in %d ms",
-                    why, self._backoff_ms)
+        log.warning("transaction aborted (%s); re-reading from committed offsets in %d ms", why, self._backoff_ms)
         self._backoff_ms = min(self._backoff_ms * 2, ABORT_BACKOFF_MAX_MS)
+        return TxnResult(TxnOutcome.ABORTED, why)

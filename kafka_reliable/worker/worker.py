@@ -1,10 +1,10 @@
 """RetryWorker: consumes ``<topic>.retry``, republishes each record when due (DESIGN.md §5).
 
 One thread does everything: ``_poll`` reads ahead into the due-time heap, ``_dispatch`` hands
-due records to ``_republish``, delivery reports (collected by the producer's callbacks) are
-settled by ``_settle_reports``, and ``_commit`` commits per partition only the contiguous
-prefix of acknowledged offsets (or, with ``transactional``, commits a Kafka transaction that
-carries the republished records and the offsets together).
+due records to the :class:`Sender`, ``_settle`` acts on the delivery reports, and ``_commit``
+commits per partition only the contiguous prefix of acknowledged offsets (or, with
+``transactional``, commits a Kafka transaction that carries the republished records and the
+offsets together; the committer returns an outcome the worker acts on).
 """
 
 from __future__ import annotations
@@ -13,25 +13,34 @@ import contextlib
 import logging
 import threading
 import time
-from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable import tracing
-from kafka_reliable.errors import KafkaReliableError, classify
+from kafka_reliable.errors import classify
 from kafka_reliable.routing import Route
 from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.worker import clients, records
 from kafka_reliable.worker.metrics import WorkerMetrics
+from kafka_reliable.worker.notes import ErrorNotes
 from kafka_reliable.worker.partitions import OwnedPartitions, names
-from kafka_reliable.worker.records import RetryRecord
-from kafka_reliable.worker.scheduler import TP, OffsetTracker
+from kafka_reliable.worker.records import RecordKind, RetryRecord
+from kafka_reliable.worker.scheduler import TP
+from kafka_reliable.worker.sender import Report, Sender
 from kafka_reliable.worker.settings import WorkerConfig
-from kafka_reliable.worker.transactions import TransactionalCommitter
+from kafka_reliable.worker.startup import WorkerError, prepare_topics, wait_for_cluster
+from kafka_reliable.worker.transactions import (
+    FLUSH_TIMEOUT_S,
+    TransactionalCommitter,
+    TxnOutcome,
+    TxnResult,
+)
 
 log = logging.getLogger(__name__)
+
+__all__ = ["RetryWorker", "WorkerError"]
 
 #: Longest single wait inside poll(); bounds the lateness of newly read, already-due records.
 MAX_POLL_WAIT_S = 0.05
@@ -39,12 +48,6 @@ MAX_POLL_WAIT_S = 0.05
 DISPATCH_BATCH = 2_000
 #: Delay before retrying a record whose companion topic could not be written.
 ROUTE_RETRY_MS = 1_000
-
-REPUBLISH, TO_RETRY, TO_DLQ = "republish", "retry", "dlq"
-
-
-class WorkerError(KafkaReliableError):
-    """The worker could not start or had to stop (the message says why)."""
 
 
 def _wall_ms() -> int:
@@ -63,15 +66,13 @@ class RetryWorker:
         self._heap = self._own.heap
         self._tracker = self._own.tracker
         self._gens = self._own.gens
-        self._reports: list[tuple[str, RetryRecord, str | None, KafkaError | None]] = []
-        self._inflight = 0
         self._stop = threading.Event()
         self._requeue_fatal = False
         self._rebuild = False
         self._last_commit_ms = 0
-        self._client_error: str | None = None
+        self._notes = ErrorNotes()
         self._consumer: Consumer | None = None
-        self._producer: Producer | None = None
+        self._sender: Sender | None = None
         self._txn: TransactionalCommitter | None = None
         self._companions = CompanionTopics(clients.admin_config(config), naming=config.naming)
         self._metrics_server: Any = None
@@ -102,62 +103,79 @@ class RetryWorker:
     def _start(self) -> None:
         cfg = self.config
         log.info("retry worker starting: %s", cfg.describe())
-        if cfg.metrics_port is not None:
-            from prometheus_client import start_http_server
-
-            try:
-                self._metrics_server, _ = start_http_server(cfg.metrics_port, registry=self.metrics.registry)
-            except OSError as exc:
-                raise WorkerError(f"metrics port {cfg.metrics_port}: {exc}") from exc
-            log.info("metrics on :%s/metrics", cfg.metrics_port)
+        self._serve_metrics()
         try:
-            for topic in cfg.topics:
-                self._companions.ensure(topic)
-            self._producer = self._new_producer()
+            metadata = wait_for_cluster(self._companions, cfg, self._notes)
+            prepare_topics(self._companions, cfg, metadata)
+            self._sender = Sender(self._new_producer())
             self._consumer = Consumer(clients.consumer_config(cfg, self._on_consumer_error))
             self._consumer.subscribe(
                 cfg.subscription(), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
             )
         except KafkaException as exc:
-            raise WorkerError(f"retry worker could not start: {exc}") from exc
+            err = exc.args[0] if exc.args else exc
+            text = f"{err.name()}: {err.str()}" if isinstance(err, KafkaError) else str(err)
+            raise WorkerError(f"retry worker could not start: {text}") from exc
         log.info("retry worker running: subscribed to %s", cfg.subscription())
+
+    def _serve_metrics(self) -> None:
+        port = self.config.metrics_port
+        if port is None:
+            return
+        from prometheus_client import start_http_server
+
+        try:
+            self._metrics_server, _ = start_http_server(port, registry=self.metrics.registry)
+        except OSError as exc:
+            raise WorkerError(f"metrics port {port}: {exc}") from exc
+        log.info("metrics on :%s/metrics", port)
 
     def _new_producer(self) -> Producer:
         producer = Producer(clients.producer_config(self.config, self._on_producer_error))
         if self.config.transactional:
-            self._txn = TransactionalCommitter(producer=producer, worker=self)
+            self._txn = TransactionalCommitter(producer=producer)
             self._txn.init()
         return producer
 
     def _shutdown(self) -> None:
         deadline = self._shutdown_deadline = time.monotonic() + self.config.shutdown_timeout_s
-        log.info("retry worker stopping: %d pending, %d in flight", len(self._heap), self._inflight)
-        consumer, producer = self._consumer, self._producer
-        if consumer is not None and producer is not None:
+        sender, consumer = self._sender, self._consumer
+        log.info("retry worker stopping: %d pending, %d in flight", len(self._heap), sender.inflight if sender else 0)
+        if consumer is not None and sender is not None:
             with contextlib.suppress(KafkaException):
                 consumer.pause(consumer.assignment())
             self._finish_inflight(deadline)
             self._commit(rewind=False)
             consumer.close()
-        if producer is not None:
-            producer.flush(max(0.0, deadline - time.monotonic()))
+        if sender is not None:
+            sender.flush(max(0.0, deadline - time.monotonic()))
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
+        self._companions.close()
         log.info("retry worker stopped: %s", self.counts)
 
     def _finish_inflight(self, deadline: float) -> None:
         """Wait (bounded) for the acknowledgements of what was handed to the producer."""
-        assert self._producer is not None
-        while self._inflight > 0 and time.monotonic() < deadline:
-            self._producer.poll(min(0.05, max(0.0, deadline - time.monotonic())))
-            self._settle_reports()
+        sender = self.sender
+        while sender.inflight > 0 and time.monotonic() < deadline:
+            sender.poll(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._settle()
+
+    @property
+    def sender(self) -> Sender:
+        assert self._sender is not None
+        return self._sender
+
+    @property
+    def consumer(self) -> Consumer:
+        assert self._consumer is not None
+        return self._consumer
 
     # ---- the loop -----------------------------------------------------------------------
     def _step(self) -> None:
-        assert self._producer is not None
         self._poll()
-        self._producer.poll(0)
-        self._settle_reports()
+        self.sender.poll(0)
+        self._settle()
         self._dispatch(_wall_ms())
         if self._rebuild:
             self._rebuild_producer()
@@ -169,15 +187,14 @@ class RetryWorker:
         self.metrics.pending.set(self._tracker.pending())
 
     def _poll(self) -> None:
-        assert self._consumer is not None
         wait_s = MAX_POLL_WAIT_S
         nxt = self._heap.next_due_ms()
         if nxt is not None:
             wait_s = min(wait_s, max(0.0, (nxt - time.time() * 1000) / 1000))
-        if self._inflight:
+        if self.sender.inflight:
             wait_s = min(wait_s, 0.005)
         n = max(1, min(self.config.poll_batch, self._heap.room))
-        msgs = self._consumer.consume(num_messages=n, timeout=wait_s)
+        msgs = self.consumer.consume(num_messages=n, timeout=wait_s)
         if msgs:
             now_ms = _wall_ms()
             for m in msgs:
@@ -186,7 +203,7 @@ class RetryWorker:
     def _handle(self, m: Message, now_ms: int) -> None:
         err = m.error()
         if err is not None:
-            self._note_client_error("consumer", err)
+            self._notes.note("consumer", err)
             return
         tp: TP = (m.topic() or "", m.partition() or 0)
         offset = m.offset() or 0
@@ -209,11 +226,17 @@ class RetryWorker:
         self._heap.push(rec.due_ms, tp, rec)
 
     def _dispatch(self, now_ms: int) -> None:
-        if self._txn is not None and not self._txn.may_produce(now_ms):
+        txn = self._txn
+        if txn is not None and not txn.may_produce(now_ms):
             return
-        for due_ms, rec in self._heap.pop_due(now_ms, DISPATCH_BATCH):
-            self.metrics.lateness.observe(max(0.0, time.time() - due_ms / 1000))
-            known = self._txn.known_failure(rec) if self._txn is not None else None
+        due = self._heap.pop_due(now_ms, DISPATCH_BATCH)
+        if not due:
+            return
+        now_s = time.time()
+        observe = self.metrics.lateness.observe
+        for due_ms, rec in due:
+            observe(max(0.0, now_s - due_ms / 1000))
+            known = txn.known_failure(rec) if txn is not None else None
             if known is not None:
                 self._on_republish_failed(rec, *known)
             else:
@@ -221,10 +244,13 @@ class RetryWorker:
 
     def _republish(self, rec: RetryRecord) -> None:
         assert rec.failure is not None
+        if not tracing.configured():
+            self._produce(rec.failure.original_topic, rec, records.republish_headers(rec), RecordKind.REPUBLISH, None)
+            return
         with tracing.span(tracing.SPAN_RETRY, headers=rec.headers, attributes={
             "messaging.destination.name": rec.failure.original_topic, "kafka_reliable.attempt": rec.failure.attempt,
         }):
-            self._produce(rec.failure.original_topic, rec, records.republish_headers(rec), REPUBLISH, None)
+            self._produce(rec.failure.original_topic, rec, records.republish_headers(rec), RecordKind.REPUBLISH, None)
 
     def _route(self, rec: RetryRecord, route: Route) -> None:
         """Send a record to ``.retry`` or ``.dlq`` (companion topics ensured first)."""
@@ -233,69 +259,59 @@ class RetryWorker:
         except KafkaException as exc:
             self._route_failed(rec, f"ensure companion topics: {exc}")
             return
-        kind = TO_RETRY if route.to_retry else TO_DLQ
+        kind = RecordKind.TO_RETRY if route.to_retry else RecordKind.TO_DLQ
         self._produce(route.target_topic, rec, route.headers, kind, route.failure.dlq_reason)
 
-    def _produce(self, topic: str, rec: RetryRecord, headers: list[tuple[str, bytes]], kind: str,
+    def _produce(self, topic: str, rec: RetryRecord, headers: list[tuple[str, bytes]], kind: RecordKind,
                  reason: str | None) -> None:
-        assert self._producer is not None
         if self._txn is not None:
             self._txn.begin()
-        cb = partial(self._on_delivery, kind, rec, reason)
-        while True:
-            try:
-                self._producer.produce(topic, value=rec.value, key=rec.key, headers=headers,  # type: ignore[arg-type]
-                                       timestamp=rec.timestamp_ms, on_delivery=cb)
-                break
-            except BufferError:
-                self._producer.poll(0.05)
-            except KafkaException as exc:
-                self._reports.append((kind, rec, reason, exc.args[0]))
-                break
-        self._inflight += 1
-
-    def _on_delivery(self, kind: str, rec: RetryRecord, reason: str | None, err: KafkaError | None,
-                     _msg: Message) -> None:
-        self._reports.append((kind, rec, reason, err))
+        self.sender.produce(topic, rec, headers, kind, reason)
 
     # ---- outcomes -----------------------------------------------------------------------
-    def _settle_reports(self) -> None:
-        while self._reports:
-            batch, self._reports = self._reports, []
-            for kind, rec, reason, err in batch:
-                self._inflight = max(0, self._inflight - 1)
-                if self._gens.get(rec.tp) != rec.gen:
-                    continue
-                if err is None:
-                    self._on_acked(kind, rec, reason)
-                elif self._txn is not None:
-                    self._txn.on_failed(kind, rec, err)
-                elif err.fatal() or self._requeue_fatal:
-                    self._rebuild = True
-                    self._heap.push(_wall_ms(), rec.tp, rec)
-                elif kind == REPUBLISH:
-                    self._on_republish_failed(rec, err.name(), err.str(), False)
-                else:
-                    self._route_failed(rec, f"{err.name()}: {err.str()}")
+    def _settle(self) -> None:
+        """Act on every delivery report collected so far."""
+        sender = self.sender
+        while True:
+            batch = sender.take_reports()
+            if not batch:
+                return
+            for report in batch:
+                self._settle_one(report)
 
-    def _on_acked(self, kind: str, rec: RetryRecord, reason: str | None) -> None:
-        self._tracker.finish(rec.tp, rec.offset)
-        topic = rec.source_topic
-        if kind == REPUBLISH:
+    def _settle_one(self, r: Report) -> None:
+        if self._gens.get(r.rec.tp) != r.rec.gen:
+            return  # revoked or rewound meanwhile: the next reading decides
+        err = r.err
+        if err is None:
+            self._on_acked(r)
+        elif self._txn is not None:
+            self._txn.on_failed(r.kind, r.rec, err)
+        elif err.fatal() or self._requeue_fatal:
+            self._rebuild = True
+            self._heap.push(_wall_ms(), r.rec.tp, r.rec)
+        elif r.kind is RecordKind.REPUBLISH:
+            self._on_republish_failed(r.rec, err.name(), err.str(), False)
+        else:
+            self._route_failed(r.rec, f"{err.name()}: {err.str()}")
+
+    def _on_acked(self, r: Report) -> None:
+        self._tracker.finish(r.rec.tp, r.rec.offset)
+        topic = r.rec.source_topic
+        if r.kind is RecordKind.REPUBLISH:
             self.counts["republished"] += 1
             self.metrics.republished.labels(topic).inc()
-        elif kind == TO_DLQ:
+            if self._notes.last is not None:
+                self._notes.recovered("republishing")
+        elif r.kind is RecordKind.TO_DLQ:
             self.counts["dead_lettered"] += 1
-            self.metrics.dead_lettered.labels(topic, reason or "").inc()
+            self.metrics.dead_lettered.labels(topic, r.reason or "").inc()
         else:
             self.counts["retried"] += 1
-        if kind == REPUBLISH and self._client_error is not None:
-            log.info("republishing again after %s", self._client_error)
-            self._client_error = None
 
     def _on_republish_failed(self, rec: RetryRecord, name: str, message: str, fatal: bool) -> None:
         self.counts["failed"] += 1
-        self._note_client_error(f"republish to {rec.source_topic}", name)
+        self._notes.note(f"republish to {rec.source_topic}", name)
         self.metrics.failed.labels(rec.source_topic, classify(name, fatal=fatal).error_class).inc()
         route = records.failure_route(rec, error_name=name, error_message=message, fatal=fatal,
                                       retry_config=self.config.retry_config, naming=self.config.naming,
@@ -304,50 +320,65 @@ class RetryWorker:
 
     def _route_failed(self, rec: RetryRecord, why: str) -> None:
         """A companion topic could not be written: keep the record (offset uncommitted), retry later."""
-        self._note_client_error("companion topic", why)
+        self._notes.note("companion topic", why)
         self._heap.push(_wall_ms() + ROUTE_RETRY_MS, rec.tp, rec)
 
     def _rebuild_producer(self) -> None:
         """After a fatal idempotent-producer error: purge, requeue what was in flight, start anew."""
-        assert self._producer is not None
         log.warning("producer hit a fatal error; rebuilding it (in-flight records are requeued)")
-        old = self._producer
         self._requeue_fatal = True
         try:
-            old.purge(in_queue=True, in_flight=True)
-            old.flush(5.0)
-            self._settle_reports()
+            for report in self.sender.replace(self._new_producer):
+                self._settle_one(report)
         finally:
             self._requeue_fatal = False
-        self._inflight = 0
         self._rebuild = False
-        self._producer = self._new_producer()
 
     # ---- commits and rebalance ---------------------------------------------------------
     def _commit(self, only: set[TP] | None = None, rewind: bool = True) -> None:
         """Commit the contiguous prefix of finished offsets (or the open transaction)."""
         if self._txn is not None:
-            self._txn.commit(rewind=rewind)
+            self._commit_transaction(self._txn, rewind)
             return
-        assert self._consumer is not None
         offsets = self._tracker.committable()
         if only is not None:
             offsets = {tp: o for tp, o in offsets.items() if tp in only}
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                                  asynchronous=False)
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                 asynchronous=False)
             self._tracker.mark_committed(offsets)
         except KafkaException as exc:
-            self._note_client_error("commit", str(exc.args[0]))
+            self._notes.note("commit", str(exc.args[0]))
+
+    def _commit_transaction(self, txn: TransactionalCommitter, rewind: bool) -> None:
+        if not txn.is_open:
+            return
+        unacked = self.sender.flush(FLUSH_TIMEOUT_S)
+        self._settle()
+        offsets = self._tracker.committable()
+        result = txn.commit(offsets, self.consumer.consumer_group_metadata(), unacked=unacked)
+        if result.outcome is TxnOutcome.COMMITTED:
+            self._tracker.mark_committed(offsets)
+        else:
+            self._after_abort(result, rewind)
+
+    def _after_abort(self, result: TxnResult, rewind: bool) -> None:
+        """An aborted transaction settled (purged) all it carried: re-read from the commits."""
+        if result.outcome is TxnOutcome.FATAL:
+            self.fail(result.detail)
+        elif result.outcome is TxnOutcome.ABORTED:
+            self.sender.drop_inflight()
+            if rewind:
+                self._rewind()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._own.assigned(consumer, partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = {(p.topic, p.partition) for p in partitions}
-        if self._producer is not None:
+        if self._sender is not None:
             bound = time.monotonic() + min(self.config.shutdown_timeout_s, 10.0)
             self._finish_inflight(min(bound, self._shutdown_deadline or bound))
             self._commit(only=tps, rewind=False)
@@ -356,33 +387,16 @@ class RetryWorker:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._txn is not None:
-            self._txn.abort("partitions lost", rewind=False)
+            self._after_abort(self._txn.abort("partitions lost"), rewind=False)
         self._own.drop({(p.topic, p.partition) for p in partitions})
         log.warning("lost %d partitions (no commit): %s", len(partitions), names(partitions))
 
-    def rewind(self) -> None:
+    def _rewind(self) -> None:
         """After an aborted transaction: re-read every partition from its committed offset."""
         try:
             self._own.rewind(self.consumer)
         except KafkaException as exc:
             self.fail(f"cannot rewind to the committed offsets: {exc}")
-
-    def drop_inflight(self) -> None:
-        """After an aborted transaction every record of it is settled (purged)."""
-        self._reports.clear()
-        self._inflight = 0
-
-    @property
-    def consumer(self) -> Consumer:
-        assert self._consumer is not None
-        return self._consumer
-
-    @property
-    def tracker(self) -> OffsetTracker:
-        return self._tracker
-
-    def settle(self) -> None:
-        self._settle_reports()
 
     def fail(self, why: str) -> None:
         """Stop with exit code 1 (fatal client error)."""
@@ -390,23 +404,16 @@ class RetryWorker:
         self.exit_code = 1
         self._stop.set()
 
-    # ---- client errors (one log line per change) ----------------------------------------
+    # ---- client errors (rate-limited log lines) ------------------------------------------
     def _on_producer_error(self, err: KafkaError) -> None:
         if err.fatal():
             if self._txn is not None:
                 self.fail(f"transactional producer: {err}")
             else:
                 self._rebuild = True
-        self._note_client_error("producer", err)
+        self._notes.note("producer", err)
 
     def _on_consumer_error(self, err: KafkaError) -> None:
         if err.fatal():
             self.fail(f"consumer: {err}")
-        self._note_client_error("consumer", err)
-
-    def _note_client_error(self, where: str, err: Any) -> None:
-        text = f"{where}: {err.name() if isinstance(err, KafkaError) else err}"
-        if text != self._client_error:
-            self._client_error = text
-            log.warning("%s%s", text, f" ({err.str()})" if isinstance(err, KafkaError) else "")
-
+        self._notes.note("consumer", err)

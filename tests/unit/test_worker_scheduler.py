@@ -290,7 +290,9 @@ def test_cli_verb_options_build_the_worker_config() -> None:
     args = build_parser().parse_args(argv)
     cfg = from_values(vars(args), {})
     # Then
-    assert args.func.__module__ == "kafka_reliable.cli.worker"
+    from kafka_reliable.worker import launch
+
+    assert args.func is launch.run
     assert (cfg.bootstrap_servers, cfg.group_id, cfg.max_pending, cfg.metrics_port) == ("b:9092", "g1", 50, 9108)
     assert cfg.transactional and cfg.pattern == "orders.*"
     assert cfg.retry_config == RetryConfig(max_retries=5, initial_delay_ms=10, max_delay_ms=1000,

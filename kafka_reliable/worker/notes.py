@@ -1,0 +1,54 @@
+"""Client errors of the worker, logged once per kind and window instead of once per event.
+
+A worker that cannot reach its cluster hears ``_TRANSPORT`` and ``_ALL_BROKERS_DOWN`` in turn,
+many times a second; each kind of error is logged when first seen, then at most once per
+``window_s`` with the number of repeats in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError
+
+log = logging.getLogger("kafka_reliable.worker.worker")
+
+#: Seconds during which a repeated error is counted instead of logged.
+DEFAULT_WINDOW_S = 30.0
+
+
+class ErrorNotes:
+    """The last client error (for the recovery line) and rate-limited warnings."""
+
+    def __init__(self, *, window_s: float = DEFAULT_WINDOW_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self._clock = clock
+        #: kind -> (time last logged, repeats since)
+        self._seen: dict[str, tuple[float, int]] = {}
+        self.last: str | None = None
+
+    def note(self, where: str, err: Any) -> bool:
+        """Remember an error; log it unless the same kind was logged within the window.
+        Returns whether a line was logged."""
+        kind = f"{where}: {err.name() if isinstance(err, KafkaError) else err}"
+        self.last = kind
+        now = self._clock()
+        seen = self._seen.get(kind)
+        if seen is not None and now - seen[0] < self.window_s:
+            self._seen[kind] = (seen[0], seen[1] + 1)
+            return False
+        self._seen[kind] = (now, 0)
+        detail = f" ({err.str()})" if isinstance(err, KafkaError) else ""
+        repeats = f" [repeated {seen[1]} times in the last {now - seen[0]:.0f} s]" if seen and seen[1] else ""
+        log.warning("%s%s%s", kind, detail, repeats)
+        return True
+
+    def recovered(self, what: str) -> None:
+        """Log one line when work succeeds again after an error; forget the errors."""
+        if self.last is not None:
+            log.info("%s again after %s", what, self.last)
+            self.last = None
+            self._seen.clear()

@@ -1,0 +1,100 @@
+"""Pure units of the worker's parts: rate-limited error notes, the transaction outcomes, settings."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from kafka_reliable.errors import ConfigurationError
+from kafka_reliable.worker.notes import ErrorNotes
+from kafka_reliable.worker.records import RecordKind, RetryRecord
+from kafka_reliable.worker.settings import WorkerConfig
+from kafka_reliable.worker.transactions import TransactionalCommitter, TxnOutcome
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_error_notes_log_each_kind_once_per_window_with_the_repeat_count(caplog: pytest.LogCaptureFixture) -> None:
+    # Given: errors alternating between two kinds 30 times a second for 40 s
+    clock = Clock()
+    notes = ErrorNotes(window_s=30.0, clock=clock)
+    caplog.set_level(logging.INFO, logger="kafka_reliable.worker")
+    # When
+    logged = 0
+    for i in range(40 * 30):
+        clock.t = i / 30
+        logged += notes.note("consumer", "_TRANSPORT" if i % 2 else "_ALL_BROKERS_DOWN")
+    notes.recovered("republishing")
+    # Then: 2 kinds x 2 windows, the second line of a kind says how often it repeated
+    assert logged == 4
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 5
+    assert "[repeated 449 times in the last 30 s]" in lines[2]
+    assert lines[-1] == "republishing again after consumer: _TRANSPORT"
+    assert notes.last is None
+
+
+class FakeTxnProducer:
+    """Records the transactional calls; ``commit_error`` makes commit_transaction raise."""
+
+    def __init__(self, commit_error: KafkaError | None = None) -> None:
+        self.calls: list[str] = []
+        self.commit_error = commit_error
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*_a: Any, **_k: Any) -> None:
+            self.calls.append(name)
+            if name == "commit_transaction" and self.commit_error is not None:
+                raise KafkaException(self.commit_error)
+        return call
+
+
+def _rec() -> RetryRecord:
+    return RetryRecord(("t.retry", 0), 5, 1, None, b"v", 0, [], None, 0)
+
+
+def test_committer_outcomes() -> None:
+    # idle: nothing open
+    p = FakeTxnProducer()
+    txn = TransactionalCommitter(producer=p)  # type: ignore[arg-type]
+    assert txn.commit({}, None, unacked=0).outcome is TxnOutcome.IDLE
+    # committed: offsets sent, then the commit
+    txn.begin()
+    assert txn.commit({("t.retry", 0): 6}, object(), unacked=0).outcome is TxnOutcome.COMMITTED
+    assert p.calls == ["begin_transaction", "send_offsets_to_transaction", "commit_transaction"]
+    # aborted: records unacknowledged, or one failed (its republish failure is remembered)
+    txn.begin()
+    assert txn.commit({}, None, unacked=3).outcome is TxnOutcome.ABORTED
+    txn.begin()
+    txn.on_failed(RecordKind.REPUBLISH, _rec(), KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+    result = txn.commit({}, None, unacked=0)
+    assert (result.outcome, result.detail) == (TxnOutcome.ABORTED, "a record failed")
+    assert txn.known_failure(_rec()) == ("MSG_SIZE_TOO_LARGE", KafkaError(KafkaError.MSG_SIZE_TOO_LARGE).str(), False)
+    assert not txn.may_produce(0)
+    # fatal: the commit says the producer is fenced
+    fenced = TransactionalCommitter(producer=FakeTxnProducer(KafkaError(KafkaError._FENCED, fatal=True)))  # type: ignore[arg-type]
+    fenced.begin()
+    assert fenced.commit({}, None, unacked=0).outcome is TxnOutcome.FATAL
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"topics": ("a",), "group_id": " "}, "must not be empty"),
+    ({"topics": ("orders.retry",)}, "already ends in a companion suffix"),
+    ({"topics": ("a", "x.dlq")}, "name the source topic ('x')"),
+    ({"topics": ("bad topic!",)}, "not a legal topic name"),
+    ({"topics": ("x" * 244,)}, "too long for its companion topic"),
+    ({"topics": ("a",), "startup_timeout_s": 0}, "--startup-timeout-s"),
+])
+def test_settings_refuse_names_that_cannot_work(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=None) as info:
+        WorkerConfig(**kwargs)
+    assert message in str(info.value)
