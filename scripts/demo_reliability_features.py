@@ -4,6 +4,7 @@
     python scripts/demo_reliability_features.py --demo all
     python scripts/demo_reliability_features.py --demo deduplication --redis-url redis://localhost:6379/0
     python scripts/demo_reliability_features.py --kafka-servers broker1:9092,broker2:9092 --short
+    python scripts/demo_reliability_features.py --demo consumer
 
 Each demo does real things on the broker, checks the outcome and explains it in a few lines.
 Topics are named ``demo-<run>-…`` and deleted at the end (``--keep-topics`` keeps them).
@@ -43,7 +44,7 @@ from kafka_reliable.datagen.orchestrator import DataGenerationOrchestrator
 from kafka_reliable.dlq import DeadLetterQueue
 from kafka_reliable.worker import RetryWorker, WorkerConfig
 
-DEMOS = ("dlq", "retry", "deduplication", "health", "batch", "scenario")
+DEMOS = ("dlq", "retry", "deduplication", "health", "batch", "scenario", "consumer")
 #: Producer settings that make failures surface in seconds (librdkafka's default is minutes).
 FAST_FAILURES = {"delivery_timeout_ms": 3000, "request_timeout_ms": 1500, "batch_size": 32_000}
 console = Console(highlight=False)
@@ -327,6 +328,56 @@ def demo_scenario(d: Demo) -> None:
           and s["duplicates"] == inj.get("duplicate", 0) and s["undelivered"] == 0)
     d.record("scenario", ok, f"{s['sent']} sent, {s['retried']} retry, {s['dead_lettered']} dlq, "
              f"{s['duplicates']} duplicates")
+
+
+def demo_consumer(d: Demo) -> None:
+    console.rule("[bold]ReliableConsumer: a flaky handler, a bad record dead-lettered and replayed")
+    from kafka_reliable.consumer import ConsumerRecord, ReliableConsumer
+
+    topic, n, group = d.create(d.topic("shipments"), partitions=2), 12 if d.short else 40, "billing"
+    with d.producer("consumer") as p:
+        for i in range(n):
+            p.send_message(topic, {"order": i, "amount_cents": -5 if i == 7 else 1000 + i}, key=f"order-{i}")
+        p.flush(30)
+    fixed, calls, handled = threading.Event(), [], []
+
+    def charge(rec: ConsumerRecord) -> None:
+        calls.append((rec.value["order"], rec.attempt))
+        if rec.value["amount_cents"] < 0 and not fixed.is_set():
+            raise ValueError(f"amount {rec.value['amount_cents']} is negative")
+        if rec.value["order"] % 4 == 0 and rec.attempt == 0:
+            raise TimeoutError("payment API timed out")
+        handled.append(rec.value["order"])
+
+    consumer = ReliableConsumer(bootstrap_servers=d.servers, group_id=group, topics=[topic],
+                                retry_config=RetryConfig(max_retries=3, initial_delay_ms=500, max_delay_ms=2000),
+                                non_retriable_exceptions=(ValueError,))
+    thread = threading.Thread(target=consumer.run, args=(charge,), name="demo-consumer", daemon=True)
+    thread.start()
+    try:
+        settled = wait_until(lambda: len(handled) == n - 1 and consumer.stats.counts["dead_lettered"] == 1, 45)
+        flaky = sorted({o for o, a in calls if a > 0})
+        explain(f"handler timed out on the first attempt of orders {flaky} → {consumer.retry_topic(topic)} "
+                "(group-scoped: other groups of the topic are not disturbed), handed back when due, then succeeded")
+        dlq = DeadLetterQueue(bootstrap_servers=d.servers)
+        dead = dlq.get_dlq_messages(consumer.dlq_topic(topic))
+        for m in dead:
+            explain(f"{consumer.dlq_topic(topic)}: key {m.key!r} reason {m.reason}, "
+                    f"{m.error_class}: {m.last_error}")
+        fixed.set()
+        replayed = dlq.replay_dlq_messages(consumer.dlq_topic(topic))
+        back = wait_until(lambda: 7 in handled, 30)
+        explain(f"after the fix: replayed {replayed} record(s) into {consumer.retry_topic(topic)}, due now — "
+                f"only group {group!r} handles it again (order 7 handled: {back})")
+        stats = consumer.get_stats()
+        explain(f"get_stats(): handled {stats['messages_handled']}, failed {stats['messages_failed']}, retried "
+                f"{stats['messages_retried']}, dead-lettered {stats['messages_dead_lettered']}, retry lateness "
+                f"p99 {stats['lateness_stats']['p99_ms']:.1f} ms; health {consumer.get_health_status()['status']}")
+    finally:
+        consumer.stop()
+        thread.join(20)
+    ok = settled and back and len(dead) == 1 and replayed == 1 and sorted(handled) == list(range(n))
+    d.record("consumer", ok, f"{n} records: {len(flaky)} retried then handled, 1 dead-lettered and replayed")
 
 
 # ---- helpers and main -----------------------------------------------------------------------
