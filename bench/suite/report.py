@@ -71,8 +71,43 @@ def headline(doc: dict[str, Any]) -> dict[str, Any]:
     mem = doc.get("memory", {})
     if "slope_after_warmup_mb_per_million" in mem:
         out["memory_slope_mb_per_million"] = round(mem["slope_after_warmup_mb_per_million"], 2)
+        out["memory_slope_abs_mb_per_million"] = abs(out["memory_slope_mb_per_million"])
         out["memory_rss_end_mb"] = round(mem["rss_end_mb"], 1)
     return out
+
+
+#: Issue 13's targets: (label, headline key, comparison, threshold or other headline key).
+TARGETS = [
+    ("send_message loop ≥ 0.75× raw", "ratio_send_message_100B", ">=", 0.75),
+    ("send_message, no id header ≥ 0.85× raw", "ratio_send_message_no_id_header_100B", ">=", 0.85),
+    ("send_batch ≥ send_message loop", "ratio_send_batch_100B", ">=", "ratio_send_message_100B"),
+    ("memory dedup (send_message) ≥ 0.65× raw", "ratio_send_message_memory_dedup_100B", ">=", 0.65),
+    ("Redis dedup via send_batch ≥ 0.5× raw", "ratio_send_batch_redis_dedup_100B", ">=", 0.5),
+    ("p99 latency, app sleeping, ≤ 1.1× raw", "latency_reliable_sleep_p99_ms", "<=", ("latency_raw_sleep_p99_ms", 1.1)),
+    ("p99 latency, app busy, ≤ 1.1× raw", "latency_reliable_busy_p99_ms", "<=", ("latency_raw_busy_p99_ms", 1.1)),
+    ("RSS flat after warm-up (slope within ±5 MB per million)", "memory_slope_abs_mb_per_million", "<=", 5.0),
+]
+
+
+def _num(v: float | None) -> str:
+    return "not measured" if v is None else f"{v:.2f}"
+
+
+def targets(head: dict[str, Any]) -> list[str]:
+    """The issue's targets against this run's headline figures (1 KB shown beside for the ratios)."""
+    lines = ["| target | measured (100 B) | bound | met | 1 KB |", "|---|---|---|---|---|"]
+    for label, key, op, ref in TARGETS:
+        value = head.get(key)
+        if isinstance(ref, tuple):
+            base = head.get(ref[0])
+            bound = base * ref[1] if base is not None else None
+        else:
+            bound = head.get(ref) if isinstance(ref, str) else ref
+        met = "–" if value is None or bound is None else (
+            "yes" if (value >= bound if op == ">=" else value <= bound) else "**no**")
+        kb = head.get(key.replace("_100B", "_1KB")) if key.endswith("_100B") else None
+        lines.append(f"| {label} | {_num(value)} | {op} {_num(bound)} | {met} | {_num(kb) if kb is not None else ''} |")
+    return lines
 
 
 def _fmt_range(s: dict[str, float] | None, fmt: str = "{:,.0f}") -> str:
@@ -205,6 +240,9 @@ def markdown(doc: dict[str, Any], json_path: Path, images: list[Path], md_dir: P
         lines += ["", "## 4. Memory", "", *_memory(doc)]
         if "bench-rss" in img:
             lines += ["", f"![RSS over records]({img['bench-rss']})"]
+    lines += ["", "## Issue 13 targets", "", *targets(doc.get("headline", {})), "",
+              "Ratios are medians over rounds; a smoke run (--quick) or a loaded machine can say no where a "
+              "quiet full run says yes (or the reverse)."]
     lines += ["", "## Headline figures (`headline` in the JSON)", "", "| key | value |", "|---|---|",
               *[f"| `{k}` | {v if v is not None else 'not measured'} |" for k, v in doc.get("headline", {}).items()]]
     return "\n".join(lines) + "\n"
