@@ -133,7 +133,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def otel_exporter() -> object:
     """An in-memory OpenTelemetry exporter on the process-wide tracer provider (set once)."""
-    pytest.importorskip("opentelemetry.sdk")
+    try:
+        import opentelemetry.sdk  # noqa: F401 - in the test extra; missing means a broken install
+    except ImportError as exc:
+        _unavailable(f"the OpenTelemetry SDK is missing (pip install -e '.[test]'): {exc}")
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -52,11 +52,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+#: Seconds of the budget kept for closing the client and printing the answer.
+_RESERVE_S = 0.25
+
+
 class _Budget:
-    """One deadline for the whole check; every wait takes what is left (at least ``floor_s``)."""
+    """One deadline for the whole check; every wait takes what is left (at least ``floor_s``).
+
+    Counted from the start of the process (interpreter start and imports take a second on a
+    busy machine), so a container health check gets its answer within ``--timeout-s``.
+    """
 
     def __init__(self, timeout_s: float, floor_s: float = 0.05) -> None:
-        self.deadline = time.monotonic() + timeout_s
+        self.deadline = time.monotonic() + max(0.2, timeout_s - _process_age_s() - _RESERVE_S)
         self.floor_s = floor_s
 
     def left(self, cap_s: float | None = None) -> float:
@@ -66,6 +74,15 @@ class _Budget:
     @property
     def over(self) -> bool:
         return time.monotonic() >= self.deadline
+
+
+def _process_age_s() -> float:
+    try:
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except Exception:  # noqa: BLE001 - no process table: count from now
+        return 0.0
 
 
 def run(args: argparse.Namespace) -> int:

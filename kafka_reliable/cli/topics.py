@@ -51,22 +51,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=func)
 
 
-def _companions(args: argparse.Namespace) -> CompanionTopics:
+def _naming(args: argparse.Namespace) -> TopicNaming:
     if args.retry_suffix == args.dlq_suffix:
         raise ConfigurationError(f"--retry-suffix and --dlq-suffix are both {args.dlq_suffix!r}: retry and DLQ "
                                  "records would share one topic")
     naming = TopicNaming(retry_suffix=args.retry_suffix, dlq_suffix=args.dlq_suffix,
                          dlq_retention_ms=args.dlq_retention_ms)
+    for topic in args.topics:
+        source = naming.source_of(topic)
+        if source is not None:
+            raise ConfigurationError(f"{topic} is itself a companion topic (of {source}); name the source topic")
+    return naming
+
+
+def _companions(args: argparse.Namespace) -> CompanionTopics:
+    """Checks every argument first, then connects (bounded by --timeout-s)."""
+    naming = _naming(args)
     conf = client_conf(args)
     return CompanionTopics(conf, naming, admin=connect_admin(conf, args.timeout_s))
 
 
 def _ensure(args: argparse.Namespace) -> int:
     ct = _companions(args)
-    for topic in args.topics:
-        source = ct.naming.source_of(topic)
-        if source is not None:
-            raise ConfigurationError(f"{topic} is itself a companion topic (of {source}); name the source topic")
     code = 0
     for topic in args.topics:
         n = ct.partitions(topic, args.timeout_s)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from kafka_reliable.config import DEFAULT_DLQ_RETENTION_MS
+from tests.containers import free_port
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -39,10 +41,14 @@ def test_topics_ensure_unknown_topic_exits_3(kafka_bootstrap: str) -> None:
     assert out.returncode == 3 and "not found" in out.stdout
 
 
-def test_help_and_dev_broker_status() -> None:
-    assert _cli("--help").returncode == 0
+def test_help_and_dev_broker_status(tmp_path: Path) -> None:
+    helped = _cli("--help")
+    assert helped.returncode == 0
     for verb in ("retry-worker", "dlq", "topics", "health", "generate", "dev-broker"):
-        assert verb in _cli("--help").stdout
-    status = _cli("dev-broker", "status", "--json")
-    assert status.returncode in (0, 3)
-    assert json.loads(status.stdout)["kafka_version"] == "4.4.0"
+        assert verb in helped.stdout
+    assert "2 usage error" in helped.stdout
+    # a dev broker on a port and folder of its own that was never started: "not running", exit 3
+    status = _cli("dev-broker", "status", "--json", "--port", str(free_port()), "--data-dir", str(tmp_path))
+    assert status.returncode == 3, status.stderr
+    report = json.loads(status.stdout)
+    assert (report["running"], report["kafka_version"]) == (False, "4.4.0")

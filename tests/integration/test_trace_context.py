@@ -23,6 +23,19 @@ def _spans(exporter, name: str) -> list:  # type: ignore[no-untyped-def]
             if s.name == name and format(s.context.trace_id, "032x") == TRACE_ID]
 
 
+def _wait_for_config(admin: AdminClient, topic: str, key: str, value: str, timeout_s: float = 15.0) -> None:
+    """Until the broker reports ``key=value`` for ``topic`` (an altered config applies asynchronously)."""
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while time.monotonic() < deadline:
+        seen = admin.describe_configs([res])[res].result(timeout=10)[key].value
+        if seen == value:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{topic} {key} is {seen!r} after {timeout_s} s, wanted {value!r}")
+
+
 def test_trace_headers_survive_retry_and_worker(kafka_bootstrap: str, admin: AdminClient, tmp_path: Path,
                                                 otel_exporter) -> None:  # type: ignore[no-untyped-def]
     # Given a record with trace context for a topic that does not exist yet (-> .retry)
@@ -66,7 +79,7 @@ def test_trace_headers_survive_dlq_and_replay(kafka_bootstrap: str, admin: Admin
     res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
         ConfigEntry("max.message.bytes", "100000", incremental_operation=AlterConfigOpType.SET)])
     admin.incremental_alter_configs([res])[res].result(timeout=10)
-    time.sleep(1)
+    _wait_for_config(admin, topic, "max.message.bytes", "100000")
     result = DeadLetterQueue(bootstrap_servers=kafka_bootstrap).replay(topic, ReplayOptions(group_id=unique_name("r")))
     assert result.replayed == 1, result
     # Then the replayed record carries the same trace context, and the replay span is in the trace

@@ -9,11 +9,14 @@ from kafka_reliable.config import (
     RetryConfig,
     TopicNaming,
     build_producer_config,
+    check_bootstrap_servers,
+    check_client_keys,
+    client_config,
     redact,
     redact_url,
     translate_producer_config,
 )
-from kafka_reliable.errors import ConfigurationError, classify
+from kafka_reliable.errors import ConfigurationError, InputError, KafkaReliableError, classify
 
 
 def test_feature_document_producer_config_translates() -> None:
@@ -124,3 +127,63 @@ def test_topic_naming() -> None:
     assert n.retry_topic("orders") == "orders.retry" and n.dlq_topic("orders") == "orders.dlq"
     assert n.source_of("orders.retry") == "orders" and n.source_of("orders.dlq") == "orders"
     assert n.source_of("orders") is None and n.source_of(".dlq") is None
+
+
+def test_configuration_errors_are_input_errors() -> None:
+    # the CLI exits 2 for an InputError; the class keeps its old bases
+    assert issubclass(ConfigurationError, InputError) and issubclass(InputError, KafkaReliableError)
+    assert issubclass(ConfigurationError, ValueError)
+
+
+@pytest.mark.parametrize("value", ["", "  ", ",", "a:1,", [], ["", "b:2"]])
+def test_empty_bootstrap_servers_are_refused(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="bootstrap_servers is empty"):
+        check_bootstrap_servers(value)
+    with pytest.raises(ConfigurationError, match="bootstrap_servers"):
+        build_producer_config(value, None)  # type: ignore[arg-type]
+
+
+def test_bootstrap_servers_are_joined_and_trimmed() -> None:
+    assert check_bootstrap_servers(["a:1", "b:2"]) == "a:1,b:2"
+    assert check_bootstrap_servers(" a:1 , b:2 ") == "a:1,b:2"
+    with pytest.raises(ConfigurationError, match="bootstrap_servers"):
+        build_producer_config(None, {"bootstrap_servers": ""})
+
+
+def test_misspelt_librdkafka_key_is_refused_with_a_suggestion() -> None:
+    with pytest.raises(ConfigurationError, match=r"unknown --kafka-config key 'securty.protocol' "
+                       r"\(did you mean security.protocol\?\)"):
+        check_client_keys({"securty.protocol": "SASL_SSL"}, where="--kafka-config")
+    with pytest.raises(ConfigurationError, match=r"unknown producer_config key 'ssl.ca.locaton' "
+                       r"\(did you mean ssl.ca.location\?\)"):
+        translate_producer_config({"ssl.ca.locaton": "/tmp/ca.pem"})
+
+
+def test_known_keys_and_values_pass_and_bad_values_are_named_without_secrets() -> None:
+    check_client_keys({"security.protocol": "SASL_SSL", "group.id": "g", "socket.timeout.ms": "5000"})
+    with pytest.raises(ConfigurationError, match='Invalid value "FOO".*security.protocol'):
+        check_client_keys({"security.protocol": "FOO"})
+    with pytest.raises(ConfigurationError, match="socket.timeout.ms.*outside allowed range"):
+        check_client_keys({"socket.timeout.ms": "5"})
+    # producer_config checks names only: values stay librdkafka's to judge at client creation
+    assert translate_producer_config({"security.protocol": "FOO"}) == {"security.protocol": "FOO"}
+
+
+def test_a_logger_passes_through_to_every_client_config() -> None:
+    import logging
+
+    logger = logging.getLogger("x")
+    conf = build_producer_config("h:1", {"logger": logger})
+    assert conf["logger"] is logger and client_config(conf)["logger"] is logger
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"dlq_suffix": ""}, "dlq_suffix must be non-empty"),
+    ({"retry_suffix": ""}, "retry_suffix must be non-empty"),
+    ({"dlq_suffix": " x"}, "dlq_suffix must be non-empty"),
+    ({"dlq_suffix": ".retry"}, "both '.retry'"),
+    ({"dlq_retention_ms": 0}, "dlq_retention_ms must be > 0"),
+])
+def test_topic_naming_refuses_a_topic_being_its_own_companion(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        TopicNaming(**kwargs)  # type: ignore[arg-type]
