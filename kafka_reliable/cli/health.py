@@ -34,7 +34,7 @@ EXIT_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("health", help="check the cluster (and Redis, DLQ size); exit 0/1/2 = healthy/degraded/unhealthy",
                        epilog="exit codes: 0 healthy, 1 degraded, 2 unhealthy or bad arguments. The whole check "
-                       "answers within --timeout-s (plus client shutdown).")
+                       "(counted from process start) answers within --timeout-s.")
     p.add_argument("--bootstrap-servers", type=bootstrap_servers,
                    default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
                    help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or %(default)s)")
