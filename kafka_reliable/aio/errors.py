@@ -1,0 +1,24 @@
+"""Errors of the asyncio front end."""
+
+from __future__ import annotations
+
+from kafka_reliable.errors import KafkaReliableError
+
+
+class DeliveryRoutedError(KafkaReliableError):
+    """An awaited record was not acknowledged by its topic: it was routed instead.
+
+    ``status`` is ``retrying`` (in ``<topic>.retry``, the retry worker will send it again),
+    ``dlq`` (in ``<topic>.dlq``) or ``spooled`` (in the local spool, sent again when the cluster
+    answers). Nothing is lost in any case. ``error_class`` is the feature document's class name
+    of the failure (``KafkaTimeoutError``, ``MessageSizeTooLargeError``, …), or None when the
+    record was spooled without a delivery error (open circuit breaker, producer closed before
+    Kafka answered).
+    """
+
+    def __init__(self, status: str, error_class: str | None, message_id: str) -> None:
+        self.status = status
+        self.error_class = error_class
+        self.message_id = message_id
+        cause = f" ({error_class})" if error_class else ""
+        super().__init__(f"record {message_id} was not delivered: {status}{cause}")

@@ -1,0 +1,308 @@
+"""AsyncReliableProducer: the reliable producer for asyncio services.
+
+One implementation underneath: every record goes through the sync producer's own admission
+path (``prepare`` → ``send_prepared``: dedup verdict, rate limit, circuit breaker, durable
+ledger, produce) and is tracked, routed and spooled by it. This front end adds three things:
+
+- a future per awaited record, resolved from the producer's settle listener
+  (``await send_message`` → the id once acknowledged, or :class:`DeliveryRoutedError`);
+- Redis dedup claims on ``redis.asyncio`` (:mod:`kafka_reliable.aio.dedup`), batched: the
+  claims of every send queued while one round trip is out go in the next one;
+- whatever may block (a rate limiter in ``block`` mode, the durable ledger, an open circuit
+  breaker, a sync Redis client, ``flush``/``close``/stats/DLQ tools) runs off the loop.
+
+Cancelling a task that awaits ``send_message`` never cancels the record: once the call has
+been made, the record is claimed and handed to Kafka by a task of the producer's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kafka_reliable.aio.dedup import AsyncClaims, async_client_from_url
+from kafka_reliable.aio.errors import DeliveryRoutedError
+from kafka_reliable.aio.settle import SettleHub, attach_route_classes
+from kafka_reliable.dedup import RedisDeduplicator
+from kafka_reliable.dlq import DlqMessage
+from kafka_reliable.errors import KafkaReliableError, ProducerClosedError
+from kafka_reliable.producer import ReliableKafkaProducer
+from kafka_reliable.producer import tracking as T
+from kafka_reliable.producer.producer import PreparedRecord
+from kafka_reliable.producer.send_path import UserHeaders
+
+log = logging.getLogger(__name__)
+
+#: Records handed over per slice before the loop gets a turn (batches, the admission queue).
+ADMIT_SLICE = 256
+_DELIVERED = frozenset({T.SENT, T.DUPLICATE})
+
+
+class _Admission:
+    """A record waiting to be claimed (Redis) and handed to the producer."""
+
+    __slots__ = ("rec", "headers", "handed")
+
+    def __init__(self, rec: PreparedRecord, headers: UserHeaders, handed: asyncio.Future[None]) -> None:
+        self.rec, self.headers, self.handed = rec, headers, handed
+
+
+class AsyncReliableProducer:
+    """``ReliableKafkaProducer`` for asyncio: same keyword arguments, statuses, stats, health,
+    DLQ methods and spool. Use ``async with`` (or ``await start()`` / ``await close()``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        inspect.signature(ReliableKafkaProducer).bind(**kwargs)  # unknown keywords fail here
+        self._kwargs = kwargs
+        self._sync: ReliableKafkaProducer | None = None
+        self._hub: SettleHub | None = None
+        self._claims: AsyncClaims | None = None
+        self._start_lock = asyncio.Lock()
+        self._queue: collections.deque[_Admission] = collections.deque()
+        self._admitter: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-reliable-aio-send")
+        limiter = kwargs.get("rate_limiter")
+        self._blocking_admission = (kwargs.get("durability") == "spool"
+                                    or (limiter is not None and getattr(limiter, "mode", "block") == "block"))
+        self._breaker = kwargs.get("circuit_breaker")
+        self._queued = self._blocking_admission or self._breaker is not None
+        self._closed = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> ReliableKafkaProducer:
+        """Build the sync producer off the loop (idempotent); return it."""
+        if self._sync is not None:
+            return self._sync
+        async with self._start_lock:
+            if self._sync is None:
+                if self._closed:
+                    raise ProducerClosedError("start() after close()")
+                loop = asyncio.get_running_loop()
+                p = await asyncio.to_thread(ReliableKafkaProducer, **self._kwargs)
+                hub = SettleHub(loop)
+                p.add_settle_listener(hub.on_settle)
+                attach_route_classes(p, hub)
+                dedup = p.deduplicator
+                if isinstance(dedup, RedisDeduplicator):
+                    url = self._kwargs.get("redis_url")
+                    if url is not None:
+                        self._claims = AsyncClaims(dedup, async_client_from_url(url))
+                    else:  # a sync client was given: its round trips run off the loop
+                        self._blocking_admission = True
+                    self._queued = True
+                self._hub, self._sync = hub, p
+        return self._sync
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Deliver what can be delivered within ``timeout``; spool the rest (nothing is lost).
+        Awaited sends still pending resolve (``spooled`` raises DeliveryRoutedError)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._admitter is not None:
+            await asyncio.shield(self._admitter)
+        p = self._sync
+        if p is not None:
+            await asyncio.to_thread(p.close, timeout)
+            assert self._hub is not None
+            self._hub.resolve_all(p.get_message_status)
+        if self._claims is not None:
+            await self._claims.aclose()
+        self._executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> AsyncReliableProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def sync(self) -> ReliableKafkaProducer:
+        """The sync producer underneath (after ``start``); its blocking calls block the loop."""
+        if self._sync is None:
+            raise RuntimeError("AsyncReliableProducer not started: use 'async with' or await start()")
+        return self._sync
+
+    # ---- sending --------------------------------------------------------------------------
+
+    async def send_message(self, topic: str, value: Any, key: Any = None, headers: UserHeaders = None,
+                           *, wait: bool = True) -> str:
+        """Send one record. ``wait=True``: return its id once Kafka acknowledged it (or it was a
+        duplicate: not sent, status ``duplicate``); raise DeliveryRoutedError when it was routed
+        to ``.retry`` / ``.dlq`` / the spool instead. ``wait=False``: return once it is queued."""
+        if self._closed:
+            raise ProducerClosedError("send_message() after close()")
+        p = self._sync or await self.start()
+        rec = p.prepare(topic, value, key)
+        hub = self._hub
+        assert hub is not None
+        fut = hub.expect(rec.message_id) if wait else None
+        try:
+            if self._queued:
+                await self._enqueue(rec, headers)
+            else:
+                p.send_prepared(rec, headers)
+        except BaseException:
+            if fut is not None:
+                hub.forget(rec.message_id)
+            raise
+        if fut is None:
+            return rec.message_id
+        status, error_class = await fut
+        if status in _DELIVERED:
+            return rec.message_id
+        raise DeliveryRoutedError(status, error_class, rec.message_id)
+
+    async def send_batch(self, topic: str, messages: Iterable[Any], key_extractor: Callable[[Any], Any] | None = None,
+                         timeout_s: float = 120.0, headers: UserHeaders = None) -> dict[str, Any]:
+        """Send many records; return the sync ``send_batch`` counts once every record is
+        delivered or routed (or ``timeout_s`` passed: the rest count as ``pending``)."""
+        if self._closed:
+            raise ProducerClosedError("send_batch() after close()")
+        p = self._sync or await self.start()
+        hub = self._hub
+        assert hub is not None
+        recs: list[PreparedRecord] = []
+        for i, m in enumerate(messages):
+            try:
+                recs.append(p.prepare(topic, m, key_extractor(m) if key_extractor else None))
+            except KafkaReliableError as exc:
+                raise type(exc)(f"message {i} of the batch: {exc}") from exc
+        futs = [hub.expect(r.message_id) for r in recs]
+        admission = asyncio.ensure_future(self._admit_all(recs, headers))
+        try:
+            await asyncio.shield(admission)  # cancelled or not, every record is handed over
+        except BaseException:
+            for r in recs:
+                hub.forget(r.message_id)
+            raise
+        if futs:
+            await asyncio.wait(futs, timeout=timeout_s)
+        mids = [r.message_id for r in recs]
+        statuses = [p.get_message_status(m) for m in mids]
+        for m in mids:
+            hub.forget(m)
+        return {
+            "total": len(recs),
+            "sent": statuses.count(T.SENT),
+            "failed": sum(1 for s in statuses if s in (T.RETRYING, T.DLQ, T.SPOOLED)),
+            "duplicates": statuses.count(T.DUPLICATE),
+            "pending": statuses.count(T.PENDING),
+            "message_ids": mids,
+        }
+
+    async def _admit_all(self, recs: list[PreparedRecord], headers: UserHeaders) -> None:
+        if self._queued:
+            results = await asyncio.gather(*(self._enqueue(r, headers) for r in recs), return_exceptions=True)
+            errors = [e for e in results if isinstance(e, BaseException)]
+            if errors:
+                raise errors[0]
+            return
+        p = self.sync
+        for start in range(0, len(recs), ADMIT_SLICE):
+            for r in recs[start:start + ADMIT_SLICE]:
+                p.send_prepared(r, headers)
+            await asyncio.sleep(0)
+
+    # ---- the admission queue (Redis claims, blocking admission) ----------------------------
+
+    def _enqueue(self, rec: PreparedRecord, headers: UserHeaders) -> asyncio.Future[None]:
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Admission(rec, headers, handed))
+        if self._admitter is None:
+            self._admitter = asyncio.ensure_future(self._admit_loop())
+        return handed
+
+    async def _admit_loop(self) -> None:
+        try:
+            while self._queue:
+                n = min(len(self._queue), ADMIT_SLICE)
+                items = [self._queue.popleft() for _ in range(n)]
+                try:
+                    await self._admit(items)
+                except BaseException as exc:  # noqa: BLE001 - every waiter hears of it
+                    for it in items:
+                        _fail(it.handed, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+        finally:
+            self._admitter = None
+
+    async def _admit(self, items: list[_Admission]) -> None:
+        verdicts: list[bool | None] = [None] * len(items)
+        if self._claims is not None:
+            verdicts = list(await self._claims.claim([it.rec.dedup_key or b"" for it in items]))
+        if self._blocking_admission or (self._breaker is not None and self._breaker.state != "closed"):
+            errors = await asyncio.get_running_loop().run_in_executor(self._executor, self._hand_over, items, verdicts)
+        else:
+            errors = self._hand_over(items, verdicts)
+            await asyncio.sleep(0)
+        for it, err in zip(items, errors, strict=True):
+            if err is not None:
+                _fail(it.handed, err)
+            elif not it.handed.done():
+                it.handed.set_result(None)
+
+    def _hand_over(self, items: list[_Admission], verdicts: list[bool | None]) -> list[BaseException | None]:
+        """``send_prepared`` for each record with its dedup verdict (a refused record releases
+        its own claim there); the error of each record that was refused."""
+        p = self.sync
+        errors: list[BaseException | None] = []
+        for it, fresh in zip(items, verdicts, strict=True):
+            try:
+                p.send_prepared(it.rec, it.headers, claimed=fresh)
+                errors.append(None)
+            except Exception as exc:  # noqa: BLE001 - handed to that record's caller
+                errors.append(exc)
+        return errors
+
+    # ---- status, stats, health, DLQ, spool (delegated) --------------------------------------
+
+    def get_message_status(self, message_id: str) -> str | None:
+        """``pending``, ``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``; None if unknown."""
+        return self._sync.get_message_status(message_id) if self._sync is not None else None
+
+    def get_pending_messages(self) -> list[str]:
+        return self._sync.get_pending_messages() if self._sync is not None else []
+
+    async def get_stats(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self.sync.get_stats)
+
+    async def get_health_status(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self.sync.get_health_status)
+
+    def add_health_alert_callback(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """``callback(alert)`` from a producer thread (hand it to the loop yourself if needed)."""
+        self.sync.add_health_alert_callback(callback)
+
+    async def get_dlq_messages(self, topic: str, limit: int | None = 100, **filters: Any) -> list[DlqMessage]:
+        return await asyncio.to_thread(self.sync.get_dlq_messages, topic, limit, **filters)
+
+    async def clear_dlq(self, topic: str) -> int:
+        return await asyncio.to_thread(self.sync.clear_dlq, topic)
+
+    async def replay_dlq_messages(self, topic: str, max_messages: int | None = None, **options: Any) -> int:
+        return await asyncio.to_thread(self.sync.replay_dlq_messages, topic, max_messages, **options)
+
+    async def drain_spool(self, max_records: int = 5000, timeout_s: float = 30.0) -> int:
+        return await asyncio.to_thread(self.sync.drain_spool, max_records, timeout_s)
+
+    async def flush(self, timeout: float = 30.0) -> int:
+        """Hand over what is queued, then wait (off the loop) for reports and routing;
+        return records still undelivered."""
+        if self._admitter is not None:
+            await asyncio.shield(self._admitter)
+        return await asyncio.to_thread(self.sync.flush, timeout)
+
+
+def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+        fut.exception()  # retrieved: a cancelled caller must not leave "never retrieved" noise

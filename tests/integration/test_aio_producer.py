@@ -1,0 +1,137 @@
+"""AsyncReliableProducer on the real broker: awaited ids, routed records raise with their status,
+cancellation never loses a record, closing with records in flight spools them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from kafka_reliable import RetryConfig
+from kafka_reliable import headers as H
+from kafka_reliable.aio import AsyncReliableProducer, DeliveryRoutedError
+from kafka_reliable.errors import ProducerClosedError, SerializationError
+from tests.kafka_helpers import consume_all, headers_dict, unique_name
+
+
+def _ids(bootstrap: str, topic: str, expected: int) -> list[str]:
+    return [headers_dict(m)[H.MESSAGE_ID].decode() for m in consume_all(bootstrap, topic, expected=expected)]
+
+
+def test_awaited_sends_resolve_to_delivered_ids(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given
+    topic = new_topic(partitions=3)
+
+    async def main() -> tuple[list[str], list[str], dict, list[str | None]]:
+        async with AsyncReliableProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db") as p:
+            # When: 300 concurrent awaited sends, 200 queued ones and a batch of 500
+            awaited = await asyncio.gather(*(p.send_message(topic, {"i": i}, key=str(i)) for i in range(300)))
+            queued = [await p.send_message(topic, {"q": i}, key=str(i), wait=False) for i in range(200)]
+            batch = await p.send_batch(topic, [{"b": i} for i in range(500)], key_extractor=lambda m: str(m["b"]))
+            assert await p.flush(30) == 0
+            statuses = [p.get_message_status(m) for m in awaited + queued]
+            stats = await p.get_stats()
+            assert stats["messages_sent"] == 1000 and stats["messages_failed"] == 0
+            return awaited, queued, batch, statuses
+
+    awaited, queued, batch, statuses = asyncio.run(main())
+    # Then: every awaited id was acknowledged when it resolved, and Kafka holds each id once
+    assert set(statuses) == {"sent"}
+    assert batch["total"] == batch["sent"] == 500 and batch["failed"] == batch["pending"] == 0
+    ids = _ids(kafka_bootstrap, topic, 1000)
+    assert sorted(ids) == sorted(awaited + queued + batch["message_ids"])
+
+
+def test_routed_records_raise_with_status_and_error_class(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given a topic that takes at most 10 kB per record, and a topic that does not exist
+    # (auto-creation is off): a record that can never fit, and one that times out
+    small = new_topic(config={"max.message.bytes": "10000"})
+    good = new_topic()
+    missing = unique_name("aio-missing")
+
+    async def main() -> list[object]:
+        async with AsyncReliableProducer(
+            bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db",
+            retry_config=RetryConfig(max_retries=3, initial_delay_ms=60_000, max_delay_ms=60_000, jitter=False),
+            producer_config={"compression_type": "none", "delivery_timeout_ms": 2000, "request_timeout_ms": 1000},
+        ) as p:
+            # When: the impossible records are awaited together with ordinary ones
+            results = await asyncio.gather(
+                p.send_message(small, b"x" * 50_000, key="big"),
+                p.send_message(missing, {"n": 1}, key="m"),
+                *(p.send_message(good, {"i": i}) for i in range(50)),
+                return_exceptions=True,
+            )
+            results.append(await p.send_message(small, {"fits": True}))
+            with pytest.raises(SerializationError):  # bad input: raised at once, nothing sent
+                await p.send_message(good, object())
+            return results
+
+    big, late, *rest = asyncio.run(main())
+    # Then: each impossible record raised with where it went and why; nothing else was held up
+    assert isinstance(big, DeliveryRoutedError)
+    assert (big.status, big.error_class) == ("dlq", "MessageSizeTooLargeError")
+    assert isinstance(late, DeliveryRoutedError) and late.status == "retrying"
+    assert late.error_class in ("KafkaTimeoutError", "UnknownTopicOrPartitionError")
+    assert all(isinstance(r, str) for r in rest), [r for r in rest if not isinstance(r, str)]
+    assert _ids(kafka_bootstrap, small + ".dlq", 1) == [big.message_id]
+    assert _ids(kafka_bootstrap, missing + ".retry", 1) == [late.message_id]
+    assert len(_ids(kafka_bootstrap, good, 50)) == 50
+
+
+def test_cancelled_awaiting_task_still_delivers(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given
+    topic = new_topic()
+
+    async def main() -> tuple[int, list[str]]:
+        async with AsyncReliableProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db") as p:
+            # When: each awaiting task is cancelled before Kafka could answer
+            tasks = [asyncio.ensure_future(p.send_message(topic, {"i": i}, key=str(i))) for i in range(20)]
+            await asyncio.sleep(0)  # the calls have been made
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with pytest.raises(asyncio.CancelledError):
+                    await t
+            assert await p.flush(30) == 0
+            stats = await p.get_stats()
+            return stats["messages_sent"], p.get_pending_messages()
+
+    sent, pending = asyncio.run(main())
+    # Then: all 20 were delivered anyway, once each
+    assert (sent, pending) == (20, [])
+    got = consume_all(kafka_bootstrap, topic, expected=20)
+    assert sorted(int(m.key()) for m in got) == list(range(20))
+
+
+def test_close_with_records_in_flight_spools_them(kafka_bootstrap: str, tmp_path: Path) -> None:
+    # Given records in flight that Kafka cannot take before the producer closes
+    # (a topic that does not exist, with a long delivery timeout)
+    missing = unique_name("aio-inflight")
+    spool = tmp_path / "s.db"
+
+    async def main() -> list[object]:
+        p = AsyncReliableProducer(bootstrap_servers=kafka_bootstrap, spool_path=spool,
+                                  producer_config={"delivery_timeout_ms": 120_000})
+        await p.start()
+        tasks = [asyncio.ensure_future(p.send_message(missing, {"i": i}, key=str(i))) for i in range(30)]
+        while len(p.get_pending_messages()) < 30:
+            await asyncio.sleep(0.01)
+        # When the producer closes with a short timeout
+        await p.close(timeout=1.0)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        with pytest.raises(ProducerClosedError):
+            await p.send_message(missing, {"late": 1})
+        return results
+
+    results = asyncio.run(main())
+    # Then: every awaiting caller was told "spooled", and the spool holds every record
+    assert all(isinstance(r, DeliveryRoutedError) and r.status == "spooled" for r in results), results
+    from kafka_reliable.spool import Spool
+
+    s = Spool(spool)
+    try:
+        assert s.summary()["records"] == 30
+    finally:
+        s.close()
