@@ -68,10 +68,23 @@ def headline(doc: dict[str, Any]) -> dict[str, Any]:
         if "error" not in run:
             for q in ("p50_ms", "p99_ms"):
                 out[f"latency_{run['client']}_{run['mode']}_{q}"] = round(run["caller_view"][q], 2)
+    rw = doc.get("retry_worker", {})
+    if "raw_pipe" in rw:
+        out["retry_pipe_records_per_s"] = rw["raw_pipe"].get("records_per_s")
+    for d in rw.get("drain", []):
+        mode = "transactional" if d.get("transactional") else "at_least_once"
+        out[f"retry_drain_records_per_s_{mode}"] = d.get("records_per_s")
+        out[f"retry_ratio_to_pipe_{mode}"] = d.get("ratio_to_pipe")
+    if "lateness" in rw:
+        out["retry_lateness_p99_ms"] = rw["lateness"].get("p99_ms")
+        out["retry_early"] = rw["lateness"].get("early")
     mem = doc.get("memory", {})
     if "slope_after_warmup_mb_per_million" in mem:
         out["memory_slope_mb_per_million"] = round(mem["slope_after_warmup_mb_per_million"], 2)
-        out["memory_slope_abs_mb_per_million"] = abs(out["memory_slope_mb_per_million"])
+        if mem.get("warmup_records", 0) >= max((mem.get("bounds") or {"": 0}).values()):
+            out["memory_slope_abs_mb_per_million"] = abs(out["memory_slope_mb_per_million"])
+        else:  # the bounded maps were still filling after warm-up: no plateau to judge
+            out["memory_slope_abs_mb_per_million"] = None
         out["memory_rss_end_mb"] = round(mem["rss_end_mb"], 1)
     return out
 
@@ -85,6 +98,10 @@ TARGETS = [
     ("Redis dedup via send_batch ≥ 0.5× raw", "ratio_send_batch_redis_dedup_100B", ">=", 0.5),
     ("p99 latency, app sleeping, ≤ 1.1× raw", "latency_reliable_sleep_p99_ms", "<=", ("latency_raw_sleep_p99_ms", 1.1)),
     ("p99 latency, app busy, ≤ 1.1× raw", "latency_reliable_busy_p99_ms", "<=", ("latency_raw_busy_p99_ms", 1.1)),
+    ("retry worker at-least-once ≥ 0.6× raw pipe", "retry_ratio_to_pipe_at_least_once", ">=", 0.6),
+    ("retry worker transactional ≥ 0.6× raw pipe", "retry_ratio_to_pipe_transactional", ">=", 0.6),
+    ("retry lateness p99 ≤ 20 ms", "retry_lateness_p99_ms", "<=", 20.0),
+    ("retry worker: 0 early", "retry_early", "<=", 0.0),
     ("RSS flat after warm-up (slope within ±5 MB per million)", "memory_slope_abs_mb_per_million", "<=", 5.0),
 ]
 
@@ -183,20 +200,31 @@ def _retry(doc: dict[str, Any]) -> list[str]:
         return [f"Failed: {r['error']}"]
     lines = [f"From `{r.get('command', 'scripts/bench_retry_worker.py')}` (its own JSON, folded in as-is)."]
     drains = r.get("drain", [])
+    pipe = r.get("raw_pipe") or {}
     if drains:
-        lines += ["", "| mode | records | partitions | records/s |", "|---|---|---|---|"]
+        lines += ["", "| mode | records | partitions | records/s | ratio to the raw pipe (min–max) |",
+                  "|---|---|---|---|---|"]
+        if pipe:
+            lines.append(f"| raw confluent-kafka consume→produce pipe | {pipe.get('records', 0):,} | "
+                         f"{pipe.get('partitions', '–')} | {pipe.get('records_per_s', 0):,} | 1.00 |")
         for d in drains:
-            mode = "transactional" if d.get("transactional") else "at-least-once"
-            lines.append(f"| {mode} | {d.get('records', '–'):,} | {d.get('partitions', '–')} | "
-                         f"{d.get('records_per_s', 0):,} |")
-    for key in ("pipe", "raw_pipe", "baseline"):
-        if key in r:
-            lines += ["", f"{key}: `{r[key]}`"]
+            mode = "retry worker, " + ("transactional" if d.get("transactional") else "at-least-once")
+            mm = d.get("ratio_min_max") or []
+            ratio = f"{d['ratio_to_pipe']:.2f}" if "ratio_to_pipe" in d else "–"
+            ratio += f" ({mm[0]:.2f}–{mm[1]:.2f})" if len(mm) == 2 else ""
+            lines.append(f"| {mode} | {d.get('records', 0):,} | {d.get('partitions', '–')} | "
+                         f"{d.get('records_per_s', 0):,} | {ratio} |")
+    if "pipe" in r.get("conditions", {}):
+        lines += ["", f"Pipe: {r['conditions']['pipe']}."]
     late = r.get("lateness")
     if late:
         lines += ["", f"Lateness over {late.get('records', '?'):,} records due across {late.get('spread_s', '?')} s: "
                   f"p50 {late.get('p50_ms')} ms, p99 {late.get('p99_ms')} ms, max {late.get('max_ms')} ms, "
                   f"early {late.get('early')} (received {late.get('received')})."]
+    for c in r.get("crash", []):
+        mode = "transactional" if c.get("transactional") else "at-least-once"
+        lines += ["", f"Crash ({mode}): SIGKILL with {c.get('killed_with_in_topic')} of {c.get('records')} "
+                  f"republished, restart: lost {c.get('lost')}, duplicates {c.get('duplicates')}."]
     return lines
 
 
