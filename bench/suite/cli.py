@@ -109,26 +109,36 @@ def run_all(args: argparse.Namespace, out_json: Path) -> dict[str, Any]:
                            "machine": machine(), "conditions": report.conditions(args)}
     _log(f"machine: {doc['machine']['cores']} cores, {doc['machine']['cpu_model']}, "
          f"load {doc['machine']['load_avg_1m']}")
+    took: dict[str, float] = {}
     if "throughput" in args.sections:
+        t = time.monotonic()
         skip = unavailable()
         names = [c for c in args.contenders if c not in skip]
         _log(f"throughput: {len(names)} contenders x {len(args.sizes)} sizes x {args.rounds} rounds, "
              f"{args.records:,} records each")
         doc["throughput"] = {"unavailable": {k: v for k, v in skip.items() if k in args.contenders},
                              **race(admin, names, args.sizes, args.records, args.rounds, _log)}
+        took["throughput"] = time.monotonic() - t
     if "latency" in args.sections:
         _log(f"latency: {args.latency_rate:,.0f} records/s for {args.latency_seconds:g} s per run")
+        t = time.monotonic()
         doc["latency"] = run_latency(admin, args.latency_rate, args.latency_seconds)
+        took["latency"] = time.monotonic() - t
     if "retry" in args.sections:
         _log("retry worker: scripts/bench_retry_worker.py")
+        t = time.monotonic()
         doc["retry_worker"] = retry.run(args.quick, out_json.parent / "retry_worker.json",
                                         timeout_s=240 if args.quick else 900, log=_log)
         if "error" in doc["retry_worker"]:
             _log("  " + doc["retry_worker"]["error"])
+        took["retry"] = time.monotonic() - t
     if "memory" in args.sections:
         _log(f"memory: {args.memory_records:,} records, status tracking + memory dedup")
+        t = time.monotonic()
         doc["memory"] = run_memory(admin, args.memory_records)
+        took["memory"] = time.monotonic() - t
     doc["elapsed_s"] = round(time.monotonic() - t0, 1)
+    doc["section_elapsed_s"] = {k: round(v, 1) for k, v in took.items()}
     doc["machine"]["load_avg_1m_at_end"] = round(__import__("os").getloadavg()[0], 2)
     doc["headline"] = report.headline(doc)
     return doc

@@ -251,7 +251,8 @@ def markdown(doc: dict[str, Any], json_path: Path, images: list[Path], md_dir: P
              "", "## Machine", "", *_machine(doc), "", "## Conditions", "",
              *[f"- {k.replace('_', ' ')}: {v}" for k, v in c.items()]]
     if "elapsed_s" in doc:
-        lines.append(f"- suite wall time: {doc['elapsed_s']:.0f} s")
+        parts = ", ".join(f"{k} {v:.0f} s" for k, v in doc.get("section_elapsed_s", {}).items())
+        lines.append(f"- suite wall time: {doc['elapsed_s']:.0f} s" + (f" ({parts})" if parts else ""))
     img = {p.stem: p.relative_to(md_dir) if p.is_relative_to(md_dir) else p for p in images}
     if "throughput" in doc:
         lines += ["", "## 1. Throughput", "", "Median over rounds (min–max in brackets).", *_throughput(doc)]
