@@ -30,6 +30,8 @@ from kafka_reliable.errors import ErrorKind, classify
 log = logging.getLogger(__name__)
 
 _PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+#: Tries per record when a failed chunk is redone one record per transaction.
+REDO_TRIES = 3
 
 
 def is_retriable(err: KafkaError) -> bool:
@@ -151,28 +153,51 @@ class ChunkSender:
     def _redo(self, positions: Mapping[int, int]) -> Outcome:
         out = Outcome()
         for i, e in enumerate(self.chunk):
+            done = self._upto(self.chunk[i + 1:], positions)
+            reason = self._deliver_alone(e, done)
+            if reason is None:
+                out.delivered += 1
+            else:
+                out.skipped.append((e, reason))
+        return out
+
+    def _deliver_alone(self, e: Pending, done: Mapping[int, int]) -> str | None:
+        """``e`` in a transaction of its own with the progress ``done``; the reason when the
+        target refused it for good (progress then committed past it without it)."""
+        for _ in range(REDO_TRIES):  # after an abort, librdkafka may purge the next record once
             e.error, e.delivered = None, False
-            self._begin()
             try:
+                self._begin()
                 self.produce(e)
                 self._p.flush(60)
+                if e.error is None and e.delivered:
+                    self._commit_txn_offsets(done)
+                    return None
             except KafkaException as exc:
-                e.error = exc.args[0]
-            if e.error is not None or not e.delivered:
-                self.abort()
-                if e.error is None or is_retriable(e.error):
-                    reason = describe(e.error) if e.error is not None else "not acknowledged"
-                    raise DlqError(f"replay of {self._topic} stopped at {e.m.coordinates} -> {e.target}: {reason}; "
-                                   "progress committed up to the record before it: run again to resume")
-                out.skipped.append((e, describe(e.error)))
+                if not exc.args[0].txn_requires_abort():
+                    raise DlqError(f"replay of {self._topic}: {exc.args[0].str()}") from None
+            self.abort()
+            if e.error is not None and not is_retriable(e.error):
+                self._commit_txn_offsets(done, retries=REDO_TRIES)
+                return describe(e.error)
+            if e.error is not None:
+                break
+        reason = describe(e.error) if e.error is not None else "not acknowledged"
+        raise DlqError(f"replay of {self._topic} stopped at {e.m.coordinates} -> {e.target}: {reason}; "
+                       "progress committed up to the record before it: run again to resume")
+
+    def _commit_txn_offsets(self, done: Mapping[int, int], retries: int = 1) -> None:
+        for attempt in range(retries):
+            try:
                 self._begin()
-            else:
-                out.delivered += 1
-            done = self._upto(self.chunk[i + 1:], positions)
-            self._p.send_offsets_to_transaction(self._tps(done), self._group_metadata(), 30)
-            self._p.commit_transaction(60)
-            self._in_txn = False
-        return out
+                self._p.send_offsets_to_transaction(self._tps(done), self._group_metadata(), 30)
+                self._p.commit_transaction(60)
+                self._in_txn = False
+                return
+            except KafkaException as exc:
+                if attempt + 1 >= retries or not exc.args[0].txn_requires_abort():
+                    raise
+                self.abort()
 
     def _settle(self, entries: list[Pending]) -> Outcome:
         out = Outcome()

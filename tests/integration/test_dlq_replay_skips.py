@@ -143,3 +143,23 @@ def test_replay_to_a_topic_that_does_not_exist_says_so_in_one_line(
     assert f"{missing!r}: topic {missing} does not exist" in lines[0]
     with pytest.raises(ReplayTargetError, match="illegal topic name"):
         DeadLetterQueue(bootstrap_servers=kafka_bootstrap).replay(source, ReplayOptions(to_topic="no way"))
+
+
+@pytest.mark.parametrize("transactional", [True, False], ids=["transactional", "at-least-once"])
+def test_batch_mates_of_a_refused_record_are_delivered_once(
+    kafka_bootstrap: str, admin: AdminClient, transactional: bool
+) -> None:
+    # Given a 4 KB record between two small ones, all for a topic taking 1 KB batches
+    source = make_source(admin, kafka_bootstrap, partitions=1, prefix="mates")
+    tiny = create_topic(admin, unique_name("tiny"), 1, {"max.message.bytes": "1024"})
+    p = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+    _bad(p, source + ".dlq", tiny, "small-0", value=b"s" * 300)
+    _bad(p, source + ".dlq", tiny, "big", value=b"x" * 4000)
+    _bad(p, source + ".dlq", tiny, "small-1", value=b"s" * 300)
+    assert p.flush(30) == 0
+    dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
+    # When replayed (one chunk; the client may put all three in one batch)
+    res = dlq.replay(source, ReplayOptions(transactional=transactional, chunk_interval_s=60))
+    # Then only the big one is skipped and each small one arrives once
+    assert (res.replayed, [(s.message_id, s.target) for s in res.skipped]) == (2, [("big", tiny)])
+    assert _ids(kafka_bootstrap, tiny) == ["small-0", "small-1"]
