@@ -112,5 +112,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     tr.section("fault scenarios (sent / once / dup / retry / dlq / spool / LOST / refused)")
     tr.write_line(HEADER)
     for t in _rows:
-        tr.write_line(t.row() + (f"   {t.notes}" if t.notes else ""))
+        routed = " ".join(f"{k}={v}" for k, v in t.routed.items() if v)
+        tr.write_line(t.row() + f"   {t.seconds:.0f} s" + (f"  [{routed}]" if routed else "") + (f"  {t.notes}" if t.notes else ""))
     tr.write_line("written to bench/results/faults.json")

@@ -47,6 +47,8 @@ class Tally:
     seconds: float = 0.0
     notes: str = ""
     lost_sample: list[int] = field(default_factory=list)
+    #: what the producer routed on the way (its get_stats counters): retried, spooled, drained…
+    routed: dict[str, int] = field(default_factory=dict)
 
     def row(self) -> str:
         return (f"{self.scenario:34} {self.sent:>8} {self.once:>8} {self.dup:>6} {self.retry:>6} {self.dlq:>6} "

@@ -49,11 +49,13 @@ def run_producer_scenario(
             th.join(settle_s)
         producer.flush(settle_s)
         wait_for(lambda: producer.spool.count() == 0, settle_s, f"{name}: spool drained while the producer runs")
+        stats = producer.get_stats()
     finally:
         producer.close(60)
     drain_retry(conf, cluster.bootstrap_servers, topic, tmp, len(sent))
     t = tally(name, conf, topic, sent, spool_path=spool, refused=refused)
     t.seconds = round(time.monotonic() - started, 1)
+    t.routed = {k: int(stats.get(f"messages_{k}", 0)) for k in ("retried", "dead_lettered", "spooled", "drained_from_spool")}
     return t
 
 
