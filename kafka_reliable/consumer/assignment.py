@@ -44,6 +44,7 @@ class Lanes:
         self._lanes: dict[TP, KeyLane[Pending]] = {}
         self._targets: dict[TP, int | None] = {}
         self._paused: set[TP] = set()
+        self.hurrying = False
 
     # ---- topics -------------------------------------------------------------------------
     def add_topic(self, topic: str, companions: CompanionTopics) -> None:
@@ -131,22 +132,28 @@ class Lanes:
             self._targets.pop(key, None)
 
     # ---- pausing ------------------------------------------------------------------------
-    def flow_control(self, consumer: Consumer, owned: Mapping[TP, int], heap: DueHeap[Pending]) -> None:
-        """Pause or resume partitions so that the look-ahead stays bounded."""
+    def flow_control(self, consumer: Consumer, owned: Mapping[TP, int], heap: DueHeap[Pending],
+                     hurry: bool = False) -> None:
+        """Pause or resume partitions so that the look-ahead stays bounded; with ``hurry`` (a retry
+        record due and still unread) pause the source partitions so it is handed over in time."""
+        sources = {tp for tp in owned if tp[0] not in self._source_of}
         want: set[TP] = set()
         if self.s.key_ordering:
             waiting = self.pending() + len(heap)
             limit = self.s.max_pending if not self._any_source_paused() else self.s.max_pending * RESUME_FRACTION
-            for tp in owned:
-                if tp[0] in self._source_of:
-                    continue
+            for tp in sources:
                 lane = self._lanes.get(tp)
                 if waiting >= limit or (lane is not None and not lane.caught_up):
                     want.add(tp)
         else:
-            limit = self.s.max_pending if not self._paused else self.s.max_pending * RESUME_FRACTION
+            retry_paused = any(tp[0] in self._source_of for tp in self._paused)
+            limit = self.s.max_pending if not retry_paused else self.s.max_pending * RESUME_FRACTION
             if len(heap) >= limit:
-                want = {tp for tp in owned if tp[0] in self._source_of}
+                want = set(owned) - sources
+                hurry = False  # the unread record waits behind a full look-ahead anyway
+        self.hurrying = hurry
+        if hurry:
+            want |= sources
         if want == self._paused:
             return
         pause, resume = want - self._paused, self._paused - want

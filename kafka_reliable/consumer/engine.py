@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from kafka_reliable.consumer import routes, settings
 from kafka_reliable.consumer.assignment import Lanes
+from kafka_reliable.consumer.expected import ExpectedRetries
 from kafka_reliable.consumer.keyorder import KeyLane
 from kafka_reliable.consumer.metrics import ConsumerMetrics
 from kafka_reliable.consumer.pending import (
@@ -83,7 +84,8 @@ class Engine:
         self.lag: dict[TP, int] = {}
         self.companions = CompanionTopics(settings.admin_conf(s, bootstrap), naming=naming)
         self._seq = itertools.count(1)
-        self._reports: list[tuple[Write, KafkaError | None]] = []
+        self._reports: list[tuple[Write, KafkaError | None, int]] = []
+        self.expected = ExpectedRetries()
         self._rewrites: list[tuple[int, Write]] = []
         self._inflight = 0
         self._last_commit_ms = 0
@@ -144,7 +146,8 @@ class Engine:
         self._rewrite_due()
         for lane in self.lanes.check_caught_up(self.consumer):
             self._on_caught_up(lane)
-        self.lanes.flow_control(self.consumer, self.gens, self.heap)
+        hurry = bool(self.expected) and self.expected.hurry(wall_ms(), self.gens)
+        self.lanes.flow_control(self.consumer, self.gens, self.heap, hurry=hurry)
         now = wall_ms()
         if now - self._last_commit_ms >= self.s.commit_interval_ms:
             self._commit()
@@ -160,7 +163,7 @@ class Engine:
         nxt = self.heap.next_due_ms()
         if nxt is not None:
             wait_s = min(wait_s, max(0.0, (nxt - time.time() * 1000) / 1000))
-        if self._inflight or self._rewrites:
+        if self._inflight or self._rewrites or self.lanes.hurrying:
             wait_s = min(wait_s, 0.005)
         for m in self.consumer.consume(num_messages=self.s.max_poll_records, timeout=wait_s):
             self._on_message(m)
@@ -243,6 +246,7 @@ class Engine:
     # ---- retry records ------------------------------------------------------------------
     def _on_retry(self, m: Message, tp: TP, gen: int, source: str) -> None:
         offset = m.offset() or 0
+        self.expected.read(tp, offset)
         if not self.tracker.track(tp, offset):
             return
         ts_type, ts = m.timestamp()
@@ -376,7 +380,7 @@ class Engine:
         part = route.failure.original_partition if route.failure.original_partition is not None else tp[1]
         w = Write(tp, offset, gen, target, part % self.lanes.partitions(target), key, value, route.headers,
                   route.failure.original_timestamp_ms or 0, kind or (RETRY if route.to_retry else DLQ), source,
-                  route.failure.dlq_reason)
+                  route.failure.dlq_reason, route.failure.next_attempt_at_ms if route.to_retry else None)
         self._write(w)
 
     def _write(self, w: Write) -> None:
@@ -390,28 +394,30 @@ class Engine:
             except BufferError:
                 self.producer.poll(0.05)
             except KafkaException as exc:
-                self._reports.append((w, exc.args[0] if exc.args else None))
+                self._reports.append((w, exc.args[0] if exc.args else None, -1))
                 break
         self._inflight += 1
 
-    def _on_delivery(self, w: Write, err: KafkaError | None, _msg: Message) -> None:
-        self._reports.append((w, err))
+    def _on_delivery(self, w: Write, err: KafkaError | None, msg: Message) -> None:
+        self._reports.append((w, err, msg.offset() or 0 if err is None else -1))
 
     def _settle(self) -> None:
         while self._reports:
             batch, self._reports = self._reports, []
-            for w, err in batch:
+            for w, err, written_at in batch:
                 self._inflight = max(0, self._inflight - 1)
                 if self.gens.get(w.tp) != w.gen:
                     continue
                 if err is None:
-                    self._acked(w)
+                    self._acked(w, written_at)
                 else:
                     self._note_client_error(f"write to {w.topic}", err)
                     self._rewrites.append((wall_ms() + REWRITE_DELAY_MS, w))
 
-    def _acked(self, w: Write) -> None:
+    def _acked(self, w: Write, written_at: int) -> None:
         self.tracker.finish(w.tp, w.offset)
+        if w.due_ms is not None:
+            self.expected.written((w.topic, w.partition), written_at, w.due_ms)
         if w.kind == RETRY:
             self.stats.counts["retried"] += 1
             self.metrics.retried(w.source_topic)
@@ -476,6 +482,7 @@ class Engine:
         self.heap.drop_partitions(tps)
         self.tracker.drop_partitions(tps)
         self.lanes.drop(tps)
+        self.expected.drop(tps)
         for tp in tps:
             self.gens.pop(tp, None)
             if self.lag.pop(tp, None) is not None:

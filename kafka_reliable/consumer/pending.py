@@ -70,6 +70,8 @@ class Write:
     kind: str
     source_topic: str
     reason: str | None = None
+    #: ``next.attempt.at`` of a retry-topic write (None for the DLQ).
+    due_ms: int | None = None
 
 
 def decode_retry(

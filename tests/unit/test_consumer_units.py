@@ -212,3 +212,23 @@ def test_metrics_share_one_registry_and_use_the_consumer_prefix() -> None:
             "kafka_reliable_consumer_retry_lateness_seconds_count", "kafka_reliable_consumer_pending"} <= names
     assert reg.get_sample_value("kafka_reliable_consumer_failed_total",
                                 {"topic": "t", "group": "b", "error_class": "ValueError"}) == 1.0
+
+
+def test_an_unread_retry_record_falling_due_asks_to_hurry() -> None:
+    from kafka_reliable.consumer.expected import ExpectedRetries
+
+    e = ExpectedRetries()
+    tp = ("t.g.retry", 0)
+    e.written(tp, 10, due_ms=1_000)
+    assert not e.hurry(900, {tp})            # not due yet
+    assert e.hurry(998, {tp})                # due within the lead time, unread
+    assert not e.hurry(998, set())           # not ours any more
+    e.written(tp, 11, due_ms=1_000)
+    e.read(tp, 11)
+    assert not e.hurry(1_000, {tp}) and len(e) == 0
+    e.written(tp, 5, due_ms=1)               # already read past it: ignored
+    e.written(("x", 1), 3, due_ms=1)
+    assert not e.hurry(20_000, {("x", 1)})   # long overdue: given up
+    e.written(("x", 1), 4, due_ms=20_000)
+    e.drop({("x", 1)})
+    assert len(e) == 0
