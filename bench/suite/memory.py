@@ -93,6 +93,7 @@ def run(topic: str, n: int, samples: int) -> dict[str, Any]:
         "warmup_records": int(n * WARMUP_FRACTION),
         "slope_after_warmup_mb_per_million": slope_mb_per_million(after),
         "slope_whole_run_mb_per_million": slope_mb_per_million(points), "bounds": bounds(),
+        "slope_last_quarter_mb_per_million": slope_mb_per_million([s for s in points if s[0] >= n * 0.75]),
         "rss_after_warmup_min_mb": min(s[1] for s in after), "rss_after_warmup_max_mb": max(s[1] for s in after),
         "samples": points,
     }
