@@ -174,7 +174,7 @@ def skipped_table(console: Console, r: ReplayResult) -> None:
     if len(r.skipped) < r.skipped_bad_target:
         console.print(f"  (first {len(r.skipped)} listed)")
     for reason, n in Counter(s.reason for s in r.skipped if s.reason.endswith("does not exist")).items():
-        console.print(f"  {n} records: {reason}", markup=False, highlight=False)
+        console.print(f"  {n} record{'' if n == 1 else 's'} skipped: {reason}", markup=False, highlight=False)
 
 
 def cuts_table(console: Console, dlq_topic: str, cuts: Mapping[int, tuple[int, int]], high: Mapping[int, int]) -> int:

@@ -37,7 +37,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 #: Bad arguments (unknown option, bad TIME, bad P:O).
 EXIT_USAGE = 2
-#: The DLQ topic or the record does not exist.
+#: The DLQ topic, the record or the --to-topic target does not exist.
 EXIT_NOT_FOUND = 3
 #: Not confirmed: declined at the prompt, or stdin is not a terminal and --yes is missing.
 EXIT_NOT_CONFIRMED = 4
@@ -64,7 +64,7 @@ exit codes:
   0    success
   1    Kafka or operational failure
   2    usage error (bad option, TIME or P:O)
-  3    DLQ topic or record not found
+  3    not found: the DLQ topic, the record, or the --to-topic target
   4    not confirmed (answered no, or stdin is not a terminal and --yes is missing)
   5    replay done, but some records were refused (loop guard: --force; no target: --to-topic)
   6    partial replay: records whose target is illegal, missing or refused them were skipped
