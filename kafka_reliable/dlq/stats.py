@@ -57,8 +57,8 @@ def topic_stats(
     """Stats of one DLQ topic.
 
     ``total_messages`` is exact (high - low per partition). ``topic_breakdown`` maps source
-    topics to counts: exact from the name for ``<source>.dlq``, from the records' headers
-    otherwise. Breakdowns by error class, reason and dialect cover ``scanned_messages``
+    topics to counts: from the records' headers when every record was scanned (a record
+    without one counts for the name's source), else from the name for ``<source>.dlq``. Breakdowns by error class, reason and dialect cover ``scanned_messages``
     records (all of them when ``complete``).
     """
     source = naming.source_of(dlq_topic) if dlq_topic.endswith(naming.dlq_suffix) else None
@@ -73,10 +73,10 @@ def topic_stats(
                 tally.add(DlqMessage.from_record(msg))
         if not complete:
             tally.stamps.extend(_edge_timestamps(o, dlq_topic, wm))
-    if source is not None:
-        breakdown = {source: total}
-    elif complete:
+    if complete:  # from the records: a group DLQ orders.billing.dlq holds records of orders
         breakdown = dict(tally.by_source)
+    elif source is not None:
+        breakdown = {source: total}
     else:
         breakdown = {dlq_topic: total}
     return {
