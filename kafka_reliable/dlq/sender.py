@@ -99,8 +99,21 @@ class ChunkSender:
             if self._txn and (err.txn_requires_abort() or err.code() == KafkaError._STATE):
                 self._broken = True
             else:
-                entry.error = err
+                entry.error = err  # refused by the client itself (e.g. larger than message.max.bytes)
         self._p.poll(0)
+
+    def _produce_alone(self, e: Pending) -> None:
+        """Produce ``e`` and wait for its report; a refusal by the client lands in ``e.error``."""
+        e.error, e.delivered = None, False
+        try:
+            self.produce(e)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if self._txn and (err.txn_requires_abort() or err.code() == KafkaError._STATE):
+                raise
+            e.error = err
+            return
+        self._p.flush(60)
 
     def produce(self, entry: Pending) -> None:
         while True:
@@ -142,9 +155,7 @@ class ChunkSender:
         if failed:
             self._stop_if_retriable(failed, positions)
             for e in failed:  # one by one: a batch may have failed for a batch-mate
-                e.error = None
-                self.produce(e)
-                self._p.flush(60)
+                self._produce_alone(e)
                 self._stop_if_retriable([e], positions)
         out = self._settle(self.chunk)
         self._commit_offsets(self._tps(positions))
@@ -165,11 +176,9 @@ class ChunkSender:
         """``e`` in a transaction of its own with the progress ``done``; the reason when the
         target refused it for good (progress then committed past it without it)."""
         for _ in range(REDO_TRIES):  # after an abort, librdkafka may purge the next record once
-            e.error, e.delivered = None, False
             try:
                 self._begin()
-                self.produce(e)
-                self._p.flush(60)
+                self._produce_alone(e)
                 if e.error is None and e.delivered:
                     self._commit_txn_offsets(done)
                     return None

@@ -149,17 +149,21 @@ def test_replay_to_a_topic_that_does_not_exist_says_so_in_one_line(
 def test_batch_mates_of_a_refused_record_are_delivered_once(
     kafka_bootstrap: str, admin: AdminClient, transactional: bool
 ) -> None:
-    # Given a 4 KB record between two small ones, all for a topic taking 1 KB batches
+    # Given a 4 KB record between two small ones, all for a topic taking 1 KB batches, and
+    # a 1.2 MB one (the DLQ takes it, the replaying client refuses it: message.max.bytes 1 MB)
     source = make_source(admin, kafka_bootstrap, partitions=1, prefix="mates")
     tiny = create_topic(admin, unique_name("tiny"), 1, {"max.message.bytes": "1024"})
-    p = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+    p = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True, "message.max.bytes": 2_000_000})
     _bad(p, source + ".dlq", tiny, "small-0", value=b"s" * 300)
     _bad(p, source + ".dlq", tiny, "big", value=b"x" * 4000)
     _bad(p, source + ".dlq", tiny, "small-1", value=b"s" * 300)
+    _bad(p, source + ".dlq", tiny, "huge", value=b"h" * 1_200_000)
+    _bad(p, source + ".dlq", tiny, "small-2", value=b"s" * 300)
     assert p.flush(30) == 0
     dlq = DeadLetterQueue(bootstrap_servers=kafka_bootstrap)
     # When replayed (one chunk; the client may put all three in one batch)
     res = dlq.replay(source, ReplayOptions(transactional=transactional, chunk_interval_s=60))
-    # Then only the big one is skipped and each small one arrives once
-    assert (res.replayed, [(s.message_id, s.target) for s in res.skipped]) == (2, [("big", tiny)])
-    assert _ids(kafka_bootstrap, tiny) == ["small-0", "small-1"]
+    # Then only the big ones are skipped and each small one arrives once
+    assert (res.replayed, [(s.message_id, s.target) for s in res.skipped]) == (3, [("big", tiny), ("huge", tiny)])
+    assert "MSG_SIZE_TOO_LARGE" in res.skipped[1].reason
+    assert _ids(kafka_bootstrap, tiny) == ["small-0", "small-1", "small-2"]
