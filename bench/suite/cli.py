@@ -40,7 +40,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="scripts/bench.py", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke run (< 3 min): 1 round, small sizes")
     ap.add_argument("--rounds", type=int, help="interleaved rounds (default 3; 1 with --quick)")
-    ap.add_argument("--records", type=int, help="records per throughput trial (default 100000; 20000 quick)")
+    ap.add_argument("--records", type=int, help="records per throughput trial (default 100000; 10000 quick)")
     ap.add_argument("--sizes", default="100,1024", help="value sizes in bytes, comma separated")
     ap.add_argument("--contenders", help=f"comma separated subset of: {','.join(ORDER)}")
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"subset of {','.join(SECTIONS)}")
@@ -51,7 +51,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     q = args.quick
     args.rounds = args.rounds or (1 if q else 3)
-    args.records = args.records or (20_000 if q else 100_000)
+    args.records = args.records or (10_000 if q else 100_000)
     args.latency_seconds = args.latency_seconds or (3.0 if q else 20.0)
     args.memory_records = args.memory_records or (200_000 if q else 2_000_000)
     try:
