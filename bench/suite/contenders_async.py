@@ -1,4 +1,6 @@
-"""The asyncio contender: ``kafka_reliable.aio.AsyncReliableProducer`` when it exists."""
+"""The asyncio contender: ``kafka_reliable.aio.AsyncReliableProducer`` when it exists (issue 16's API:
+``async with``, ``await send_message(..., wait=False)`` returns once queued, without ``wait`` once
+delivered or routed)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ class AsyncReliable:
         async def make() -> Any:
             p = AsyncReliableProducer(bootstrap_servers=bootstrap(), producer_config=dict(RDKAFKA_CONF),
                                       spool_path=Path(self._dir.name) / "spool.sqlite3")
+            if hasattr(p, "__aenter__"):
+                return await p.__aenter__()
             if hasattr(p, "start"):
                 await _maybe_await(p.start())
             return p
@@ -68,6 +72,9 @@ class AsyncReliable:
         await _maybe_await(self.p.flush())
 
     def close(self) -> None:
-        self.loop.run_until_complete(_maybe_await(self.p.close()))
+        if hasattr(self.p, "__aexit__"):
+            self.loop.run_until_complete(self.p.__aexit__(None, None, None))
+        else:
+            self.loop.run_until_complete(_maybe_await(self.p.close()))
         self.loop.close()
         self._dir.cleanup()

@@ -21,6 +21,8 @@ HEADLINE_RATIOS = {
     "async_reliable_nowait": "async-reliable-nowait",
     "kafka_python": "kafka-python",
     "aiokafka": "aiokafka",
+    "aiokafka_send_and_wait": "aiokafka-send-and-wait",
+    "async_reliable_gather": "async-reliable-gather",
     "kcat": "kcat",
 }
 
@@ -100,6 +102,10 @@ TARGETS = [
     ("Redis dedup via send_batch ≥ 0.5× raw", "ratio_send_batch_redis_dedup_100B", ">=", 0.5),
     ("p99 latency, app sleeping, ≤ 1.1× raw", "latency_reliable_sleep_p99_ms", "<=", ("latency_raw_sleep_p99_ms", 1.1)),
     ("p99 latency, app busy, ≤ 1.1× raw", "latency_reliable_busy_p99_ms", "<=", ("latency_raw_busy_p99_ms", 1.1)),
+    ("async wait=False within 15% of the send_message loop", "ratio_async_reliable_nowait_100B", ">=",
+     ("ratio_send_message_100B", 0.85)),
+    ("async, 1,000 concurrent awaited sends ≥ 2× aiokafka send_and_wait", "ratio_async_reliable_gather_100B", ">=",
+     ("ratio_aiokafka_send_and_wait_100B", 2.0)),
     ("retry worker at-least-once ≥ 0.6× raw pipe", "retry_ratio_to_pipe_at_least_once", ">=", 0.6),
     ("retry worker transactional ≥ 0.6× raw pipe", "retry_ratio_to_pipe_transactional", ">=", 0.6),
     ("retry lateness p99 ≤ 20 ms", "retry_lateness_p99_ms", "<=", 20.0),

@@ -35,7 +35,7 @@ from bench.suite.contenders import async_reliable_available, spool_supported
 ORDER = [
     "raw", "reliable-send", "reliable-send-noid", "reliable-batch", "reliable-batch-noid",
     "reliable-send-memdedup", "reliable-batch-memdedup", "reliable-batch-redisdedup",
-    "reliable-send-spool", "kafka-python", "aiokafka", "async-reliable-nowait",
+    "reliable-send-spool", "kafka-python", "aiokafka", "aiokafka-send-and-wait", "async-reliable-nowait",
     "async-reliable-gather", "kcat",
 ]
 LABELS = {
@@ -50,6 +50,7 @@ LABELS = {
     "reliable-send-spool": 'send_message loop, durability="spool"',
     "kafka-python": "kafka-python KafkaProducer.send (future per record)",
     "aiokafka": "aiokafka AIOKafkaProducer send + gather per 1,000",
+    "aiokafka-send-and-wait": "aiokafka, 1,000 concurrent send_and_wait tasks",
     "async-reliable-nowait": "AsyncReliableProducer send_message(wait=False) loop",
     "async-reliable-gather": "AsyncReliableProducer, 1,000 concurrent awaited sends",
     "kcat": "kcat -P from a file (C reference)",
