@@ -88,6 +88,8 @@ class Engine:
         self.expected = ExpectedRetries()
         self._rewrites: list[tuple[int, Write]] = []
         self._inflight = 0
+        #: handler outcomes not yet given to the health monitor: ok, failed, latency sum (ms)
+        self._window: list[float] = [0, 0, 0.0]
         self._last_commit_ms = 0
         self._client_error: str | None = None
         self.fatal: str | None = None
@@ -153,6 +155,10 @@ class Engine:
             self._commit()
             self._last_commit_ms = now
         self.metrics.set_pending(self.pending())
+        ok, failed, ms = self._window
+        if ok or failed:
+            self.health.record_deliveries(int(ok), int(failed), ms, int(ok + failed))
+            self._window = [0, 0, 0.0]
 
     def pending(self) -> int:
         return self.lanes.pending() + len(self.heap)
@@ -199,25 +205,24 @@ class Engine:
             return
         key, raw = m.key(), m.value()
         hdrs = _headers(m)
-        ts_type, ts = m.timestamp()
-        origin = Origin(topic=tp[0], partition=tp[1], offset=offset, timestamp_ms=ts if ts_type and ts > 0 else None,
-                        message_id=message_id(hdrs, tp[0], tp[1], offset), headers=hdrs)
+        _, ts = m.timestamp()
+        mid = message_id(hdrs, tp[0], tp[1], offset)
         if lane is not None and key is not None and lane.blocked(key):
-            self._park(lane, key, origin, tp, gen, raw)
+            self._park(lane, key, _origin(tp, offset, ts, mid, hdrs), tp, gen, raw)
             return
         try:
             value = self.deser(raw, tp[0])
         except Exception as exc:  # noqa: BLE001 - any deserializer failure makes a poison record
-            self._poison(origin, tp, offset, gen, key, raw, f"cannot deserialize {tp[0]}[{tp[1]}]@{offset}: "
-                         f"{exception_name(exc)}: {exc}")
+            self._poison(_origin(tp, offset, ts, mid, hdrs), tp, offset, gen, key, raw,
+                         f"cannot deserialize {tp[0]}[{tp[1]}]@{offset}: {exception_name(exc)}: {exc}")
             return
-        rec = ConsumerRecord(tp[0], tp[1], offset, key, value, user_headers(hdrs), ts if ts > 0 else 0,
-                             origin.message_id, 0, raw, self.s.group_id, (tp[0], tp[1], offset))
+        rec = ConsumerRecord(tp[0], tp[1], offset, key, value, user_headers(hdrs) if hdrs else [],
+                             ts if ts > 0 else 0, mid, 0, raw, self.s.group_id, (tp[0], tp[1], offset))
         failed = self._call(rec)
         if failed is None:
             self.tracker.finish(tp, offset)
             return
-        route = self._failure_route(origin, failed)
+        route = self._failure_route(_origin(tp, offset, ts, mid, hdrs), failed)
         if route.to_retry and lane is not None and key is not None:
             lane.expect(key, (tp[1], offset))
         self._send(route, tp, offset, gen, key, raw, tp[0])
@@ -354,7 +359,8 @@ class Engine:
             self.stats.counts["handled"] += 1
             self.stats.handler_ms.add(dt * 1000)
             self.metrics.handled(rec.topic, dt)
-            self.health.record_delivery(True, dt * 1000)
+            self._window[0] += 1
+            self._window[2] += dt * 1000
             return None
         return None  # pragma: no cover - the loop always returns
 
@@ -363,7 +369,8 @@ class Engine:
         self.stats.failed_by_class[name] = self.stats.failed_by_class.get(name, 0) + 1
         self.stats.handler_ms.add(dt * 1000)
         self.metrics.failed(topic, name, dt)
-        self.health.record_delivery(False, dt * 1000)
+        self._window[1] += 1
+        self._window[2] += dt * 1000
 
     def _failure_route(self, origin: Origin, exc: Exception) -> Route:
         name = exception_name(exc)
@@ -522,6 +529,11 @@ class Engine:
         if text != self._client_error:
             self._client_error = text
             log.warning("%s%s", text, f" ({err.str()})" if isinstance(err, KafkaError) else "")
+
+
+def _origin(tp: TP, offset: int, ts: int, mid: str, hdrs: list[tuple[str, bytes | None]]) -> Origin:
+    return Origin(topic=tp[0], partition=tp[1], offset=offset, timestamp_ms=ts if ts > 0 else None,
+                  message_id=mid, headers=hdrs)
 
 
 def _headers(m: Message) -> list[tuple[str, bytes | None]]:

@@ -21,9 +21,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 #: Handler latency buckets (seconds).
 HANDLER_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -35,11 +40,47 @@ OTHER = "_other"
 PREFIX = "kafka_reliable_consumer"
 
 
+class _HandlerCollector(Collector):
+    """``handled_total`` and ``handler_seconds``: plain numbers under one lock, turned into metric
+    families at scrape time (the per-record path costs a fraction of a Counter plus a Histogram)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # (topic, group) -> [handled, seconds_sum, bucket counts (non-cumulative, last is +Inf)]
+        self._rows: dict[tuple[str, str], list[Any]] = {}
+
+    def record(self, topic: str, group: str, seconds: float, ok: bool) -> None:
+        with self._lock:
+            row = self._rows.get((topic, group))
+            if row is None:
+                row = self._rows[(topic, group)] = [0, 0.0, [0] * (len(HANDLER_BUCKETS_S) + 1)]
+            if ok:
+                row[0] += 1
+            row[1] += seconds
+            row[2][bisect_left(HANDLER_BUCKETS_S, seconds)] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            rows = {k: (r[0], r[1], list(r[2])) for k, r in self._rows.items()}
+        handled = CounterMetricFamily(f"{PREFIX}_handled", "Records the handler processed without raising",
+                                      labels=["topic", "group"])
+        latency = HistogramMetricFamily(f"{PREFIX}_handler_seconds", "Handler run time", labels=["topic", "group"])
+        for (topic, group), (n, total_s, counts) in sorted(rows.items()):
+            handled.add_metric([topic, group], n)
+            cumulative, buckets = 0, []
+            for bound, c in zip((*map(floatToGoString, HANDLER_BUCKETS_S), "+Inf"), counts, strict=True):
+                cumulative += c
+                buckets.append((bound, cumulative))
+            latency.add_metric([topic, group], buckets, total_s)
+        yield handled
+        yield latency
+
+
 class _Collectors:
     def __init__(self, r: CollectorRegistry) -> None:
         p = PREFIX
-        self.handled = Counter(f"{p}_handled", "Records the handler processed without raising",
-                               ["topic", "group"], registry=r)
+        self.handler = _HandlerCollector()
+        r.register(self.handler)
         self.failed = Counter(f"{p}_failed", "Handler attempts that raised, by exception class",
                               ["topic", "group", "error_class"], registry=r)
         self.retried = Counter(f"{p}_retried", "Records sent to the group's retry topic", ["topic", "group"],
@@ -48,8 +89,6 @@ class _Collectors:
                                      ["topic", "group", "reason"], registry=r)
         self.parked = Counter(f"{p}_parked", "Records parked behind an earlier record of their key",
                               ["topic", "group"], registry=r)
-        self.handler = Histogram(f"{p}_handler_seconds", "Handler run time", ["topic", "group"],
-                                 buckets=HANDLER_BUCKETS_S, registry=r)
         self.lateness = Histogram(f"{p}_retry_lateness_seconds",
                                   "Time a retry was handed to the handler minus its next.attempt.at",
                                   ["group"], buckets=LATENESS_BUCKETS_S, registry=r)
@@ -97,6 +136,7 @@ class ConsumerMetrics:
         self._topic = _Bounded()
         self._cls = _Bounded()
         self._children: dict[tuple[str, str], Any] = {}
+        self._labels: dict[str, str] = {}
         self._lateness = self._c.lateness.labels(group=group) if self._c else None
         self._pending = self._c.pending.labels(group=group) if self._c else None
 
@@ -108,15 +148,20 @@ class ConsumerMetrics:
                 topic=self._topic(topic), group=self.group)
         return child
 
+    def _label(self, topic: str) -> str:
+        label = self._labels.get(topic)
+        if label is None:
+            label = self._labels[topic] = self._topic(topic)
+        return label
+
     def handled(self, topic: str, seconds: float) -> None:
         if self._c is not None:
-            self._child("handled", topic).inc()
-            self._child("handler", topic).observe(seconds)
+            self._c.handler.record(self._label(topic), self.group, seconds, True)
 
     def failed(self, topic: str, error_class: str, seconds: float) -> None:
         if self._c is not None:
             self._c.failed.labels(topic=self._topic(topic), group=self.group, error_class=self._cls(error_class)).inc()
-            self._child("handler", topic).observe(seconds)
+            self._c.handler.record(self._label(topic), self.group, seconds, False)
 
     def retried(self, topic: str) -> None:
         if self._c is not None:

@@ -20,7 +20,7 @@ Deserializer = Callable[[bytes | None, str], Any]
 RawHeaders = Sequence[tuple[str, bytes | None]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConsumerRecord:
     """One delivery of a record to the handler.
 

@@ -19,9 +19,9 @@ class Samples:
         self._lock = threading.Lock()
 
     def add(self, ms: float) -> None:
-        with self._lock:
-            self._buf[self._n % self._size] = ms
-            self._n += 1
+        """One writer (the consumer loop); a concurrent snapshot may miss the newest value."""
+        self._buf[self._n % self._size] = ms
+        self._n += 1
 
     def snapshot(self) -> dict[str, float]:
         with self._lock:
