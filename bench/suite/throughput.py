@@ -141,8 +141,9 @@ def race(admin: Any, names: list[str], sizes: list[int], n: int, rounds: int,
         for size in sizes:
             topics = new_topics(admin, len(names), prefix=f"bench-r{rnd}-{size}")
             for name, topic in zip(names, topics, strict=True):
+                load = os.getloadavg()[0]
                 r = run_trial(name, topic, n, size)
-                r.update(round=rnd, size_bytes=size, contender=name)
+                r.update(round=rnd, size_bytes=size, contender=name, load_1m_before=round(load, 2))
                 trials.append(r)
                 log(f"  round {rnd + 1}/{rounds} {size:>5} B {name:<26} "
                     + (r["error"] if "error" in r else f"{r['records_per_s']:>9,.0f} rec/s "
