@@ -74,8 +74,10 @@ class Maintenance:
 
     def _poll_loop(self) -> None:
         ledger = self.u.ledger
+        tracker = self.u.tracker
         while not self._stop.wait(POLL_INTERVAL_S):
             self.u.client().poll(0)
+            tracker.fold()
             if ledger is not None:
                 try:
                     ledger.flush()

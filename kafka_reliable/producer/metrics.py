@@ -74,6 +74,20 @@ class _SentCollector(Collector):
                 row[2] += 1
                 row[3][bisect_left(LATENCY_BUCKETS_S, latency_s)] += 1
 
+    def record_many(self, topic: str, latencies_s: list[float | None]) -> None:
+        """Many acknowledged records of one topic at once (the send path folds per tick)."""
+        with self._lock:
+            row = self._by_topic.get(topic)
+            if row is None:
+                row = self._by_topic[topic] = [0, 0.0, 0, [0] * (len(LATENCY_BUCKETS_S) + 1)]
+            row[0] += len(latencies_s)
+            buckets = row[3]
+            for lat in latencies_s:
+                if lat is not None:
+                    row[1] += lat
+                    row[2] += 1
+                    buckets[bisect_left(LATENCY_BUCKETS_S, lat)] += 1
+
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             rows = {t: (r[0], r[1], r[2], list(r[3])) for t, r in self._by_topic.items()}
@@ -176,6 +190,13 @@ class ProducerMetrics:
         if label is None:
             label = self._sent_label[topic] = self._topic(topic)
         self._c.sent.record(label, latency_s)
+
+    def sent_many(self, topic: str, latencies_s: list[float | None]) -> None:
+        """Records acknowledged since the last fold, with their latencies (seconds)."""
+        label = self._sent_label.get(topic)
+        if label is None:
+            label = self._sent_label[topic] = self._topic(topic)
+        self._c.sent.record_many(label, latencies_s)
 
     def failed(self, topic: str, error_class: str) -> None:
         self._c.failed.labels(topic=self._topic(topic), error_class=self._cls(error_class)).inc()

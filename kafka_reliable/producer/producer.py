@@ -198,6 +198,7 @@ class ReliableKafkaProducer:
         """After a fatal error: a new client; what the old one held is routed, not lost."""
         self._connection.fatal.clear()
         old, self._producer = self._producer, self._new_producer()
+        self._send.producer = self._producer
         old.purge(in_queue=True, in_flight=True)
         old.flush(5.0)
 
@@ -212,6 +213,9 @@ class ReliableKafkaProducer:
         vb = self._serializer(value, topic)
         kb = key.encode() if type(key) is str else serialize_key(key)
         mid = f"{self._id_prefix}{next(self._ids)}"
+        if headers is None and self._send.plain:
+            self._send.produce_plain(topic, vb, kb, mid)
+            return mid
         hdrs = self._send.admit(topic, vb, kb, headers, mid)
         if hdrs is not None:
             self._send.produce(topic, vb, kb, hdrs, mid)
@@ -406,6 +410,7 @@ class ReliableKafkaProducer:
         (``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``), from a producer thread;
         it must return at once (hand the event off, e.g. ``loop.call_soon_threadsafe``)."""
         self._tracker.add_listener(listener)
+        self._send.refresh_plain()
 
     # ---- lifecycle ----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, Message
 
 from kafka_reliable.errors import classify
+from kafka_reliable.headers import MESSAGE_ID
 from kafka_reliable.health import CircuitBreaker
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.metrics import ProducerMetrics
@@ -28,6 +29,25 @@ class DeliveryReports:
         self._metrics = metrics
         self._breaker = breaker
         self._submit_failure = submit_failure
+        self._statuses = tracker.statuses
+        self._acks = tracker.acks
+        self.with_id_header = True
+        if metrics is not None:
+            tracker.ack_sink = self._sink
+
+    def _sink(self, by_topic: dict[str, list[float | None]]) -> None:
+        assert self._metrics is not None
+        for topic, lats in by_topic.items():
+            self._metrics.sent_many(topic, lats)
+
+    def on_delivery_fast(self, mid: str, err: KafkaError | None, msg: Message) -> None:
+        """A record sent with no user headers, no breaker, no listeners, not in a batch: on
+        success one status store and one append (folded in bulk by the poller)."""
+        if err is None:
+            self._statuses[mid] = T.SENT
+            self._acks.append((msg.topic(), msg.latency()))
+            return
+        self.on_delivery(mid, [(MESSAGE_ID, mid.encode())] if self.with_id_header else [], err, msg)
 
     def on_delivery(self, mid: str, hdrs: list[tuple[str, bytes]], err: KafkaError | None, msg: Message) -> None:
         lat = msg.latency()

@@ -78,6 +78,39 @@ class SendPath:
         self._ledger = ledger
         self._submit_failure = submit_failure
         self._sends = 0
+        self._statuses = tracker.statuses
+        self._fast_cb = reports.on_delivery_fast
+        reports.with_id_header = with_id_header
+        #: The current librdkafka client (replaced after a fatal error).
+        self.producer = client()
+        self.plain = False
+        self.refresh_plain()
+
+    def refresh_plain(self) -> None:
+        """Whether a record without user headers may take the fast path: nothing to claim,
+        limit, break, trace or log, and nobody listening for each record's outcome."""
+        self.plain = (self._dedup is None and self._limiter is None and self._breaker is None
+                      and not self._tracing and self._ledger is None and not self._tracker.has_listeners)
+
+    def produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str) -> None:
+        """The fast path: one status store, one ``produce()``, a report that stores ``sent``."""
+        self._statuses[mid] = T.PENDING
+        p = self.producer
+        cb = partial(self._fast_cb, mid)
+        try:
+            if self._with_id:
+                p.produce(topic, vb, kb, headers={_MID: mid.encode()}, on_delivery=cb)
+            else:
+                p.produce(topic, vb, kb, on_delivery=cb)
+        except BufferError:
+            self._produce(topic, vb, kb, [(_MID, mid.encode())] if self._with_id else [], mid, cb)
+            return
+        except KafkaException as exc:
+            self._refused(topic, vb, kb, [(_MID, mid.encode())] if self._with_id else [], mid, exc)
+            return
+        self._sends += 1
+        if not self._sends % POLL_EVERY:
+            p.poll(0)  # serve reports in bulk in the sending thread
 
     # -- admission ------------------------------------------------------------------------
 
@@ -146,11 +179,13 @@ class SendPath:
         else:
             self._produce(topic, vb, kb, hdrs, mid)
 
-    def _produce(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str) -> None:
-        p = self._client()
+    def _produce(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
+                 cb: Callable[..., None] | None = None) -> None:
+        p = self.producer
         # Delivery reports carry neither headers nor an opaque: the id and headers ride along
         # in a partial, the one per-record allocation of the send path.
-        cb = partial(self._reports.on_delivery, mid, hdrs)
+        if cb is None:
+            cb = partial(self._reports.on_delivery, mid, hdrs)
         while True:
             try:
                 if hdrs:
@@ -163,12 +198,17 @@ class SendPath:
                 return
             except BufferError:
                 p.poll(0.05)  # back-pressure: librdkafka's queue is full; serve reports and retry
-            except KafkaException as exc:  # refused at once (too large for the client, …): routed
-                err = exc.args[0] if exc.args else KafkaError(KafkaError._FAIL)
-                self._tracker.count("failed")
-                self._submit_failure(OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000))
-                                     .failed(err.name(), err.str()))
+            except KafkaException as exc:
+                self._refused(topic, vb, kb, hdrs, mid, exc)
                 return
+
+    def _refused(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
+                 exc: KafkaException) -> None:
+        """Refused at once by the client (too large, …): routed like a failed delivery."""
+        err = exc.args[0] if exc.args else KafkaError(KafkaError._FAIL)
+        self._tracker.count("failed")
+        self._submit_failure(OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000))
+                             .failed(err.name(), err.str()))
 
     def produce_batch(self, topic: str, admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]]) -> None:
         """Produce admitted records of one batch (one ledger transaction in durable mode)."""

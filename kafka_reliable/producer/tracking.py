@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -87,6 +87,59 @@ class MessageTracker:
         #: ``listener(message_id, status)`` once per record when its status becomes final
         #: (called under the tracker's lock: keep it to an append or a hand-off).
         self._listeners: list[Callable[[str, str], None]] = []
+        #: ``(topic, latency_s)`` of records acknowledged on the fast path, folded into the
+        #: counters in bulk (``fold``) by the poller and before every read.
+        self.acks: deque[tuple[str, float | None]] = deque()
+        #: ``sink({topic: [latency_s, ...]})`` receives each fold (the Prometheus metrics).
+        self.ack_sink: Callable[[dict[str, list[float | None]]], None] | None = None
+
+    @property
+    def statuses(self) -> OrderedDict[str, str]:
+        """The status map itself, for the send path's single-store fast path."""
+        return self._status
+
+    @property
+    def has_listeners(self) -> bool:
+        return bool(self._listeners)
+
+    def fold(self) -> int:
+        """Fold fast-path acknowledgements into counters, latency and metrics; evict old ids.
+
+        Status was already set per record when its report arrived; this is the bookkeeping
+        that would cost a lock per record. Returns how many were folded.
+        """
+        q = self.acks
+        if not q:
+            if len(self._status) > self.capacity:
+                self._evict()
+            return 0
+        by_topic: dict[str, list[float | None]] = {}
+        n = 0
+        lat_sum = 0.0
+        lat_n = 0
+        window = self.latency
+        with self.lock:
+            while q:
+                try:
+                    topic, lat = q.popleft()
+                except IndexError:
+                    break
+                n += 1
+                by_topic.setdefault(topic, []).append(lat)
+                if lat is not None:
+                    ms = lat * 1000.0
+                    window.add(ms)
+                    lat_sum += ms
+                    lat_n += 1
+            self.counts["sent"] += n
+            self.latency_sum_ms += lat_sum
+            self.latency_n += lat_n
+        if len(self._status) > self.capacity:
+            self._evict()
+        sink = self.ack_sink
+        if sink is not None and by_topic:
+            sink(by_topic)
+        return n
 
     def add_listener(self, listener: Callable[[str, str], None]) -> None:
         with self.lock:
@@ -159,6 +212,7 @@ class MessageTracker:
 
     def take_delivery_deltas(self) -> tuple[int, int, float, int]:
         """``(ok, failed, latency_sum_ms, latency_n)`` since the last call (health feed)."""
+        self.fold()
         with self.lock:
             ok, failed = self.counts["sent"], self.counts["failed"]
             out = (ok - self._fed[0], failed - self._fed[1], self.latency_sum_ms - self._fed[2],
@@ -176,6 +230,7 @@ class MessageTracker:
         return [m for m, s in items if s == PENDING]
 
     def snapshot(self) -> dict[str, Any]:
+        self.fold()
         with self.lock:
             counts = dict(self.counts)
             lat = self.latency.snapshot()
