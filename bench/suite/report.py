@@ -31,12 +31,13 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "partitions": PARTITIONS, "acks": "all", "idempotence": True, "compression": COMPRESSION,
         "linger_ms": LINGER_MS, "records_per_trial": args.records, "value_bytes": args.sizes,
-        "rounds": args.rounds, "order": "interleaved: every contender once per round, raw first",
+        "rounds": args.rounds, "order": "interleaved: every contender once per round; raw first and again last",
         "topics": "a fresh topic per trial (3 partitions, RF 1), deleted after its round",
         "warm_up": "every client sends one record and waits for its ack before the clock starts",
         "timing": "first send → every record acknowledged (end to end)",
-        "ratios": "records/s of a contender / records/s of raw confluent-kafka of the same round and size; "
-                  "median and min–max over rounds",
+        "ratios": "records/s of a contender / records/s of raw confluent-kafka of the same round and size "
+                  "(geometric mean of raw's opening and closing trials); median and min–max over rounds. Raw's "
+                  "own row shows how far its two trials of a round drifted apart",
         "cpu": "CPU seconds (user+system, all threads) of the contender's own process over the timed span",
         "cpu_ratio": "raw's CPU seconds per record / the contender's, same round and size (1.00 = as cheap as "
                      "raw); steadier than records/s on a shared machine, since waiting for a core costs no CPU time",

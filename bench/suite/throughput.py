@@ -1,12 +1,14 @@
 """Throughput race: every contender, interleaved A B C A B C…, a fresh topic per trial.
 
 Each Python contender runs in a child process of its own (trial.py) so that its CPU time and
-peak RSS are its own; kcat runs as the C reference. Ratios are taken pair by pair against
-raw confluent-kafka of the same round and size, then summarized (median, min–max).
+peak RSS are its own; kcat runs as the C reference. Raw confluent-kafka runs first and last in
+each round; ratios are taken pair by pair against raw of the same round and size (geometric
+mean of its two trials), then summarized (median, min–max).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -137,10 +139,11 @@ def race(admin: Any, names: list[str], sizes: list[int], n: int, rounds: int,
          log: Any) -> dict[str, Any]:
     """All rounds; returns raw trials and, per size and contender, summaries and ratios."""
     trials: list[dict[str, Any]] = []
+    order = [*names, "raw"] if len(names) > 1 else names  # raw opens and closes each round
     for rnd in range(rounds):
         for size in sizes:
-            topics = new_topics(admin, len(names), prefix=f"bench-r{rnd}-{size}")
-            for name, topic in zip(names, topics, strict=True):
+            topics = new_topics(admin, len(order), prefix=f"bench-r{rnd}-{size}")
+            for name, topic in zip(order, topics, strict=True):
                 load = os.getloadavg()[0]
                 r = run_trial(name, topic, n, size)
                 r.update(round=rnd, size_bytes=size, contender=name, load_1m_before=round(load, 2))
@@ -152,11 +155,21 @@ def race(admin: Any, names: list[str], sizes: list[int], n: int, rounds: int,
     return {"trials": trials, "summary": summarize_trials(trials, names, sizes)}
 
 
+def _raw_per_round(raw_trials: list[dict[str, Any]]) -> dict[int, dict[str, float]]:
+    """Raw's figures per round: the geometric mean of the trials that open and close the round,
+    so that load drifting during a round biases no contender's ratio one way."""
+    out: dict[int, dict[str, float]] = {}
+    for rnd in {t["round"] for t in raw_trials}:
+        ts = [t for t in raw_trials if t["round"] == rnd]
+        out[rnd] = {k: math.prod(t[k] for t in ts) ** (1 / len(ts)) for k in ("records_per_s", "cpu_s_per_100k")}
+    return out
+
+
 def summarize_trials(trials: list[dict[str, Any]], names: list[str], sizes: list[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for size in sizes:
-        raw = {t["round"]: t for t in trials if t["size_bytes"] == size and t["contender"] == "raw"
-               and "error" not in t}
+        raw = _raw_per_round([t for t in trials if t["size_bytes"] == size and t["contender"] == "raw"
+                              and "error" not in t])
         per: dict[str, Any] = {}
         for name in names:
             ok = [t for t in trials if t["size_bytes"] == size and t["contender"] == name and "error" not in t]
