@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 
 #: Records handed over per slice before the loop gets a turn (batches, the admission queue).
 ADMIT_SLICE = 256
+#: librdkafka's default ``queue.buffering.max.messages``.
+DEFAULT_QUEUE_MAX = 100_000
+#: Sends wait (asynchronously) while librdkafka's queue is above this fraction of its bound,
+#: until it is below ``QUEUE_RESUME``: the sync path would wait in ``poll()``, on the loop.
+QUEUE_HIGH, QUEUE_RESUME = 0.9, 0.7
 _DELIVERED = frozenset({T.SENT, T.DUPLICATE})
 
 
@@ -72,6 +77,7 @@ class AsyncReliableProducer:
         self._breaker = kwargs.get("circuit_breaker")
         self._queued = self._blocking_admission or self._breaker is not None
         self._closed = False
+        self._queue_high = self._queue_resume = DEFAULT_QUEUE_MAX
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -96,6 +102,7 @@ class AsyncReliableProducer:
                     else:  # a sync client was given: its round trips run off the loop
                         self._blocking_admission = True
                     self._queued = True
+                self._queue_high, self._queue_resume = _queue_marks(p)
                 self._hub, self._sync = hub, p
         return self._sync
 
@@ -148,6 +155,8 @@ class AsyncReliableProducer:
             if self._queued:
                 await self._enqueue(rec, headers)
             else:
+                if self._queue_full(p):
+                    await self._queue_room(p)
                 p.send_prepared(rec, headers)
         except BaseException:
             if fut is not None:
@@ -207,6 +216,8 @@ class AsyncReliableProducer:
             return
         p = self.sync
         for start in range(0, len(recs), ADMIT_SLICE):
+            if self._queue_full(p):
+                await self._queue_room(p)
             for r in recs[start:start + ADMIT_SLICE]:
                 p.send_prepared(r, headers)
             await asyncio.sleep(0)
@@ -236,6 +247,8 @@ class AsyncReliableProducer:
             self._admitter = None
 
     async def _admit(self, items: list[_Admission]) -> None:
+        if self._queue_full(self.sync):
+            await self._queue_room(self.sync)
         verdicts: list[bool | None] = [None] * len(items)
         if self._claims is not None:
             verdicts = list(await self._claims.claim([it.rec.dedup_key or b"" for it in items]))
@@ -249,6 +262,15 @@ class AsyncReliableProducer:
                 _fail(it.handed, err)
             elif not it.handed.done():
                 it.handed.set_result(None)
+
+    def _queue_full(self, p: ReliableKafkaProducer) -> bool:
+        return _queued_in_client(p) >= self._queue_high
+
+    async def _queue_room(self, p: ReliableKafkaProducer) -> None:
+        """Back-pressure without blocking the loop: wait while librdkafka's queue drains (the
+        producer's poller serves the delivery reports meanwhile)."""
+        while _queued_in_client(p) > self._queue_resume:
+            await asyncio.sleep(0.002)
 
     def _hand_over(self, items: list[_Admission], verdicts: list[bool | None]) -> list[BaseException | None]:
         """``send_prepared`` for each record with its dedup verdict (a refused record releases
@@ -300,6 +322,21 @@ class AsyncReliableProducer:
         if self._admitter is not None:
             await asyncio.shield(self._admitter)
         return await asyncio.to_thread(self.sync.flush, timeout)
+
+
+def _queued_in_client(p: ReliableKafkaProducer) -> int:
+    """Records in librdkafka's queue (``len(Producer)``); 0 when the client is not reachable."""
+    client = getattr(p, "_producer", None)
+    return len(client) if client is not None else 0
+
+
+def _queue_marks(p: ReliableKafkaProducer) -> tuple[int, int]:
+    conf = getattr(p, "_conf", {}) or {}
+    try:
+        bound = int(conf.get("queue.buffering.max.messages", DEFAULT_QUEUE_MAX))
+    except (TypeError, ValueError):
+        bound = DEFAULT_QUEUE_MAX
+    return max(1, int(bound * QUEUE_HIGH)), max(0, int(bound * QUEUE_RESUME))
 
 
 def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:

@@ -135,3 +135,50 @@ def test_close_with_records_in_flight_spools_them(kafka_bootstrap: str, tmp_path
         assert s.summary()["records"] == 30
     finally:
         s.close()
+
+
+def test_blocking_admission_and_a_full_queue_never_block_the_loop(kafka_bootstrap: str, new_topic,
+                                                                  tmp_path: Path) -> None:
+    # Given a rate limiter that makes a send wait 0.5 s (mode="block") in durable mode, and a
+    # producer whose librdkafka queue holds 500 records
+    from kafka_reliable.health import RateLimiter
+
+    topic = new_topic()
+
+    async def main() -> tuple[int, list[str | None], int, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        async with AsyncReliableProducer(
+            bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "d.db", durability="spool",
+            rate_limiter=RateLimiter(records_per_s=2, burst_s=0.5, mode="block"),
+        ) as limited:
+            first = await limited.send_message(topic, {"n": 1})
+            t = asyncio.ensure_future(ticker())
+            await asyncio.sleep(0)
+            # When the second send waits for the limiter
+            second = await limited.send_message(topic, {"n": 2})
+            during_wait = ticks
+            statuses = [limited.get_message_status(m) for m in (first, second)]
+        async with AsyncReliableProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "q.db",
+                                         producer_config={"queue.buffering.max.messages": 500}) as small:
+            # and 5,000 records are queued through a 500-record librdkafka queue
+            for i in range(5000):
+                await small.send_message(topic, {"i": i}, wait=False)
+            assert await small.flush(30) == 0
+            sent = (await small.get_stats())["messages_sent"]
+        t.cancel()
+        return during_wait, statuses, sent, ticks
+
+    during_wait, statuses, sent, _ = asyncio.run(main())
+    # Then the loop kept running while the limiter held the send (a sleep on the loop would
+    # have let the ticker run 0 times), and the full queue was waited for, not failed
+    assert during_wait >= 5
+    assert statuses == ["sent", "sent"]
+    assert sent == 5000
+    assert len(consume_all(kafka_bootstrap, topic, expected=5002)) == 5002
