@@ -43,6 +43,19 @@ def test_ratios_pair_each_contender_with_raw_of_the_same_round() -> None:
     assert s["cpu_ratio_to_raw"]["min"] == 0.25 and s["cpu_ratio_to_raw"]["max"] == 0.5
 
 
+def test_raw_opening_and_closing_a_round_are_averaged_geometrically() -> None:
+    # Given: load drifted during the round: raw ran at 100/s first and 400/s last
+    trials = [_trial("raw", 0, 100.0, 2.0), _trial("reliable-send", 0, 100.0, 2.0), _trial("raw", 0, 400.0, 0.5)]
+
+    # When
+    s = summarize_trials(trials, ["raw", "reliable-send"], [100])["100"]
+
+    # Then: the contender is compared with sqrt(100 * 400) = 200, raw's row shows its drift
+    assert s["reliable-send"]["ratio_to_raw"]["median"] == pytest.approx(0.5)
+    assert s["reliable-send"]["cpu_ratio_to_raw"]["median"] == pytest.approx(0.5)
+    assert s["raw"]["ratio_to_raw"]["min"] == pytest.approx(0.5) and s["raw"]["ratio_to_raw"]["max"] == pytest.approx(2.0)
+
+
 def test_failed_trials_are_reported_not_averaged() -> None:
     # Given
     trials = [_trial("raw", 0, 100.0, 1.0), {"contender": "kcat", "round": 0, "size_bytes": 100, "error": "boom"}]
