@@ -330,9 +330,13 @@ class DevCluster:
         return True
 
     def stop(self) -> list[int]:
-        """Stop brokers, then the controller; return the ids that were running."""
-        order = [*reversed(self.broker_nodes()), self.node(CONTROLLER_ID)]
-        return [n.node_id for n in order if self.stop_node(n.node_id)]
+        """Stop the brokers (all at once), then the controller; return the ids that were running."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.brokers) as pool:
+            stopped = [n.node_id for n, was in zip(self.broker_nodes(), pool.map(
+                lambda n: self.stop_node(n.node_id), self.broker_nodes()), strict=True) if was]
+        return stopped + ([CONTROLLER_ID] if self.stop_node(CONTROLLER_ID) else [])
 
     def status(self) -> dict[str, Any]:
         nodes = []

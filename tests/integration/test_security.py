@@ -274,8 +274,8 @@ _VERBS = {
     "dlq list": ["dlq", "list", "{topic}"],
     "dlq replay": ["dlq", "replay", "{topic}", "--yes"],
     "dlq purge": ["dlq", "purge", "{topic}", "--all", "--yes"],
-    "spool drain": ["spool", "drain", "--spool-path", "{spool}"],
-    "health": ["health", "--dlq-topic", "{topic}"],
+    "spool drain": ["spool", "drain", "--spool-path", "{spool}", "--timeout-s", "10"],
+    "health": ["health", "--dlq-topic", "{topic}", "--timeout-s", "10"],
 }
 #: Known defects (reported in issue 14's report): the verb cannot take SASL settings this way.
 _DEFECTS = {

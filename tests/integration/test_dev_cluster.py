@@ -1,0 +1,115 @@
+"""``kafka-reliable dev-broker … --brokers 3``: the multi-broker dev cluster and its fault verbs.
+
+Runs the CLI against a private cluster (free ports, its own data folder; never 9092).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import _unavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _base() -> int:
+    def free(port: int) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) != 0
+
+    for base in range(39192, 39992, 100):
+        if all(free(base + i) for i in range(21)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+class _Cli:
+    def __init__(self, base: int, home: Path) -> None:
+        self.opts = ["--port", str(base), "--data-dir", str(home)]
+
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "kafka_reliable.cli.main", "dev-broker", *args, *self.opts],
+                              capture_output=True, text=True, timeout=180, cwd=str(ROOT), env=dict(os.environ))
+        if ok:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    def nodes(self) -> dict[int, dict[str, Any]]:
+        out = self("status", "--cluster", "--json", ok=False)
+        return {n["node_id"]: n for n in json.loads(out.stdout)["nodes"]}
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Cli]:
+    c = _Cli(_base(), tmp_path_factory.mktemp("dev-cluster"))
+    proc = c("start", "--brokers", "3", ok=False)
+    if proc.returncode != 0:
+        _unavailable(f"dev cluster did not start (Java + Maven needed): {proc.stderr[-500:]}")
+    yield c
+    for n in c.nodes().values():
+        if n["pid"]:
+            os.kill(n["pid"], signal.SIGCONT)
+            os.kill(n["pid"], signal.SIGKILL)
+
+
+def test_start_lists_every_node_with_rf3_and_min_isr2(cli: _Cli) -> None:
+    status = json.loads(cli("status", "--cluster", "--json").stdout)
+    assert status["replication_factor"] == 3 and status["min_insync_replicas"] == 2
+    nodes = {n["node_id"]: n for n in status["nodes"]}
+    assert sorted(nodes) == [0, 1, 2, 3]
+    assert all(n["running"] and n["pid"] and n["port"] for n in nodes.values())
+    assert len({n["port"] for n in nodes.values()}) == 4 and 9092 not in {n["port"] for n in nodes.values()}
+    # a second start is a no-op
+    assert "none (all running)" in cli("start", "--brokers", "3").stdout
+
+
+def test_topics_default_to_rf3_min_isr2(cli: _Cli) -> None:
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+    servers = json.loads(cli("status", "--cluster", "--json").stdout)["bootstrap_servers"]
+    admin = AdminClient({"bootstrap.servers": servers})
+    admin.create_topics([NewTopic("rf-default", num_partitions=1)])["rf-default"].result(30)
+    md = admin.list_topics("rf-default", timeout=10)
+    assert len(md.topics["rf-default"].partitions[0].replicas) == 3
+    res = ConfigResource(ConfigResource.Type.TOPIC, "rf-default")
+    cfg = admin.describe_configs([res])[res].result(30)
+    assert cfg["min.insync.replicas"].value == "2"
+
+
+def test_kill_start_pause_resume_stop_one_node(cli: _Cli) -> None:
+    pid = cli.nodes()[2]["pid"]
+    cli("kill", "--node", "2")
+    assert cli.nodes()[2]["running"] is False
+    cli("start", "--node", "2")
+    restarted = cli.nodes()[2]
+    assert restarted["running"] and restarted["pid"] != pid
+    cli("pause", "--node", "3")
+    assert cli.nodes()[3]["state"] == "paused"
+    cli("resume", "--node", "3")
+    assert cli.nodes()[3]["state"] == "running"
+    cli("stop", "--node", "1")
+    assert cli.nodes()[1]["running"] is False
+    cli("start", "--node", "1")
+    assert all(n["running"] for n in cli.nodes().values())
+
+
+def test_usage_errors_exit_2(cli: _Cli) -> None:
+    assert cli("kill", "--cluster", ok=False).returncode == 2
+    proc = cli("pause", "--node", "7", ok=False)
+    assert proc.returncode != 0 and "no node 7" in proc.stderr
+
+
+def test_stop_stops_them_all(cli: _Cli) -> None:
+    cli("stop", "--cluster")
+    assert not any(n["running"] for n in cli.nodes().values())
+    assert cli("status", "--cluster", ok=False).returncode == 3
