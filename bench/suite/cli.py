@@ -147,6 +147,9 @@ def run_all(args: argparse.Namespace, out_json: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     out_json, img_dir, out_md = QUICK_OUT if args.quick else FULL_OUT
+    if args.quick:  # smoke-run output stays out of git
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        (out_json.parent / ".gitignore").write_text("# written by scripts/bench.py --quick\n*\n")
     if args.report_only:
         doc = json.loads(out_json.read_text())
         if "throughput" in doc:  # summaries and headline follow the code of this version
