@@ -2,10 +2,61 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import bisect
+import logging
+import math
+import threading
+from collections import Counter as Tally
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from kafka_reliable.errors import KafkaReliableError
+from kafka_reliable.worker.records import RecordKind
+
+log = logging.getLogger(__name__)
 
 #: Lateness buckets (seconds): republish time minus due time.
 LATENESS_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class BatchHistogram(Collector):
+    """A histogram exposed like prometheus-client's, that also takes ``observe_many(value, n)``:
+    the worker adds a whole dispatch batch (records sharing a due time) in one call."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float],
+                 registry: CollectorRegistry) -> None:
+        self._name, self._doc = name, documentation
+        self._bounds = [*buckets, math.inf]
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        self.observe_many(value, 1)
+
+    def observe_many(self, value: float, n: int) -> None:
+        i = bisect.bisect_left(self._bounds, value)
+        with self._lock:
+            self._counts[i] += n
+            self._sum += value * n
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, buckets = 0, []
+        for bound, count in zip(self._bounds, counts, strict=True):
+            cumulative += count
+            buckets.append((floatToGoString(bound), cumulative))
+        yield HistogramMetricFamily(self._name, self._doc, buckets=buckets, sum_value=total)
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self._name, self._doc)
 
 
 class WorkerMetrics:
@@ -33,8 +84,33 @@ class WorkerMetrics:
             "Records read ahead and waiting for their due time or their acknowledgement.",
             registry=self.registry,
         )
-        self.lateness = Histogram(
+        self.lateness = BatchHistogram(
             "kafka_reliable_retry_lateness_seconds",
             "Republish time minus due time (next.attempt.at).",
-            buckets=LATENESS_BUCKETS_S, registry=self.registry,
+            LATENESS_BUCKETS_S, self.registry,
         )
+
+    def count_acked(self, counts: dict[str, int], acked: Tally[tuple[RecordKind, str, str]]) -> None:
+        """Add one batch of acknowledgements ``{(kind, topic, dlq reason): n}`` to the counters."""
+        for (kind, topic, reason), n in acked.items():
+            if kind is RecordKind.REPUBLISH:
+                counts["republished"] += n
+                self.republished.labels(topic).inc(n)
+            elif kind is RecordKind.TO_DLQ:
+                counts["dead_lettered"] += n
+                self.dead_lettered.labels(topic, reason).inc(n)
+            else:
+                counts["retried"] += n
+
+
+def serve(registry: CollectorRegistry, port: int) -> Any:
+    """Serve ``/metrics`` on ``port``; the server (``shutdown()`` stops it). KafkaReliableError
+    when the port cannot be bound."""
+    from prometheus_client import start_http_server
+
+    try:
+        server, _ = start_http_server(port, registry=registry)
+    except OSError as exc:
+        raise KafkaReliableError(f"metrics port {port}: {exc}") from exc
+    log.info("metrics on :%s/metrics", port)
+    return server

@@ -4,18 +4,23 @@ A record that can never be republished is a poison record: it goes at once (no r
 the DLQ of the topic it came from with reason ``poison``. That is a record whose headers
 cannot be read (missing or garbled), and one whose ``original.topic`` is not a legal topic
 name, or is one whose companion names (``<topic>.retry``/``.dlq``) would not be.
+
+Decoding reads only what a republish needs (target, attempt, due time, replay count, message
+id) and builds the republish headers in the same pass: it runs for every record. The full
+failure (``headers.read_failure``) is read only when a republish failed; a record whose other
+headers are garbled is poison then.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kafka_reliable import headers as h
 from kafka_reliable.config import RetryConfig, TopicNaming, legal_topic_name
 from kafka_reliable.errors import classify
-from kafka_reliable.headers import Failure
 from kafka_reliable.routing import Route, route_failure
 from kafka_reliable.worker.scheduler import TP
 
@@ -30,7 +35,7 @@ class RecordKind(enum.Enum):
     TO_DLQ = "dlq"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class RetryRecord:
     """A ``.retry`` record read ahead, waiting for its due time and then its acknowledgement."""
 
@@ -41,11 +46,15 @@ class RetryRecord:
     value: bytes | None
     timestamp_ms: int
     headers: RawHeaders
-    failure: Failure | None
     due_ms: int
-    #: Why the headers could not be read (poison), else None.
+    #: Why the record can never be republished (poison), else None.
     poison_reason: str | None = None
+    #: The ``original.topic`` (for poison: the topic whose DLQ takes it).
     source_topic: str = ""
+    #: Failed delivery attempts so far (``kafka_reliable.attempt``).
+    attempt: int = 0
+    #: The headers of the republished record (user headers, message id, counters).
+    out_headers: h.Headers | None = None
 
 
 def decode(
@@ -53,21 +62,59 @@ def decode(
     headers: RawHeaders | None, naming: TopicNaming, now_ms: int,
 ) -> RetryRecord:
     """Decode one record; poison records come back with ``poison_reason`` set and due now."""
-    hdrs = list(headers or ())
+    hdrs = headers if isinstance(headers, list) else list(headers or ())
+    ours: dict[str, bytes | None] = dict(hdrs)  # the last value of each header
+    prefix = h.PREFIX
+    user: h.Headers = [(k, b"" if v is None else v) for k, v in hdrs if not k.startswith(prefix)]
     try:
-        failure = h.read_failure(hdrs)
-        if failure.next_attempt_at_ms is None:
-            raise ValueError(f"header {h.NEXT_ATTEMPT_AT} is missing")
-        why = unusable_target(failure.original_topic, naming)
-        if why is not None:
-            raise ValueError(why)
-        return RetryRecord(tp, offset, gen, key, value, timestamp_ms, hdrs, failure,
-                           failure.next_attempt_at_ms, None, failure.original_topic)
+        topic, attempt, due_ms, replay = _essentials(ours, naming)
     except (ValueError, UnicodeDecodeError) as exc:
-        return RetryRecord(tp, offset, gen, key, value, timestamp_ms, hdrs, None, now_ms,
-                           str(exc), poison_source(hdrs, tp[0], naming))
+        return RetryRecord(tp=tp, offset=offset, gen=gen, key=key, value=value, timestamp_ms=timestamp_ms,
+                           headers=hdrs, due_ms=now_ms, poison_reason=str(exc),
+                           source_topic=poison_source(hdrs, tp[0], naming))
+    # the layout of headers.republish_headers (pinned by a unit test)
+    mid = ours.get(h.MESSAGE_ID)
+    if mid is not None:
+        user.append((h.MESSAGE_ID, mid))
+    if attempt:
+        user.append((h.ATTEMPT, str(attempt).encode()))
+    if replay:
+        user.append((h.REPLAY_COUNT, str(replay).encode()))
+    return RetryRecord(tp=tp, offset=offset, gen=gen, key=key, value=value, timestamp_ms=timestamp_ms,
+                       headers=hdrs, due_ms=due_ms, source_topic=topic, attempt=attempt, out_headers=user)
 
 
+def _essentials(ours: dict[str, bytes | None], naming: TopicNaming) -> tuple[str, int, int, int]:
+    """``(target topic, attempt, due time, replay count)``; ValueError naming what is wrong."""
+    raw = ours.get(h.ORIGINAL_TOPIC)
+    topic = raw.decode("utf-8", "replace") if raw else ""
+    if not topic:
+        raise ValueError(f"header {h.ORIGINAL_TOPIC} is missing")
+    attempt = _decimal(ours, h.ATTEMPT)
+    if attempt is None or attempt < 0:
+        raise ValueError(f"header {h.ATTEMPT} is missing or negative")
+    due_ms = _decimal(ours, h.NEXT_ATTEMPT_AT)
+    if due_ms is None:
+        raise ValueError(f"header {h.NEXT_ATTEMPT_AT} is missing")
+    why = unusable_target(topic, naming)
+    if why is not None:
+        raise ValueError(why)
+    return topic, attempt, due_ms, _decimal(ours, h.REPLAY_COUNT) or 0
+
+
+def _decimal(ours: dict[str, bytes | None], name: str) -> int | None:
+    v = ours.get(name)
+    if v is None:
+        return None
+    if v.isdigit():  # bytes: ASCII digits only (the common case, no call)
+        return int(v)
+    n = h.parse_decimal(v)
+    if n is None:
+        raise ValueError(f"header {name} is not a decimal number: {v[:40]!r}")
+    return n
+
+
+@functools.lru_cache(maxsize=4096)
 def unusable_target(topic: str, naming: TopicNaming) -> str | None:
     """Why ``topic`` can never be republished to (or its failures routed), else None."""
     if not legal_topic_name(topic):
@@ -93,17 +140,21 @@ def poison_source(headers: RawHeaders, retry_topic: str, naming: TopicNaming) ->
 
 
 def republish_headers(rec: RetryRecord) -> h.Headers:
-    assert rec.failure is not None
-    return h.republish_headers(rec.headers, attempt=rec.failure.attempt)
+    assert rec.out_headers is not None
+    return rec.out_headers
 
 
 def failure_route(
     rec: RetryRecord, *, error_name: str, error_message: str, fatal: bool,
     retry_config: RetryConfig, naming: TopicNaming, now_ms: int,
 ) -> Route:
-    """Where a record goes after its republish failed: ``.retry`` (attempt+1) or ``.dlq``."""
-    f = rec.failure
-    assert f is not None
+    """Where a record goes after its republish failed: ``.retry`` (attempt+1) or ``.dlq``
+    (``poison`` when its failure headers cannot be read)."""
+    try:
+        f = h.read_failure(rec.headers)
+    except (ValueError, UnicodeDecodeError) as exc:
+        rec.poison_reason = str(exc)
+        return poison_route(rec, retry_config=retry_config, naming=naming, now_ms=now_ms)
     return route_failure(
         topic=f.original_topic,
         classification=classify(error_name, fatal=fatal),

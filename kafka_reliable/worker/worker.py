@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -23,7 +24,7 @@ from kafka_reliable.errors import classify
 from kafka_reliable.routing import Route
 from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.worker import clients, records
-from kafka_reliable.worker.metrics import WorkerMetrics
+from kafka_reliable.worker.metrics import WorkerMetrics, serve
 from kafka_reliable.worker.notes import ErrorNotes
 from kafka_reliable.worker.partitions import OwnedPartitions, names
 from kafka_reliable.worker.records import RecordKind, RetryRecord
@@ -103,7 +104,8 @@ class RetryWorker:
     def _start(self) -> None:
         cfg = self.config
         log.info("retry worker starting: %s", cfg.describe())
-        self._serve_metrics()
+        if cfg.metrics_port is not None:
+            self._metrics_server = serve(self.metrics.registry, cfg.metrics_port)
         try:
             metadata = wait_for_cluster(self._companions, cfg, self._notes)
             prepare_topics(self._companions, cfg, metadata)
@@ -117,18 +119,6 @@ class RetryWorker:
             text = f"{err.name()}: {err.str()}" if isinstance(err, KafkaError) else str(err)
             raise WorkerError(f"retry worker could not start: {text}") from exc
         log.info("retry worker running: subscribed to %s", cfg.subscription())
-
-    def _serve_metrics(self) -> None:
-        port = self.config.metrics_port
-        if port is None:
-            return
-        from prometheus_client import start_http_server
-
-        try:
-            self._metrics_server, _ = start_http_server(port, registry=self.metrics.registry)
-        except OSError as exc:
-            raise WorkerError(f"metrics port {port}: {exc}") from exc
-        log.info("metrics on :%s/metrics", port)
 
     def _new_producer(self) -> Producer:
         producer = Producer(clients.producer_config(self.config, self._on_producer_error))
@@ -232,25 +222,32 @@ class RetryWorker:
         due = self._heap.pop_due(now_ms, DISPATCH_BATCH)
         if not due:
             return
-        now_s = time.time()
-        observe = self.metrics.lateness.observe
+        late_by_due: Counter[int] = Counter()
+        traced = tracing.configured()
         for due_ms, rec in due:
-            observe(max(0.0, now_s - due_ms / 1000))
-            known = txn.known_failure(rec) if txn is not None else None
-            if known is not None:
-                self._on_republish_failed(rec, *known)
+            late_by_due[due_ms] += 1
+            if txn is not None:
+                known = txn.known_failure(rec)
+                if known is not None:
+                    self._on_republish_failed(rec, *known)
+                    continue
+                txn.begin()
+            if traced:
+                self._republish_traced(rec)
             else:
                 self._republish(rec)
+        now_s = time.time()
+        for due_ms, n in late_by_due.items():
+            self.metrics.lateness.observe_many(max(0.0, now_s - due_ms / 1000), n)
 
     def _republish(self, rec: RetryRecord) -> None:
-        assert rec.failure is not None
-        if not tracing.configured():
-            self._produce(rec.failure.original_topic, rec, records.republish_headers(rec), RecordKind.REPUBLISH, None)
-            return
+        self.sender.produce(rec.source_topic, rec, records.republish_headers(rec), RecordKind.REPUBLISH, None)
+
+    def _republish_traced(self, rec: RetryRecord) -> None:
         with tracing.span(tracing.SPAN_RETRY, headers=rec.headers, attributes={
-            "messaging.destination.name": rec.failure.original_topic, "kafka_reliable.attempt": rec.failure.attempt,
+            "messaging.destination.name": rec.source_topic, "kafka_reliable.attempt": rec.attempt,
         }):
-            self._produce(rec.failure.original_topic, rec, records.republish_headers(rec), RecordKind.REPUBLISH, None)
+            self._republish(rec)
 
     def _route(self, rec: RetryRecord, route: Route) -> None:
         """Send a record to ``.retry`` or ``.dlq`` (companion topics ensured first)."""
@@ -270,21 +267,25 @@ class RetryWorker:
 
     # ---- outcomes -----------------------------------------------------------------------
     def _settle(self) -> None:
-        """Act on every delivery report collected so far."""
+        """Act on every delivery report collected so far; counters updated once per batch."""
         sender = self.sender
+        acked: Counter[tuple[RecordKind, str, str]] = Counter()
         while True:
             batch = sender.take_reports()
             if not batch:
-                return
+                break
             for report in batch:
-                self._settle_one(report)
+                self._settle_one(report, acked)
+        if acked:
+            self._count_acked(acked)
 
-    def _settle_one(self, r: Report) -> None:
+    def _settle_one(self, r: Report, acked: Counter[tuple[RecordKind, str, str]]) -> None:
         if self._gens.get(r.rec.tp) != r.rec.gen:
             return  # revoked or rewound meanwhile: the next reading decides
         err = r.err
         if err is None:
-            self._on_acked(r)
+            self._tracker.finish(r.rec.tp, r.rec.offset)
+            acked[(r.kind, r.rec.source_topic, r.reason or "")] += 1
         elif self._txn is not None:
             self._txn.on_failed(r.kind, r.rec, err)
         elif err.fatal() or self._requeue_fatal:
@@ -295,19 +296,10 @@ class RetryWorker:
         else:
             self._route_failed(r.rec, f"{err.name()}: {err.str()}")
 
-    def _on_acked(self, r: Report) -> None:
-        self._tracker.finish(r.rec.tp, r.rec.offset)
-        topic = r.rec.source_topic
-        if r.kind is RecordKind.REPUBLISH:
-            self.counts["republished"] += 1
-            self.metrics.republished.labels(topic).inc()
-            if self._notes.last is not None:
-                self._notes.recovered("republishing")
-        elif r.kind is RecordKind.TO_DLQ:
-            self.counts["dead_lettered"] += 1
-            self.metrics.dead_lettered.labels(topic, r.reason or "").inc()
-        else:
-            self.counts["retried"] += 1
+    def _count_acked(self, acked: Counter[tuple[RecordKind, str, str]]) -> None:
+        self.metrics.count_acked(self.counts, acked)
+        if self._notes.last is not None and any(k[0] is RecordKind.REPUBLISH for k in acked):
+            self._notes.recovered("republishing")
 
     def _on_republish_failed(self, rec: RetryRecord, name: str, message: str, fatal: bool) -> None:
         self.counts["failed"] += 1
@@ -328,8 +320,10 @@ class RetryWorker:
         log.warning("producer hit a fatal error; rebuilding it (in-flight records are requeued)")
         self._requeue_fatal = True
         try:
+            acked: Counter[tuple[RecordKind, str, str]] = Counter()
             for report in self.sender.replace(self._new_producer):
-                self._settle_one(report)
+                self._settle_one(report, acked)
+            self._count_acked(acked)
         finally:
             self._requeue_fatal = False
         self._rebuild = False

@@ -59,7 +59,7 @@ class FakeTxnProducer:
 
 
 def _rec() -> RetryRecord:
-    return RetryRecord(("t.retry", 0), 5, 1, None, b"v", 0, [], None, 0)
+    return RetryRecord(tp=("t.retry", 0), offset=5, gen=1, key=None, value=b"v", timestamp_ms=0, headers=[], due_ms=0)
 
 
 def test_committer_outcomes() -> None:

@@ -41,3 +41,30 @@ def test_a_legal_target_is_not_poison(target: str) -> None:
     rec = records.decode(tp=("shop.retry", 0), offset=0, gen=1, key=None, value=b"v", timestamp_ms=0,
                          headers=_headers(target), naming=NAMING, now_ms=42)
     assert rec.poison_reason is None and rec.due_ms == 5_000 and rec.source_topic == target
+
+
+@pytest.mark.parametrize("extra", [
+    [], [("trace", b"\x00\x01"), ("nullval", None)], [(h.REPLAY_COUNT, b"2")], [(h.MESSAGE_ID, b"later-id")],
+])
+def test_republish_headers_are_those_of_the_header_contract(extra: list[tuple[str, bytes | None]]) -> None:
+    # Given: user headers, ours, and variations (a replay count, a second message id)
+    hdrs = [("app", b"x"), *_headers("orders"), *extra]
+    # When
+    rec = records.decode(tp=("orders.retry", 0), offset=0, gen=1, key=None, value=b"v", timestamp_ms=0,
+                         headers=hdrs, naming=NAMING, now_ms=0)
+    # Then: byte for byte what headers.republish_headers writes
+    assert records.republish_headers(rec) == h.republish_headers(hdrs, attempt=1)
+
+
+def test_garbled_failure_details_do_not_stop_a_republish_but_make_a_failure_poison() -> None:
+    # Given: the target, attempt and due time read fine, the first-failure time does not
+    hdrs = [(k, b"soon" if k == h.FIRST_FAILURE_AT else v) for k, v in _headers("orders")]
+    rec = records.decode(tp=("orders.retry", 0), offset=0, gen=1, key=None, value=b"v", timestamp_ms=0,
+                         headers=hdrs, naming=NAMING, now_ms=0)
+    assert rec.poison_reason is None and rec.source_topic == "orders"
+    # When its republish fails
+    route = records.failure_route(rec, error_name="_MSG_TIMED_OUT", error_message="t", fatal=False,
+                                  retry_config=RetryConfig(), naming=NAMING, now_ms=9)
+    # Then it is poison for orders.dlq, not retried
+    assert route.target_topic == "orders.dlq" and h.get(route.headers, h.DLQ_REASON) == b"poison"
+    assert rec.poison_reason and h.FIRST_FAILURE_AT in rec.poison_reason
