@@ -11,9 +11,9 @@ class DeliveryRoutedError(KafkaReliableError):
     ``status`` is ``retrying`` (in ``<topic>.retry``, the retry worker will send it again),
     ``dlq`` (in ``<topic>.dlq``) or ``spooled`` (in the local spool, sent again when the cluster
     answers). Nothing is lost in any case. ``error_class`` is the feature document's class name
-    of the failure (``KafkaTimeoutError``, ``MessageSizeTooLargeError``, …), or None when the
-    record was spooled without a delivery error (open circuit breaker, producer closed before
-    Kafka answered).
+    of the failure (``KafkaTimeoutError``, ``MessageSizeTooLargeError``, …; ``KafkaTimeoutError``
+    for a record still in flight at ``close()``), or None when the record was spooled without a
+    delivery error (by an open circuit breaker in ``spool`` mode).
     """
 
     def __init__(self, status: str, error_class: str | None, message_id: str) -> None:

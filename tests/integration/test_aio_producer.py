@@ -127,7 +127,8 @@ def test_close_with_records_in_flight_spools_them(kafka_bootstrap: str, tmp_path
 
     results = asyncio.run(main())
     # Then: every awaiting caller was told "spooled", and the spool holds every record
-    assert all(isinstance(r, DeliveryRoutedError) and r.status == "spooled" for r in results), results
+    assert all(isinstance(r, DeliveryRoutedError) and (r.status, r.error_class) == ("spooled", "KafkaTimeoutError")
+               for r in results), results
     from kafka_reliable.spool import Spool
 
     s = Spool(spool)
@@ -182,3 +183,39 @@ def test_blocking_admission_and_a_full_queue_never_block_the_loop(kafka_bootstra
     assert statuses == ["sent", "sent"]
     assert sent == 5000
     assert len(consume_all(kafka_bootstrap, topic, expected=5002)) == 5002
+
+
+def test_open_circuit_breaker_spools_or_refuses(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
+    # Given circuit breakers tripped by failures (they stay open for a minute)
+    from kafka_reliable.health import CircuitBreaker, CircuitOpenError
+
+    topic = new_topic()
+    spooling = CircuitBreaker(mode="spool", min_calls=1, open_duration_s=60)
+    refusing = CircuitBreaker(mode="fail_fast", min_calls=1, open_duration_s=60)
+    for b in (spooling, refusing):
+        b.record(False)
+        assert b.state == "open"
+
+    async def main() -> tuple[list[object], int]:
+        async with AsyncReliableProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db",
+                                         circuit_breaker=spooling) as p:
+            # When records are awaited while the breaker is open (spool mode)
+            routed = await asyncio.gather(*(p.send_message(topic, {"i": i}) for i in range(5)),
+                                          return_exceptions=True)
+            in_spool = (await p.get_stats())["spool_size"]
+        async with AsyncReliableProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "f.db",
+                                         circuit_breaker=refusing, enable_deduplication=True) as f:
+            # and in fail_fast mode: refused at once, nothing sent, the dedup claim given back
+            with pytest.raises(CircuitOpenError):
+                await f.send_message(topic, {"x": 1})
+            refusing._set("closed")
+            assert await f.send_message(topic, {"x": 1}) != ""
+        return routed, in_spool
+
+    routed, in_spool = asyncio.run(main())
+    # Then the callers were told "spooled" (no delivery error: the breaker kept them) and the
+    # spool holds them
+    assert all(isinstance(r, DeliveryRoutedError) and (r.status, r.error_class) == ("spooled", None)
+               for r in routed), routed
+    assert in_spool == 5
+    assert [m.value() for m in consume_all(kafka_bootstrap, topic, expected=1)] == [b'{"x":1}']
