@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--latency-seconds", type=float, help="per run (default 20; 3 with --quick)")
     ap.add_argument("--memory-records", type=int, help="default 2000000; 200000 with --quick")
     ap.add_argument("--report-only", action="store_true", help="regenerate charts and Markdown from the JSON")
+    ap.add_argument("--json", type=Path, help="with --report-only: read this JSON (e.g. an interrupted run's "
+                    "bench/results/suite.partial.json) instead of the mode's suite.json")
     args = ap.parse_args(argv)
     q = args.quick
     args.rounds = args.rounds or (1 if q else 3)
@@ -98,48 +101,66 @@ def run_memory(admin: Any, records: int) -> dict[str, Any]:
     return r
 
 
+def _save(doc: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
 def run_all(args: argparse.Namespace, out_json: Path) -> dict[str, Any]:
+    """Every selected section; after each one (and each throughput round) the document so far is
+    saved to ``<out>.partial.json``, so an interrupted run keeps what it measured."""
     from confluent_kafka.admin import AdminClient
 
     from bench.suite import retry
 
     admin = AdminClient({"bootstrap.servers": bootstrap()})
     t0 = time.monotonic()
+    partial = out_json.with_suffix(".partial.json")
     doc: dict[str, Any] = {"quick": args.quick, "command": "python scripts/bench.py " + " ".join(sys.argv[1:]),
-                           "machine": machine(), "conditions": report.conditions(args)}
+                           "machine": machine(), "conditions": report.conditions(args), "section_elapsed_s": {}}
     _log(f"machine: {doc['machine']['cores']} cores, {doc['machine']['cpu_model']}, "
          f"load {doc['machine']['load_avg_1m']}")
-    took: dict[str, float] = {}
-    if "throughput" in args.sections:
-        t = time.monotonic()
+
+    def throughput() -> dict[str, Any]:
         skip = unavailable()
         names = [c for c in args.contenders if c not in skip]
         _log(f"throughput: {len(names)} contenders x {len(args.sizes)} sizes x {args.rounds} rounds, "
              f"{args.records:,} records each")
-        doc["throughput"] = {"unavailable": {k: v for k, v in skip.items() if k in args.contenders},
-                             **race(admin, names, args.sizes, args.records, args.rounds, _log)}
-        took["throughput"] = time.monotonic() - t
-    if "latency" in args.sections:
-        _log(f"latency: {args.latency_rate:,.0f} records/s for {args.latency_seconds:g} s per run")
-        t = time.monotonic()
-        doc["latency"] = run_latency(admin, args.latency_rate, args.latency_seconds)
-        took["latency"] = time.monotonic() - t
-    if "retry" in args.sections:
+        head = {"unavailable": {k: v for k, v in skip.items() if k in args.contenders}}
+
+        def checkpoint(part: dict[str, Any]) -> None:
+            doc["throughput"] = {**head, **part}
+            _save(doc, partial)
+
+        return {**head, **race(admin, names, args.sizes, args.records, args.rounds, _log, checkpoint)}
+
+    def retry_worker() -> dict[str, Any]:
         _log("retry worker: scripts/bench_retry_worker.py")
-        t = time.monotonic()
-        doc["retry_worker"] = retry.run(args.quick, out_json.parent / "retry_worker.json",
-                                        timeout_s=240 if args.quick else 900, log=_log)
-        if "error" in doc["retry_worker"]:
-            _log("  " + doc["retry_worker"]["error"])
-        took["retry"] = time.monotonic() - t
-    if "memory" in args.sections:
+        r = retry.run(args.quick, out_json.parent / "retry_worker.json", timeout_s=240 if args.quick else 900,
+                      log=_log)
+        if "error" in r:
+            _log("  " + r["error"])
+        return r
+
+    def latency() -> dict[str, Any]:
+        _log(f"latency: {args.latency_rate:,.0f} records/s for {args.latency_seconds:g} s per run")
+        return run_latency(admin, args.latency_rate, args.latency_seconds)
+
+    def memory() -> dict[str, Any]:
         _log(f"memory: {args.memory_records:,} records, status tracking + memory dedup")
-        t = time.monotonic()
-        doc["memory"] = run_memory(admin, args.memory_records)
-        took["memory"] = time.monotonic() - t
+        return run_memory(admin, args.memory_records)
+
+    steps = {"throughput": ("throughput", throughput), "latency": ("latency", latency),
+             "retry": ("retry_worker", retry_worker), "memory": ("memory", memory)}
+    for section in SECTIONS:
+        if section in args.sections:
+            key, fn = steps[section]
+            t = time.monotonic()
+            doc[key] = fn()
+            doc["section_elapsed_s"][section] = round(time.monotonic() - t, 1)
+            _save(doc, partial)
     doc["elapsed_s"] = round(time.monotonic() - t0, 1)
-    doc["section_elapsed_s"] = {k: round(v, 1) for k, v in took.items()}
-    doc["machine"]["load_avg_1m_at_end"] = round(__import__("os").getloadavg()[0], 2)
+    doc["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     doc["headline"] = report.headline(doc)
     return doc
 
@@ -151,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         out_json.parent.mkdir(parents=True, exist_ok=True)
         (out_json.parent / ".gitignore").write_text("# written by scripts/bench.py --quick\n*\n")
     if args.report_only:
-        doc = json.loads(out_json.read_text())
+        src = args.json or out_json
+        if not src.exists():
+            print(f"scripts/bench.py: error: {src} not found: run the suite first", file=sys.stderr)
+            return 2
+        doc = json.loads(src.read_text())
         if "throughput" in doc:  # summaries and headline follow the code of this version
             trials = doc["throughput"]["trials"]
             names = list(dict.fromkeys(t["contender"] for t in trials))
@@ -160,13 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         doc["headline"] = report.headline(doc)
     else:
         doc = run_all(args, out_json)
-        out_json.parent.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(doc, indent=1) + "\n")
+        _save(doc, out_json)
+        out_json.with_suffix(".partial.json").unlink(missing_ok=True)
     images = charts.draw(doc, img_dir)
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text(report.markdown(doc, out_json, images, out_md.parent))
-    _log(f"wrote {out_json.relative_to(ROOT)}, {out_md.relative_to(ROOT)}, "
-         + ", ".join(str(p.relative_to(ROOT)) for p in images))
+    written = [out_md, *images] if args.report_only else [out_json, out_md, *images]
+    _log("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
     if "elapsed_s" in doc:
         _log(f"suite took {doc['elapsed_s']:.0f} s")
     return 0

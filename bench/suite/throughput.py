@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +137,9 @@ def run_trial(name: str, topic: str, n: int, size: int) -> dict[str, Any]:
 
 
 def race(admin: Any, names: list[str], sizes: list[int], n: int, rounds: int,
-         log: Any) -> dict[str, Any]:
-    """All rounds; returns raw trials and, per size and contender, summaries and ratios."""
+         log: Callable[[str], None], checkpoint: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """All rounds; returns raw trials and, per size and contender, summaries and ratios.
+    ``checkpoint`` gets the same shape after every round and size."""
     trials: list[dict[str, Any]] = []
     order = [*names, "raw"] if len(names) > 1 else names  # raw opens and closes each round
     for rnd in range(rounds):
@@ -152,6 +154,8 @@ def race(admin: Any, names: list[str], sizes: list[int], n: int, rounds: int,
                     + (r["error"] if "error" in r else f"{r['records_per_s']:>9,.0f} rec/s "
                        f"{r['cpu_s_per_100k']:5.2f} CPU-s/100k {r['peak_rss_mb']:6.1f} MB"))
             delete_topics(admin, topics)
+            if checkpoint is not None:
+                checkpoint({"trials": trials, "summary": summarize_trials(trials, names, sizes)})
     return {"trials": trials, "summary": summarize_trials(trials, names, sizes)}
 
 
