@@ -215,6 +215,7 @@ PYTHON_CONTENDERS: dict[str, Any] = {
     "reliable-batch-memdedup": lambda: Reliable(batch=True, enable_deduplication=True),
     "reliable-batch-redisdedup": lambda: Reliable(batch=True, enable_deduplication=True,
                                                   redis_url=redis_url(), dedup_ttl_s=300),
+    "reliable-send-redisdedup": lambda: Reliable(enable_deduplication=True, redis_url=redis_url(), dedup_ttl_s=300),
     "reliable-send-spool": lambda: Reliable(durability="spool"),
     "kafka-python": KafkaPython,
     "aiokafka": AioKafka,

@@ -16,6 +16,7 @@ HEADLINE_RATIOS = {
     "send_batch": "reliable-batch",
     "send_message_memory_dedup": "reliable-send-memdedup",
     "send_batch_memory_dedup": "reliable-batch-memdedup",
+    "send_message_redis_dedup": "reliable-send-redisdedup",
     "send_batch_redis_dedup": "reliable-batch-redisdedup",
     "send_message_durable_spool": "reliable-send-spool",
     "async_reliable_nowait": "async-reliable-nowait",

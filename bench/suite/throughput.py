@@ -37,7 +37,7 @@ from bench.suite.contenders import async_reliable_available, spool_supported
 #: Race order inside a round (raw first: every ratio pairs with the raw of its round).
 ORDER = [
     "raw", "reliable-send", "reliable-send-noid", "reliable-batch", "reliable-batch-noid",
-    "reliable-send-memdedup", "reliable-batch-memdedup", "reliable-batch-redisdedup",
+    "reliable-send-memdedup", "reliable-batch-memdedup", "reliable-send-redisdedup", "reliable-batch-redisdedup",
     "reliable-send-spool", "kafka-python", "aiokafka", "aiokafka-send-and-wait", "async-reliable-nowait",
     "async-reliable-gather", "kcat",
 ]
@@ -49,6 +49,7 @@ LABELS = {
     "reliable-batch-noid": "send_batch, message_id_header=False",
     "reliable-send-memdedup": "send_message loop + memory dedup",
     "reliable-batch-memdedup": "send_batch + memory dedup",
+    "reliable-send-redisdedup": "send_message loop + Redis dedup",
     "reliable-batch-redisdedup": "send_batch + Redis dedup",
     "reliable-send-spool": 'send_message loop, durability="spool"',
     "kafka-python": "kafka-python KafkaProducer.send (future per record)",
