@@ -20,14 +20,16 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming, redact
-from kafka_reliable.consumer.engine import ConsumerError, Engine, Handler
+from kafka_reliable.consumer.engine import ConsumerError, Engine
+from kafka_reliable.consumer.invoke import Handler
 from kafka_reliable.consumer.metrics import ConsumerMetrics
 from kafka_reliable.consumer.record import as_deserializer
 from kafka_reliable.consumer.routes import GroupTopicNaming
-from kafka_reliable.consumer.settings import ConsumerSettings, translate_consumer_config
+from kafka_reliable.consumer.settings import ConsumerSettings, admin_conf, translate_consumer_config
 from kafka_reliable.consumer.stats import ConsumerStats
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.health.monitor import HealthMonitor
+from kafka_reliable.topics import CompanionTopics
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ class ReliableConsumer:
         self._engine: Engine | None = None
         self._dlq_counts: dict[str, int] = {}
         self._dlq_checked_at = 0.0
+        self._dlq_lock = threading.Lock()
+        self._companions: CompanionTopics | None = None
 
     # ---- topics -------------------------------------------------------------------------
     def retry_topic(self, topic: str) -> str:
@@ -120,11 +124,15 @@ class ReliableConsumer:
                     engine.step()
             finally:
                 engine.shutdown()
-            if engine.fatal:
-                raise ConsumerError(f"consumer stopped on a fatal client error: {engine.fatal}")
+            if engine.events.fatal:
+                raise ConsumerError(f"consumer stopped on a fatal client error: {engine.events.fatal}")
             log.info("consumer stopped: %s", {k: v for k, v in self.stats.counts.items() if v})
         finally:
             restore()
+            with self._dlq_lock:
+                if self._companions is not None:
+                    self._companions.close()
+                    self._companions = None
             self._running.release()
 
     def stop(self) -> None:
@@ -170,7 +178,7 @@ class ReliableConsumer:
             "topic_breakdown": dict(counts),
             "routed_by_this_consumer": dict(self.stats.dlq_by_topic),
         }
-        lag = dict(engine.lag) if engine is not None else {}
+        lag = dict(engine.events.lag) if engine is not None else {}
         stats.update({
             "group_id": self.settings.group_id,
             "topics": list(self.settings.topics),
@@ -195,17 +203,16 @@ class ReliableConsumer:
         now = time.monotonic()
         if now - self._dlq_checked_at < DLQ_COUNT_TTL_S:
             return self._dlq_counts
-        from kafka_reliable.consumer.settings import admin_conf
-        from kafka_reliable.topics import CompanionTopics
-
-        companions = CompanionTopics(admin_conf(self.settings, self.bootstrap_servers), naming=self.naming)
-        try:
-            self._dlq_counts = {t: companions.count(self.dlq_topic(t), timeout_s=5) for t in self.settings.topics}
-        except Exception as exc:  # noqa: BLE001 - stats must answer even when the cluster does not
-            log.debug("DLQ count failed: %s", exc)
-        finally:
-            companions.close()
-        self._dlq_checked_at = now
+        with self._dlq_lock:
+            if self._companions is None:
+                self._companions = CompanionTopics(admin_conf(self.settings, self.bootstrap_servers),
+                                                   naming=self.naming)
+            try:
+                self._dlq_counts = {t: self._companions.count(self.dlq_topic(t), timeout_s=5)
+                                    for t in self.settings.topics}
+            except Exception as exc:  # noqa: BLE001 - stats must answer even when the cluster does not
+                log.debug("DLQ count failed: %s", exc)
+            self._dlq_checked_at = now
         return self._dlq_counts
 
 

@@ -12,23 +12,20 @@ group stays alive; the retry partitions are paused while the look-ahead is full.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from functools import partial
-from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from kafka_reliable.consumer import routes, settings
 from kafka_reliable.consumer.assignment import Lanes
+from kafka_reliable.consumer.events import ClientEvents
 from kafka_reliable.consumer.expected import ExpectedRetries
+from kafka_reliable.consumer.invoke import Handler, Invoker
 from kafka_reliable.consumer.keyorder import KeyLane
 from kafka_reliable.consumer.metrics import ConsumerMetrics
 from kafka_reliable.consumer.pending import (
-    DLQ,
     PARK,
     RETRY,
     Pending,
@@ -40,6 +37,7 @@ from kafka_reliable.consumer.record import ConsumerRecord, Deserializer, excepti
 from kafka_reliable.consumer.routes import GroupTopicNaming, Origin
 from kafka_reliable.consumer.settings import ConsumerSettings
 from kafka_reliable.consumer.stats import ConsumerStats
+from kafka_reliable.consumer.writer import Writer
 from kafka_reliable.errors import Classification, ErrorKind, KafkaReliableError
 from kafka_reliable.headers import user_headers
 from kafka_reliable.health.monitor import HealthMonitor
@@ -53,11 +51,8 @@ log = logging.getLogger(__name__)
 MAX_POLL_WAIT_S = 0.05
 #: Longest stretch of handing over due retries before polling again.
 DISPATCH_SLICE_S = 0.2
-#: Delay before writing again a record whose retry/DLQ write failed.
-REWRITE_DELAY_MS = 1_000
 _POISON = Classification(routes.POISON, "PoisonRecordError", ErrorKind.NON_RETRIABLE)
 
-Handler = Callable[[ConsumerRecord], Any]
 
 
 class ConsumerError(KafkaReliableError):
@@ -81,18 +76,14 @@ class Engine:
         self.tracker = OffsetTracker()
         self.gens: dict[TP, int] = {}
         self.lanes = Lanes(s, naming)
-        self.lag: dict[TP, int] = {}
+        self.invoker = Invoker(s=s, handler=handler, naming=naming, stats=stats, metrics=metrics, health=health,
+                               stop=stop)
+        self.events = ClientEvents(health=health, metrics=metrics, stop=stop, owned=self.gens)
         self.companions = CompanionTopics(settings.admin_conf(s, bootstrap), naming=naming)
         self._seq = itertools.count(1)
-        self._reports: list[tuple[Write, KafkaError | None, int]] = []
         self.expected = ExpectedRetries()
-        self._rewrites: list[tuple[int, Write]] = []
-        self._inflight = 0
-        #: handler outcomes not yet given to the health monitor: ok, failed, latency sum (ms)
-        self._window: list[float] = [0, 0, 0.0]
+        self.writer: Writer | None = None
         self._last_commit_ms = 0
-        self._client_error: str | None = None
-        self.fatal: str | None = None
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
 
@@ -105,9 +96,10 @@ class Engine:
                     raise ConsumerError(f"topic {topic!r} does not exist")
                 self.companions.ensure(topic)
                 self.lanes.add_topic(topic, self.companions)
-            self.producer = Producer(settings.producer_conf(self.s, self.bootstrap, self._on_producer_error))
-            self.consumer = Consumer(settings.consumer_conf(self.s, self.bootstrap, self._on_consumer_error,
-                                                            self._on_stats))
+            self.producer = Producer(settings.producer_conf(self.s, self.bootstrap, self.events.on_producer_error))
+            self.writer = Writer(self.producer, self.lanes.partitions, self.events.note)
+            self.consumer = Consumer(settings.consumer_conf(self.s, self.bootstrap, self.events.on_consumer_error,
+                                                            self.events.on_stats))
             subscription = [*self.s.topics, *self.lanes.retry_topics()]
             self.consumer.subscribe(subscription, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                     on_lost=self._on_lost)
@@ -134,7 +126,7 @@ class Engine:
 
     def _finish_inflight(self, deadline: float) -> None:
         assert self.producer is not None
-        while self._inflight > 0 and time.monotonic() < deadline:
+        while self.writer is not None and self.writer.inflight > 0 and time.monotonic() < deadline:
             self.producer.poll(min(0.05, max(0.0, deadline - time.monotonic())))
             self._settle()
 
@@ -145,7 +137,8 @@ class Engine:
         self.producer.poll(0)
         self._settle()
         self._dispatch()
-        self._rewrite_due()
+        assert self.writer is not None
+        self.writer.rewrite_due(self.gens)
         for lane in self.lanes.check_caught_up(self.consumer):
             self._on_caught_up(lane)
         hurry = bool(self.expected) and self.expected.hurry(wall_ms(), self.gens)
@@ -155,10 +148,7 @@ class Engine:
             self._commit()
             self._last_commit_ms = now
         self.metrics.set_pending(self.pending())
-        ok, failed, ms = self._window
-        if ok or failed:
-            self.health.record_deliveries(int(ok), int(failed), ms, int(ok + failed))
-            self._window = [0, 0, 0.0]
+        self.invoker.flush_health()
 
     def pending(self) -> int:
         return self.lanes.pending() + len(self.heap)
@@ -169,7 +159,7 @@ class Engine:
         nxt = self.heap.next_due_ms()
         if nxt is not None:
             wait_s = min(wait_s, max(0.0, (nxt - time.time() * 1000) / 1000))
-        if self._inflight or self._rewrites or self.lanes.hurrying:
+        if (self.writer is not None and self.writer.busy) or self.lanes.hurrying:
             wait_s = min(wait_s, 0.005)
         for m in self.consumer.consume(num_messages=self.s.max_poll_records, timeout=wait_s):
             self._on_message(m)
@@ -182,7 +172,7 @@ class Engine:
     def _on_message(self, m: Message) -> None:
         err = m.error()
         if err is not None:
-            self._note_client_error("consumer", err)
+            self.events.note("consumer", err)
             return
         tp: TP = (m.topic() or "", m.partition() or 0)
         gen = self.gens.get(tp)
@@ -218,11 +208,11 @@ class Engine:
             return
         rec = ConsumerRecord(tp[0], tp[1], offset, key, value, user_headers(hdrs) if hdrs else [],
                              ts if ts > 0 else 0, mid, 0, raw, self.s.group_id, (tp[0], tp[1], offset))
-        failed = self._call(rec)
+        failed = self.invoker.call(rec)
         if failed is None:
             self.tracker.finish(tp, offset)
             return
-        route = self._failure_route(_origin(tp, offset, ts, mid, hdrs), failed)
+        route = self.invoker.route(_origin(tp, offset, ts, mid, hdrs), failed)
         if route.to_retry and lane is not None and key is not None:
             lane.expect(key, (tp[1], offset))
         self._send(route, tp, offset, gen, key, raw, tp[0])
@@ -316,14 +306,14 @@ class Engine:
                              p.key, value, user_headers(p.headers), f.original_timestamp_ms or p.timestamp_ms,
                              p.message_id, f.attempt, p.value, self.s.group_id, (p.tp[0], p.tp[1], p.offset),
                              None if p.parked else f"{f.error_class}: {f.error_message}", p.due_ms)
-        failed = self._call(rec)
+        failed = self.invoker.call(rec)
         if failed is None:
             self.tracker.finish(p.tp, p.offset)
             if f.attempt > 0:
                 self.stats.counts["successful_retries"] += 1
             self._release(lane, p)
             return
-        route = self._failure_route(origin, failed)
+        route = self.invoker.route(origin, failed)
         if lane is not None and route.to_retry:
             assert p.key is not None and p.ident is not None
             lane.requeue(p.key, p.ident)
@@ -337,89 +327,16 @@ class Engine:
             if nxt is not None:
                 self.heap.push(max(nxt.due_ms, wall_ms()), nxt.tp, nxt)
 
-    # ---- the handler --------------------------------------------------------------------
-    def _call(self, rec: ConsumerRecord) -> Exception | None:
-        """Run the handler (plus local retries); None when it returned, else the last exception."""
-        for i in range(self.s.local_retries + 1):
-            t0 = time.perf_counter()
-            try:
-                self.handler(rec)
-            except Exception as exc:  # noqa: BLE001 - the handler's failure is what we route
-                dt = time.perf_counter() - t0
-                name = exception_name(exc)
-                self._count_failure(rec.topic, name, dt)
-                final = isinstance(exc, routes.Retry) or (
-                    bool(self.s.non_retriable_exceptions) and isinstance(exc, self.s.non_retriable_exceptions))
-                if final or i == self.s.local_retries or self.stop_event.is_set():
-                    return exc
-                if self.s.local_retry_delay_ms:
-                    time.sleep(self.s.local_retry_delay_ms / 1000)
-                continue
-            dt = time.perf_counter() - t0
-            self.stats.counts["handled"] += 1
-            self.stats.handler_ms.add(dt * 1000)
-            self.metrics.handled(rec.topic, dt)
-            self._window[0] += 1
-            self._window[2] += dt * 1000
-            return None
-        return None  # pragma: no cover - the loop always returns
-
-    def _count_failure(self, topic: str, name: str, dt: float) -> None:
-        self.stats.counts["failed"] += 1
-        self.stats.failed_by_class[name] = self.stats.failed_by_class.get(name, 0) + 1
-        self.stats.handler_ms.add(dt * 1000)
-        self.metrics.failed(topic, name, dt)
-        self._window[1] += 1
-        self._window[2] += dt * 1000
-
-    def _failure_route(self, origin: Origin, exc: Exception) -> Route:
-        name = exception_name(exc)
-        cls = routes.classify_exception(exc, name, self.s.non_retriable_exceptions)
-        delay = exc.delay_ms if isinstance(exc, routes.Retry) else None
-        return routes.failure_route(origin, classification=cls, error_message=str(exc) or name,
-                                    retry_config=self.s.retry_config, naming=self.naming, now_ms=wall_ms(),
-                                    delay_ms=delay)
-
     # ---- writes to the retry topic / DLQ ------------------------------------------------
     def _send(self, route: Route, tp: TP, offset: int, gen: int, key: bytes | None, value: bytes | None,
               source: str, kind: str | None = None) -> None:
-        target = route.target_topic
-        part = route.failure.original_partition if route.failure.original_partition is not None else tp[1]
-        w = Write(tp, offset, gen, target, part % self.lanes.partitions(target), key, value, route.headers,
-                  route.failure.original_timestamp_ms or 0, kind or (RETRY if route.to_retry else DLQ), source,
-                  route.failure.dlq_reason, route.failure.next_attempt_at_ms if route.to_retry else None)
-        self._write(w)
-
-    def _write(self, w: Write) -> None:
-        assert self.producer is not None
-        while True:
-            try:
-                self.producer.produce(w.topic, value=w.value, key=w.key, partition=w.partition,
-                                      headers=w.headers, timestamp=w.timestamp_ms,  # type: ignore[arg-type]
-                                      on_delivery=partial(self._on_delivery, w))
-                break
-            except BufferError:
-                self.producer.poll(0.05)
-            except KafkaException as exc:
-                self._reports.append((w, exc.args[0] if exc.args else None, -1))
-                break
-        self._inflight += 1
-
-    def _on_delivery(self, w: Write, err: KafkaError | None, msg: Message) -> None:
-        self._reports.append((w, err, msg.offset() or 0 if err is None else -1))
+        assert self.writer is not None
+        self.writer.send(route, tp, offset, gen, key, value, source, kind)
 
     def _settle(self) -> None:
-        while self._reports:
-            batch, self._reports = self._reports, []
-            for w, err, written_at in batch:
-                self._inflight = max(0, self._inflight - 1)
-                if self.gens.get(w.tp) != w.gen:
-                    continue
-                if err is None:
-                    self._acked(w, written_at)
-                else:
-                    self._note_client_error(f"write to {w.topic}", err)
-                    self._rewrites.append((wall_ms() + REWRITE_DELAY_MS, w))
+        if self.writer is not None:
+            for w, written_at in self.writer.settle(self.gens):
+                self._acked(w, written_at)
 
     def _acked(self, w: Write, written_at: int) -> None:
         self.tracker.finish(w.tp, w.offset)
@@ -435,19 +352,7 @@ class Engine:
             self.stats.counts["dead_lettered"] += 1
             self.stats.dlq_by_topic[w.source_topic] = self.stats.dlq_by_topic.get(w.source_topic, 0) + 1
             self.metrics.dead_lettered(w.source_topic, w.reason or "")
-        if self._client_error is not None and self._client_error.startswith("write"):
-            log.info("writes to the retry topic/DLQ succeed again")
-            self._client_error = None
-
-    def _rewrite_due(self) -> None:
-        if not self._rewrites:
-            return
-        now = wall_ms()
-        due = [w for t, w in self._rewrites if t <= now]
-        self._rewrites = [(t, w) for t, w in self._rewrites if t > now]
-        for w in due:
-            if self.gens.get(w.tp) == w.gen:
-                self._write(w)
+        self.events.recovered("write", "writes to the retry topic/DLQ succeed again")
 
     # ---- commits and rebalances ---------------------------------------------------------
     def _commit(self, only: set[TP] | None = None) -> None:
@@ -462,7 +367,7 @@ class Engine:
                                  asynchronous=False)
             self.tracker.mark_committed(offsets)
         except KafkaException as exc:
-            self._note_client_error("commit", exc.args[0] if exc.args else exc)
+            self.events.note("commit", exc.args[0] if exc.args else exc)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for p in partitions:
@@ -492,43 +397,8 @@ class Engine:
         self.expected.drop(tps)
         for tp in tps:
             self.gens.pop(tp, None)
-            if self.lag.pop(tp, None) is not None:
+            if self.events.lag.pop(tp, None) is not None:
                 self.metrics.forget_lag(*tp)
-
-    # ---- client callbacks ---------------------------------------------------------------
-    def _on_stats(self, raw: str) -> None:
-        try:
-            stats = json.loads(raw)
-        except ValueError:
-            return
-        self.health.record_stats(stats)
-        for topic, t in (stats.get("topics") or {}).items():
-            for part, pd in (t.get("partitions") or {}).items():
-                lag = pd.get("consumer_lag", -1)
-                tp = (topic, int(part))
-                if lag is not None and lag >= 0 and tp in self.gens:
-                    self.lag[tp] = lag
-                    self.metrics.set_lag(topic, tp[1], lag)
-
-    def _on_consumer_error(self, err: KafkaError) -> None:
-        self.health.record_connection_error(err.name(), err.str())
-        if err.fatal():
-            self.fatal = f"consumer: {err}"
-            self.stop_event.set()
-        self._note_client_error("consumer", err)
-
-    def _on_producer_error(self, err: KafkaError) -> None:
-        self.health.record_connection_error(err.name(), err.str())
-        if err.fatal():
-            self.fatal = f"producer: {err}"
-            self.stop_event.set()
-        self._note_client_error("producer", err)
-
-    def _note_client_error(self, where: str, err: Any) -> None:
-        text = f"{where}: {err.name() if isinstance(err, KafkaError) else err}"
-        if text != self._client_error:
-            self._client_error = text
-            log.warning("%s%s", text, f" ({err.str()})" if isinstance(err, KafkaError) else "")
 
 
 def _origin(tp: TP, offset: int, ts: int, mid: str, hdrs: list[tuple[str, bytes | None]]) -> Origin:
