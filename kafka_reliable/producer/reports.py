@@ -45,7 +45,7 @@ class DeliveryReports:
         success one status store and one append (folded in bulk by the poller)."""
         if err is None:
             self._statuses[mid] = T.SENT
-            self._acks.append((msg.topic(), msg.latency()))
+            self._acks.append((msg.topic(), msg.latency()))  # type: ignore[arg-type]
             return
         self.on_delivery(mid, [(MESSAGE_ID, mid.encode())] if self.with_id_header else [], err, msg)
 
