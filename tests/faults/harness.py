@@ -234,7 +234,8 @@ class Worker:
     """The retry worker (``python -m kafka_reliable.worker``) as a child process."""
 
     def __init__(self, bootstrap: str, topic: str, group: str, log_dir: Path, *, transactional: bool = False,
-                 extra: list[str] | None = None) -> None:
+                 extra: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        self.env = {**os.environ, **(env or {})}
         self.cmd = [sys.executable, "-m", "kafka_reliable.worker", "--bootstrap-servers", bootstrap,
                     "--topics", topic, "--group", group, *(["--transactional"] if transactional else []), *(extra or [])]
         self.log = log_dir / f"worker-{group}.log"
@@ -243,7 +244,7 @@ class Worker:
     def start(self) -> None:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         cwd=str(Path(__file__).resolve().parents[2]))
+                                         cwd=str(Path(__file__).resolve().parents[2]), env=self.env)
 
     def kill(self, sig: int = 9) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -59,7 +59,10 @@ def _scenario(cluster: Any, tmp: Path, transactional: bool) -> Tally:
     sent = _fill_retry(conf, topic, RECORDS)
     started = time.monotonic()
     group = unique_name("faults-wk")
-    worker = Worker(cluster.bootstrap_servers, topic, group, tmp, transactional=transactional)
+    # a stable instance id (static membership, as a StatefulSet would give): the restarted worker
+    # takes its partitions back at once instead of after the dead member's session timeout
+    worker = Worker(cluster.bootstrap_servers, topic, group, tmp, transactional=transactional,
+                    env={"KAFKA_RELIABLE_INSTANCE_ID": f"{group}-0"})
     worker.start()
     try:
         # When the worker is SIGKILLed after it has moved ~a quarter of the records
