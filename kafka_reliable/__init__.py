@@ -9,7 +9,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming
-from kafka_reliable.datagen import DataGenerationOrchestrator  # noqa: E402  (imports the producer)
 from kafka_reliable.dlq import DeadLetterQueue, DlqMessage
 from kafka_reliable.errors import (
     ConfigurationError,
@@ -40,9 +39,18 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:  # ReliableConsumer is imported on first use (PEP 562)
-    if name == "ReliableConsumer":
-        from kafka_reliable.consumer import ReliableConsumer
+#: Public names imported on first use (PEP 562): the consumer, and the data generator (which
+#: needs rich and fastavro, that neither an application nor most CLI verbs should pay for).
+_LAZY = {
+    "ReliableConsumer": "kafka_reliable.consumer",
+    "DataGenerationOrchestrator": "kafka_reliable.datagen",
+}
 
-        return ReliableConsumer
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'kafka_reliable' has no attribute {name!r}")
