@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.suite.common import COMPRESSION, LINGER_MS, PARTITIONS, ROOT
-from bench.suite.throughput import LABELS
+from bench.suite.throughput import LABELS, SLOW_SHARE, records_for
 
 #: Headline ratios (100-byte records): key in ``headline`` → contender.
 HEADLINE_RATIOS = {
@@ -31,7 +31,8 @@ HEADLINE_RATIOS = {
 def conditions(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "partitions": PARTITIONS, "acks": "all", "idempotence": True, "compression": COMPRESSION,
-        "linger_ms": LINGER_MS, "records_per_trial": args.records, "value_bytes": args.sizes,
+        "linger_ms": LINGER_MS, "records_per_trial": args.records,
+        "records_per_trial_slow_patterns": {k: records_for(k, args.records) for k in SLOW_SHARE}, "value_bytes": args.sizes,
         "rounds": args.rounds, "order": "interleaved: every contender once per round; raw first and again last",
         "topics": "a fresh topic per trial (3 partitions, RF 1), deleted after its round",
         "warm_up": "every client sends one record and waits for its ack before the clock starts",
