@@ -189,10 +189,16 @@ def first_record(bs: str, topic: str, partitions: int, after: list[int], proc: s
         c.close()
 
 
-def drain_once(cl: Cluster, source: str, sink: str, partitions: int, n: int, mode: str) -> float:
-    """Seconds from the first record readable in the target until every ``.retry`` offset is
-    committed (worker) or the pipe says it flushed and committed: both are child processes,
-    observed the same way."""
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain_once(cl: Cluster, source: str, sink: str, partitions: int, n: int, mode: str) -> tuple[float, float]:
+    """(seconds, CPU seconds) from the first record readable in the target until every ``.retry``
+    offset is committed (worker) or the pipe says it flushed and committed: both are child
+    processes, observed the same way."""
     target = sink if mode == "pipe" else source
     ends, before = cl.ends(f"{source}.retry", partitions), cl.ends(target, partitions)
     group = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
@@ -204,13 +210,14 @@ def drain_once(cl: Cluster, source: str, sink: str, partitions: int, n: int, mod
         proc = worker(cl.bs, source, group, mode == "transactional")
     try:
         t_first = first_record(cl.bs, target, partitions, before, proc)
+        cpu_first = cpu_s(proc.pid)
         if mode == "pipe":
             assert proc.stdout is not None and proc.stdout.readline().strip() == "done", "pipe failed"
         else:
             while cl.committed(group, f"{source}.retry", partitions) != ends:
                 assert proc.poll() is None, "worker exited"
                 time.sleep(0.02)
-        return time.perf_counter() - t_first
+        return time.perf_counter() - t_first, cpu_s(proc.pid) - cpu_first
     finally:
         stop(proc)
 
@@ -221,24 +228,35 @@ def drain(cl: Cluster, n: int, partitions: int, rounds: int) -> dict[str, Any]:
     sink = cl.topic(partitions, companions=False)
     write_s = write_retry(cl.bs, source, [int(time.time() * 1000)] * n, partitions)
     runs: dict[str, list[float]] = {"pipe": [], "at_least_once": [], "transactional": []}
+    cpu: dict[str, list[float]] = {mode: [] for mode in runs}
     for r in range(rounds):
         for mode in runs:
-            rate = n / drain_once(cl, source, sink, partitions, n, mode)
-            runs[mode].append(rate)
-            print(f"round {r + 1} {mode}: {rate:,.0f} records/s", file=sys.stderr)
-    return {"write_records_per_s": round(n / write_s), **{k: [round(x) for x in v] for k, v in runs.items()}}
+            seconds, cpu_seconds = drain_once(cl, source, sink, partitions, n, mode)
+            runs[mode].append(n / seconds)
+            cpu[mode].append(cpu_seconds / n * 1e6)
+            print(f"round {r + 1} {mode}: {n / seconds:,.0f} records/s, {cpu[mode][-1]:.1f} CPU-us/record",
+                  file=sys.stderr)
+    return {"write_records_per_s": round(n / write_s), **{k: [round(x) for x in v] for k, v in runs.items()},
+            "cpu_us_per_record": {k: [round(x, 1) for x in v] for k, v in cpu.items()}}
 
 
 def drain_summary(d: dict[str, Any], n: int, partitions: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    pipe = statistics.median(d["pipe"])
+    """The pipe's figures, and per worker mode: median rate, ratio to the pipe of the same round,
+    CPU-us per record (all threads of the process; less sensitive to a busy machine)."""
+    cpu = d["cpu_us_per_record"]
+    pipe = {"records": n, "partitions": partitions, "records_per_s": round(statistics.median(d["pipe"])),
+            "runs": d["pipe"], "cpu_us_per_record": statistics.median(cpu["pipe"]), "cpu_runs": cpu["pipe"]}
     rows = []
     for mode in ("at_least_once", "transactional"):
         ratios = [w / p for w, p in zip(d[mode], d["pipe"], strict=True)]
+        cpu_ratios = [p / w for w, p in zip(cpu[mode], cpu["pipe"], strict=True)]
         rows.append({"records": n, "partitions": partitions, "transactional": mode == "transactional",
                      "records_per_s": round(statistics.median(d[mode])), "runs": d[mode],
                      "ratio_to_pipe": round(statistics.median(ratios), 3),
-                     "ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)]})
-    return {"records": n, "partitions": partitions, "records_per_s": round(pipe), "runs": d["pipe"]}, rows
+                     "ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
+                     "cpu_us_per_record": statistics.median(cpu[mode]), "cpu_runs": cpu[mode],
+                     "cpu_ratio_to_pipe": round(statistics.median(cpu_ratios), 3)})
+    return pipe, rows
 
 
 # ---- lateness under load ------------------------------------------------------------------

@@ -35,7 +35,7 @@ class RecordKind(enum.Enum):
     TO_DLQ = "dlq"
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class RetryRecord:
     """A ``.retry`` record read ahead, waiting for its due time and then its acknowledgement."""
 
@@ -58,10 +58,11 @@ class RetryRecord:
 
 
 def decode(
-    *, tp: TP, offset: int, gen: int, key: bytes | None, value: bytes | None, timestamp_ms: int,
+    tp: TP, offset: int, gen: int, key: bytes | None, value: bytes | None, timestamp_ms: int,
     headers: RawHeaders | None, naming: TopicNaming, now_ms: int,
 ) -> RetryRecord:
-    """Decode one record; poison records come back with ``poison_reason`` set and due now."""
+    """Decode one record; poison records come back with ``poison_reason`` set and due now.
+    (Positional arguments: it runs for every record.)"""
     hdrs = headers if isinstance(headers, list) else list(headers or ())
     ours: dict[str, bytes | None] = dict(hdrs)  # the last value of each header
     prefix = h.PREFIX
@@ -80,8 +81,7 @@ def decode(
         user.append((h.ATTEMPT, str(attempt).encode()))
     if replay:
         user.append((h.REPLAY_COUNT, str(replay).encode()))
-    return RetryRecord(tp=tp, offset=offset, gen=gen, key=key, value=value, timestamp_ms=timestamp_ms,
-                       headers=hdrs, due_ms=due_ms, source_topic=topic, attempt=attempt, out_headers=user)
+    return RetryRecord(tp, offset, gen, key, value, timestamp_ms, hdrs, due_ms, None, topic, attempt, user)
 
 
 def _essentials(ours: dict[str, bytes | None], naming: TopicNaming) -> tuple[str, int, int, int]:

@@ -186,34 +186,35 @@ class RetryWorker:
         n = max(1, min(self.config.poll_batch, self._heap.room))
         msgs = self.consumer.consume(num_messages=n, timeout=wait_s)
         if msgs:
-            now_ms = _wall_ms()
-            for m in msgs:
-                self._handle(m, now_ms)
+            self._handle(msgs, _wall_ms())
 
-    def _handle(self, m: Message, now_ms: int) -> None:
-        err = m.error()
-        if err is not None:
-            self._notes.note("consumer", err)
-            return
-        tp: TP = (m.topic() or "", m.partition() or 0)
-        offset = m.offset() or 0
-        gen = self._gens.get(tp)
-        if gen is None or not self._tracker.track(tp, offset):
-            return
-        ts_type, ts = m.timestamp()
-        rec = records.decode(
-            tp=tp, offset=offset, gen=gen, key=m.key(), value=m.value(),
-            timestamp_ms=ts if ts_type != 0 and ts > 0 else 0, headers=m.headers(),  # type: ignore[arg-type]
-            naming=self.config.naming, now_ms=now_ms,
-        )
-        if rec.poison_reason is not None:
-            log.debug("poison record %s[%s]@%s: %s", tp[0], tp[1], offset, rec.poison_reason)
-            self.counts["poison"] += 1
-            route = records.poison_route(rec, retry_config=self.config.retry_config,
-                                         naming=self.config.naming, now_ms=now_ms)
-            self._route(rec, route)
-            return
-        self._heap.push(rec.due_ms, tp, rec)
+    def _handle(self, msgs: list[Message], now_ms: int) -> None:
+        """Track and decode a batch of records: due ones into the heap, poison ones routed."""
+        gens, track, push, naming = self._gens, self._tracker.track, self._heap.push, self.config.naming
+        decode = records.decode
+        for m in msgs:
+            if m.error() is not None:
+                self._notes.note("consumer", m.error())
+                continue
+            tp: TP = (m.topic() or "", m.partition() or 0)
+            offset = m.offset() or 0
+            gen = gens.get(tp)
+            if gen is None or not track(tp, offset):
+                continue
+            ts_type, ts = m.timestamp()
+            rec = decode(tp, offset, gen, m.key(), m.value(), ts if ts_type != 0 and ts > 0 else 0,
+                         m.headers(), naming, now_ms)  # type: ignore[arg-type]
+            if rec.poison_reason is None:
+                push(rec.due_ms, tp, rec)
+            else:
+                self._poison(rec, now_ms)
+
+    def _poison(self, rec: RetryRecord, now_ms: int) -> None:
+        log.debug("poison record %s[%s]@%s: %s", rec.tp[0], rec.tp[1], rec.offset, rec.poison_reason)
+        self.counts["poison"] += 1
+        route = records.poison_route(rec, retry_config=self.config.retry_config, naming=self.config.naming,
+                                     now_ms=now_ms)
+        self._route(rec, route)
 
     def _dispatch(self, now_ms: int) -> None:
         txn = self._txn
