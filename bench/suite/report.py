@@ -256,6 +256,14 @@ def _memory(doc: dict[str, Any]) -> list[str]:
             f"Bounds declared by the library: {m.get('bounds') or 'unknown'}."]
 
 
+def _plain(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_plain(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return ", ".join(_plain(x) for x in v)
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
+
+
 def markdown(doc: dict[str, Any], json_path: Path, images: list[Path], md_dir: Path) -> str:
     c = doc["conditions"]
     rel = json_path.relative_to(ROOT)
@@ -269,7 +277,7 @@ def markdown(doc: dict[str, Any], json_path: Path, images: list[Path], md_dir: P
              "(`--sections`, `--contenders`, `--sizes`, `--rounds`, `--records`), `--report-only` to redraw "
              "the charts and this page from the JSON.",
              "", "## Machine", "", *_machine(doc), "", "## Conditions", "",
-             *[f"- {k.replace('_', ' ')}: {v}" for k, v in c.items()]]
+             *[f"- {k.replace('_', ' ')}: {_plain(v)}" for k, v in c.items()]]
     if "elapsed_s" in doc:
         parts = ", ".join(f"{k} {v:.0f} s" for k, v in doc.get("section_elapsed_s", {}).items())
         lines.append(f"- suite wall time: {doc['elapsed_s']:.0f} s" + (f" ({parts})" if parts else ""))
