@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,9 @@ def rss(doc: dict[str, Any], path: Path) -> Path | None:
 
 def draw(doc: dict[str, Any], folder: Path) -> list[Path]:
     """Every chart the JSON has data for, as ``folder/bench-*.png``."""
+    if importlib.util.find_spec("matplotlib") is None:
+        print("charts skipped: matplotlib is not installed (pip install -e '.[bench]')", flush=True)
+        return []
     folder.mkdir(parents=True, exist_ok=True)
     made = [ratios(doc, folder / "bench-ratios.png"), latency_cdf(doc, folder / "bench-latency-cdf.png"),
             rss(doc, folder / "bench-rss.png")]

@@ -8,6 +8,7 @@ mean of its two trials), then summarized (median, min–max).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import shutil
@@ -74,6 +75,9 @@ def unavailable() -> dict[str, str]:
     why = async_reliable_available()
     if why:
         out["async-reliable-nowait"] = out["async-reliable-gather"] = why
+    for name, module in (("kafka-python", "kafka"), ("aiokafka", "aiokafka"), ("aiokafka-send-and-wait", "aiokafka")):
+        if importlib.util.find_spec(module) is None:
+            out[name] = f"not available (no module {module!r}: pip install -e '.[bench]')"
     if not shutil.which("kcat"):
         out["kcat"] = "not available (kcat not on PATH: apt-get install -y kcat)"
     return out
