@@ -146,8 +146,7 @@ class Lanes:
                 if waiting >= limit or (lane is not None and not lane.caught_up):
                     want.add(tp)
         else:
-            retry_paused = any(tp[0] in self._source_of for tp in self._paused)
-            limit = self.s.max_pending if not retry_paused else self.s.max_pending * RESUME_FRACTION
+            limit = self.s.max_pending if not self.retry_paused else self.s.max_pending * RESUME_FRACTION
             if len(heap) >= limit:
                 want = set(owned) - sources
                 hurry = False  # the unread record waits behind a full look-ahead anyway
@@ -168,6 +167,10 @@ class Lanes:
         if pause or resume:
             log.debug("paused %d partitions, resumed %d (%d waiting)", len(pause), len(resume), len(heap))
         self._paused = want
+
+    @property
+    def retry_paused(self) -> bool:
+        return any(tp[0] in self._source_of for tp in self._paused)
 
     def _any_source_paused(self) -> bool:
         return any(tp[0] not in self._source_of and tp in self._lanes and self._lanes[tp].caught_up

@@ -161,7 +161,10 @@ class Engine:
             wait_s = min(wait_s, max(0.0, (nxt - time.time() * 1000) / 1000))
         if (self.writer is not None and self.writer.busy) or self.lanes.hurrying:
             wait_s = min(wait_s, 0.005)
-        for m in self.consumer.consume(num_messages=self.s.max_poll_records, timeout=wait_s):
+        n = self.s.max_poll_records
+        if not self.s.key_ordering and not self.lanes.retry_paused:
+            n = max(1, min(n, self.heap.room))  # the look-ahead never overshoots by a whole batch
+        for m in self.consumer.consume(num_messages=n, timeout=wait_s):
             self._on_message(m)
             nxt = self.heap.next_due_ms()
             if nxt is not None and nxt <= wall_ms():
@@ -375,6 +378,7 @@ class Engine:
         consumer.assign(partitions)
         consumer.resume(partitions)
         self.lanes.assigned(consumer, partitions, set(self.gens))
+        self.stats.counts["rebalances"] += 1
         log.info("group %s: assigned %s", self.s.group_id, _names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -41,7 +41,7 @@ class ConsumerStats:
     """What happened to the records this consumer saw."""
 
     COUNTERS = ("handled", "failed", "retried", "dead_lettered", "parked", "poison", "successful_retries",
-                "early")
+                "early", "rebalances")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = dict.fromkeys(self.COUNTERS, 0)
@@ -65,4 +65,5 @@ class ConsumerStats:
             "latency_stats": self.handler_ms.snapshot(),
             "lateness_stats": self.lateness_ms.snapshot(),
             "retry_stats": {"total_retries": c["retried"], "successful_retries": c["successful_retries"]},
+            "rebalances": c["rebalances"],
         }

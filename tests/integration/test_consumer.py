@@ -12,12 +12,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable import ReliableConsumer, RetryConfig
 from kafka_reliable import headers as h
 from kafka_reliable.consumer import ConsumerRecord, Retry
-from tests.kafka_helpers import consume_all, headers_dict, topic_count, unique_name
+from tests.kafka_helpers import consume_all, create_topic, headers_dict, topic_count, unique_name
 
 FAST_RETRY = RetryConfig(max_retries=3, initial_delay_ms=100, max_delay_ms=400, jitter=True)
 
@@ -156,7 +157,8 @@ def test_flaky_handler_every_record_handled_once_and_1pct_in_the_dlq(kafka_boots
 
 
 def test_a_long_delay_does_not_hold_up_a_short_one_behind_it(kafka_bootstrap: str, new_topic) -> None:
-    # Given one partition: record A retried after 8 s, then record B retried after 100 ms
+    # Given one partition: record A retried after 8 s, then record B retried after 100 ms;
+    # max.poll.interval.ms (7 s) is shorter than A's wait
     topic = new_topic(partitions=1)
     produce(kafka_bootstrap, topic, [(b"a", b'"A"'), (b"b", b'"B"')])
     seen: list[tuple[str, int, float, int | None]] = []
@@ -166,7 +168,8 @@ def test_a_long_delay_does_not_hold_up_a_short_one_behind_it(kafka_bootstrap: st
         if rec.attempt == 0:
             raise Retry("later", delay_ms=8_000 if rec.value == "A" else 100)
 
-    consumer = new_consumer(kafka_bootstrap, topic)
+    consumer = new_consumer(kafka_bootstrap, topic, consumer_config={
+        "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "max_poll_interval_ms": 7000})
     with running(consumer, handler):
         # When both are in the retry partition, A ahead of B
         wait_until(lambda: any(v == "B" and a == 1 for v, a, _, _ in seen), 10, lambda: f"seen {seen}")
@@ -182,6 +185,9 @@ def test_a_long_delay_does_not_hold_up_a_short_one_behind_it(kafka_bootstrap: st
     a_retry, a_due = next((t, d) for v, a, t, d in seen if v == "A" and a == 1)
     assert a_due is not None and a_due <= a_retry and a_retry >= a_fail + 8_000 - 5
     assert consumer.stats.counts["early"] == 0
+    # and the member stayed in the group while A waited (polling, never sleeping): one assignment
+    assert consumer.get_stats()["rebalances"] == 1
+    assert [v for v, _, _, _ in seen] == ["A", "B", "B", "A"]
 
 
 def test_poison_and_non_retriable_records_go_to_the_dlq_and_nothing_else_waits(kafka_bootstrap: str,
@@ -198,23 +204,31 @@ def test_poison_and_non_retriable_records_go_to_the_dlq_and_nothing_else_waits(k
             raise ValueError("amount is negative")
         handled.append(rec.value["i"])
 
+    # and an unreadable record in the group's retry topic (created beforehand, as a first run would)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    create_topic(admin, f"{topic}.pay.retry", 1)
+    produce(kafka_bootstrap, f"{topic}.pay.retry", [(b"r", b'{"i": 99}')])
     consumer = new_consumer(kafka_bootstrap, topic, group="pay", non_retriable_exceptions=(ValueError,))
     with running(consumer, handler):
-        wait_until(lambda: len(handled) == 49 and consumer.stats.counts["dead_lettered"] == 2, 30,
+        wait_until(lambda: len(handled) == 49 and consumer.stats.counts["dead_lettered"] == 3, 30,
                    lambda: f"{len(handled)} handled, stats {consumer.stats.counts}")
     # Then the records after them were handled in order, once each
     assert handled == list(range(1, 50))
-    dlq = consume_all(kafka_bootstrap, f"{topic}.pay.dlq", expected=2)
-    by_reason = {headers_dict(m)[h.DLQ_REASON]: m for m in dlq}
-    assert set(by_reason) == {b"poison", b"non_retriable"}
+    dlq = consume_all(kafka_bootstrap, f"{topic}.pay.dlq", expected=3)
+    by_key = {m.key(): m for m in dlq}
+    assert {k: headers_dict(m)[h.DLQ_REASON] for k, m in by_key.items()} == {
+        b"p": b"poison", b"bad": b"non_retriable", b"r": b"poison"}
+    assert by_key[b"r"].value() == b'{"i": 99}'
+    assert b"unreadable retry record" in headers_dict(by_key[b"r"])[h.ERROR_MESSAGE]
+    by_reason = {headers_dict(m)[h.DLQ_REASON]: m for m in dlq if m.key() != b"r"}
     p = by_reason[b"poison"]
     assert p.value() == poison and p.key() == b"p" and headers_dict(p)[h.ORIGINAL_OFFSET] == b"1"
     assert headers_dict(p)[h.ERROR_CLASS] == b"PoisonRecordError"
     nr = headers_dict(by_reason[b"non_retriable"])
     assert nr[h.ERROR_CLASS] == b"ValueError" and nr[h.ERROR_MESSAGE] == b"amount is negative"
     assert nr[h.ATTEMPT] == b"1" and nr[h.ERROR_RETRIABLE] == b"false"
-    # and the retry topic was never used
-    assert topic_count({"bootstrap.servers": kafka_bootstrap}, f"{topic}.pay.retry") == 0
+    # and the retry topic was never written to
+    assert topic_count({"bootstrap.servers": kafka_bootstrap}, f"{topic}.pay.retry") == 1
 
 
 def test_a_group_never_sees_the_retries_of_another_group(kafka_bootstrap: str, new_topic) -> None:
@@ -337,3 +351,33 @@ def test_a_member_joining_mid_run_takes_over_cleanly(kafka_bootstrap: str, new_t
     assert set(ok) == set(range(2_000))
     assert max(ok.values()) == 1, [i for i, c in ok.items() if c > 1][:10]
     assert by["b"]
+
+
+def test_a_full_look_ahead_pauses_the_retry_partitions_and_loses_nothing(kafka_bootstrap: str, new_topic) -> None:
+    # Given a look-ahead of 10 records and 1,000 records that all ask for a retry in 1 s
+    n = 1_000
+    topic = new_topic(partitions=2)
+    produce(kafka_bootstrap, topic, json_items(n))
+    retried: Counter[int] = Counter()
+    early: list[int] = []
+
+    def handler(rec: ConsumerRecord) -> None:
+        if rec.attempt == 0:
+            raise Retry("later", delay_ms=1_000)
+        if rec.due_at_ms is None or now_ms() < rec.due_at_ms:
+            early.append(rec.value["i"])
+        retried[rec.value["i"]] += 1
+
+    consumer = new_consumer(kafka_bootstrap, topic, max_pending=10)
+    peak = 0
+
+    def all_back() -> bool:
+        nonlocal peak
+        peak = max(peak, consumer.get_stats()["messages_pending"])
+        return len(retried) == n
+
+    with running(consumer, handler):
+        wait_until(all_back, 60, lambda: f"{len(retried)} retried, {consumer.get_stats()}")
+    # Then every retry came back once and on time, and never more than 10 waited in memory
+    assert max(retried.values()) == 1 and early == []
+    assert peak <= 10, peak
