@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from kafka_reliable.config import client_config
 from kafka_reliable.dlq.reader import DlqError, Offsets
 from kafka_reliable.dlq.timespec import now_ms
+from kafka_reliable.health.alerts import make_alert
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,6 @@ WatermarkReader = Callable[[str], Mapping[int, tuple[int, int]]]
 
 #: Records this close to their retention deadline count as "about to expire".
 DEFAULT_EXPIRY_MARGIN_MS = 24 * 3600 * 1000
-
-
-def make_alert(kind: str, *, topic: str, value: float, threshold: float, severity: str, message: str) -> Alert:
-    """An alert in the shape of the feature document's health alerts."""
-    return {
-        "type": kind, "topic": topic, "value": value, "threshold": threshold,
-        "severity": severity, "timestamp": time.time(), "message": message, "recovered": False,
-    }
 
 
 class DlqMaintenance:
@@ -144,7 +137,7 @@ class DlqMaintenance:
         if excess <= 0:
             return 0
         self.alert(make_alert(
-            "dlq_size", topic=dlq_topic, value=max_size + excess, threshold=max_size, severity="warning",
+            type="dlq_size", timestamp=time.time(), topic=dlq_topic, value=max_size + excess, threshold=max_size, severity="warning",
             message=f"DLQ {dlq_topic} holds {max_size + excess} records, above its max size "
                     f"{max_size}: trimming the oldest {excess}",
         ))
@@ -183,13 +176,13 @@ class DlqMaintenance:
             size = sum(hi - lo for lo, hi in self.watermarks(dlq_topic).values())
             if size > size_threshold:
                 alerts.append(make_alert(
-                    "dlq_size", topic=dlq_topic, value=size, threshold=size_threshold, severity="warning",
+                    type="dlq_size", timestamp=time.time(), topic=dlq_topic, value=size, threshold=size_threshold, severity="warning",
                     message=f"DLQ {dlq_topic} holds {size} records (threshold {size_threshold})",
                 ))
         expiring = self.expiring(dlq_topic, expiry_margin_ms)
         if expiring:
             alerts.append(make_alert(
-                "dlq_retention_expiry", topic=dlq_topic, value=expiring, threshold=0, severity="critical",
+                type="dlq_retention_expiry", timestamp=time.time(), topic=dlq_topic, value=expiring, threshold=0, severity="critical",
                 message=f"{expiring} records of {dlq_topic} expire by retention within "
                         f"{expiry_margin_ms // 3_600_000}h: inspect or replay them now",
             ))

@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry
 
 from kafka_reliable import ReliableKafkaProducer
 from kafka_reliable import headers as H
-from kafka_reliable.dlq.maintenance import make_alert
 from kafka_reliable.health import CircuitBreaker
+from kafka_reliable.health.alerts import make_alert
 from tests.kafka_helpers import consume_all, create_topic, headers_dict, unique_name
 
 
@@ -110,8 +110,8 @@ def test_dlq_alerts_from_maintenance_respect_the_cooldown(kafka_bootstrap: str, 
     with ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db",
                                alert_cooldown_s=60, metrics_registry=CollectorRegistry()) as p:
         p.add_health_alert_callback(got.append)
-        alert = make_alert("dlq_retention_expiry", topic="orders.dlq", value=3, threshold=0,
-                           severity="critical", message="3 records expire soon")
+        alert = make_alert(type="dlq_retention_expiry", topic="orders.dlq", value=3, threshold=0,
+                           severity="critical", timestamp=time.time(), message="3 records expire soon")
         # When the DLQ tools raise the same alert on every maintenance pass
         for _ in range(5):
             p.dlq.maintenance.alert(dict(alert))
