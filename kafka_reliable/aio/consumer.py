@@ -190,14 +190,30 @@ def _run_engine(consumer: ReliableConsumer, runner: Runner, submit: Callable[[li
     log.info("consumer starting (async handler, concurrency %d): group %s, topics %s, %s", concurrency,
              consumer.settings.group_id, list(consumer.settings.topics), redact(consumer.settings.consumer))
     try:
-        engine.start()
-        while not consumer._stop.is_set():
-            engine.step()
+        try:
+            engine.start()
+            while not consumer._stop.is_set():
+                engine.step()
+        finally:
+            engine.shutdown()
+        fatal = engine.events.fatal
+        if fatal:
+            raise ConsumerError(f"consumer stopped on a fatal client error: {fatal}")
+        log.info("consumer stopped: %s", {k: v for k, v in consumer.stats.counts.items() if v})
     finally:
-        engine.shutdown()
-    if engine.fatal:
-        raise ConsumerError(f"consumer stopped on a fatal client error: {engine.fatal}")
-    log.info("consumer stopped: %s", {k: v for k, v in consumer.stats.counts.items() if v})
+        _close_dlq_client(consumer)
+
+
+def _close_dlq_client(consumer: ReliableConsumer) -> None:
+    """What ``run()`` does on its way out: the DLQ-count client of this run is closed."""
+    lock = getattr(consumer, "_dlq_lock", None)
+    if lock is None:
+        return
+    with lock:
+        companions = getattr(consumer, "_companions", None)
+        if companions is not None:
+            companions.close()
+            consumer._companions = None
 
 
 class AsyncReliableConsumer(ReliableConsumer):

@@ -1,13 +1,15 @@
 """The consumer's engine with its handler calls on an event loop (``run_async``).
 
 The sync :class:`~kafka_reliable.consumer.engine.Engine` does everything on one thread and
-calls the handler in between. Here the same thread still reads, routes, parks, schedules
-retries and commits, but each record's handler call is a :class:`Work` handed to the loop
-(:class:`~kafka_reliable.aio.consumer.Runner`), which runs the works of one *serial* (a source
-partition; with ``ordering="key"`` a partition and key) one after the other and different
-serials concurrently. Outcomes come back through a queue and finish the record exactly as the
-sync engine would after its handler call: offset finished (commits stay contiguous: the
-``OffsetTracker`` only commits the finished prefix), or routed to the group's retry topic/DLQ.
+calls the handler in between. Here the same thread, and the same code, still reads, parks,
+deserializes, schedules retries, routes failures and commits; only the handler call differs:
+:class:`DeferringInvoker` turns it into a :class:`Work` for the loop
+(:class:`~kafka_reliable.aio.consumer.Runner`) and unwinds the engine's step right there
+(:class:`Deferred`). The runner runs the works of one *serial* (a source partition; with
+``ordering="key"`` a partition and key) one after the other and different serials
+concurrently. Outcomes come back through a queue and finish the record as the sync engine does
+after its handler call: offset finished (commits stay contiguous: the ``OffsetTracker`` only
+commits the finished prefix), or routed to the group's retry topic/DLQ.
 
 ``ordering="key"``: when a record of a key fails, the runner holds that serial and hands the
 records queued behind it back unrun; the engine routes the failure first (the key is then
@@ -26,16 +28,20 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from kafka_reliable.consumer.engine import Engine, wall_ms
+from kafka_reliable.consumer.engine import Engine
+from kafka_reliable.consumer.invoke import Invoker
 from kafka_reliable.consumer.keyorder import KeyLane
 from kafka_reliable.consumer.pending import Pending
-from kafka_reliable.consumer.record import ConsumerRecord, exception_name, message_id
+from kafka_reliable.consumer.record import ConsumerRecord
 from kafka_reliable.consumer.routes import Origin
-from kafka_reliable.headers import user_headers
 from kafka_reliable.worker.scheduler import TP
 
 #: How long the engine waits for an outcome when it may not read more (all slots taken).
 OUTCOME_WAIT_S = 0.05
+
+
+class Deferred(BaseException):
+    """Unwinds the engine's step at the handler call: the record went to the loop."""
 
 
 @dataclass(slots=True, eq=False)
@@ -49,9 +55,7 @@ class Work:
     serial: Hashable | None
     #: ``ordering="key"`` source record: a failure holds its serial (see the module docstring).
     holds_on_failure: bool = False
-    origin: Origin | None = None
-    key: bytes | None = None
-    raw: bytes | None = None
+    msg: Message | None = None
     lane: KeyLane[Pending] | None = None
     pending: Pending | None = None
     failed: Exception | None = None
@@ -61,6 +65,33 @@ class Work:
     #: Not run: stopping, revoked, or handed back by a held serial.
     skipped: bool = False
     returned: bool = False
+
+    @property
+    def key(self) -> bytes | None:
+        return self.rec.key
+
+
+class DeferringInvoker(Invoker):
+    """``call`` hands the record to the loop instead of calling the handler; ``account``
+    counts an outcome that came back (the parent's counters, metrics and health window)."""
+
+    def __init__(self, engine: AsyncEngine, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.engine = engine
+
+    def call(self, rec: ConsumerRecord) -> Exception | None:
+        self.engine.defer(rec)
+        raise Deferred
+
+    def account(self, w: Work) -> None:
+        for name, dt in w.failures:
+            self._count_failure(w.rec.topic, name, dt)
+        if w.ok_s is not None:
+            self.stats.counts["handled"] += 1
+            self.stats.handler_ms.add(w.ok_s * 1000)
+            self.metrics.handled(w.rec.topic, w.ok_s)
+            self._window[0] += 1
+            self._window[2] += w.ok_s * 1000
 
 
 #: Sent to the runner after a held serial's failure was routed: the serial may run again.
@@ -72,6 +103,8 @@ class AsyncEngine(Engine):
 
     def __init__(self, *, submit: Callable[[list[Work | Release]], None], concurrency: int, **kw: Any) -> None:
         super().__init__(handler=_never_called, **kw)
+        self.invoker = DeferringInvoker(self, s=self.s, handler=_never_called, naming=self.naming, stats=self.stats,
+                                        metrics=self.metrics, health=self.health, stop=self.stop_event)
         self._submit = submit
         self.max_open = max(concurrency * 4, self.s.max_poll_records)
         self.outcomes: collections.deque[Work] = collections.deque()
@@ -79,6 +112,7 @@ class AsyncEngine(Engine):
         self._outbox: list[Work | Release] = []
         self._open = 0
         self._open_by_tp: collections.Counter[TP] = collections.Counter()
+        self._context: tuple[TP, int, Message | None, KeyLane[Pending] | None, Pending | None] | None = None
         self.revoking: set[TP] = set()
         self.stopping = False
 
@@ -105,6 +139,37 @@ class AsyncEngine(Engine):
             return
         super()._poll()
 
+    # ---- the engine's own steps, up to the handler call ----------------------------------
+    def _on_source(self, m: Message, tp: TP, gen: int, lane: KeyLane[Pending] | None) -> None:
+        self._context = (tp, gen, m, lane, None)
+        try:
+            super()._on_source(m, tp, gen, lane)
+        except Deferred:
+            pass
+        finally:
+            self._context = None
+
+    def _run_retry(self, p: Pending) -> None:
+        lane = self.lanes.lane(p.tp) if p.key is not None and p.ident is not None else None
+        self._context = (p.tp, p.gen, None, lane, p)
+        try:
+            super()._run_retry(p)
+        except Deferred:
+            pass
+        finally:
+            self._context = None
+
+    def defer(self, rec: ConsumerRecord) -> None:
+        """The handler call of the record being stepped: a work for the loop."""
+        assert self._context is not None, "handler call outside a record's step"
+        tp, gen, m, lane, p = self._context
+        if p is not None:  # a key's retries are already one at a time (KeyLane); others need no order
+            self._hand(Work(rec, p.tp, p.offset, gen, None, lane=lane, pending=p))
+            return
+        keyed = self.s.key_ordering
+        self._hand(Work(rec, tp, rec.offset, gen, (tp, gen, rec.key) if keyed else (tp, gen),
+                        holds_on_failure=keyed and lane is not None and rec.key is not None, msg=m, lane=lane))
+
     def _hand(self, w: Work) -> None:
         self._open += 1
         self._open_by_tp[w.tp] += 1
@@ -114,50 +179,6 @@ class AsyncEngine(Engine):
         if self._outbox:
             batch, self._outbox = self._outbox, []
             self._submit(batch)
-
-    # ---- beginnings: the sync engine's steps up to the handler call -----------------------
-    def _on_source(self, m: Message, tp: TP, gen: int, lane: KeyLane[Pending] | None) -> None:
-        offset = m.offset() or 0
-        if not self.tracker.track(tp, offset):
-            return
-        key, raw = m.key(), m.value()
-        hdrs = m.headers() or []
-        ts_type, ts = m.timestamp()
-        origin = Origin(topic=tp[0], partition=tp[1], offset=offset, timestamp_ms=ts if ts_type and ts > 0 else None,
-                        message_id=message_id(hdrs, tp[0], tp[1], offset), headers=hdrs)  # type: ignore[arg-type]
-        if lane is not None and key is not None and lane.blocked(key):
-            self._park(lane, key, origin, tp, gen, raw)
-            return
-        try:
-            value = self.deser(raw, tp[0])
-        except Exception as exc:  # noqa: BLE001 - any deserializer failure makes a poison record
-            self._poison(origin, tp, offset, gen, key, raw, f"cannot deserialize {tp[0]}[{tp[1]}]@{offset}: "
-                         f"{exception_name(exc)}: {exc}")
-            return
-        rec = ConsumerRecord(tp[0], tp[1], offset, key, value, user_headers(hdrs), ts if ts > 0 else 0,  # type: ignore[arg-type]
-                             origin.message_id, 0, raw, self.s.group_id, (tp[0], tp[1], offset))
-        keyed = self.s.key_ordering
-        self._hand(Work(rec, tp, offset, gen, (tp, gen, key) if keyed else (tp, gen),
-                        holds_on_failure=keyed and lane is not None and key is not None,
-                        origin=origin, key=key, raw=raw, lane=lane))
-
-    def _run_retry(self, p: Pending) -> None:
-        origin = p.origin()
-        lane = self.lanes.lane(p.tp) if p.key is not None and p.ident is not None else None
-        try:
-            value = self.deser(p.value, p.source_topic)
-        except Exception as exc:  # noqa: BLE001 - any deserializer failure makes a poison record
-            self._release(lane, p)
-            self._poison(origin, p.tp, p.offset, p.gen, p.key, p.value,
-                         f"cannot deserialize {p.tp[0]}[{p.tp[1]}]@{p.offset}: {exception_name(exc)}: {exc}")
-            return
-        f = p.failure
-        rec = ConsumerRecord(origin.topic, origin.partition, f.original_offset if f.original_offset is not None else -1,
-                             p.key, value, user_headers(p.headers), f.original_timestamp_ms or p.timestamp_ms,
-                             p.message_id, f.attempt, p.value, self.s.group_id, (p.tp[0], p.tp[1], p.offset),
-                             None if p.parked else f"{f.error_class}: {f.error_message}", p.due_ms)
-        # a key's retries are already one at a time (KeyLane); others need no order
-        self._hand(Work(rec, p.tp, p.offset, p.gen, None, origin=origin, lane=lane, pending=p))
 
     # ---- outcomes: the sync engine's steps after the handler call --------------------------
     def _take_outcomes(self) -> None:
@@ -177,7 +198,8 @@ class AsyncEngine(Engine):
         if w.returned:
             self._again(w)
             return
-        self._account(w)
+        assert isinstance(self.invoker, DeferringInvoker)
+        self.invoker.account(w)
         if w.skipped:
             return  # not finished: read again after a restart
         if w.pending is not None:
@@ -185,13 +207,19 @@ class AsyncEngine(Engine):
         elif w.failed is None:
             self.tracker.finish(w.tp, w.offset)
         else:
-            assert w.origin is not None
-            route = self._failure_route(w.origin, w.failed)
+            route = self.invoker.route(self._source_origin(w), w.failed)
             if route.to_retry and w.lane is not None and w.key is not None:
                 w.lane.expect(w.key, (w.tp[1], w.offset))
-            self._send(route, w.tp, w.offset, w.gen, w.key, w.raw, w.tp[0])
+            self._send(route, w.tp, w.offset, w.gen, w.key, w.rec.raw_value, w.tp[0])
             if w.holds_on_failure:
                 self._outbox.append(("release", w.serial))
+
+    def _source_origin(self, w: Work) -> Origin:
+        m = w.msg
+        assert m is not None
+        _, ts = m.timestamp()
+        return Origin(topic=w.tp[0], partition=w.tp[1], offset=w.offset, timestamp_ms=ts if ts > 0 else None,
+                      message_id=w.rec.message_id, headers=m.headers() or [])  # type: ignore[arg-type]
 
     def _retry_outcome(self, w: Work, p: Pending) -> None:
         if w.failed is None:
@@ -200,8 +228,7 @@ class AsyncEngine(Engine):
                 self.stats.counts["successful_retries"] += 1
             self._release(w.lane, p)
             return
-        assert w.origin is not None
-        route = self._failure_route(w.origin, w.failed)
+        route = self.invoker.route(p.origin(), w.failed)
         if w.lane is not None and route.to_retry:
             assert p.key is not None and p.ident is not None
             w.lane.requeue(p.key, p.ident)
@@ -212,21 +239,12 @@ class AsyncEngine(Engine):
     def _again(self, w: Work) -> None:
         """A record handed back by a held serial: through the key check again (parked when the
         key is now blocked), else handed to the loop again in its order."""
-        assert w.origin is not None
-        if w.lane is not None and w.key is not None and w.lane.blocked(w.key):
-            self._park(w.lane, w.key, w.origin, w.tp, w.gen, w.raw)
+        key = w.key
+        if w.lane is not None and key is not None and w.lane.blocked(key):
+            self._park(w.lane, key, self._source_origin(w), w.tp, w.gen, w.rec.raw_value)
             return
         w.returned = w.skipped = False
         self._hand(w)
-
-    def _account(self, w: Work) -> None:
-        for name, dt in w.failures:
-            self._count_failure(w.rec.topic, name, dt)
-        if w.ok_s is not None:
-            self.stats.counts["handled"] += 1
-            self.stats.handler_ms.add(w.ok_s * 1000)
-            self.metrics.handled(w.rec.topic, w.ok_s)
-            self.health.record_delivery(True, w.ok_s * 1000)
 
     # ---- rebalances and shutdown ------------------------------------------------------
     def _await_open(self, deadline: float, tps: set[TP] | None = None) -> None:
@@ -259,4 +277,4 @@ def _never_called(_rec: ConsumerRecord) -> None:  # pragma: no cover - the async
     raise AssertionError("AsyncEngine hands records to the loop")
 
 
-__all__ = ["AsyncEngine", "Release", "Work", "wall_ms"]
+__all__ = ["AsyncEngine", "Deferred", "Release", "Work"]

@@ -78,6 +78,7 @@ class AsyncReliableProducer:
         self._queued = self._blocking_admission or self._breaker is not None
         self._closed = False
         self._queue_high = self._queue_resume = DEFAULT_QUEUE_MAX
+        self._listening_on = False
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -92,7 +93,6 @@ class AsyncReliableProducer:
                 loop = asyncio.get_running_loop()
                 p = await asyncio.to_thread(ReliableKafkaProducer, **self._kwargs)
                 hub = SettleHub(loop)
-                p.add_settle_listener(hub.on_settle)
                 attach_route_classes(p, hub)
                 dedup = p.deduplicator
                 if isinstance(dedup, RedisDeduplicator):
@@ -147,9 +147,13 @@ class AsyncReliableProducer:
         if self._closed:
             raise ProducerClosedError("send_message() after close()")
         p = self._sync or await self.start()
-        rec = p.prepare(topic, value, key)
-        hub = self._hub
+        if not wait and not self._queued:
+            if self._queue_full(p):
+                await self._queue_room(p)
+            return p.send_message(topic, value, key, headers)  # the sync call itself, fast path included
+        hub = self._listening(p) if wait else self._hub
         assert hub is not None
+        rec = p.prepare(topic, value, key)
         fut = hub.expect(rec.message_id) if wait else None
         try:
             if self._queued:
@@ -176,8 +180,7 @@ class AsyncReliableProducer:
         if self._closed:
             raise ProducerClosedError("send_batch() after close()")
         p = self._sync or await self.start()
-        hub = self._hub
-        assert hub is not None
+        hub = self._listening(p)
         recs: list[PreparedRecord] = []
         for i, m in enumerate(messages):
             try:
@@ -206,6 +209,16 @@ class AsyncReliableProducer:
             "pending": statuses.count(T.PENDING),
             "message_ids": mids,
         }
+
+    def _listening(self, p: ReliableKafkaProducer) -> SettleHub:
+        """The hub, listening to the producer's outcomes from the first awaited send on (until
+        then, ``wait=False`` sends keep the sync producer's fast path, which has no listener)."""
+        hub = self._hub
+        assert hub is not None
+        if not self._listening_on:
+            p.add_settle_listener(hub.on_settle)
+            self._listening_on = True
+        return hub
 
     async def _admit_all(self, recs: list[PreparedRecord], headers: UserHeaders) -> None:
         if self._queued:
