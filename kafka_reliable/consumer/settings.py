@@ -55,6 +55,8 @@ _REFUSED = {
     "value_deserializer": "pass deserializer= to ReliableConsumer",
 }
 ORDERINGS = ("none", "key")
+#: Eager assignors (the consumer assigns whole assignments in its rebalance callbacks).
+EAGER = {"range", "roundrobin"}
 #: Assignor that keeps source partition p and retry partition p on one member.
 RANGE = "range"
 
@@ -94,6 +96,10 @@ class ConsumerSettings:
             if not (isinstance(exc, type) and issubclass(exc, BaseException)):
                 raise ConfigurationError(f"non_retriable_exceptions must be exception classes, got {exc!r}")
         strategy = str(self.consumer.get("partition.assignment.strategy", RANGE))
+        if not {x.strip() for x in strategy.split(",")} <= EAGER:
+            raise ConfigurationError(
+                f"partition.assignment.strategy {strategy!r} is not supported: use range or roundrobin (eager)"
+            )
         if self.ordering == "key" and strategy != RANGE:
             raise ConfigurationError(
                 f"ordering='key' needs partition.assignment.strategy=range (source and retry partition p "

@@ -172,6 +172,11 @@ def test_constructor_errors_name_what_is_wrong() -> None:
     with pytest.raises(ConfigurationError, match="range"):
         ReliableConsumer(group_id="g", topics=["t"], ordering="key", metrics_registry=reg,
                          consumer_config={"partition.assignment.strategy": "cooperative-sticky"})
+    with pytest.raises(ConfigurationError, match="eager"):
+        ReliableConsumer(group_id="g", topics=["t"], metrics_registry=reg,
+                         consumer_config={"partition_assignment_strategy": "cooperative-sticky"})
+    ReliableConsumer(group_id="g", topics=["t"], metrics_registry=reg,
+                     consumer_config={"partition.assignment.strategy": "roundrobin"})
     with pytest.raises(ConfigurationError, match="group_id"):
         ReliableConsumer(group_id="", topics=["t"], metrics_registry=reg)
     with pytest.raises(ConfigurationError, match="exception classes"):
