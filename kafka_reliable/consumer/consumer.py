@@ -172,6 +172,8 @@ class ReliableConsumer:
         stats = self.stats.snapshot()
         engine = self._engine
         stats["messages_pending"] = engine.pending() if engine is not None else 0
+        writer = engine.writer if engine is not None else None
+        stats["writes_failing"] = writer.failing if writer is not None else 0
         counts = self._refresh_dlq_counts()
         stats["dlq_stats"] = {
             "total_messages": sum(counts.values()),

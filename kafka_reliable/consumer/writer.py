@@ -39,6 +39,11 @@ class Writer:
         self.inflight = 0
 
     @property
+    def failing(self) -> int:
+        """Writes waiting to be written again after a failed delivery."""
+        return len(self._rewrites)
+
+    @property
     def busy(self) -> bool:
         return bool(self.inflight or self._rewrites)
 

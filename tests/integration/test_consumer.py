@@ -4,6 +4,7 @@ poison and non-retriable records, group isolation, two members splitting the wor
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -381,3 +382,49 @@ def test_a_full_look_ahead_pauses_the_retry_partitions_and_loses_nothing(kafka_b
     # Then every retry came back once and on time, and never more than 10 waited in memory
     assert max(retried.values()) == 1 and early == []
     assert peak <= 10, peak
+
+
+def test_a_dlq_write_that_fails_holds_only_its_own_offset_until_it_succeeds(kafka_bootstrap: str,
+                                                                           new_topic) -> None:
+    # Given a group DLQ that refuses records over 2,000 bytes, and an 8 KB record the handler rejects
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    topic = new_topic(partitions=1)
+    group = unique_name("g")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    dlq_topic = f"{topic}.{group}.dlq"
+    create_topic(admin, dlq_topic, 1, {"max.message.bytes": "2000"})
+    big = json.dumps({"i": 1, "big": os.urandom(4_000).hex()}).encode()  # incompressible
+    produce(kafka_bootstrap, topic, [(b"0", b'{"i": 0}'), (b"1", big),
+                                     *[(str(i).encode(), json.dumps({"i": i}).encode()) for i in range(2, 22)]])
+    handled: list[int] = []
+
+    def handler(rec: ConsumerRecord) -> None:
+        if "big" in rec.value:
+            raise ValueError("too big to process")
+        handled.append(rec.value["i"])
+
+    def committed() -> int:
+        c = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
+        try:
+            return c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+        finally:
+            c.close()
+
+    consumer = new_consumer(kafka_bootstrap, topic, group=group, non_retriable_exceptions=(ValueError,))
+    with running(consumer, handler):
+        # When the DLQ write keeps failing
+        wait_until(lambda: len(handled) == 21 and consumer.get_stats()["writes_failing"] == 1, 30,
+                   lambda: f"{handled}, {consumer.get_stats()['writes_failing']}")
+        # Then the other records were handled and the commit stops just before the refused record
+        wait_until(lambda: committed() == 1, 10, lambda: f"committed {committed()}")
+        # and once the DLQ takes it, it is dead-lettered byte for byte and the commit moves on
+        res = ConfigResource(ConfigResource.Type.TOPIC, dlq_topic, incremental_configs=[
+            ConfigEntry("max.message.bytes", "1000000", incremental_operation=AlterConfigOpType.SET)])
+        admin.incremental_alter_configs([res])[res].result(30)
+        wait_until(lambda: consumer.stats.counts["dead_lettered"] == 1, 30, lambda: f"{consumer.get_stats()}")
+        wait_until(lambda: committed() == 22, 10, lambda: f"committed {committed()}")
+    assert handled == [0, *range(2, 22)]
+    [m] = consume_all(kafka_bootstrap, dlq_topic, expected=1)
+    assert m.value() == big and headers_dict(m)[h.DLQ_REASON] == b"non_retriable"
