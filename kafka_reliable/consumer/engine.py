@@ -343,7 +343,7 @@ class Engine:
 
     def _acked(self, w: Write, written_at: int) -> None:
         self.tracker.finish(w.tp, w.offset)
-        if w.due_ms is not None:
+        if w.kind == RETRY and w.due_ms is not None:  # a parked record waits for its key anyway
             self.expected.written((w.topic, w.partition), written_at, w.due_ms)
         if w.kind == RETRY:
             self.stats.counts["retried"] += 1
