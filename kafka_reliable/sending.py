@@ -30,20 +30,22 @@ def produce(
     on_delivery: Callable[..., None],
     timestamp_ms: int | None = None,
     deadline: float | None = None,
+    partition: int | None = None,
 ) -> None:
     """Produce one record, waiting out back-pressure (until ``deadline``, monotonic, if given).
 
     ``KafkaException`` (an immediate refusal) is the caller's to handle.
     """
+    kwargs: dict[str, Any] = {"on_delivery": on_delivery}
+    if headers:
+        kwargs["headers"] = headers
+    if timestamp_ms:
+        kwargs["timestamp"] = timestamp_ms
+    if partition is not None:
+        kwargs["partition"] = partition
     while True:
         try:
-            if timestamp_ms:
-                producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery,
-                                 timestamp=timestamp_ms)
-            elif headers:
-                producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
-            else:
-                producer.produce(topic, value, key, on_delivery=on_delivery)
+            producer.produce(topic, value, key, **kwargs)
             return
         except BufferError:
             if deadline is not None and time.monotonic() >= deadline:

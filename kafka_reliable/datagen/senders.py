@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from kafka_reliable.config import build_producer_config
+from kafka_reliable.sending import produce
 from kafka_reliable.serialization import Serializer, serialize_key
 
 log = logging.getLogger(__name__)
@@ -69,15 +70,10 @@ class RawSender:
     def send(self, topic: str, value: Any, key: str | None) -> None:
         vb = self._serializer(value, topic)
         kb = serialize_key(key)
-        while True:
-            try:
-                self._producer.produce(topic, vb, kb, on_delivery=self._on_delivery)
-                break
-            except BufferError:
-                self._producer.poll(0.05)
-            except KafkaException as exc:
-                self._on_delivery(exc.args[0], None)
-                break
+        try:
+            produce(self._producer, topic, vb, kb, None, self._on_delivery)
+        except KafkaException as exc:
+            self._on_delivery(exc.args[0], None)
         self._producer.poll(0)
 
     def counts(self) -> dict[str, int]:

@@ -26,6 +26,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from kafka_reliable.dlq.model import DlqMessage
 from kafka_reliable.dlq.reader import DlqError
 from kafka_reliable.errors import ErrorKind, classify
+from kafka_reliable.sending import produce
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +117,7 @@ class ChunkSender:
         self._p.flush(60)
 
     def produce(self, entry: Pending) -> None:
-        while True:
-            try:
-                self._p.produce(entry.target, entry.m.value, entry.m.key, headers=entry.headers,
-                                on_delivery=entry.on_delivery)
-                return
-            except BufferError:
-                self._p.poll(0.1)
+        produce(self._p, entry.target, entry.m.value, entry.m.key, entry.headers, entry.on_delivery)
 
     # -- committing ---------------------------------------------------------------------------
     def commit(self, positions: Mapping[int, int]) -> Outcome:

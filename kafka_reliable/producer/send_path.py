@@ -24,6 +24,7 @@ from kafka_reliable.producer.durable import DurableLedger
 from kafka_reliable.producer.metrics import ProducerMetrics
 from kafka_reliable.producer.reports import DeliveryReports
 from kafka_reliable.record import OutgoingRecord
+from kafka_reliable.sending import produce
 from kafka_reliable.spool import Spool
 
 _MID = H.MESSAGE_ID
@@ -186,21 +187,14 @@ class SendPath:
         # in a partial, the one per-record allocation of the send path.
         if cb is None:
             cb = partial(self._reports.on_delivery, mid, hdrs)
-        while True:
-            try:
-                if hdrs:
-                    p.produce(topic, vb, kb, headers=hdrs, on_delivery=cb)  # type: ignore[arg-type]
-                else:  # an empty header list still costs librdkafka ~2 us
-                    p.produce(topic, vb, kb, on_delivery=cb)
-                self._sends += 1
-                if not self._sends % POLL_EVERY:
-                    p.poll(0)  # serve reports in bulk in the sending thread
-                return
-            except BufferError:
-                p.poll(0.05)  # back-pressure: librdkafka's queue is full; serve reports and retry
-            except KafkaException as exc:
-                self._refused(topic, vb, kb, hdrs, mid, exc)
-                return
+        try:
+            produce(p, topic, vb, kb, hdrs, cb)  # waits out back-pressure (a full local queue)
+        except KafkaException as exc:
+            self._refused(topic, vb, kb, hdrs, mid, exc)
+            return
+        self._sends += 1
+        if not self._sends % POLL_EVERY:
+            p.poll(0)  # serve reports in bulk in the sending thread
 
     def _refused(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
                  exc: KafkaException) -> None:

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from kafka_reliable.sending import produce
 from kafka_reliable.worker.records import RecordKind, RetryRecord
-
-#: How long a produce that met a full local queue waits for room before trying again.
-BACKPRESSURE_POLL_S = 0.05
 
 
 @dataclass(slots=True)
@@ -44,16 +42,10 @@ class Sender:
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
             reports.append(Report(kind, rec, reason, err))
 
-        while True:
-            try:
-                self.producer.produce(topic, value=rec.value, key=rec.key, headers=headers,  # type: ignore[arg-type]
-                                      timestamp=rec.timestamp_ms, on_delivery=on_delivery)
-                break
-            except BufferError:
-                self.producer.poll(BACKPRESSURE_POLL_S)
-            except KafkaException as exc:
-                reports.append(Report(kind, rec, reason, exc.args[0]))
-                break
+        try:
+            produce(self.producer, topic, rec.value, rec.key, headers, on_delivery, rec.timestamp_ms)
+        except KafkaException as exc:
+            reports.append(Report(kind, rec, reason, exc.args[0]))
         self.inflight += 1
 
     def poll(self, timeout_s: float = 0.0) -> None:
