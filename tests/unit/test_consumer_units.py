@@ -237,3 +237,17 @@ def test_an_unread_retry_record_falling_due_asks_to_hurry() -> None:
     e.written(("x", 1), 4, due_ms=20_000)
     e.drop({("x", 1)})
     assert len(e) == 0
+
+
+def test_avro_records_decode_and_garbage_raises() -> None:
+    from kafka_reliable.avro import AvroSerializer
+    from kafka_reliable.consumer import AvroDeserializer
+    from kafka_reliable.errors import SerializationError
+
+    schema = {"type": "record", "name": "Payment", "fields": [{"name": "cents", "type": "int"}]}
+    data = AvroSerializer(default_schema=schema)({"cents": 1999}, "payments")
+    deser = as_deserializer(AvroDeserializer(writer_schemas=[schema]))
+    assert deser(data, "payments") == {"cents": 1999}
+    assert deser(None, "payments") is None
+    with pytest.raises(SerializationError):
+        deser(b"\xff\x00garbage", "payments")  # the consumer sends such a record to the DLQ as poison
