@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec
 
 from kafka_reliable.config import client_config
 from kafka_reliable.dlq.reader import DlqError, Offsets
@@ -77,16 +77,27 @@ class DlqMaintenance:
 
     def plan_before(self, dlq_topic: str, before_ms: int) -> Cuts:
         """Cuts removing the records before the first one stamped at or after ``before_ms``."""
-        if self._watermark_reader is not None:
+        if self._watermark_reader is not None:  # the shared client: ListOffsets by timestamp, no consumer
             wm = self.watermarks(dlq_topic)
-            if all(lo >= hi for lo, hi in wm.values()):  # nothing to cut: no consumer needed
+            if all(lo >= hi for lo, hi in wm.values()):
                 return {p: (lo, lo) for p, (lo, _hi) in wm.items()}
+            return {p: (wm[p][0], c) for p, c in self._admin_offsets_for_time(dlq_topic, before_ms, wm).items()}
         with Offsets(self._conf) as o:
             wm = o.watermarks(dlq_topic)
             if not wm:
                 return {}
             cut = o.offsets_for_time(dlq_topic, before_ms, wm)
             return {p: (lo, cut[p]) for p, (lo, hi) in wm.items()}
+
+    def _admin_offsets_for_time(self, topic: str, ts_ms: int, wm: Mapping[int, tuple[int, int]]) -> dict[int, int]:
+        """Per partition, the first offset stamped at or after ``ts_ms`` (high when none)."""
+        req = {TopicPartition(topic, p): OffsetSpec.for_timestamp(ts_ms) for p in wm}
+        out: dict[int, int] = {}
+        for tp, fut in self.admin.list_offsets(req, request_timeout=self._timeout_s).items():
+            lo, hi = wm[tp.partition]
+            off = fut.result(timeout=self._timeout_s).offset
+            out[tp.partition] = hi if off < 0 else min(max(off, lo), hi)
+        return out
 
     def plan_max_size(self, dlq_topic: str, max_size: int) -> Cuts:
         """Cuts leaving exactly ``max_size`` records (the newest); empty when under the limit."""

@@ -172,7 +172,7 @@ class ReliableKafkaProducer:
             routed=lambda: self._tracker.counts["retried"],
         )
         self.dlq = DeadLetterQueue(conf=self._conf, naming=self.naming, admin=self.companions.admin,
-                                   alert_callback=self._raise_dlq_alert)
+                                   alert_callback=self._raise_dlq_alert, watermarks=self.companions.watermarks)
         self._dlq_watch = DlqWatch(dlq=self.dlq, companions=self.companions, naming=self.naming,
                                    topics=lambda: list(self._topics_seen), max_size=self.dlq_max_size,
                                    check_interval_s=dlq_check_interval_s)
