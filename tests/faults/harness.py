@@ -289,7 +289,7 @@ def environment() -> dict[str, Any]:
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_mem_gib()} GiB RAM, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": confluent_kafka.__version__,
         "librdkafka": confluent_kafka.libversion()[0],
         "kafka": KAFKA_VERSION,
         "cluster": "1 controller + 3 brokers (KRaft) on loopback, RF 3, min.insync.replicas 2, acks=all, idempotent",
