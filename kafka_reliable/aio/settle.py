@@ -23,6 +23,10 @@ from kafka_reliable.record import OutgoingRecord
 
 log = logging.getLogger(__name__)
 
+#: Outcomes resolved per turn of the loop: each wakes a task, and a thousand tasks woken in
+#: one turn would hold the loop for tens of milliseconds.
+DELIVER_SLICE = 128
+
 #: What an awaited record resolves to: ``(status, error class or None)``.
 Outcome = tuple[str, str | None]
 
@@ -73,15 +77,21 @@ class SettleHub:
     def _deliver(self) -> None:
         self._wake_pending = False  # first: an outcome appended from now on wakes us again
         done, waiters = self._done, self._waiters
-        while done:
+        for _ in range(DELIVER_SLICE):
+            if not done:
+                return
             mid, status, cls = done.popleft()
             fut = waiters.pop(mid, None)
             if fut is not None and not fut.done():
                 fut.set_result((status, cls))
+        if done and not self._wake_pending:  # the rest next turn: timers and I/O get theirs first
+            self._wake_pending = True
+            self._loop.call_soon(self._deliver)
 
     def resolve_all(self, status_of: Callable[[str], str | None]) -> None:
         """After close: whatever was not reported resolves with the status the producer knows."""
-        self._deliver()
+        while self._done:
+            self._deliver()
         for mid, fut in list(self._waiters.items()):
             if not fut.done():
                 fut.set_result((status_of(mid) or "pending", self.route_classes.pop(mid, None)))
