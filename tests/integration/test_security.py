@@ -267,6 +267,21 @@ def test_retry_worker_with_sasl(sasl: Any, tmp_path: Path, via: str) -> None:
         _SEEN.append(log.read_text())
 
 
+@pytest.mark.xfail(strict=True, reason="defect: the worker waits out --startup-timeout-s and reports "
+                   "'_TRANSPORT: Failed to get metadata', not the authentication failure")
+def test_retry_worker_wrong_password_exits_with_one_clear_error(sasl: Any, tmp_path: Path) -> None:
+    args = ["retry-worker", "--topics", "anything", *[
+        a if not a.startswith("sasl.password=") else "sasl.password=wrong-password-789" for a in _flags(sasl, "limited")]]
+    start = time.monotonic()
+    proc = _cli(args, env={"KAFKA_RELIABLE_STARTUP_TIMEOUT_S": "10"}, timeout_s=90)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-2000:]
+    assert "authentication" in out.lower(), out[-2000:]
+    assert time.monotonic() - start < 60
+    assert "wrong-password-789" not in out
+    assert out.lower().count("authentication") < 30, "a reconnect storm in the worker's output"
+
+
 _VERBS = {
     "topics ensure": ["topics", "ensure", "{topic}"],
     "topics status": ["topics", "status", "{topic}"],
