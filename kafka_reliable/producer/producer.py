@@ -18,7 +18,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 from prometheus_client import CollectorRegistry
@@ -36,7 +36,6 @@ from kafka_reliable.dedup import Deduplicator, make_deduplicator
 from kafka_reliable.dlq import DeadLetterQueue, DlqMessage
 from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
 from kafka_reliable.health import CircuitBreaker, HealthMonitor, RateLimiter
-from kafka_reliable.health.alerts import make_alert
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.companion_writer import CompanionWriter
 from kafka_reliable.producer.connection import ConnectionState
@@ -44,11 +43,11 @@ from kafka_reliable.producer.dlq_watch import DlqWatch
 from kafka_reliable.producer.durable import DURABILITY_MODES, DurableLedger
 from kafka_reliable.producer.maintenance import Maintenance, Upkeep
 from kafka_reliable.producer.metrics import ProducerMetrics
+from kafka_reliable.producer.outcomes import RoutingOutcomes
 from kafka_reliable.producer.reports import DeliveryReports
 from kafka_reliable.producer.retry_manager import DEFAULT_WORKER_GROUP, RetryManager
-from kafka_reliable.producer.send_path import SendPath, UserHeaders
+from kafka_reliable.producer.send_path import PreparedRecord, SendPath, UserHeaders
 from kafka_reliable.producer.spool_drainer import SpoolDrainer
-from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.serialization import JsonSerializer, Serializer, serialize_key
 from kafka_reliable.spool import Spool
 from kafka_reliable.topics import CompanionTopics
@@ -61,14 +60,11 @@ STATS_INTERVAL_MS = 1000
 STATS_READ_TIMEOUT_S = 1.0
 
 
-class PreparedRecord(NamedTuple):
-    """A serialized record with its id and dedup key, not yet claimed or sent."""
-
-    topic: str
-    value: bytes
-    key: bytes | None
-    message_id: str
-    dedup_key: bytes | None
+def _validate(dlq_max_size: object, durability: object) -> None:
+    if isinstance(dlq_max_size, bool) or not isinstance(dlq_max_size, int) or dlq_max_size < 0:
+        raise ConfigurationError(f"dlq_max_size must be an int >= 0, got {dlq_max_size!r}")
+    if durability not in DURABILITY_MODES:
+        raise ConfigurationError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
 
 
 class ReliableKafkaProducer:
@@ -109,10 +105,7 @@ class ReliableKafkaProducer:
         dlq_check_interval_s: float = 5.0,
         durability: str = "memory",
     ) -> None:
-        if isinstance(dlq_max_size, bool) or not isinstance(dlq_max_size, int) or dlq_max_size < 0:
-            raise ConfigurationError(f"dlq_max_size must be an int >= 0, got {dlq_max_size!r}")
-        if durability not in DURABILITY_MODES:
-            raise ConfigurationError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
+        _validate(dlq_max_size, durability)
         if bootstrap_servers is None and not (producer_config or {}).get("bootstrap_servers"):
             bootstrap_servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         self.retry_config = retry_config or RetryConfig()
@@ -147,32 +140,38 @@ class ReliableKafkaProducer:
         if self._ledger is not None:
             self._tracker.add_listener(self._ledger.on_final)
         self._compose(worker_group, dlq_check_interval_s, enable_tracing, rate_limiter, message_id_header)
+        self._start_upkeep(maintenance_interval_s)
+        log.info("ReliableKafkaProducer ready: %s",
+                 redact({k: v for k, v in self._conf.items() if isinstance(v, str | int | float | bool)}))
+
+    def _start_upkeep(self, interval_s: float) -> None:
         self._maintenance = Maintenance(Upkeep(
             client=lambda: self._producer, rebuild=self._rebuild, connection=self._connection,
             tracker=self._tracker, spool=self.spool, drainer=self._drainer, dlq_watch=self._dlq_watch,
             health=self._health, dedup=self._dedup, breaker=self._breaker, metrics=self._metrics,
             ledger=self._ledger,
-        ), maintenance_interval_s)
+        ), interval_s)
         self._maintenance.start()
-        log.info("ReliableKafkaProducer ready: %s",
-                 redact({k: v for k, v in self._conf.items() if isinstance(v, str | int | float | bool)}))
 
     def _compose(self, worker_group: str, dlq_check_interval_s: float, enable_tracing: bool | None,
                  rate_limiter: RateLimiter | None, message_id_header: bool) -> None:
         """Build the parts that route, drain, watch and send."""
+        outcomes = RoutingOutcomes(dedup=self._dedup, metrics=self._metrics, health=self._health,
+                                   spool_path=self.spool.path)
         self._writer = CompanionWriter(
             conf=self._conf, retry_config=self.retry_config, naming=self.naming, companions=self.companions,
             spool=self.spool, tracker=self._tracker, is_connected=lambda: self._connection.connected,
-            on_routed=self._on_routed, on_quarantined=self._on_quarantined,
+            on_routed=outcomes.on_routed, on_quarantined=outcomes.on_quarantined,
         )
         self._drainer = SpoolDrainer(spool=self.spool, client=lambda: self._producer, tracker=self._tracker,
                                      submit_failure=self._writer.submit, breaker=self._breaker)
+        outcomes.drainer = self._drainer
         self.retry_manager = RetryManager(
             companions=self.companions, topics=lambda: list(self._topics_seen), worker_group=worker_group,
             routed=lambda: self._tracker.counts["retried"],
         )
         self.dlq = DeadLetterQueue(conf=self._conf, naming=self.naming, admin=self.companions.admin,
-                                   alert_callback=self._raise_dlq_alert, watermarks=self.companions.watermarks)
+                                   alert_callback=outcomes.on_dlq_alert, watermarks=self.companions.watermarks)
         self._dlq_watch = DlqWatch(dlq=self.dlq, companions=self.companions, naming=self.naming,
                                    topics=lambda: list(self._topics_seen), max_size=self.dlq_max_size,
                                    check_interval_s=dlq_check_interval_s)
@@ -277,7 +276,7 @@ class ReliableKafkaProducer:
         if self._dedup is not None and items:
             verdicts = list(self._dedup.check([self._dedup.key_for(topic, kb, vb) for vb, kb in encoded]))
         batch = self._tracker.add_batch(mids)
-        self._admit_and_produce(topic, encoded, mids, verdicts, headers)
+        self._send.send_batch(topic, encoded, mids, verdicts, headers)
         self._producer.flush(timeout_s)
         if not batch.done.wait(timeout_s):
             log.warning("send_batch: %d records of %s not settled after %.0f s", batch.remaining, topic, timeout_s)
@@ -291,56 +290,10 @@ class ReliableKafkaProducer:
             "message_ids": mids,
         }
 
-    def _admit_and_produce(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
-                           verdicts: list[bool | None], headers: UserHeaders) -> None:
-        """Admit each record of a batch (same path as send_message), then produce the admitted
-        ones; when admission raises half-way, the claims of the records not sent are released."""
-        admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]] = []
-        i = 0
-        try:
-            for i, ((vb, kb), mid, fresh) in enumerate(zip(encoded, mids, verdicts, strict=True)):  # noqa: B007
-                hdrs = self._send.admit(topic, vb, kb, headers, mid, claimed=fresh)
-                if hdrs is not None:
-                    admitted.append((vb, kb, hdrs, mid))
-        except BaseException:
-            for (vb, kb), fresh in zip(encoded[i + 1:], verdicts[i + 1:], strict=True):
-                if fresh:
-                    self._send.release(topic, vb, kb)
-            self._send.produce_batch(topic, admitted)
-            raise
-        self._send.produce_batch(topic, admitted)
-
     def _check_topic(self, topic: str) -> None:
         check_topic_name(topic)
         self._valid_topics.add(topic)
         self._topics_seen.setdefault(topic, None)
-
-    # ---- outcomes from the companion writer (its thread) ------------------------------------
-
-    def _on_routed(self, rec: OutgoingRecord, status: str, reason: str | None) -> None:
-        """A failed record reached ``.retry``, ``.dlq`` or the spool."""
-        if status == T.DLQ and self._dedup is not None and rec.value is not None:
-            self._dedup.release([self._dedup.key_for(rec.topic, rec.key, rec.value)])
-        self._drainer.on_routed(rec, status)
-        m = self._metrics
-        if m is not None:
-            if status == T.RETRYING:
-                m.retried(rec.topic)
-            elif status == T.DLQ:
-                m.dead_lettered(rec.topic, reason or "non_retriable")
-            else:
-                m.spooled(rec.topic)
-
-    def _on_quarantined(self, rec: OutgoingRecord, reason: str) -> None:
-        self._health.raise_event(make_alert(
-            type="spool_quarantine", value=1, threshold=0, severity="critical", timestamp=time.time(),
-            message=f"a record for {rec.topic} can never be delivered; quarantined in the spool "
-                    f"({self.spool.path}): {reason}", topic=rec.topic, message_id=rec.message_id,
-        ), rec.topic)
-
-    def _raise_dlq_alert(self, alert: dict[str, Any]) -> None:
-        """DLQ alerts (trimming, retention expiry): at most once per cooldown per type and topic."""
-        self._health.raise_event(alert, str(alert.get("topic")))
 
     # ---- status and stats ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -32,6 +32,16 @@ _MID = H.MESSAGE_ID
 POLL_EVERY = 512
 
 UserHeaders = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
+
+
+class PreparedRecord(NamedTuple):
+    """A serialized record with its id and dedup key, not yet claimed or sent."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    message_id: str
+    dedup_key: bytes | None
 
 
 def encode_headers(headers: UserHeaders, mid: str, with_id: bool) -> list[tuple[str, bytes]]:
@@ -211,6 +221,25 @@ class SendPath:
             self._ledger.write([OutgoingRecord(mid, topic, kb, vb, list(h), now) for vb, kb, h, mid in admitted])
         for vb, kb, hdrs, mid in admitted:
             self.produce(topic, vb, kb, hdrs, mid, in_ledger=True)
+
+    def send_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
+                   verdicts: list[bool | None], headers: UserHeaders) -> None:
+        """Admit each record of a batch (the same path as one record), then produce the admitted
+        ones; when admission raises half-way, the claims of the records not sent are released."""
+        admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]] = []
+        i = 0
+        try:
+            for i, ((vb, kb), mid, fresh) in enumerate(zip(encoded, mids, verdicts, strict=True)):  # noqa: B007
+                hdrs = self.admit(topic, vb, kb, headers, mid, claimed=fresh)
+                if hdrs is not None:
+                    admitted.append((vb, kb, hdrs, mid))
+        except BaseException:
+            for (vb, kb), fresh in zip(encoded[i + 1:], verdicts[i + 1:], strict=True):
+                if fresh:
+                    self.release(topic, vb, kb)
+            self.produce_batch(topic, admitted)
+            raise
+        self.produce_batch(topic, admitted)
 
     def stats(self) -> dict[str, Any]:
         return {"sends": self._sends}
