@@ -1,4 +1,4 @@
-"""The header contract of ``.retry`` and ``.dlq`` records (DESIGN.md §3).
+"""The header contract of ``.retry`` and ``.dlq`` records (docs/architecture.md).
 
 All values are UTF-8 text; numbers decimal; times epoch milliseconds. Earlier
 ``kafka_reliable.*`` error headers are replaced, never appended. The message id and the

@@ -1,4 +1,4 @@
-"""Where a failed record goes next: ``<topic>.retry`` or ``<topic>.dlq`` (DESIGN.md §4).
+"""Where a failed record goes next: ``<topic>.retry`` or ``<topic>.dlq`` (docs/architecture.md).
 
 Pure decisions, shared by the producer (first failure) and the retry worker (later ones).
 """

@@ -1,7 +1,7 @@
 """The one send helper: ``produce()``, and on ``BufferError`` serve reports and try again.
 
 ``BufferError`` means librdkafka's local queue is full: back-pressure, not a failure
-(DESIGN.md §4). Every part that produces (the send path, the companion writer, the spool
+(docs/architecture.md). Every part that produces (the send path, the companion writer, the spool
 drainer, the worker, replay) goes through here.
 """
 

@@ -2,7 +2,7 @@
 
 Topics are scoped to the consumer group (``<topic>.<group>.retry`` / ``.dlq``, see
 ``TopicNaming.group_retry_topic``) so that a retry makes only this group process the record
-again. The header contract is the producer's (DESIGN.md §3) plus ``kafka_reliable.consumer.group``.
+again. The header contract is the producer's (docs/architecture.md) plus ``kafka_reliable.consumer.group``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Due-time scheduling and offset bookkeeping for the retry worker (DESIGN.md §5). Pure.
+"""Due-time scheduling and offset bookkeeping for the retry worker (docs/architecture.md). Pure.
 
 ``DueHeap`` holds records read ahead from ``.retry`` partitions, ordered by due time, so a
 record due in 30 s never blocks one due in 100 ms behind it. ``OffsetTracker`` says, per

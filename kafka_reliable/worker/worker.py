@@ -1,4 +1,4 @@
-"""RetryWorker: consumes ``<topic>.retry``, republishes each record when due (DESIGN.md §5).
+"""RetryWorker: consumes ``<topic>.retry``, republishes each record when due (docs/architecture.md).
 
 One thread does everything: ``_poll`` reads ahead into the due-time heap, ``_dispatch`` hands
 due records to the :class:`Sender`, ``_settle`` acts on the delivery reports, and ``_commit``
@@ -51,6 +51,10 @@ DISPATCH_BATCH = 2_000
 ROUTE_RETRY_MS = 1_000
 
 
+#: The ``counts`` key of an acknowledged produce of each kind.
+_COUNT_NAME = {RecordKind.REPUBLISH: "republished", RecordKind.TO_RETRY: "retried", RecordKind.TO_DLQ: "dead_lettered"}
+
+
 def _wall_ms() -> int:
     return int(time.time() * 1000)
 
@@ -72,6 +76,8 @@ class RetryWorker:
         self._rebuild = False
         self._last_commit_ms = 0
         self._notes = ErrorNotes()
+        #: Outcomes not yet counted: (count name, topic, detail) -> n.
+        self._tally: Counter[tuple[str, str, str]] = Counter()
         self._consumer: Consumer | None = None
         self._sender: Sender | None = None
         self._txn: TransactionalCommitter | None = None
@@ -211,7 +217,7 @@ class RetryWorker:
 
     def _poison(self, rec: RetryRecord, now_ms: int) -> None:
         log.debug("poison record %s[%s]@%s: %s", rec.tp[0], rec.tp[1], rec.offset, rec.poison_reason)
-        self.counts["poison"] += 1
+        self._tally[("poison", rec.source_topic, "")] += 1
         route = records.poison_route(rec, retry_config=self.config.retry_config, naming=self.config.naming,
                                      now_ms=now_ms)
         self._route(rec, route)
@@ -268,25 +274,24 @@ class RetryWorker:
 
     # ---- outcomes -----------------------------------------------------------------------
     def _settle(self) -> None:
-        """Act on every delivery report collected so far; counters updated once per batch."""
+        """Act on every delivery report collected so far."""
         sender = self.sender
-        acked: Counter[tuple[RecordKind, str, str]] = Counter()
         while True:
             batch = sender.take_reports()
             if not batch:
                 break
             for report in batch:
-                self._settle_one(report, acked)
-        if acked:
-            self._count_acked(acked)
+                self._settle_one(report)
+        if self._txn is None:
+            self._count()
 
-    def _settle_one(self, r: Report, acked: Counter[tuple[RecordKind, str, str]]) -> None:
+    def _settle_one(self, r: Report) -> None:
         if self._gens.get(r.rec.tp) != r.rec.gen:
             return  # revoked or rewound meanwhile: the next reading decides
         err = r.err
         if err is None:
             self._tracker.finish(r.rec.tp, r.rec.offset)
-            acked[(r.kind, r.rec.source_topic, r.reason or "")] += 1
+            self._tally[(_COUNT_NAME[r.kind], r.rec.source_topic, r.reason or "")] += 1
         elif self._txn is not None:
             self._txn.on_failed(r.kind, r.rec, err)
         elif err.fatal() or self._requeue_fatal:
@@ -297,15 +302,18 @@ class RetryWorker:
         else:
             self._route_failed(r.rec, f"{err.name()}: {err.str()}")
 
-    def _count_acked(self, acked: Counter[tuple[RecordKind, str, str]]) -> None:
-        self.metrics.count_acked(self.counts, acked)
-        if self._notes.last is not None and any(k[0] is RecordKind.REPUBLISH for k in acked):
+    def _count(self) -> None:
+        """Apply the outcomes tallied so far (at once; in transactional mode when committed)."""
+        tally, self._tally = self._tally, Counter()
+        if not tally:
+            return
+        self.metrics.add(self.counts, tally)
+        if self._notes.last is not None and any(k[0] == "republished" for k in tally):
             self._notes.recovered("republishing")
 
     def _on_republish_failed(self, rec: RetryRecord, name: str, message: str, fatal: bool) -> None:
-        self.counts["failed"] += 1
         self._notes.note(f"republish to {rec.source_topic}", name)
-        self.metrics.failed.labels(rec.source_topic, classify(name, fatal=fatal).error_class).inc()
+        self._tally[("failed", rec.source_topic, classify(name, fatal=fatal).error_class)] += 1
         route = records.failure_route(rec, error_name=name, error_message=message, fatal=fatal,
                                       retry_config=self.config.retry_config, naming=self.config.naming,
                                       now_ms=_wall_ms())
@@ -321,10 +329,9 @@ class RetryWorker:
         log.warning("producer hit a fatal error; rebuilding it (in-flight records are requeued)")
         self._requeue_fatal = True
         try:
-            acked: Counter[tuple[RecordKind, str, str]] = Counter()
             for report in self.sender.replace(self._new_producer):
-                self._settle_one(report, acked)
-            self._count_acked(acked)
+                self._settle_one(report)
+            self._count()
         finally:
             self._requeue_fatal = False
         self._rebuild = False
@@ -356,6 +363,7 @@ class RetryWorker:
         result = txn.commit(offsets, self.consumer.consumer_group_metadata(), unacked=unacked)
         if result.outcome is TxnOutcome.COMMITTED:
             self._tracker.mark_committed(offsets)
+            self._count()
         else:
             self._after_abort(result, rewind)
 
@@ -364,6 +372,7 @@ class RetryWorker:
         if result.outcome is TxnOutcome.FATAL:
             self.fail(result.detail)
         elif result.outcome is TxnOutcome.ABORTED:
+            self._tally.clear()  # what the aborted transaction carried is done again
             self.sender.drop_inflight()
             if rewind:
                 self._rewind()
