@@ -325,6 +325,7 @@ def main() -> None:
             "target": "ratio >= 2",
         },
     }
+    conditions["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "conditions"}))
