@@ -24,7 +24,7 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 from kafka_reliable.aio.engine import AsyncEngine, Release, Work
@@ -51,7 +51,7 @@ class Runner:
         self.held: set[Hashable] = set()
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, batch: list[Work | Release]) -> None:
+    def submit(self, batch: Sequence[Work | Release]) -> None:
         for item in batch:
             if isinstance(item, tuple):
                 self.held.discard(item[1])

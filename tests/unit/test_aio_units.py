@@ -22,7 +22,11 @@ def test_settle_hub_resolves_awaited_ids_from_another_thread_in_slices() -> None
         futs = {f"m{i}": hub.expect(f"m{i}") for i in range(300)}
         hub.route_classes["m7"] = "MessageSizeTooLargeError"
         # When a producer thread settles all of them
-        t = threading.Thread(target=lambda: [hub.on_settle(f"m{i}", "dlq" if i == 7 else "sent") for i in range(400)])
+        def settle_all() -> None:
+            for i in range(400):
+                hub.on_settle(f"m{i}", "dlq" if i == 7 else "sent")
+
+        t = threading.Thread(target=settle_all)
         t.start()
         t.join()
         # Then one turn of the loop resolves at most DELIVER_SLICE, the next turns the rest
@@ -68,8 +72,8 @@ def _work(serial: Hashable | None, offset: int, *, tp: Any = ("t", 0), holds: bo
     return Work(rec, tp, offset, 1, serial, holds_on_failure=holds)
 
 
-def _runner(handler: Any, concurrency: int = 10) -> tuple[Runner, FakeEngine]:
-    s = SimpleNamespace(local_retries=0, local_retry_delay_ms=0, non_retriable_exceptions=())
+def _runner(handler: Any, concurrency: int = 10, local_retries: int = 0) -> tuple[Runner, FakeEngine]:
+    s = SimpleNamespace(local_retries=local_retries, local_retry_delay_ms=0, non_retriable_exceptions=())
     r = Runner(handler, concurrency, s)  # type: ignore[arg-type]
     engine = FakeEngine()
     r.engine = engine  # type: ignore[assignment]
@@ -147,8 +151,7 @@ def test_runner_skips_works_of_revoked_partitions_and_local_retries() -> None:
             if len([c for c in calls if c == rec.offset]) < 2:
                 raise ValueError("once")
 
-        r, engine = _runner(handler)
-        r.s.local_retries = 1
+        r, engine = _runner(handler, local_retries=1)
         engine.stale_tps.add(("t", 1))
         # When a work of a revoked partition and one failing once (one local retry) are submitted
         r.submit([_work(("t", 1), 0, tp=("t", 1)), _work(("t", 0), 5)])
