@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from kafka_reliable.consumer.pending import DLQ, RETRY, Write
 from kafka_reliable.routing import Route
+from kafka_reliable.sending import produce
 from kafka_reliable.worker.scheduler import TP
 
 #: Delay before writing again a record whose retry/DLQ write failed.
@@ -59,17 +60,11 @@ class Writer:
                          f.dlq_reason, f.next_attempt_at_ms if route.to_retry else None))
 
     def write(self, w: Write) -> None:
-        while True:
-            try:
-                self.producer.produce(w.topic, value=w.value, key=w.key, partition=w.partition,
-                                      headers=w.headers, timestamp=w.timestamp_ms,  # type: ignore[arg-type]
-                                      on_delivery=partial(self._on_delivery, w))
-                break
-            except BufferError:
-                self.producer.poll(0.05)
-            except KafkaException as exc:
-                self._reports.append((w, exc.args[0] if exc.args else None, -1))
-                break
+        try:
+            produce(self.producer, w.topic, w.value, w.key, w.headers, partial(self._on_delivery, w),
+                    w.timestamp_ms, partition=w.partition)
+        except KafkaException as exc:
+            self._reports.append((w, exc.args[0] if exc.args else None, -1))
         self.inflight += 1
 
     def _on_delivery(self, w: Write, err: KafkaError | None, msg: Message) -> None:
