@@ -83,6 +83,8 @@ class AsyncReliableProducer:
         self._queue_high = self._queue_resume = DEFAULT_QUEUE_MAX
         self._listening_on = False
         self._sends = 0
+        #: Batches still being handed over (their callers may have been cancelled).
+        self._batches: set[asyncio.Future[None]] = set()
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -116,8 +118,7 @@ class AsyncReliableProducer:
         if self._closed:
             return
         self._closed = True
-        if self._admitter is not None:
-            await asyncio.shield(self._admitter)
+        await self._handed_over()
         p = self._sync
         if p is not None:
             await asyncio.to_thread(p.close, timeout)
@@ -197,6 +198,8 @@ class AsyncReliableProducer:
                 raise type(exc)(f"message {i} of the batch: {exc}") from exc
         futs = [hub.expect(r.message_id) for r in recs]
         admission = asyncio.ensure_future(self._admit_all(recs, headers))
+        self._batches.add(admission)
+        admission.add_done_callback(self._batches.discard)
         try:
             await asyncio.shield(admission)  # cancelled or not, every record is handed over
         except BaseException:
@@ -340,9 +343,13 @@ class AsyncReliableProducer:
     async def flush(self, timeout: float = 30.0) -> int:
         """Hand over what is queued, then wait (off the loop) for reports and routing;
         return records still undelivered."""
-        if self._admitter is not None:
-            await asyncio.shield(self._admitter)
+        await self._handed_over()
         return await asyncio.to_thread(self.sync.flush, timeout)
+
+    async def _handed_over(self) -> None:
+        """Wait until every record already passed to a send call is in the producer."""
+        while self._batches or self._admitter is not None:
+            await asyncio.wait([*self._batches, *([self._admitter] if self._admitter else [])])
 
 
 def _queued_in_client(p: ReliableKafkaProducer) -> int:

@@ -88,21 +88,24 @@ def test_cancelled_awaiting_task_still_delivers(kafka_bootstrap: str, new_topic,
         async with AsyncReliableProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db") as p:
             # When: each awaiting task is cancelled before Kafka could answer
             tasks = [asyncio.ensure_future(p.send_message(topic, {"i": i}, key=str(i))) for i in range(20)]
+            # and a batch whose task is cancelled half-way through handing its records over
+            batch = asyncio.ensure_future(p.send_batch(topic, [{"i": i} for i in range(20, 1000)],
+                                                       key_extractor=lambda m: str(m["i"])))
             await asyncio.sleep(0)  # the calls have been made
-            for t in tasks:
+            for t in [*tasks, batch]:
                 t.cancel()
-            for t in tasks:
+            for t in [*tasks, batch]:
                 with pytest.raises(asyncio.CancelledError):
                     await t
-            assert await p.flush(30) == 0
+            assert await p.flush(30) == 0  # flush waits for what calls already made hand over
             stats = await p.get_stats()
             return stats["messages_sent"], p.get_pending_messages()
 
     sent, pending = asyncio.run(main())
-    # Then: all 20 were delivered anyway, once each
-    assert (sent, pending) == (20, [])
-    got = consume_all(kafka_bootstrap, topic, expected=20)
-    assert sorted(int(m.key()) for m in got) == list(range(20))
+    # Then: all 1,000 were delivered anyway, once each
+    assert (sent, pending) == (1000, [])
+    got = consume_all(kafka_bootstrap, topic, expected=1000)
+    assert sorted(int(m.key()) for m in got) == list(range(1000))
 
 
 def test_close_with_records_in_flight_spools_them(kafka_bootstrap: str, tmp_path: Path) -> None:
