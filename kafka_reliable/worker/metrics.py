@@ -16,7 +16,6 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from kafka_reliable.errors import KafkaReliableError
-from kafka_reliable.worker.records import RecordKind
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +89,17 @@ class WorkerMetrics:
             LATENESS_BUCKETS_S, self.registry,
         )
 
-    def count_acked(self, counts: dict[str, int], acked: Tally[tuple[RecordKind, str, str]]) -> None:
-        """Add one batch of acknowledgements ``{(kind, topic, dlq reason): n}`` to the counters."""
-        for (kind, topic, reason), n in acked.items():
-            if kind is RecordKind.REPUBLISH:
-                counts["republished"] += n
+    def add(self, counts: dict[str, int], tally: Tally[tuple[str, str, str]]) -> None:
+        """Add a batch of outcomes ``{(count name, topic, detail): n}`` to ``counts`` and the
+        collectors; ``detail`` is the DLQ reason (dead_lettered) or the error class (failed)."""
+        for (name, topic, detail), n in tally.items():
+            counts[name] += n
+            if name == "republished":
                 self.republished.labels(topic).inc(n)
-            elif kind is RecordKind.TO_DLQ:
-                counts["dead_lettered"] += n
-                self.dead_lettered.labels(topic, reason).inc(n)
-            else:
-                counts["retried"] += n
+            elif name == "dead_lettered":
+                self.dead_lettered.labels(topic, detail).inc(n)
+            elif name == "failed":
+                self.failed.labels(topic, detail).inc(n)
 
 
 def serve(registry: CollectorRegistry, port: int) -> Any:

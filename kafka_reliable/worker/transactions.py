@@ -90,8 +90,9 @@ class TransactionalCommitter:
         return now_ms >= self._hold_until_ms
 
     def known_failure(self, rec: RetryRecord) -> KnownFailure | None:
-        """The failure of this record's republish in an aborted transaction, if any."""
-        return self._known.pop((rec.tp, rec.offset), None) if self._known else None
+        """The failure of this record's republish in an aborted transaction, if any. Kept until
+        a transaction commits past the record (the one routing it may be aborted too)."""
+        return self._known.get((rec.tp, rec.offset)) if self._known else None
 
     def on_failed(self, kind: RecordKind, rec: RetryRecord, err: KafkaError) -> None:
         """A record of the open transaction failed: the transaction will be aborted."""
@@ -122,12 +123,15 @@ class TransactionalCommitter:
                 if err.txn_requires_abort() or not err.retriable():
                     return self.abort(f"commit failed: {err.name()}")
                 continue
-            self._committed()
+            self._committed(offsets)
             return TxnResult(TxnOutcome.COMMITTED)
         return self.abort("commit kept failing")
 
-    def _committed(self) -> None:
+    def _committed(self, offsets: dict[TP, int]) -> None:
         self._open = False
+        if self._known:
+            for key in [k for k in self._known if k[0] in offsets and k[1] < offsets[k[0]]]:
+                del self._known[key]
         if self._aborts_in_a_row:
             log.info("transactions commit again after %d aborts", self._aborts_in_a_row)
         self._aborts_in_a_row = 0

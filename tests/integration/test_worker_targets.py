@@ -61,6 +61,7 @@ def test_illegal_target_is_dead_lettered_at_once_and_commits_move_past_it(
         dlq = consume_all(kafka_bootstrap, f"{source}.dlq", expected=1, timeout_s=15)
         wait_for(lambda: group_committed(kafka_bootstrap, group, f"{source}.retry", 1) == [3], 15,
                  "the committed offset past all three records")
+        wait_for(lambda: worker.counts["republished"] + worker.counts["dead_lettered"] == 3, 5, "the counts")
         counts = dict(worker.counts)
     # Then: dead-lettered once, as poison, with the bad name in the error message
     assert [m.key() for m in dlq] == [b"bad"]

@@ -78,8 +78,20 @@ def test_committer_outcomes() -> None:
     txn.on_failed(RecordKind.REPUBLISH, _rec(), KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
     result = txn.commit({}, None, unacked=0)
     assert (result.outcome, result.detail) == (TxnOutcome.ABORTED, "a record failed")
-    assert txn.known_failure(_rec()) == ("MSG_SIZE_TOO_LARGE", KafkaError(KafkaError.MSG_SIZE_TOO_LARGE).str(), False)
+    known = ("MSG_SIZE_TOO_LARGE", KafkaError(KafkaError.MSG_SIZE_TOO_LARGE).str(), False)
+    assert txn.known_failure(_rec()) == known
     assert not txn.may_produce(0)
+    # a known failure survives a second abort (the transaction routing the record failed too) ...
+    txn.begin()
+    assert txn.commit({}, None, unacked=1).outcome is TxnOutcome.ABORTED
+    assert txn.known_failure(_rec()) == known
+    # ... and is forgotten once a transaction commits past the record (offset 5)
+    txn.begin()
+    assert txn.commit({("t.retry", 0): 5}, object(), unacked=0).outcome is TxnOutcome.COMMITTED
+    assert txn.known_failure(_rec()) == known
+    txn.begin()
+    assert txn.commit({("t.retry", 0): 6}, object(), unacked=0).outcome is TxnOutcome.COMMITTED
+    assert txn.known_failure(_rec()) is None
     # fatal: the commit says the producer is fenced
     fenced = TransactionalCommitter(producer=FakeTxnProducer(KafkaError(KafkaError._FENCED, fatal=True)))  # type: ignore[arg-type]
     fenced.begin()
