@@ -212,7 +212,7 @@ def test_producer_replays_and_clears_its_dlq(kafka_bootstrap: str, admin, new_to
         res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
             ConfigEntry("max.message.bytes", "100000", incremental_operation=AlterConfigOpType.SET)])
         admin.incremental_alter_configs([res])[res].result(timeout=10)
-        time.sleep(1)
+        _wait_for_config(admin, topic, "max.message.bytes", "100000")
         assert p.replay_dlq_messages(topic, max_messages=100) == 3
         assert p.clear_dlq(topic) == 3
         # Then the records are back in their topic with the same ids, and the DLQ is empty
@@ -221,3 +221,14 @@ def test_producer_replays_and_clears_its_dlq(kafka_bootstrap: str, admin, new_to
     back = consume_all(kafka_bootstrap, topic, expected=3)
     assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in back) == sorted(mids)
     assert {headers_dict(m)[H.REPLAY_COUNT] for m in back} == {b"1"}
+
+
+def _wait_for_config(admin, topic: str, name: str, value: str, timeout_s: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    """Until the broker describes the topic with the altered value (no fixed sleep)."""
+    from confluent_kafka.admin import ConfigResource
+
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    deadline = time.monotonic() + timeout_s
+    while admin.describe_configs([res])[res].result(timeout=10)[name].value != value:
+        assert time.monotonic() < deadline, f"{topic}: {name} still not {value}"
+        time.sleep(0.1)
