@@ -30,7 +30,7 @@ from kafka_reliable.aio.errors import DeliveryRoutedError
 from kafka_reliable.aio.settle import SettleHub, attach_route_classes
 from kafka_reliable.dedup import RedisDeduplicator
 from kafka_reliable.dlq import DlqMessage
-from kafka_reliable.errors import KafkaReliableError, ProducerClosedError
+from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
 from kafka_reliable.producer import ReliableKafkaProducer
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.producer import PreparedRecord
@@ -66,6 +66,11 @@ class AsyncReliableProducer:
 
     def __init__(self, **kwargs: Any) -> None:
         inspect.signature(ReliableKafkaProducer).bind(**kwargs)  # unknown keywords fail here
+        client = kwargs.get("redis_client")
+        if client is not None and inspect.iscoroutinefunction(getattr(client, "execute_command", None)):
+            raise ConfigurationError(
+                "redis_client is a redis.asyncio client: pass redis_url= instead (the async producer opens "
+                "its own redis.asyncio connection for claims, and a sync one for releases)")
         self._kwargs = kwargs
         self._sync: ReliableKafkaProducer | None = None
         self._hub: SettleHub | None = None
@@ -226,6 +231,7 @@ class AsyncReliableProducer:
         then, ``wait=False`` sends keep the sync producer's fast path, which has no listener)."""
         hub = self._hub
         assert hub is not None
+        _same_loop(hub)
         if not self._listening_on:
             p.add_settle_listener(hub.on_settle)
             self._listening_on = True
@@ -249,7 +255,8 @@ class AsyncReliableProducer:
     # ---- the admission queue (Redis claims, blocking admission) ----------------------------
 
     def _enqueue(self, rec: PreparedRecord, headers: UserHeaders) -> asyncio.Future[None]:
-        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        assert self._hub is not None
+        handed: asyncio.Future[None] = _same_loop(self._hub).create_future()
         self._queue.append(_Admission(rec, headers, handed))
         if self._admitter is None:
             self._admitter = asyncio.ensure_future(self._admit_loop())
@@ -350,6 +357,14 @@ class AsyncReliableProducer:
         """Wait until every record already passed to a send call is in the producer."""
         while self._batches or self._admitter is not None:
             await asyncio.wait([*self._batches, *([self._admitter] if self._admitter else [])])
+
+
+def _same_loop(hub: SettleHub) -> asyncio.AbstractEventLoop:
+    loop = asyncio.get_running_loop()
+    if loop is not hub.loop:
+        raise RuntimeError("this AsyncReliableProducer belongs to the event loop that started it; "
+                           "create one producer per loop")
+    return loop
 
 
 def _queued_in_client(p: ReliableKafkaProducer) -> int:

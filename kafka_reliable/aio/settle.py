@@ -35,7 +35,7 @@ class SettleHub:
     """Futures of awaited records, resolved on the loop when the records settle."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = self._loop = loop
         self._waiters: dict[str, asyncio.Future[Outcome]] = {}
         self._done: collections.deque[tuple[str, str, str | None]] = collections.deque()
         self._wake_pending = False

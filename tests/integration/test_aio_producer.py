@@ -222,3 +222,19 @@ def test_open_circuit_breaker_spools_or_refuses(kafka_bootstrap: str, new_topic,
                for r in routed), routed
     assert in_spool == 5
     assert [m.value() for m in consume_all(kafka_bootstrap, topic, expected=1)] == [b'{"x":1}']
+
+
+def test_a_producer_belongs_to_the_loop_that_started_it(kafka_bootstrap: str, tmp_path: Path) -> None:
+    # Given a producer started in one event loop
+    p = AsyncReliableProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db")
+    asyncio.run(p.start())
+
+    async def other_loop() -> None:
+        # When another loop awaits a send: refused in one line, nothing sent
+        with pytest.raises(RuntimeError, match="event loop that started it"):
+            await p.send_message("aio-other-loop", {"n": 1})
+        stats = await p.get_stats()
+        assert stats["messages_sent"] == 0 and stats["messages_pending"] == 0
+        await p.close()
+
+    asyncio.run(other_loop())

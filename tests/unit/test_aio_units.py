@@ -162,3 +162,16 @@ def test_runner_skips_works_of_revoked_partitions_and_local_retries() -> None:
         assert by_offset[5].ok_s is not None and [n for n, _ in by_offset[5].failures] == ["ValueError"]
 
     asyncio.run(main())
+
+
+def test_producer_refuses_an_async_redis_client_and_unknown_keywords() -> None:
+    import pytest
+    import redis.asyncio as aredis
+
+    from kafka_reliable.aio import AsyncReliableProducer
+    from kafka_reliable.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="redis_url"):
+        AsyncReliableProducer(enable_deduplication=True, redis_client=aredis.Redis())
+    with pytest.raises(TypeError, match="bootstrap_server"):
+        AsyncReliableProducer(bootstrap_server="localhost:9092")
