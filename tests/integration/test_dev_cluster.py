@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import _unavailable
+from tests.kafka_helpers import wait_for_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +80,7 @@ def test_topics_default_to_rf3_min_isr2(cli: _Cli) -> None:
     servers = json.loads(cli("status", "--cluster", "--json").stdout)["bootstrap_servers"]
     admin = AdminClient({"bootstrap.servers": servers})
     admin.create_topics([NewTopic("rf-default", num_partitions=1)])["rf-default"].result(30)
+    wait_for_topic(admin, "rf-default")
     md = admin.list_topics("rf-default", timeout=10)
     assert len(md.topics["rf-default"].partitions[0].replicas) == 3
     res = ConfigResource(ConfigResource.Type.TOPIC, "rf-default")
