@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -20,18 +21,21 @@ from kafka_reliable.worker.settings import WorkerConfig
 
 log = logging.getLogger(__name__)
 
-#: Longest single metadata request while waiting for the cluster.
-METADATA_REQUEST_S = 5.0
+#: Longest single metadata request while waiting for the cluster (a stop request is seen
+#: between two).
+METADATA_REQUEST_S = 1.0
 
 
 class WorkerError(KafkaReliableError):
     """The worker could not start or had to stop (the message says why)."""
 
 
-def wait_for_cluster(companions: CompanionTopics, cfg: WorkerConfig, notes: ErrorNotes) -> Any:
-    """The cluster's metadata (every topic), within ``cfg.startup_timeout_s``; WorkerError after."""
+def wait_for_cluster(companions: CompanionTopics, cfg: WorkerConfig, notes: ErrorNotes,
+                     stopping: Callable[[], bool]) -> Any:
+    """The cluster's metadata (every topic), within ``cfg.startup_timeout_s``; WorkerError after,
+    None when ``stopping()`` says the worker was asked to stop meanwhile."""
     deadline = time.monotonic() + cfg.startup_timeout_s
-    while True:
+    while not stopping():
         remaining = deadline - time.monotonic()
         try:
             return companions.admin.list_topics(timeout=max(0.1, min(remaining, METADATA_REQUEST_S)))
@@ -44,6 +48,7 @@ def wait_for_cluster(companions: CompanionTopics, cfg: WorkerConfig, notes: Erro
                 f"(--startup-timeout-s); last error: {last}")
         notes.note("waiting for the cluster", last)
         time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    return None
 
 
 def prepare_topics(companions: CompanionTopics, cfg: WorkerConfig, metadata: Any) -> None:

@@ -113,7 +113,9 @@ class RetryWorker:
         if cfg.metrics_port is not None:
             self._metrics_server = serve(self.metrics.registry, cfg.metrics_port)
         try:
-            metadata = wait_for_cluster(self._companions, cfg, self._notes)
+            metadata = wait_for_cluster(self._companions, cfg, self._notes, self._stop.is_set)
+            if metadata is None:
+                return  # stopped while waiting
             prepare_topics(self._companions, cfg, metadata)
             self._sender = Sender(self._new_producer())
             self._consumer = Consumer(clients.consumer_config(cfg, self._on_consumer_error))

@@ -103,3 +103,15 @@ def test_companions_of_a_missing_source_topic_only_when_asked(kafka_bootstrap: s
     companions = {f"{source}.retry", f"{source}.dlq"}
     assert companions & topics == (companions if create else set())
     assert source not in topics and f"{source}.retry.retry" not in topics
+
+
+def test_sigterm_while_waiting_for_the_cluster_stops_at_once() -> None:
+    # Given: a worker waiting (up to 60 s) for a cluster that does not answer
+    argv = [*MODULE, "--bootstrap-servers", "127.0.0.1:1", "--pattern", "orders.*", "--startup-timeout-s", "60"]
+    # When: SIGTERM once it says it is waiting
+    t0 = time.monotonic()
+    code, out = _run_until(argv, "waiting for the cluster", timeout_s=15)
+    # Then: a graceful stop, long before the startup timeout
+    assert code == 0, out[-2000:]
+    assert time.monotonic() - t0 < 15
+    assert "retry worker stopped" in out
