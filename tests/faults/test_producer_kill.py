@@ -4,8 +4,6 @@ Default mode (``"memory"``): records librdkafka held in memory when the process 
 gone; the scenario measures how many (documented in docs/reliability.md, not asserted).
 ``durability="spool"``: every record is in the SQLite spool before ``send_message`` returns,
 and a new producer on the same spool resends what the dead one left, so LOST must be 0.
-The durable mode is issue 14 item 2 (built in the producer by the lead engineer); until it
-lands this scenario FAILS with "unexpected keyword argument 'durability'".
 """
 
 from __future__ import annotations
@@ -57,7 +55,7 @@ def _resend(cluster: Any, spool: Path) -> None:
     from kafka_reliable import ReliableKafkaProducer
 
     p = ReliableKafkaProducer(bootstrap_servers=cluster.bootstrap_servers, spool_path=spool,
-                              enable_metrics=False, durability="spool")  # type: ignore[call-arg]
+                              enable_metrics=False, durability="spool")
     try:
         wait_for(lambda: p.spool.count() == 0, 120, "the new producer resending the spool", 0.5)
         p.flush(60)
@@ -80,7 +78,6 @@ def test_producer_sigkilled_default_mode(healthy: Any, tmp_path: Path, report: l
 
 @pytest.mark.full_only
 def test_producer_sigkilled_durable_spool_mode(healthy: Any, tmp_path: Path, report: list[Tally]) -> None:
-    # Needs ReliableKafkaProducer(durability="spool") (issue 14 item 2, lead engineer).
     topic, sent, spool, started = _kill_mid_run(healthy, tmp_path, "spool")
     _resend(healthy, spool)
     conf = {"bootstrap.servers": healthy.bootstrap_servers}
