@@ -67,6 +67,24 @@ class MemoryDeduplicator(DedupBase):
             self._duplicates += duplicates
         return out
 
+    def check_one(self, k: bytes) -> bool:
+        """``check([k])[0]`` without the lists: the send path's per-record claim."""
+        now = self._clock()
+        entries = self._entries
+        with self._lock:
+            self._checks += 1
+            exp = entries.get(k)
+            if exp is not None and exp > now:
+                entries.move_to_end(k)
+                self._duplicates += 1
+                return False
+            entries[k] = now + self.ttl_s
+            if exp is not None:
+                entries.move_to_end(k)
+            if now >= self._purge_at or len(entries) > self.max_entries:
+                self._trim(now)
+        return True
+
     def contains(self, keys: Sequence[bytes]) -> list[bool]:
         """Whether each key is claimed (and not expired); claims nothing."""
         now = self._clock()

@@ -212,8 +212,10 @@ class ReliableKafkaProducer:
         vb = self._serializer(value, topic)
         kb = key.encode() if type(key) is str else serialize_key(key)
         mid = f"{self._id_prefix}{next(self._ids)}"
-        if headers is None and self._send.plain:
-            self._send.produce_plain(topic, vb, kb, mid)
+        send = self._send
+        if headers is None and send.fast:
+            if send.plain or send.claim(topic, vb, kb, mid):
+                send.produce_plain(topic, vb, kb, mid)
             return mid
         hdrs = self._send.admit(topic, vb, kb, headers, mid)
         if hdrs is not None:
@@ -275,12 +277,20 @@ class ReliableKafkaProducer:
         verdicts: list[bool | None] = [None] * len(items)
         if self._dedup is not None and items:
             verdicts = list(self._dedup.check([self._dedup.key_for(topic, kb, vb) for vb, kb in encoded]))
-        batch = self._tracker.add_batch(mids)
-        self._send.send_batch(topic, encoded, mids, verdicts, headers)
-        self._producer.flush(timeout_s)
-        if not batch.done.wait(timeout_s):
-            log.warning("send_batch: %d records of %s not settled after %.0f s", batch.remaining, topic, timeout_s)
+        deadline = time.monotonic() + timeout_s
+        if headers is None and self._send.fast:
+            self._send.send_batch_fast(topic, encoded, mids, verdicts)
+            self._producer.flush(timeout_s)  # sends at once (no linger) and serves the reports
+            self._await_routing(mids, deadline)
+        else:
+            batch = self._tracker.add_batch(mids)
+            self._send.send_batch(topic, encoded, mids, verdicts, headers)
+            self._producer.flush(timeout_s)
+            batch.done.wait(max(0.0, deadline - time.monotonic()))
         statuses = [self._tracker.status(m) for m in mids]
+        if T.PENDING in statuses:
+            log.warning("send_batch: %d records of %s not settled after %.0f s",
+                        statuses.count(T.PENDING), topic, timeout_s)
         return {
             "total": len(items),
             "sent": statuses.count(T.SENT),
@@ -289,6 +299,15 @@ class ReliableKafkaProducer:
             "pending": statuses.count(T.PENDING),
             "message_ids": mids,
         }
+
+    def _await_routing(self, mids: list[str], deadline: float) -> None:
+        """After the flush every report is in; failed records may still be on their way to
+        ``.retry`` / ``.dlq`` / the spool: wait (bounded) until none of the batch is pending."""
+        st = self._tracker.statuses
+        waiting = [m for m in mids if st.get(m) == T.PENDING]
+        while waiting and time.monotonic() < deadline:
+            self._writer.drain(min(0.05, max(0.0, deadline - time.monotonic())))
+            waiting = [m for m in waiting if st.get(m) == T.PENDING]
 
     def _check_topic(self, topic: str) -> None:
         check_topic_name(topic)

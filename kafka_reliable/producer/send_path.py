@@ -98,10 +98,24 @@ class SendPath:
         self.refresh_plain()
 
     def refresh_plain(self) -> None:
-        """Whether a record without user headers may take the fast path: nothing to claim,
-        limit, break, trace or log, and nobody listening for each record's outcome."""
-        self.plain = (self._dedup is None and self._limiter is None and self._breaker is None
-                      and not self._tracing and self._ledger is None and not self._tracker.has_listeners)
+        """Whether a record without user headers may take the fast path: nothing to limit,
+        break, trace or log, and nobody listening for each record's outcome (``plain``: and no
+        dedup either; ``fast``: dedup allowed, claimed just before the produce)."""
+        self.fast = (self._limiter is None and self._breaker is None and not self._tracing
+                     and self._ledger is None and not self._tracker.has_listeners)
+        self.plain = self.fast and self._dedup is None
+        one = getattr(self._dedup, "check_one", None)
+        self._claim_one: Callable[[bytes], bool] = one if one is not None else (
+            lambda k: self._dedup.check([k])[0])  # type: ignore[union-attr]
+
+    def claim(self, topic: str, vb: bytes, kb: bytes | None, mid: str) -> bool:
+        """Fast path with dedup: claim the record's key; a duplicate is settled here."""
+        dedup = self._dedup
+        assert dedup is not None
+        if self._claim_one(dedup.key_for(topic, kb, vb)):
+            return True
+        self._duplicate(topic, mid)
+        return False
 
     def produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str) -> None:
         """The fast path: one status store, one ``produce()``, a report that stores ``sent``."""
@@ -221,6 +235,16 @@ class SendPath:
             self._ledger.write([OutgoingRecord(mid, topic, kb, vb, list(h), now) for vb, kb, h, mid in admitted])
         for vb, kb, hdrs, mid in admitted:
             self.produce(topic, vb, kb, hdrs, mid, in_ledger=True)
+
+    def send_batch_fast(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
+                        verdicts: list[bool | None]) -> None:
+        """A batch on the fast path (dedup verdicts already taken in bulk)."""
+        plain = self.produce_plain
+        for (vb, kb), mid, fresh in zip(encoded, mids, verdicts, strict=True):
+            if fresh is False:
+                self._duplicate(topic, mid)
+            else:
+                plain(topic, vb, kb, mid)
 
     def send_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
                    verdicts: list[bool | None], headers: UserHeaders) -> None:
