@@ -340,6 +340,15 @@ def crash(cl: Cluster, n: int, partitions: int, transactional: bool, log: Path) 
 
 
 # ---- main ---------------------------------------------------------------------------------
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
+                             timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
 def conditions(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
@@ -352,6 +361,7 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
                   "offset is committed (worker) or the pipe has flushed and committed; process start-up excluded",
         "machine": "shared: other sessions run builds and tests on the same 2 cores; one run, not a quiet machine",
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "git_commit": _git_commit(),
         "quick": args.quick,
     }
 
