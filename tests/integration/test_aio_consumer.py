@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from kafka_reliable import RetryConfig
 from kafka_reliable.aio.consumer import AsyncReliableConsumer, run_async
 from kafka_reliable.consumer import ConsumerRecord
+from tests.helpers.kafka import consume_all, unique_name
 from tests.integration.test_consumer import (
     FAST_RETRY,
     FlakyError,
@@ -24,7 +25,6 @@ from tests.integration.test_consumer import (
     produce,
 )
 from tests.integration.test_consumer_order import keyed
-from tests.kafka_helpers import consume_all, unique_name
 
 
 async def until(cond: Callable[[], bool], timeout_s: float, what: Callable[[], str]) -> None:

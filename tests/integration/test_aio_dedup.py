@@ -11,7 +11,7 @@ from kafka_reliable import ReliableKafkaProducer
 from kafka_reliable.aio import AsyncReliableProducer
 from kafka_reliable.errors import DeduplicationUnavailableError
 from tests.containers import free_port
-from tests.kafka_helpers import consume_all
+from tests.helpers.kafka import consume_all
 
 
 def test_two_async_producers_send_each_content_once(kafka_bootstrap: str, redis_url: str, new_topic,

@@ -16,7 +16,7 @@ import pytest
 
 from kafka_reliable import headers as H
 from tests.containers import free_port
-from tests.kafka_helpers import consume_all, headers_dict
+from tests.helpers.kafka import consume_all, headers_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0

@@ -12,7 +12,7 @@ from kafka_reliable import RetryConfig
 from kafka_reliable import headers as H
 from kafka_reliable.aio import AsyncReliableProducer, DeliveryRoutedError
 from kafka_reliable.errors import ProducerClosedError, SerializationError
-from tests.kafka_helpers import consume_all, headers_dict, unique_name
+from tests.helpers.kafka import consume_all, headers_dict, unique_name
 
 
 def _ids(bootstrap: str, topic: str, expected: int) -> list[str]:
