@@ -341,6 +341,9 @@ def crash(cl: Cluster, n: int, partitions: int, transactional: bool, log: Path) 
 
 # ---- main ---------------------------------------------------------------------------------
 def _git_commit() -> str | None:
+    """HEAD of the checkout (``$BENCH_GIT_COMMIT`` when run from an exported tree)."""
+    if os.environ.get("BENCH_GIT_COMMIT"):
+        return os.environ["BENCH_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
                              timeout=10)
