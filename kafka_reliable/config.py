@@ -380,7 +380,7 @@ def check_client_keys(conf: Mapping[str, Any], *, where: str = "client config", 
 def client_config(conf: Mapping[str, Any]) -> dict[str, Any]:
     """Connection and security keys of a producer config, for admin clients and consumers."""
     keep = ("bootstrap.servers", "security.", "sasl.", "ssl.", "client.id", "socket.", "broker.", "client.dns",
-            *PYTHON_CLIENT_KEYS)
+            "error_cb", *PYTHON_CLIENT_KEYS)
     return {k: v for k, v in conf.items() if k.startswith(keep)}
 
 
@@ -392,3 +392,17 @@ def redact(conf: Mapping[str, Any]) -> dict[str, Any]:
 def redact_url(url: str) -> str:
     """``redis://user:pw@host`` -> ``redis://user:***@host``."""
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+#: Prefix of environment variables that carry librdkafka keys for every client of a CLI verb
+#: or the worker: ``KAFKA_RELIABLE_KAFKA_SASL_PASSWORD`` -> ``sasl.password``.
+KAFKA_ENV_PREFIX = "KAFKA_RELIABLE_KAFKA_"
+
+
+def kafka_config_from_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """``(key, value)`` pairs from ``KAFKA_RELIABLE_KAFKA_<KEY>`` variables (``_`` becomes ``.``)."""
+    return tuple(
+        (k[len(KAFKA_ENV_PREFIX):].lower().replace("_", "."), v)
+        for k, v in sorted(env.items())
+        if k.startswith(KAFKA_ENV_PREFIX) and len(k) > len(KAFKA_ENV_PREFIX)
+    )

@@ -7,7 +7,12 @@ import os
 import time
 from typing import Any
 
-from kafka_reliable.config import check_bootstrap_servers, check_client_keys, redact_url
+from kafka_reliable.config import (
+    check_bootstrap_servers,
+    check_client_keys,
+    kafka_config_from_env,
+    redact_url,
+)
 from kafka_reliable.errors import ConfigurationError, KafkaReliableError
 from kafka_reliable.logs import client_logger
 
@@ -97,6 +102,7 @@ def connection_parent() -> argparse.ArgumentParser:
                    help="Kafka brokers (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
     p.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE",
                    help="extra librdkafka client setting, repeatable (e.g. security.protocol=SASL_SSL); "
+                   "also from env KAFKA_RELIABLE_KAFKA_<KEY> (e.g. KAFKA_RELIABLE_KAFKA_SASL_PASSWORD); "
                    "unknown keys are refused")
     return p
 
@@ -108,7 +114,7 @@ def client_conf(args: argparse.Namespace) -> dict[str, Any]:
     """
     conf: dict[str, Any] = {"bootstrap.servers": check_bootstrap_servers(args.bootstrap_servers,
                                                                           "--bootstrap-servers")}
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(kafka_config_from_env(os.environ))  # --kafka-config wins
     for item in args.kafka_config:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

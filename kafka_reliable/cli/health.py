@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from kafka_reliable.cli.common import (
-    bootstrap_servers,
+    client_conf,
+    connection_parent,
     fraction,
     non_negative_int,
     positive_float,
@@ -25,7 +25,6 @@ from kafka_reliable.cli.common import (
 )
 from kafka_reliable.config import HealthThresholds, redact_url
 from kafka_reliable.health import HealthMonitor, container_memory_usage
-from kafka_reliable.logs import client_logger
 
 #: Exit codes by status.
 EXIT_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
@@ -34,10 +33,7 @@ EXIT_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("health", help="check the cluster (and Redis, DLQ size); exit 0/1/2 = healthy/degraded/unhealthy",
                        epilog="exit codes: 0 healthy, 1 degraded, 2 unhealthy or bad arguments. The whole check "
-                       "(counted from process start) answers within --timeout-s.")
-    p.add_argument("--bootstrap-servers", type=bootstrap_servers,
-                   default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
-                   help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or %(default)s)")
+                       "(counted from process start) answers within --timeout-s.", parents=[connection_parent()])
     p.add_argument("--redis-url", type=redis_url, default=None,
                    help="also check the dedup Redis (e.g. redis://host:6379/0)")
     p.add_argument("--dlq-topic", nargs="*", default=[], metavar="TOPIC",
@@ -91,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     budget = _Budget(args.timeout_s)
     monitor = HealthMonitor(thresholds=thresholds, memory_probe=container_memory_usage)
     missing: list[str] = []
-    consumer = _check_kafka(monitor, args.bootstrap_servers, budget)
+    consumer = _check_kafka(monitor, client_conf(args), budget)
     try:
         if args.dlq_topic and monitor.connected:
             size, missing = _dlq_size(consumer, args.dlq_topic, budget)
@@ -115,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CODES[status["status"]]
 
 
-def _check_kafka(monitor: HealthMonitor, bootstrap: str, budget: _Budget) -> Consumer:
+def _check_kafka(monitor: HealthMonitor, client: dict[str, Any], budget: _Budget) -> Consumer:
     """Feed the monitor from a real client (error_cb, stats_cb, metadata); return the client.
 
     A consumer that never subscribes: it joins no group, and can read watermarks after.
@@ -127,15 +123,15 @@ def _check_kafka(monitor: HealthMonitor, bootstrap: str, budget: _Budget) -> Con
         if err.name() == "_ALL_BROKERS_DOWN":
             down.append(err.str())
 
+    bootstrap = client["bootstrap.servers"]
     conf = {
-        "bootstrap.servers": bootstrap,
+        **client,
         "group.id": "kafka-reliable-health",
         "enable.auto.commit": False,
         "statistics.interval.ms": 100,
         "error_cb": on_error,
         "stats_cb": lambda raw: monitor.record_stats(json.loads(raw)),
         "socket.connection.setup.timeout.ms": max(1000, int(budget.left() * 1000)),
-        "logger": client_logger(),
     }
     consumer = Consumer(conf)
     answered = False

@@ -6,10 +6,11 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import re
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import kafka_reliable.cli as cli_pkg
 from kafka_reliable import __version__
@@ -31,8 +32,19 @@ one level quieter than ours: default warnings (librdkafka: errors), -v info (lib
 warnings), -vv debug, -q errors only (none of librdkafka's), -qq nothing but the final error."""
 
 
+#: ``key=value`` arguments whose value must never be echoed (argparse repeats bad arguments).
+_SECRET_ARG = re.compile(r"((?:password|secret|jaas\.config|token|credentials?)[\w.]*=)\S+", re.I)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error never echoes a secret given as ``key=value``."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(_SECRET_ARG.sub(r"\1***", message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kafka-reliable",
         description="Reliable producing to Apache Kafka: retry worker, DLQ tools, topics, health, "
         "data generator and a local dev broker.",

@@ -29,6 +29,13 @@ class ErrorNotes:
         #: kind -> (time last logged, repeats since)
         self._seen: dict[str, tuple[float, int]] = {}
         self.last: str | None = None
+        #: An error no retry will cure (wrong credentials): startup gives up at once with it.
+        self.fatal: str | None = None
+
+    def on_client_error(self, err: Any) -> None:
+        """``error_cb`` of a client: an authentication failure is remembered as fatal."""
+        if isinstance(err, KafkaError) and err.code() == KafkaError._AUTHENTICATION:
+            self.fatal = f"authentication failed: {err.str()}"
 
     def note(self, where: str, err: Any) -> bool:
         """Remember an error; log it unless the same kind was logged within the window.

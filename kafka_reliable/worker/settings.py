@@ -20,6 +20,7 @@ from kafka_reliable.config import (
     RetryConfig,
     TopicNaming,
     check_client_keys,
+    kafka_config_from_env,
     legal_topic_name,
     redact,
 )
@@ -29,8 +30,6 @@ DEFAULT_GROUP = "kafka-reliable-retry"
 DEFAULT_MAX_PENDING = 10_000
 #: Seconds the worker waits for the cluster's first answer before it gives up (exit 1).
 DEFAULT_STARTUP_TIMEOUT_S = 30.0
-#: Prefix of environment variables that carry librdkafka keys.
-KAFKA_ENV_PREFIX = "KAFKA_RELIABLE_KAFKA_"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -57,7 +56,8 @@ class WorkerConfig:
     naming: TopicNaming = field(default_factory=TopicNaming)
     #: Stable identity of this instance (static group membership and transactional.id).
     instance_id: str | None = None
-    kafka_config: tuple[tuple[str, str], ...] = ()
+    #: librdkafka settings (SASL/TLS); kept out of repr() so secrets never reach a log line.
+    kafka_config: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     commit_interval_ms: int = 200
     poll_batch: int = 500
     delivery_timeout_ms: int = 30_000
@@ -162,14 +162,6 @@ def check_kafka_config(items: Sequence[tuple[str, str]]) -> None:
         head, _, rest = key.partition(".")
         bare = rest if head in ("producer", "consumer", "admin") and rest else key
         check_client_keys({bare: value}, where="--kafka-config")
-
-
-def kafka_config_from_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (k[len(KAFKA_ENV_PREFIX):].lower().replace("_", "."), v)
-        for k, v in sorted(env.items())
-        if k.startswith(KAFKA_ENV_PREFIX) and len(k) > len(KAFKA_ENV_PREFIX)
-    )
 
 
 def _bool(text: str, name: str) -> bool:

@@ -42,6 +42,9 @@ def wait_for_cluster(companions: CompanionTopics, cfg: WorkerConfig, notes: Erro
         except KafkaException as exc:
             err = exc.args[0] if exc.args else exc
             last = f"{err.name()}: {err.str()}" if isinstance(err, KafkaError) else str(err)
+        companions.admin.poll(0)  # serves the admin client's error_cb
+        if notes.fatal is not None:
+            raise WorkerError(f"cannot connect to {cfg.bootstrap_servers}: {notes.fatal}")
         if time.monotonic() >= deadline:
             raise WorkerError(
                 f"no broker at {cfg.bootstrap_servers} answered within {cfg.startup_timeout_s:g} s "

@@ -81,7 +81,8 @@ class RetryWorker:
         self._consumer: Consumer | None = None
         self._sender: Sender | None = None
         self._txn: TransactionalCommitter | None = None
-        self._companions = CompanionTopics(clients.admin_config(config), naming=config.naming)
+        self._companions = CompanionTopics({**clients.admin_config(config), "error_cb": self._notes.on_client_error},
+                                           naming=config.naming)
         self._metrics_server: Any = None
         self._shutdown_deadline: float | None = None
 

@@ -267,8 +267,6 @@ def test_retry_worker_with_sasl(sasl: Any, tmp_path: Path, via: str) -> None:
         _SEEN.append(log.read_text())
 
 
-@pytest.mark.xfail(strict=True, reason="defect: the worker waits out --startup-timeout-s and reports "
-                   "'_TRANSPORT: Failed to get metadata', not the authentication failure")
 def test_retry_worker_wrong_password_exits_with_one_clear_error(sasl: Any, tmp_path: Path) -> None:
     args = ["retry-worker", "--topics", "anything", *[
         a if not a.startswith("sasl.password=") else "sasl.password=wrong-password-789" for a in _flags(sasl, "limited")]]
@@ -292,12 +290,8 @@ _VERBS = {
     "spool drain": ["spool", "drain", "--spool-path", "{spool}", "--timeout-s", "10"],
     "health": ["health", "--dlq-topic", "{topic}", "--timeout-s", "10"],
 }
-#: Known defects (reported in issue 14's report): the verb cannot take SASL settings this way.
-_DEFECTS = {
-    ("health", "kafka-config"): "health has no --kafka-config (argparse also echoes the password back)",
-    **{(verb, "env"): "CLI verbs do not read KAFKA_RELIABLE_KAFKA_* (only the retry worker does)"
-       for verb in _VERBS},
-}
+#: Known defects: a verb that cannot take SASL settings one of these ways (none left).
+_DEFECTS: dict[tuple[str, str], str] = {}
 
 
 def _verb_cases() -> list[Any]:
@@ -378,7 +372,6 @@ def test_no_secret_in_logs_stats_health_repr_metrics_or_cli(sasl: Any, tmp_path:
         assert not leaks, f"a SASL password shows in {len(leaks)} outputs, e.g. {leaks[0]!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="defect: WorkerConfig's repr shows kafka_config values (sasl.password)")
 def test_no_secret_in_worker_config_repr(sasl: Any) -> None:
     from kafka_reliable.worker.settings import from_values
 
