@@ -8,13 +8,16 @@ With CI=true a missing service fails the run; elsewhere those tests skip with th
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.containers import docker_answers, free_port, start_kafka_container
-from tests.kafka_helpers import create_topic, unique_name
+from tests.containers import docker_answers, start_kafka_container
+from tests.helpers.dlq import Dlq500, dead_letter, make_source
+from tests.helpers.kafka import create_topic, unique_name
+from tests.helpers.ports import free_port
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -147,3 +150,18 @@ def otel_exporter() -> object:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return exporter
+
+
+@pytest.fixture(scope="module")
+def dlq500(kafka_bootstrap: str, admin: AdminClient) -> Iterator[Dlq500]:
+    """A source topic (3 partitions) whose DLQ holds 500 records in three error classes (one per module)."""
+    source = make_source(admin, kafka_bootstrap)
+    base = int(time.time() * 1000) - 3_600_000
+    dead_letter(kafka_bootstrap, source, 500, base_ms=base)
+    yield Dlq500(source, base)
+
+
+@pytest.fixture
+def wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wide terminal for the CLI's tables (no truncated columns); ``usefixtures("wide_tables")``."""
+    monkeypatch.setenv("COLUMNS", "220")

@@ -7,15 +7,10 @@ is fixed up front and advertised, so clients outside the container reach the bro
 
 from __future__ import annotations
 
-import socket
-
 from kafka_reliable.dev.broker import KAFKA_VERSION
+from tests.helpers.ports import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["docker_answers", "free_port", "start_kafka_container"]
 
 
 def docker_answers() -> bool:

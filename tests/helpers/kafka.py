@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -68,6 +68,30 @@ def consume_all(
                 break
     finally:
         c.close()
+    return out
+
+
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Message]:
+    """Every committed record of ``topic``, read up to the end of each partition (no idle wait)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("end"), "enable.partition.eof": True,
+                  "isolation.level": "read_committed", "enable.auto.commit": False})
+    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+    out: list[Message] = []
+    open_parts, deadline = set(parts), time.monotonic() + timeout_s
+    try:
+        while open_parts and time.monotonic() < deadline:
+            for m in c.consume(500, timeout=0.2):
+                err = m.error()
+                if err is None:
+                    out.append(m)
+                elif err.code() == KafkaError._PARTITION_EOF:
+                    open_parts.discard(m.partition())
+                else:
+                    raise RuntimeError(f"consume error: {err}")
+    finally:
+        c.close()
+    assert not open_parts, f"{topic}: partitions {open_parts} not read to the end in {timeout_s}s"
     return out
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,8 @@ from dataclasses import dataclass
 import pytest
 
 from kafka_reliable.spool import Spool
-from tests.kafka_helpers import unique_name
+from tests.helpers.cli import run_cli
+from tests.helpers.kafka import unique_name
 
 DEAD = "127.0.0.1:1"  # nothing listens: every connection is refused
 SILENT = "{silent}"  # a listener that accepts and never answers (a hung broker)
@@ -125,8 +125,7 @@ def outcomes(kafka_bootstrap: str, silent_broker: str,
 def _run(case: Case) -> Outcome:
     start = time.monotonic()
     try:
-        p = subprocess.run([sys.executable, "-m", "kafka_reliable", *case.argv], capture_output=True,
-                           text=True, timeout=case.bound_s)
+        p = run_cli(*case.argv, timeout_s=case.bound_s)
     except subprocess.TimeoutExpired as exc:
         return Outcome(None, str(exc.stdout or ""), str(exc.stderr or ""), time.monotonic() - start)
     return Outcome(p.returncode, p.stdout, p.stderr, time.monotonic() - start)
@@ -159,7 +158,6 @@ def test_health_reports_the_missing_dlq_topic_as_json(outcomes: dict[str, tuple[
 
 
 def test_help_says_what_the_exit_codes_mean() -> None:
-    out = subprocess.run([sys.executable, "-m", "kafka_reliable", "--help"], capture_output=True, text=True,
-                         timeout=30)
+    out = run_cli("--help", timeout_s=30)
     assert out.returncode == 0
     assert "2 usage error" in out.stdout and "-q, --quiet" in out.stdout and "-v, --verbose" in out.stdout

@@ -5,18 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from kafka_reliable import headers as H
 from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool
-from tests.kafka_helpers import consume_all, headers_dict
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kafka_reliable", *args], capture_output=True, text=True, timeout=120)
+from tests.helpers.cli import run_cli
+from tests.helpers.kafka import consume_all, headers_dict
 
 
 def test_spool_status_and_drain(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
@@ -28,26 +23,26 @@ def test_spool_status_and_drain(kafka_bootstrap: str, new_topic, tmp_path: Path)
                for i in range(50)), "cluster_unreachable")
     spool.close()
     # When the operator looks
-    status = _cli("spool", "status", "--spool-path", str(path), "--json")
+    status = run_cli("spool", "status", "--spool-path", str(path), "--json", timeout_s=120)
     # Then
     assert status.returncode == 0, status.stderr
     info = json.loads(status.stdout)
     assert info["records"] == 50 and info["by_topic"] == {topic: 50} and info["by_reason"] == {"cluster_unreachable": 50}
     # When the operator drains it
-    drain = _cli("spool", "drain", "--spool-path", str(path), "--bootstrap-servers", kafka_bootstrap)
+    drain = run_cli("spool", "drain", "--spool-path", str(path), "--bootstrap-servers", kafka_bootstrap, timeout_s=120)
     # Then every record is on its topic once and the spool is empty
     assert drain.returncode == 0, drain.stdout + drain.stderr
     assert "drained 50 of 50" in drain.stdout
     got = consume_all(kafka_bootstrap, topic, idle_s=2)  # read until quiet: duplicates would show
     assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in got) == sorted(f"m{i}" for i in range(50))
     assert len(got) == 50
-    assert json.loads(_cli("spool", "status", "--spool-path", str(path), "--json").stdout)["records"] == 0
+    assert json.loads(run_cli("spool", "status", "--spool-path", str(path), "--json", timeout_s=120).stdout)["records"] == 0
 
 
 def test_reading_verbs_never_create_a_spool(tmp_path: Path) -> None:
     missing = tmp_path / "typo.sqlite3"
     for verb in (["status"], ["export"], ["purge", "--quarantined", "--yes"]):
-        r = _cli("spool", *verb, "--spool-path", str(missing))
+        r = run_cli("spool", *verb, "--spool-path", str(missing), timeout_s=120)
         assert r.returncode == 1, (verb, r.stdout, r.stderr)
         assert f"no spool at {missing}" in r.stderr and "Traceback" not in r.stderr
     assert not missing.exists()
@@ -64,23 +59,23 @@ def test_quarantined_records_shown_exported_and_purged(kafka_bootstrap: str, new
                OutgoingRecord("b", topic, None, b"2", [(H.MESSAGE_ID, b"b")])], "cluster_unreachable")
     spool.close()
     # When the operator drains it: no traceback, the good ones delivered, the huge one quarantined
-    drain = _cli("spool", "drain", "--spool-path", str(path), "--bootstrap-servers", kafka_bootstrap,
-                 "--timeout-s", "30")
+    drain = run_cli("spool", "drain", "--spool-path", str(path), "--bootstrap-servers", kafka_bootstrap,
+                    "--timeout-s", "30", timeout_s=120)
     assert drain.returncode == 0, drain.stdout + drain.stderr
     assert "Traceback" not in drain.stderr
     assert "drained 2 of 3" in drain.stdout and "1 quarantined" in drain.stdout
     got = consume_all(kafka_bootstrap, topic, idle_s=2)
     assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in got) == ["a", "b"]
     # Then status shows it with its reason
-    info = json.loads(_cli("spool", "status", "--spool-path", str(path), "--json").stdout)
+    info = json.loads(run_cli("spool", "status", "--spool-path", str(path), "--json", timeout_s=120).stdout)
     assert info["records"] == 1 and info["quarantined"] == 1
     assert any("MSG_SIZE_TOO_LARGE" in r for r in info["quarantine_reasons"])
     # and export gives its bytes back exactly
     out = tmp_path / "q.jsonl"
-    assert _cli("spool", "export", "--quarantined", "--spool-path", str(path), "-o", str(out)).returncode == 0
+    assert run_cli("spool", "export", "--quarantined", "--spool-path", str(path), "-o", str(out), timeout_s=120).returncode == 0
     [row] = [json.loads(line) for line in out.read_text().splitlines()]
     assert row["message_id"] == "huge" and base64.b64decode(row["value_b64"]) == huge
     # and purge removes it
-    purge = _cli("spool", "purge", "--quarantined", "--yes", "--spool-path", str(path))
+    purge = run_cli("spool", "purge", "--quarantined", "--yes", "--spool-path", str(path), timeout_s=120)
     assert purge.returncode == 0 and "purged 1" in purge.stdout
-    assert json.loads(_cli("spool", "status", "--spool-path", str(path), "--json").stdout)["records"] == 0
+    assert json.loads(run_cli("spool", "status", "--spool-path", str(path), "--json", timeout_s=120).stdout)["records"] == 0

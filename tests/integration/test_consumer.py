@@ -8,85 +8,22 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
 
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from prometheus_client import CollectorRegistry
 
-from kafka_reliable import ReliableConsumer, RetryConfig
 from kafka_reliable import headers as h
 from kafka_reliable.consumer import ConsumerRecord, Retry
-from tests.kafka_helpers import consume_all, create_topic, headers_dict, topic_count, unique_name
-
-FAST_RETRY = RetryConfig(max_retries=3, initial_delay_ms=100, max_delay_ms=400, jitter=True)
-
-
-class FlakyError(Exception):
-    """A transient failure of the handler (tests)."""
-
-
-# ---- helpers (also used by the other test_consumer_* modules) ----------------------------
-
-def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes | None]],
-            partition: int | None = None) -> None:
-    """Write ``(key, value)`` records in order (idempotent producer: no reordering)."""
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
-    for key, value in items:
-        while True:
-            try:
-                if partition is None:
-                    p.produce(topic, value=value, key=key)
-                else:
-                    p.produce(topic, value=value, key=key, partition=partition)
-                break
-            except BufferError:
-                p.poll(0.05)
-    assert p.flush(30) == 0
-
-
-def json_items(n: int, key: Callable[[int], str] = lambda i: f"k{i}") -> list[tuple[bytes | None, bytes | None]]:
-    return [(key(i).encode(), json.dumps({"i": i}).encode()) for i in range(n)]
-
-
-def new_consumer(bootstrap: str, topic: str, group: str | None = None, **kw: Any) -> ReliableConsumer:
-    kw.setdefault("retry_config", FAST_RETRY)
-    return ReliableConsumer(bootstrap_servers=bootstrap, group_id=group or unique_name("g"), topics=[topic],
-                            metrics_registry=CollectorRegistry(), **kw)
-
-
-@contextmanager
-def running(consumer: ReliableConsumer, handler: Callable[[ConsumerRecord], Any]) -> Iterator[ReliableConsumer]:
-    """Run the consumer in a thread; stop it (and re-raise what run raised) on exit."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            consumer.run(handler)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
-            errors.append(exc)
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    try:
-        yield consumer
-    finally:
-        consumer.stop()
-        t.join(30)
-        assert not t.is_alive(), "consumer did not stop within 30 s"
-    if errors:
-        raise errors[0]
-
-
-def wait_until(cond: Callable[[], bool], timeout_s: float, what: Callable[[], str] | str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s}s: {what() if callable(what) else what}")
+from tests.helpers.consumer import (
+    FAST_RETRY,  # noqa: F401 - test_aio_consumer still imports it from here
+    FlakyError,
+    json_items,
+    new_consumer,
+    produce,
+    running,
+)
+from tests.helpers.kafka import consume_all, create_topic, headers_dict, topic_count, unique_name
+from tests.helpers.waits import wait_until
 
 
 def now_ms() -> float:
@@ -149,7 +86,7 @@ def test_flaky_handler_every_record_handled_once_and_1pct_in_the_dlq(kafka_boots
         assert hd[h.ORIGINAL_TOPIC] == topic.encode()
         assert {h.ORIGINAL_PARTITION, h.ORIGINAL_OFFSET, h.ORIGINAL_TIMESTAMP, h.FIRST_FAILURE_AT,
                 h.LAST_FAILURE_AT, h.MESSAGE_ID} <= set(hd)
-        assert hd[h.ERROR_CLASS] == f"{__name__}.FlakyError".encode()
+        assert hd[h.ERROR_CLASS] == f"{FlakyError.__module__}.FlakyError".encode()
         assert hd[h.ERROR_MESSAGE] == f"always failing {i}".encode()
         assert hd[h.CONSUMER_GROUP] == b"billing"
         assert m.partition() == int(hd[h.ORIGINAL_PARTITION])

@@ -11,8 +11,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.integration.test_consumer import json_items, produce, wait_until
-from tests.kafka_helpers import unique_name
+from tests.helpers.consumer import json_items, produce
+from tests.helpers.kafka import unique_name
+from tests.helpers.waits import wait_until
 
 #: A consumer process: every 10th record fails once; each successful handling is one line.
 SCRIPT = r"""

@@ -10,13 +10,9 @@ from collections import defaultdict
 from kafka_reliable import RetryConfig
 from kafka_reliable import headers as h
 from kafka_reliable.consumer import ConsumerRecord, Retry
-from tests.integration.test_consumer import FlakyError, new_consumer, produce, running, wait_until
-from tests.kafka_helpers import consume_all, headers_dict, unique_name
-
-
-def keyed(keys: int, seqs: int) -> list[tuple[bytes | None, bytes | None]]:
-    """``seqs`` records per key, keys interleaved: k0#0, k1#0, …, k0#1, …"""
-    return [(f"k{k}".encode(), json.dumps({"k": k, "s": s}).encode()) for s in range(seqs) for k in range(keys)]
+from tests.helpers.consumer import FlakyError, keyed, new_consumer, produce, running
+from tests.helpers.kafka import consume_all, headers_dict, unique_name
+from tests.helpers.waits import wait_until
 
 
 def test_key_order_is_kept_through_retries_and_a_dead_lettered_head(kafka_bootstrap: str, new_topic) -> None:

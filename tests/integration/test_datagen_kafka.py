@@ -13,7 +13,7 @@ from kafka_reliable import headers as H
 from kafka_reliable.avro import AvroDecoder
 from kafka_reliable.cli.main import main
 from kafka_reliable.datagen.orchestrator import DataGenerationOrchestrator
-from tests.kafka_helpers import consume_all, create_topic, headers_dict, topic_count, unique_name
+from tests.helpers.kafka import consume_all, create_topic, headers_dict, topic_count, unique_name
 
 START_MS = 1_700_049_600_000  # 2023-11-15 12:00 UTC, busy hours
 FAST = {"delivery_timeout_ms": 3000, "request_timeout_ms": 1000}

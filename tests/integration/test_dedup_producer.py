@@ -16,7 +16,7 @@ from redis.retry import Retry
 
 from kafka_reliable.dedup import content_key
 from kafka_reliable.producer import ReliableKafkaProducer
-from tests.kafka_helpers import consume_all
+from tests.helpers.kafka import consume_all
 
 
 def _values(n: int) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -24,21 +23,17 @@ from kafka_reliable.dedup import (
     make_deduplicator,
 )
 from kafka_reliable.errors import DeduplicationUnavailableError
+from tests.helpers.ports import free_port
+from tests.helpers.waits import wait_until
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PrivateRedis:
     """A redis-server of our own on a free port, so a test may stop it and read its stats."""
 
     def __init__(self, home: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.home = home
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -100,13 +95,6 @@ class CountingConnection(redis.Connection):
 
 def _keys(n: int, tag: str = "") -> list[bytes]:
     return [content_key("orders", None, f"{tag}{i}".encode()) for i in range(n)]
-
-
-def _wait_available(d: RedisDeduplicator, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not d.available and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert d.available, "dedup did not reconnect by itself"
 
 
 def test_claims_are_shared_between_instances_with_set_nx_ex(redis_url: str, prefix: str) -> None:
@@ -177,7 +165,7 @@ def test_batch_of_10000_with_10_percent_duplicates_is_one_round_trip(private_red
 
 def test_closed_port_fails_open_and_counts(prefix: str) -> None:
     # Given a Redis URL on which nothing listens
-    d = RedisDeduplicator(url=f"redis://:pw@127.0.0.1:{_free_port()}/0", key_prefix=prefix)
+    d = RedisDeduplicator(url=f"redis://:pw@127.0.0.1:{free_port()}/0", key_prefix=prefix)
     keys = _keys(4, "closed")
     # When
     first = d.check(keys)
@@ -205,7 +193,7 @@ def test_outage_fail_open_then_recovery(private_redis: PrivateRedis, prefix: str
     assert sum("is unavailable" in r.getMessage() for r in caplog.records) == 1
     # When Redis is back (empty: the old claims are gone with the process)
     private_redis.start()
-    _wait_available(d)
+    wait_until(lambda: d.available, 10, "dedup did not reconnect by itself")
     # Then dedup works again without any call from us
     assert d.check(keys[:2] + keys[:1]) == [True, True, False]
     assert any("answers again" in r.getMessage() for r in caplog.records)
@@ -226,7 +214,7 @@ def test_outage_fail_closed_raises_then_recovers(private_redis: PrivateRedis, pr
     assert d.stats()["unavailable"] == 6
     # When Redis is back
     private_redis.start()
-    _wait_available(d)
+    wait_until(lambda: d.available, 10, "dedup did not reconnect by itself")
     # Then nothing had been claimed: the same records pass once
     assert d.check(keys) == [True, True, True]
     assert d.check(keys) == [False, False, False]
@@ -281,7 +269,7 @@ def test_processed_messages_on_redis(redis_url: str, prefix: str) -> None:
 
 def test_processed_messages_fail_open_answers_not_seen(prefix: str) -> None:
     # Given
-    pm = ProcessedMessages(redis_url=f"redis://127.0.0.1:{_free_port()}/0", key_prefix=prefix)
+    pm = ProcessedMessages(redis_url=f"redis://127.0.0.1:{free_port()}/0", key_prefix=prefix)
     # When / Then: handle it (at-least-once), never raise
     assert pm.seen("m") is False
     pm.mark("m")

@@ -7,64 +7,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from kafka_reliable import headers as h
-from kafka_reliable.cli.main import main
-from tests.integration.test_dlq_tools import (
-    Dlq500,
-    code_of,
-    dead_letter,
-    make_source,
-    write_foreign,
-)
-from tests.kafka_helpers import consume_all, create_topic, headers_dict, unique_name
+from tests.helpers.cli import ROOT, cli, json_lines, run_cli
+from tests.helpers.dlq import Dlq500, code_of, dead_letter, iso, make_source, write_foreign
+from tests.helpers.kafka import consume_all, create_topic, headers_dict, unique_name
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "220")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse: --help and usage errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli_process(*argv: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as its own process, stdin not a terminal."""
-    return subprocess.run([sys.executable, "-m", "kafka_reliable", *argv], cwd=ROOT, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout_s)
-
-
-def json_lines(out: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture(scope="module")
-def dlq500(kafka_bootstrap: str, admin: AdminClient) -> Iterator[Dlq500]:
-    source = make_source(admin, kafka_bootstrap, prefix="clisrc")
-    base = int(time.time() * 1000) - 3_600_000
-    dead_letter(kafka_bootstrap, source, 500, base_ms=base)
-    yield Dlq500(source, base)
+pytestmark = pytest.mark.usefixtures("wide_tables")
 
 
 def test_help_documents_every_verb_and_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,7 +111,7 @@ def test_replay_killed_halfway_then_resumed_replays_exactly_200(
         proc.wait(10)
     assert 40 <= seen < 200, f"first run replayed {seen}; stderr: {proc.stderr.read() if proc.stderr else ''}"
     # and the same command runs again
-    again = cli_process(*argv, "--json")  # same job, full speed
+    again = run_cli(*argv, "--json")  # same job, full speed
     # Then 200 records arrived in total, each once
     assert again.returncode == 0, again.stderr
     assert 0 < json.loads(again.stdout)["replayed"] < 200
@@ -172,12 +125,12 @@ def test_replay_and_purge_refuse_without_yes_when_stdin_is_not_a_terminal(
     kafka_bootstrap: str, dlq500: Dlq500, admin: AdminClient
 ) -> None:
     target = create_topic(admin, unique_name("refused"), 1)
-    r = cli_process("dlq", "replay", dlq500.source, "--to-topic", target, "--bootstrap-servers", kafka_bootstrap)
+    r = run_cli("dlq", "replay", dlq500.source, "--to-topic", target, "--bootstrap-servers", kafka_bootstrap)
     assert r.returncode == 4 and "--yes" in r.stderr and "would replay" in r.stderr
-    p = cli_process("dlq", "purge", dlq500.source, "--all", "--bootstrap-servers", kafka_bootstrap)
+    p = run_cli("dlq", "purge", dlq500.source, "--all", "--bootstrap-servers", kafka_bootstrap)
     assert p.returncode == 4 and "--yes" in p.stderr
     assert consume_all(kafka_bootstrap, target, timeout_s=3, idle_s=1) == []
-    s = cli_process("dlq", "stats", dlq500.source, "--json", "--scan-limit", "0", "--bootstrap-servers", kafka_bootstrap)
+    s = run_cli("dlq", "stats", dlq500.source, "--json", "--scan-limit", "0", "--bootstrap-servers", kafka_bootstrap)
     assert json.loads(s.stdout)["total_messages"] == 500
 
 

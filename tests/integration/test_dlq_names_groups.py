@@ -15,15 +15,11 @@ from kafka_reliable.config import RetryConfig, TopicNaming
 from kafka_reliable.dlq import DeadLetterQueue
 from kafka_reliable.errors import classify
 from kafka_reliable.routing import route_failure
-from tests.integration.test_dlq_cli import _wide_tables, cli, json_lines  # noqa: F401 - autouse: wide tables
-from tests.integration.test_dlq_replay_skips import read_to_end
-from tests.integration.test_dlq_tools import (
-    connect_headers,
-    dead_letter,
-    make_source,
-    spring_headers,
-)
-from tests.kafka_helpers import create_topic, headers_dict, unique_name
+from tests.helpers.cli import cli, json_lines
+from tests.helpers.dlq import connect_headers, dead_letter, make_source, spring_headers
+from tests.helpers.kafka import create_topic, headers_dict, read_to_end, unique_name
+
+pytestmark = pytest.mark.usefixtures("wide_tables")
 
 
 def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, list[tuple[str, bytes]], int | None]]) -> None:

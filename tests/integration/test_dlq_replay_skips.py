@@ -13,20 +13,17 @@ import uuid
 
 import pytest
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    Message,
     Producer,
-    TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
 
 from kafka_reliable import headers as h
 from kafka_reliable.dlq import DeadLetterQueue, ReplayOptions, ReplayTargetError
-from tests.integration.test_dlq_cli import _wide_tables, cli  # noqa: F401 - autouse: wide tables
-from tests.integration.test_dlq_tools import dead_letter, make_source
-from tests.kafka_helpers import create_topic, headers_dict, unique_name
+from tests.helpers.cli import cli
+from tests.helpers.dlq import dead_letter, make_source
+from tests.helpers.kafka import create_topic, headers_dict, read_to_end, unique_name
+
+pytestmark = pytest.mark.usefixtures("wide_tables")
 
 
 def _bad(p: Producer, dlq: str, target: str, mid: str, value: bytes = b"bad") -> None:
@@ -60,30 +57,6 @@ def _assert_skips(skipped: list[dict[str, object]], missing: str, tiny: str) -> 
     assert "illegal topic name" in reasons[0]
     assert reasons[1] == f"topic {missing} does not exist"
     assert "MSG_SIZE_TOO_LARGE" in reasons[2]
-
-
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Message]:
-    """Every committed record of ``topic``, read up to the end of each partition (no idle wait)."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("end"), "enable.partition.eof": True,
-                  "isolation.level": "read_committed", "enable.auto.commit": False})
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-    out: list[Message] = []
-    open_parts, deadline = set(parts), time.monotonic() + timeout_s
-    try:
-        while open_parts and time.monotonic() < deadline:
-            for m in c.consume(500, timeout=0.2):
-                err = m.error()
-                if err is None:
-                    out.append(m)
-                elif err.code() == KafkaError._PARTITION_EOF:
-                    open_parts.discard(m.partition())
-                else:
-                    raise RuntimeError(f"consume error: {err}")
-    finally:
-        c.close()
-    assert not open_parts, f"{topic}: partitions {open_parts} not read to the end in {timeout_s}s"
-    return out
 
 
 def _ids(bootstrap: str, topic: str) -> list[str]:

@@ -20,7 +20,8 @@ from kafka_reliable import ReliableKafkaProducer
 from kafka_reliable import headers as H
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.spool import Spool
-from tests.kafka_helpers import consume_all, headers_dict
+from tests.helpers.kafka import consume_all, headers_dict
+from tests.helpers.waits import wait_until
 
 _CHILD = textwrap.dedent("""
     import sys
@@ -58,11 +59,13 @@ def test_sigkilled_durable_producer_loses_nothing(kafka_bootstrap: str, new_topi
     # Then a new producer on the same spool sends what the dead one left
     with ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=spool, durability="spool",
                                maintenance_interval_s=0.2, enable_metrics=False) as p:
-        deadline = time.monotonic() + 60
-        while p.spool.count() and time.monotonic() < deadline:
+        def drained() -> bool:
+            if p.spool.count() == 0:
+                return True
             p.drain_spool()
-            time.sleep(0.2)
-        assert p.spool.count() == 0
+            return False
+
+        wait_until(drained, 60, lambda: f"spool drained, holds {p.spool.count()}", step_s=0.2)
     got = consume_all(kafka_bootstrap, topic, idle_s=3, timeout_s=90)
     seen = Counter(json.loads(m.value())["i"] for m in got)
     lost = [i for i in range(returned + 1) if i not in seen]

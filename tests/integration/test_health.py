@@ -18,7 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from kafka_reliable.health import HealthMonitor
 from kafka_reliable.metrics import start_metrics_server
 from kafka_reliable.producer.metrics import ProducerMetrics
-from tests.kafka_helpers import create_topic, unique_name
+from tests.helpers.cli import cli
+from tests.helpers.kafka import create_topic, unique_name
+from tests.helpers.waits import wait_until
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -123,15 +125,6 @@ class _Feeder:
         self.producer.flush(0)
 
 
-def wait_for(cond: Callable[[], bool], timeout_s: float) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_s:
-        if cond():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout_s}s")
-
-
 @pytest.fixture
 def feeder(outage_broker: Any) -> Iterator[tuple[_Feeder, list[dict[str, Any]]]]:
     monitor = HealthMonitor(window_s=30.0, alert_cooldown_s=1.0)
@@ -152,7 +145,7 @@ def test_broker_outage_is_unhealthy_with_alert_and_recovers(
     monitor = f.monitor
     topic = create_topic(AdminClient({"bootstrap.servers": outage_broker.bootstrap_servers}), unique_name("health"))
     f.produce(topic, 20)
-    wait_for(lambda: monitor.brokers_up == 1 and monitor.get_status()["status"] == "healthy", 15)
+    wait_until(lambda: monitor.brokers_up == 1 and monitor.get_status()["status"] == "healthy", 15)
     healthy = monitor.get_status()
     assert healthy["metrics"]["deliveries_in_window"] == 20
     assert healthy["metrics"]["avg_latency_ms"] > 0
@@ -162,7 +155,7 @@ def test_broker_outage_is_unhealthy_with_alert_and_recovers(
     t0 = time.monotonic()
     outage_broker.stop()
     stopped_s = time.monotonic() - t0
-    wait_for(lambda: any(a["type"] == "connection" and not a["recovered"] for a in alerts), 15)
+    wait_until(lambda: any(a["type"] == "connection" and not a["recovered"] for a in alerts), 15)
     detect_s = time.monotonic() - t0
     # Then
     down = monitor.get_status()
@@ -176,10 +169,10 @@ def test_broker_outage_is_unhealthy_with_alert_and_recovers(
     t1 = time.monotonic()
     outage_broker.start()
     started_s = time.monotonic() - t1
-    wait_for(lambda: any(a["type"] == "connection" and a["recovered"] for a in alerts), 20)
+    wait_until(lambda: any(a["type"] == "connection" and a["recovered"] for a in alerts), 20)
     recover_s = time.monotonic() - t1
     # Then
-    wait_for(lambda: monitor.get_status()["status"] == "healthy", 5)
+    wait_until(lambda: monitor.get_status()["status"] == "healthy", 5)
     recovery = next(a for a in alerts if a["type"] == "connection" and a["recovered"])
     assert recovery["severity"] == "info"
     assert monitor.get_status()["metrics"]["connected"] is True
@@ -191,11 +184,9 @@ def test_broker_outage_is_unhealthy_with_alert_and_recovers(
         print("alerts:", json.dumps([a for a in alerts if a["type"] == "connection"], default=str))
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
-    from kafka_reliable.cli.main import main
-
-    code = main(["health", "--json", *argv])
-    return code, json.loads(capsys.readouterr().out)
+def _health(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code, out, _ = cli(capsys, "health", "--json", *argv)
+    return code, json.loads(out)
 
 
 def test_cli_health_exit_codes_follow_the_status(
@@ -209,23 +200,23 @@ def test_cli_health_exit_codes_follow_the_status(
         p.produce(dlq, value=f"dead-{i}".encode())
     assert p.flush(15) == 0
     # When / Then: reachable cluster and Redis, DLQ under its threshold -> healthy, exit 0
-    code, status = _cli(capsys, "--bootstrap-servers", kafka_bootstrap, "--redis-url", redis_url,
+    code, status = _health(capsys, "--bootstrap-servers", kafka_bootstrap, "--redis-url", redis_url,
                         "--dlq-topic", dlq, "--dlq-size-threshold", "3")
     assert (code, status["status"]) == (0, "healthy")
     assert status["metrics"]["dlq_size"] == 3 and status["metrics"]["dedup_available"] is True
     # When the DLQ is over its threshold -> degraded, exit 1
-    code, status = _cli(capsys, "--bootstrap-servers", kafka_bootstrap, "--dlq-topic", dlq,
+    code, status = _health(capsys, "--bootstrap-servers", kafka_bootstrap, "--dlq-topic", dlq,
                         "--dlq-size-threshold", "2")
     assert (code, status["status"]) == (1, "degraded")
     assert any("DLQ holds 3 records" in i for i in status["issues"])
     # When the cluster cannot be reached -> unhealthy, exit 2
-    code, status = _cli(capsys, "--bootstrap-servers", "127.0.0.1:1", "--timeout-s", "2")
+    code, status = _health(capsys, "--bootstrap-servers", "127.0.0.1:1", "--timeout-s", "2")
     assert (code, status["status"]) == (2, "unhealthy")
     assert status["metrics"]["connected"] is False
 
 
 def test_cli_health_reports_an_unreachable_redis(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, status = _cli(capsys, "--bootstrap-servers", kafka_bootstrap, "--redis-url",
+    code, status = _health(capsys, "--bootstrap-servers", kafka_bootstrap, "--redis-url",
                         "redis://:secret@127.0.0.1:1/0", "--timeout-s", "2")
     assert (code, status["status"]) == (1, "degraded")
     assert status["metrics"]["dedup_available"] is False

@@ -19,7 +19,8 @@ from kafka_reliable.health import CircuitBreaker, CircuitOpenError, RateLimiter
 from kafka_reliable.health.ratelimit import RateLimitExceededError as RateLimitedError
 from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool
-from tests.kafka_helpers import consume_all, headers_dict
+from tests.helpers.kafka import consume_all, headers_dict
+from tests.helpers.waits import wait_until
 
 
 def _ids(bootstrap: str, topic: str, expected: int) -> Counter[str]:
@@ -75,10 +76,7 @@ def test_fail_fast_breaker_and_bad_header_release_the_claim(kafka_bootstrap: str
             p.send_message(topic, {"order": 2}, headers={"trace": 42})  # type: ignore[dict-item]
         assert p.get_pending_messages() == []
         # When both are sent again once the breaker lets records through
-        deadline = time.monotonic() + 10
-        while not breaker.allow():
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(breaker.allow, 10, "the breaker lets records through", step_s=0.1)
         a = p.send_message(topic, {"order": 1})
         b = p.send_message(topic, {"order": 2}, headers={"trace": "42"})
         assert p.flush(30) == 0
@@ -126,12 +124,15 @@ def test_record_too_big_for_every_limit_is_quarantined_not_blocking(
                                maintenance_interval_s=0.2) as p:
         p.add_health_alert_callback(alerts.append)
         # When the spool is drained (the maintenance thread and an explicit drain both run)
-        deadline = time.monotonic() + 30
-        while p.spool.count(include_quarantined=False) and time.monotonic() < deadline:
+        def drained() -> bool:
+            if p.spool.count(include_quarantined=False) == 0:
+                return True
             p.drain_spool()
-            time.sleep(0.2)
+            return False
+
+        wait_until(drained, 30, lambda: f"spool drained, holds {p.spool.count(include_quarantined=False)}",
+                   step_s=0.2)
         # Then the good ones are delivered once, the huge one is quarantined with its reason
-        assert p.spool.count(include_quarantined=False) == 0
         [q] = p.spool.quarantined()
         assert q.message_id == "huge" and "MSG_SIZE_TOO_LARGE" in (q.quarantine_reason or "")
         for _ in range(3):

@@ -13,16 +13,8 @@ from kafka_reliable import ReliableKafkaProducer
 from kafka_reliable import headers as H
 from kafka_reliable.health import CircuitBreaker
 from kafka_reliable.health.alerts import make_alert
-from tests.kafka_helpers import consume_all, create_topic, headers_dict, unique_name
-
-
-def _wait(pred, timeout_s: float, step_s: float = 0.2) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step_s)
-    return bool(pred())
+from tests.helpers.kafka import consume_all, create_topic, headers_dict, unique_name
+from tests.helpers.waits import wait_until
 
 
 def test_dlq_over_threshold_raises_dlq_size_alert(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
@@ -41,7 +33,7 @@ def test_dlq_over_threshold_raises_dlq_size_alert(kafka_bootstrap: str, new_topi
             p.send_message(topic, b"x" * 20_000, key=str(i))
         p.flush(30)
         # Then
-        assert _wait(lambda: any(a["type"] == "dlq_size" for a in alerts), 15)
+        wait_until(lambda: any(a["type"] == "dlq_size" for a in alerts), 15, lambda: f"a dlq_size alert in {alerts}", step_s=0.2)
         alert = next(a for a in alerts if a["type"] == "dlq_size")
         assert alert["value"] == 8 and alert["threshold"] == 5
         assert {"severity", "timestamp", "message"} <= set(alert)
@@ -66,7 +58,7 @@ def test_dlq_max_size_trims_oldest(kafka_bootstrap: str, new_topic, tmp_path: Pa
         mids = [p.send_message(topic, b"y" * 20_000, key=str(i)) for i in range(25)]
         p.flush(30)
         # Then the newest 10 remain and 15 are counted as trimmed
-        assert _wait(lambda: p.get_stats()["dlq_stats"]["trimmed"] == 15, 20)
+        wait_until(lambda: p.get_stats()["dlq_stats"]["trimmed"] == 15, 20, "15 DLQ records trimmed", step_s=0.2)
         left = consume_all(kafka_bootstrap, topic + ".dlq", expected=10, timeout_s=20)
         assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in left) == sorted(mids[-10:])
 
@@ -85,7 +77,7 @@ def test_circuit_breaker_spools_during_outage_and_drains(outage_broker, tmp_path
         assert p.flush(10) == 0
         outage_broker.stop()
         try:
-            assert _wait(lambda: breaker.state == "open", 20), breaker.state
+            wait_until(lambda: breaker.state == "open", 20, lambda: f"breaker open, is {breaker.state}", step_s=0.2)
             # When 100 records are sent while the breaker is open
             mids = [p.send_message(topic, {"n": i}, key=str(i)) for i in range(100)]
             # Then they are spooled, not handed to librdkafka
@@ -95,8 +87,8 @@ def test_circuit_breaker_spools_during_outage_and_drains(outage_broker, tmp_path
         finally:
             outage_broker.start()
         # And after recovery the breaker closes and the spool drains
-        assert _wait(lambda: p.spool.count() == 0, 60)
-        assert _wait(lambda: breaker.state == "closed", 30), breaker.state
+        wait_until(lambda: p.spool.count() == 0, 60, lambda: f"spool empty, holds {p.spool.count()}", step_s=0.2)
+        wait_until(lambda: breaker.state == "closed", 30, lambda: f"breaker closed, is {breaker.state}", step_s=0.2)
     finally:
         p.close()
     got = consume_all(bootstrap, topic, expected=101, timeout_s=30)

@@ -8,7 +8,7 @@ import redis
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from tests.kafka_helpers import consume_all, create_topic, unique_name
+from tests.helpers.kafka import consume_all, create_topic, unique_name
 
 
 def test_produce_and_consume_10k(kafka_bootstrap: str, new_topic) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
@@ -11,7 +10,8 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from kafka_reliable import DeadLetterQueue, ReliableKafkaProducer
 from kafka_reliable.dlq.replay import ReplayOptions
 from kafka_reliable.worker import RetryWorker, WorkerConfig
-from tests.kafka_helpers import consume_all, create_topic, headers_dict, unique_name
+from tests.helpers.kafka import consume_all, create_topic, headers_dict, unique_name
+from tests.helpers.waits import wait_until
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TP = f"00-{TRACE_ID}-00f067aa0ba902b7-01".encode()
@@ -26,14 +26,11 @@ def _spans(exporter, name: str) -> list:  # type: ignore[no-untyped-def]
 def _wait_for_config(admin: AdminClient, topic: str, key: str, value: str, timeout_s: float = 15.0) -> None:
     """Until the broker reports ``key=value`` for ``topic`` (an altered config applies asynchronously)."""
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    deadline = time.monotonic() + timeout_s
-    seen = None
-    while time.monotonic() < deadline:
-        seen = admin.describe_configs([res])[res].result(timeout=10)[key].value
-        if seen == value:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{topic} {key} is {seen!r} after {timeout_s} s, wanted {value!r}")
+
+    def current() -> str | None:
+        return admin.describe_configs([res])[res].result(timeout=10)[key].value
+
+    wait_until(lambda: current() == value, timeout_s, lambda: f"{topic} {key} is {current()!r}, wanted {value!r}")
 
 
 def test_trace_headers_survive_retry_and_worker(kafka_bootstrap: str, admin: AdminClient, tmp_path: Path,

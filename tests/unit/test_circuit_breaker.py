@@ -6,18 +6,11 @@ import pytest
 
 from kafka_reliable.errors import KafkaReliableError
 from kafka_reliable.health import CircuitBreaker, CircuitOpenError
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
+from tests.helpers.clock import FakeClock
 
 
 def make(**kw: object) -> tuple[CircuitBreaker, FakeClock, list[tuple[str, str]]]:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     changes: list[tuple[str, str]] = []
     cfg: dict[str, object] = {"failure_rate_threshold": 0.5, "min_calls": 10, "window_s": 30.0,
                               "open_duration_s": 10.0, "half_open_max_calls": 3}
@@ -65,7 +58,7 @@ def test_old_failures_leave_the_window() -> None:
     b, clock, _ = make()
     for _ in range(9):
         b.record(False)
-    clock.t += 31
+    clock.advance(31)
     for _ in range(9):
         b.record(True)
     b.record(False)  # 1 of 10 in the window
@@ -76,10 +69,10 @@ def test_open_becomes_half_open_after_duration_and_admits_limited_trials() -> No
     # Given
     b, clock, changes = make()
     trip(b)
-    clock.t += 9.9
+    clock.advance(9.9)
     assert not b.allow()
     # When
-    clock.t += 0.1
+    clock.advance(0.1)
     # Then
     assert b.state == "half_open"
     assert [b.allow() for _ in range(5)] == [True, True, True, False, False]
@@ -89,7 +82,7 @@ def test_open_becomes_half_open_after_duration_and_admits_limited_trials() -> No
 def test_half_open_successes_close_it() -> None:
     b, clock, changes = make()
     trip(b)
-    clock.t += 10
+    clock.advance(10)
     for _ in range(3):
         assert b.allow()
     b.record(True)
@@ -105,14 +98,14 @@ def test_half_open_successes_close_it() -> None:
 def test_half_open_failure_reopens_and_restarts_the_timer() -> None:
     b, clock, changes = make()
     trip(b)
-    clock.t += 10
+    clock.advance(10)
     assert b.allow()
     b.record(False)
     assert b.state == "open"
     assert b.snapshot()["open_reason"] == "probe_failed"
-    clock.t += 9
+    clock.advance(9)
     assert not b.allow()
-    clock.t += 1
+    clock.advance(1)
     assert b.allow()
     assert changes == [("closed", "open"), ("open", "half_open"), ("half_open", "open"), ("open", "half_open")]
 
@@ -147,7 +140,7 @@ def test_reachable_while_closed_and_records_while_open_are_ignored() -> None:
 def test_unreachable_in_half_open_reopens() -> None:
     b, clock, _ = make()
     trip(b)
-    clock.t += 10
+    clock.advance(10)
     assert b.state == "half_open"
     b.record_unreachable()
     assert b.state == "open"

@@ -10,6 +10,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable.producer.metrics import ProducerMetrics
+from tests.helpers.metrics import consumer_series
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "kafka-reliable.json"
@@ -52,8 +53,6 @@ def known_series() -> dict[str, set[str]]:
     known = producer_series()
     known.update(WORKER_COUNTERS)
     known.update(WORKER_GAUGES)
-    from tests.unit.test_consumer_dashboard import consumer_series  # the consumer row
-
     known.update(consumer_series())
     for name, labels in WORKER_HISTOGRAMS.items():
         for suffix in ("_bucket", "_sum", "_count"):

@@ -17,14 +17,7 @@ from kafka_reliable.dedup import (
     message_id_of,
 )
 from kafka_reliable.errors import ConfigurationError
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clock import FakeClock
 
 
 def test_content_key_is_16_bytes_and_stable() -> None:
@@ -85,9 +78,9 @@ def test_ttl_expiry_lets_the_key_through_again() -> None:
     d = MemoryDeduplicator(ttl_s=10, clock=clock)
     assert d.check([b"k"]) == [True]
     # When
-    clock.now += 9.9
+    clock.advance(9.9)
     before = d.check([b"k"])
-    clock.now += 0.1
+    clock.advance(0.1)
     after = d.check([b"k"])
     # Then: a duplicate hit does not extend the TTL; at exactly ttl_s the claim is gone
     assert before == [False]
@@ -101,7 +94,7 @@ def test_expired_entries_are_purged() -> None:
     d = MemoryDeduplicator(ttl_s=1, clock=clock)
     d.check([b"%d" % i for i in range(100)])
     # When
-    clock.now += 2
+    clock.advance(2)
     d.check([b"fresh"])
     # Then
     assert len(d) == 1
@@ -213,7 +206,7 @@ def test_processed_messages_memory() -> None:
     assert pm.check_and_mark("m-2") is False
     pm.forget("m-2")
     assert pm.check_and_mark(b"m-2") is True
-    clock.now += 31
+    clock.advance(31)
     assert pm.seen("m-1") is False
     with pytest.raises(TypeError, match="message id"):
         pm.seen(None)  # type: ignore[arg-type]

@@ -10,17 +10,7 @@ import pytest
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.health import HealthMonitor
 from kafka_reliable.health.alerts import AlertManager, Condition, make_alert
-
-
-class FakeClock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, s: float) -> None:
-        self.t += s
+from tests.helpers.clock import FakeClock
 
 
 def stats(*states: str, internal: str | None = None) -> dict[str, Any]:

@@ -7,17 +7,10 @@ import logging
 import pytest
 
 from kafka_reliable.logs import RepeatFilter, client_logger, flush_repeats, line_kind
+from tests.helpers.clock import FakeClock
 
 FAIL = ("FAIL [rdkafka#producer-{n}] [thrd:127.0.0.1:1/bootstrap]: 127.0.0.1:1/bootstrap: "
         "Connect to ipv4#127.0.0.1:1 failed: Connection refused (after {ms}ms in state CONNECT)")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _logger(name: str, flt: RepeatFilter) -> tuple[logging.Logger, list[str]]:
@@ -43,12 +36,12 @@ def test_the_same_event_from_two_clients_is_one_kind() -> None:
 
 def test_repeats_are_counted_and_reported_after_the_window() -> None:
     # Given a filter with a 30 s window
-    clock = Clock()
+    clock = FakeClock()
     logger, seen = _logger("t.repeats", RepeatFilter(window_s=30, clock=clock))
     # When the same line comes 200 times within the window, then once after it
     for i in range(200):
         logger.error("%s", FAIL.format(n=i % 3, ms=i % 2))
-    clock.now += 31
+    clock.advance(31)
     logger.error("%s", FAIL.format(n=1, ms=0))
     # Then two lines: the first, and the next one with the count
     assert len(seen) == 2
@@ -92,12 +85,12 @@ def test_client_logger_is_one_logger_with_one_filter() -> None:
 
 def test_rate_limit_caps_distinct_lines_and_says_how_many_were_dropped() -> None:
     # Given at most 5 lines per 10 s
-    clock = Clock()
+    clock = FakeClock()
     logger, seen = _logger("t.cap", RepeatFilter(window_s=10, max_lines=5, clock=clock))
     # When 50 distinct lines come at once, then one after the window
     for i in range(50):
         logger.warning("broker %d.example:9092 is down", i)
-    clock.now += 10
+    clock.advance(10)
     logger.warning("later")
     # Then 5 lines, and the next one says 45 were dropped
     assert len(seen) == 6
@@ -106,7 +99,7 @@ def test_rate_limit_caps_distinct_lines_and_says_how_many_were_dropped() -> None
 
 @pytest.mark.parametrize("level", [logging.DEBUG, logging.ERROR])
 def test_levels_are_kept(level: int) -> None:
-    clock = Clock()
+    clock = FakeClock()
     logger, seen = _logger(f"t.level{level}", RepeatFilter(clock=clock))
     logger.setLevel(logging.WARNING)
     logger.log(level, "x")

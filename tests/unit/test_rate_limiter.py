@@ -6,27 +6,15 @@ import pytest
 
 from kafka_reliable.errors import KafkaReliableError
 from kafka_reliable.health import RateLimiter, RateLimitExceededError
+from tests.helpers.clock import FakeClock
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.t
-
-    def sleep(self, s: float) -> None:
-        self.sleeps.append(s)
-        self.t += s
-
-
-def limiter(ft: FakeTime, **kw: object) -> RateLimiter:
-    return RateLimiter(clock=ft.clock, sleep=ft.sleep, **kw)  # type: ignore[arg-type]
+def limiter(ft: FakeClock, **kw: object) -> RateLimiter:
+    return RateLimiter(clock=ft, sleep=ft.sleep, **kw)  # type: ignore[arg-type]
 
 
 def test_without_limits_it_never_waits() -> None:
-    ft = FakeTime()
+    ft = FakeClock(0.0)
     rl = limiter(ft)
     for _ in range(1000):
         rl.acquire(1, 10_000)
@@ -35,7 +23,7 @@ def test_without_limits_it_never_waits() -> None:
 
 def test_burst_then_paced_at_the_record_rate() -> None:
     # Given 10 records/s with a one-second burst
-    ft = FakeTime()
+    ft = FakeClock(0.0)
     rl = limiter(ft, records_per_s=10)
     # When
     for _ in range(10):
@@ -49,16 +37,16 @@ def test_burst_then_paced_at_the_record_rate() -> None:
 
 
 def test_long_run_rate_is_exact() -> None:
-    ft = FakeTime()
+    ft = FakeClock(0.0)
     rl = limiter(ft, records_per_s=100, burst_s=0.5)
     for _ in range(1050):
         rl.acquire()
     # 50 from the burst, 1000 at 100/s
-    assert ft.t == pytest.approx(10.0)
+    assert ft.now == pytest.approx(10.0)
 
 
 def test_bytes_per_second_limits_large_records() -> None:
-    ft = FakeTime()
+    ft = FakeClock(0.0)
     rl = limiter(ft, bytes_per_s=1000)
     rl.acquire(1, 1000)
     rl.acquire(1, 500)
@@ -66,7 +54,7 @@ def test_bytes_per_second_limits_large_records() -> None:
 
 
 def test_the_stricter_bucket_decides() -> None:
-    ft = FakeTime()
+    ft = FakeClock(0.0)
     rl = limiter(ft, records_per_s=1000, bytes_per_s=100)
     rl.acquire(1, 100)
     rl.acquire(1, 100)
@@ -74,9 +62,9 @@ def test_the_stricter_bucket_decides() -> None:
 
 
 def test_idle_time_refills_only_up_to_the_burst() -> None:
-    ft = FakeTime()
+    ft = FakeClock(0.0)
     rl = limiter(ft, records_per_s=10)
-    ft.t += 100.0
+    ft.advance(100.0)
     for _ in range(10):
         rl.acquire()
     assert ft.sleeps == []
@@ -86,7 +74,7 @@ def test_idle_time_refills_only_up_to_the_burst() -> None:
 
 def test_raise_mode_raises_with_retry_after_and_takes_nothing() -> None:
     # Given
-    ft = FakeTime()
+    ft = FakeClock(0.0)
     rl = limiter(ft, records_per_s=10, mode="raise")
     for _ in range(10):
         rl.acquire()
@@ -97,14 +85,14 @@ def test_raise_mode_raises_with_retry_after_and_takes_nothing() -> None:
     assert isinstance(info.value, KafkaReliableError)
     assert ft.sleeps == []
     # When the wait has passed, exactly one token is there
-    ft.t += 0.1
+    ft.advance(0.1)
     rl.acquire()
     with pytest.raises(RateLimitExceededError):
         rl.acquire()
 
 
 def test_request_larger_than_the_bucket_is_admitted_when_full() -> None:
-    ft = FakeTime()
+    ft = FakeClock(0.0)
     rl = limiter(ft, bytes_per_s=100, mode="raise")
     rl.acquire(1, 250)  # bucket full: admitted, into debt
     with pytest.raises(RateLimitExceededError) as info:
@@ -114,7 +102,7 @@ def test_request_larger_than_the_bucket_is_admitted_when_full() -> None:
 
 
 def test_block_mode_pays_a_large_request_back_in_time() -> None:
-    ft = FakeTime()
+    ft = FakeClock(0.0)
     rl = limiter(ft, bytes_per_s=100)
     rl.acquire(1, 250)
     assert ft.sleeps == [pytest.approx(1.5)]
