@@ -7,7 +7,9 @@ import uuid
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from tests.helpers.waits import wait_until
 
 
 def unique_name(prefix: str = "t") -> str:
@@ -34,6 +36,16 @@ def wait_for_topic(admin: AdminClient, name: str, timeout_s: float = 15.0) -> No
             return
         time.sleep(0.1)
     raise TimeoutError(f"topic {name} has no leader after {timeout_s}s")
+
+
+def wait_for_config(admin: AdminClient, topic: str, key: str, value: str, timeout_s: float = 15.0) -> None:
+    """Until the broker describes ``topic`` with ``key=value`` (an altered config applies asynchronously)."""
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+
+    def current() -> str | None:
+        return admin.describe_configs([res])[res].result(timeout=10)[key].value
+
+    wait_until(lambda: current() == value, timeout_s, lambda: f"{topic} {key} is {current()!r}, wanted {value!r}")
 
 
 def consume_all(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from tests.kafka_helpers import create_topic
+from tests.helpers.kafka import create_topic
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "feature_document.py"
 

@@ -9,7 +9,14 @@ import pytest
 
 from kafka_reliable import ReliableKafkaProducer, RetryConfig, SerializationError
 from kafka_reliable import headers as H
-from tests.kafka_helpers import consume_all, headers_dict
+from tests.helpers.kafka import (
+    consume_all,
+    create_topic,
+    headers_dict,
+    unique_name,
+    wait_for_config,
+)
+from tests.helpers.waits import wait_until
 
 
 def test_success_path_10k(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
@@ -77,8 +84,6 @@ def test_retriable_failure_goes_to_retry(kafka_bootstrap: str, tmp_path: Path) -
     # Given a topic that does not exist yet (auto-creation is off): a retriable failure.
     # (Kafka 4.x bounds min.insync.replicas by the replica count, so a one-broker cluster
     # can no longer be made to answer NOT_ENOUGH_REPLICAS.)
-    from tests.kafka_helpers import unique_name
-
     topic = unique_name("notyet")
     rc = RetryConfig(max_retries=3, initial_delay_ms=2000, max_delay_ms=60_000, jitter=False)
     with ReliableKafkaProducer(
@@ -125,8 +130,6 @@ def test_cluster_down_spools_then_delivers_all(outage_broker, tmp_path: Path) ->
     # Given a cluster that is down
     from confluent_kafka.admin import AdminClient
 
-    from tests.kafka_helpers import create_topic, unique_name
-
     bootstrap = outage_broker.bootstrap_servers
     topic = create_topic(AdminClient({"bootstrap.servers": bootstrap}), unique_name("down"))
     spool = tmp_path / "spool.db"
@@ -141,10 +144,7 @@ def test_cluster_down_spools_then_delivers_all(outage_broker, tmp_path: Path) ->
         outage_broker.start()
     # Then a new producer drains the spool and every message id arrives
     with ReliableKafkaProducer(bootstrap_servers=bootstrap, spool_path=spool) as p2:
-        deadline = time.monotonic() + 60
-        while p2.spool.count() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert p2.spool.count() == 0
+        wait_until(lambda: p2.spool.count() == 0, 60, lambda: f"spool drained, holds {p2.spool.count()}", step_s=0.5)
     got = consume_all(bootstrap, topic, expected=1000, timeout_s=60)
     ids = [headers_dict(m)[H.MESSAGE_ID].decode() for m in got]
     assert set(ids) == set(mids), f"lost {len(set(mids) - set(ids))}"
@@ -212,7 +212,7 @@ def test_producer_replays_and_clears_its_dlq(kafka_bootstrap: str, admin, new_to
         res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
             ConfigEntry("max.message.bytes", "100000", incremental_operation=AlterConfigOpType.SET)])
         admin.incremental_alter_configs([res])[res].result(timeout=10)
-        _wait_for_config(admin, topic, "max.message.bytes", "100000")
+        wait_for_config(admin, topic, "max.message.bytes", "100000")
         assert p.replay_dlq_messages(topic, max_messages=100) == 3
         assert p.clear_dlq(topic) == 3
         # Then the records are back in their topic with the same ids, and the DLQ is empty
@@ -221,14 +221,3 @@ def test_producer_replays_and_clears_its_dlq(kafka_bootstrap: str, admin, new_to
     back = consume_all(kafka_bootstrap, topic, expected=3)
     assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in back) == sorted(mids)
     assert {headers_dict(m)[H.REPLAY_COUNT] for m in back} == {b"1"}
-
-
-def _wait_for_config(admin, topic: str, name: str, value: str, timeout_s: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    """Until the broker describes the topic with the altered value (no fixed sleep)."""
-    from confluent_kafka.admin import ConfigResource
-
-    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    deadline = time.monotonic() + timeout_s
-    while admin.describe_configs([res])[res].result(timeout=10)[name].value != value:
-        assert time.monotonic() < deadline, f"{topic}: {name} still not {value}"
-        time.sleep(0.1)

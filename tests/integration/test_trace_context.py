@@ -10,8 +10,13 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from kafka_reliable import DeadLetterQueue, ReliableKafkaProducer
 from kafka_reliable.dlq.replay import ReplayOptions
 from kafka_reliable.worker import RetryWorker, WorkerConfig
-from tests.helpers.kafka import consume_all, create_topic, headers_dict, unique_name
-from tests.helpers.waits import wait_until
+from tests.helpers.kafka import (
+    consume_all,
+    create_topic,
+    headers_dict,
+    unique_name,
+    wait_for_config,
+)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TP = f"00-{TRACE_ID}-00f067aa0ba902b7-01".encode()
@@ -21,16 +26,6 @@ TS = b"vendor=abc"
 def _spans(exporter, name: str) -> list:  # type: ignore[no-untyped-def]
     return [s for s in exporter.get_finished_spans()
             if s.name == name and format(s.context.trace_id, "032x") == TRACE_ID]
-
-
-def _wait_for_config(admin: AdminClient, topic: str, key: str, value: str, timeout_s: float = 15.0) -> None:
-    """Until the broker reports ``key=value`` for ``topic`` (an altered config applies asynchronously)."""
-    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
-
-    def current() -> str | None:
-        return admin.describe_configs([res])[res].result(timeout=10)[key].value
-
-    wait_until(lambda: current() == value, timeout_s, lambda: f"{topic} {key} is {current()!r}, wanted {value!r}")
 
 
 def test_trace_headers_survive_retry_and_worker(kafka_bootstrap: str, admin: AdminClient, tmp_path: Path,
@@ -76,7 +71,7 @@ def test_trace_headers_survive_dlq_and_replay(kafka_bootstrap: str, admin: Admin
     res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
         ConfigEntry("max.message.bytes", "100000", incremental_operation=AlterConfigOpType.SET)])
     admin.incremental_alter_configs([res])[res].result(timeout=10)
-    _wait_for_config(admin, topic, "max.message.bytes", "100000")
+    wait_for_config(admin, topic, "max.message.bytes", "100000")
     result = DeadLetterQueue(bootstrap_servers=kafka_bootstrap).replay(topic, ReplayOptions(group_id=unique_name("r")))
     assert result.replayed == 1, result
     # Then the replayed record carries the same trace context, and the replay span is in the trace
