@@ -71,6 +71,17 @@ class AsyncClaims:
             await self._undo(keys, token)
         return b._unverified(n, answers, f"{type(error).__name__}: {error}")
 
+    async def release(self, keys: Sequence[bytes]) -> None:
+        """Forget claims of records that were not sent after all (one ``DEL``; never raises:
+        an unreleased claim blocks the same content until its TTL ends)."""
+        b = self.backend
+        if not keys:
+            return
+        _, error, _ = await self._roundtrip(_pack(b"DEL", *(b._prefix + k for k in keys)), 1)
+        if error is not None:
+            log.warning("could not release %d dedup claims on %s (%s); the same content counts as a "
+                        "duplicate until they expire (ttl %ss)", len(keys), b.where, type(error).__name__, b.ttl_s)
+
     async def _undo(self, keys: Sequence[bytes], token: bytes) -> None:
         b = self.backend
         prefixed = [b._prefix + k for k in keys]

@@ -27,7 +27,7 @@ from typing import Any
 
 from kafka_reliable.aio.dedup import AsyncClaims, async_client_from_url
 from kafka_reliable.aio.errors import DeliveryRoutedError
-from kafka_reliable.aio.settle import SettleHub, attach_route_classes
+from kafka_reliable.aio.settle import SettleHub
 from kafka_reliable.dedup import RedisDeduplicator
 from kafka_reliable.dlq import DlqMessage
 from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
@@ -86,7 +86,6 @@ class AsyncReliableProducer:
         self._queued = self._blocking_admission or self._breaker is not None
         self._closed = False
         self._queue_high = self._queue_resume = DEFAULT_QUEUE_MAX
-        self._listening_on = False
         self._sends = 0
         #: Batches still being handed over (their callers may have been cancelled).
         self._batches: set[asyncio.Future[None]] = set()
@@ -104,7 +103,6 @@ class AsyncReliableProducer:
                 loop = asyncio.get_running_loop()
                 p = await asyncio.to_thread(ReliableKafkaProducer, **self._kwargs)
                 hub = SettleHub(loop)
-                attach_route_classes(p, hub)
                 dedup = p.deduplicator
                 if isinstance(dedup, RedisDeduplicator):
                     url = self._kwargs.get("redis_url")
@@ -168,7 +166,7 @@ class AsyncReliableProducer:
         hub = self._listening(p) if wait else self._hub
         assert hub is not None
         rec = p.prepare(topic, value, key)
-        fut = hub.expect(rec.message_id) if wait else None
+        fut = self._expect(p, hub, rec.message_id) if wait else None
         try:
             if self._queued:
                 await self._enqueue(rec, headers)
@@ -179,6 +177,7 @@ class AsyncReliableProducer:
         except BaseException:
             if fut is not None:
                 hub.forget(rec.message_id)
+                p.unwatch(rec.message_id)
             raise
         if fut is None:
             return rec.message_id
@@ -201,7 +200,7 @@ class AsyncReliableProducer:
                 recs.append(p.prepare(topic, m, key_extractor(m) if key_extractor else None))
             except KafkaReliableError as exc:
                 raise type(exc)(f"message {i} of the batch: {exc}") from exc
-        futs = [hub.expect(r.message_id) for r in recs]
+        futs = [self._expect(p, hub, r.message_id) for r in recs]
         admission = asyncio.ensure_future(self._admit_all(recs, headers))
         self._batches.add(admission)
         admission.add_done_callback(self._batches.discard)
@@ -210,6 +209,7 @@ class AsyncReliableProducer:
         except BaseException:
             for r in recs:
                 hub.forget(r.message_id)
+                p.unwatch(r.message_id)
             raise
         if futs:
             await asyncio.wait(futs, timeout=timeout_s)
@@ -217,6 +217,7 @@ class AsyncReliableProducer:
         statuses = [p.get_message_status(m) for m in mids]
         for m in mids:
             hub.forget(m)
+            p.unwatch(m)
         return {
             "total": len(recs),
             "sent": statuses.count(T.SENT),
@@ -227,15 +228,19 @@ class AsyncReliableProducer:
         }
 
     def _listening(self, p: ReliableKafkaProducer) -> SettleHub:
-        """The hub, listening to the producer's outcomes from the first awaited send on (until
-        then, ``wait=False`` sends keep the sync producer's fast path, which has no listener)."""
+        """The hub (checked to belong to the running loop)."""
         hub = self._hub
         assert hub is not None
         _same_loop(hub)
-        if not self._listening_on:
-            p.add_settle_listener(hub.on_settle)
-            self._listening_on = True
         return hub
+
+    @staticmethod
+    def _expect(p: ReliableKafkaProducer, hub: SettleHub, message_id: str) -> asyncio.Future[Any]:
+        """A future for the record, resolved by the producer's per-record ``watch`` (registered
+        before the record is handed over; the sync fast path stays on)."""
+        fut = hub.expect(message_id)
+        p.watch(message_id, hub.on_watch)
+        return fut
 
     async def _admit_all(self, recs: list[PreparedRecord], headers: UserHeaders) -> None:
         if self._queued:
@@ -288,6 +293,10 @@ class AsyncReliableProducer:
         else:
             errors = self._hand_over(items, verdicts)
             await asyncio.sleep(0)
+        refused = [it.rec.dedup_key for it, err, fresh in zip(items, errors, verdicts, strict=True)
+                   if err is not None and fresh and it.rec.dedup_key is not None]
+        if refused and self._claims is not None:  # our claims: the producer leaves them to us
+            await self._claims.release(refused)
         for it, err in zip(items, errors, strict=True):
             if err is not None:
                 _fail(it.handed, err)
@@ -304,8 +313,8 @@ class AsyncReliableProducer:
             await asyncio.sleep(0.002)
 
     def _hand_over(self, items: list[_Admission], verdicts: list[bool | None]) -> list[BaseException | None]:
-        """``send_prepared`` for each record with its dedup verdict (a refused record releases
-        its own claim there); the error of each record that was refused."""
+        """``send_prepared`` for each record with its dedup verdict; the error of each record
+        that was refused (its claim, taken here, is released by the caller)."""
         p = self.sync
         errors: list[BaseException | None] = []
         for it, fresh in zip(items, verdicts, strict=True):
@@ -368,17 +377,12 @@ def _same_loop(hub: SettleHub) -> asyncio.AbstractEventLoop:
 
 
 def _queued_in_client(p: ReliableKafkaProducer) -> int:
-    """Records in librdkafka's queue (``len(Producer)``); 0 when the client is not reachable."""
-    client = getattr(p, "_producer", None)
-    return len(client) if client is not None else 0
+    """Records in librdkafka's queue."""
+    return p.queue_depth()[0]
 
 
 def _queue_marks(p: ReliableKafkaProducer) -> tuple[int, int]:
-    conf = getattr(p, "_conf", {}) or {}
-    try:
-        bound = int(conf.get("queue.buffering.max.messages", DEFAULT_QUEUE_MAX))
-    except (TypeError, ValueError):
-        bound = DEFAULT_QUEUE_MAX
+    bound = p.queue_depth()[1]
     return max(1, int(bound * QUEUE_HIGH)), max(0, int(bound * QUEUE_RESUME))
 
 

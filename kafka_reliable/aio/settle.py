@@ -1,13 +1,10 @@
 """From the producer's threads to the event loop: one future per awaited record.
 
-The sync producer calls ``on_settle(message_id, status)`` once per record when its status
-becomes final, from whichever thread served the delivery report or routed the record, under
-its tracker's lock. Only records someone awaits are looked at; their outcomes are queued and
-the loop is woken at most once per batch of outcomes (one ``call_soon_threadsafe``, not one
-per record).
-
-The error class of a routed record comes from the producer's routing callback, which runs
-just before the record settles (see :func:`attach_route_classes`).
+Each awaited record is watched (``ReliableKafkaProducer.watch``): the producer calls
+``on_watch(message_id, status, error_class)`` once when its status becomes final, from
+whichever thread served the delivery report or routed the record. Outcomes are queued and the
+loop is woken at most once per batch of outcomes (one ``call_soon_threadsafe``, not one per
+record). Records nobody awaits cost nothing here (the producer's fast path stays on).
 """
 
 from __future__ import annotations
@@ -16,10 +13,6 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable
-from typing import Any
-
-from kafka_reliable.errors import classify
-from kafka_reliable.record import OutgoingRecord
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +32,6 @@ class SettleHub:
         self._waiters: dict[str, asyncio.Future[Outcome]] = {}
         self._done: collections.deque[tuple[str, str, str | None]] = collections.deque()
         self._wake_pending = False
-        #: Error class per routed record, set by the routing callback and taken at settle.
-        self.route_classes: dict[str, str | None] = {}
 
     def expect(self, message_id: str) -> asyncio.Future[Outcome]:
         """A future for ``message_id`` (register it before the record is handed over)."""
@@ -59,12 +50,11 @@ class SettleHub:
 
     # -- producer threads ------------------------------------------------------------------
 
-    def on_settle(self, message_id: str, status: str) -> None:
-        """The sync producer's settle listener: an append and, at most, one wake-up."""
-        cls = self.route_classes.pop(message_id, None) if self.route_classes else None
+    def on_watch(self, message_id: str, status: str, error_class: str | None) -> None:
+        """The sync producer's per-record ``watch`` callback (the fast path stays on)."""
         if message_id not in self._waiters:
             return
-        self._done.append((message_id, status, cls))
+        self._done.append((message_id, status, error_class))
         if not self._wake_pending:
             self._wake_pending = True
             try:
@@ -94,28 +84,5 @@ class SettleHub:
             self._deliver()
         for mid, fut in list(self._waiters.items()):
             if not fut.done():
-                fut.set_result((status_of(mid) or "pending", self.route_classes.pop(mid, None)))
+                fut.set_result((status_of(mid) or "pending", None))
         self._waiters.clear()
-
-
-def attach_route_classes(producer: Any, hub: SettleHub) -> bool:
-    """Record the error class of each routed record before it settles.
-
-    Wraps the producer's routing callback (``_writer._on_routed``), which is called with the
-    failed record just before its status is settled. Returns False (error classes then
-    reported as None) when the producer has no such callback.
-    """
-    writer = getattr(producer, "_writer", None)
-    original = getattr(writer, "_on_routed", None)
-    if writer is None or original is None:
-        log.debug("producer has no routing callback: DeliveryRoutedError.error_class will be None")
-        return False
-    classes = hub.route_classes
-
-    def on_routed(rec: OutgoingRecord, status: str, reason: str | None) -> None:
-        if rec.message_id is not None and rec.message_id in hub._waiters:
-            classes[rec.message_id] = classify(rec.error_code, fatal=rec.fatal).error_class if rec.error_code else None
-        original(rec, status, reason)
-
-    writer._on_routed = on_routed
-    return True

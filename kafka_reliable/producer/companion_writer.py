@@ -145,9 +145,10 @@ class CompanionWriter:
             self._spool_record(rec, "companion_unavailable")
             return
         status = T.RETRYING if route.to_retry else T.DLQ
+        error_class = route.failure.error_class
 
         def done(err: KafkaError | None, _msg: Any) -> None:
-            self._finish(rec, route.target_topic, status, route.failure.dlq_reason, err)
+            self._finish(rec, route.target_topic, status, route.failure.dlq_reason, err, error_class)
 
         try:
             produce(self._client(), route.target_topic, rec.value, rec.key, route.headers, done, rec.timestamp_ms)
@@ -172,7 +173,7 @@ class CompanionWriter:
         return c
 
     def _finish(self, rec: OutgoingRecord, target: str, status: str, reason: str | None,
-                err: KafkaError | None) -> None:
+                err: KafkaError | None, error_class: str | None = None) -> None:
         if err is not None:
             if err.name() in NEVER_DELIVERABLE:
                 self._quarantine(rec, f"{err.name()} on {rec.topic} and on {target}: {err.str()}")
@@ -188,7 +189,7 @@ class CompanionWriter:
             with tr.lock:
                 tr.dlq_by_topic[rec.topic] = tr.dlq_by_topic.get(rec.topic, 0) + 1
         self._on_routed(rec, status, reason)  # before settle: a dedup claim is released first
-        tr.settle(rec.message_id, status)
+        tr.settle(rec.message_id, status, error_class)
         self._done()
 
     def _spool_record(self, rec: OutgoingRecord, reason: str) -> None:
@@ -211,7 +212,8 @@ class CompanionWriter:
     def _settle_spooled(self, rec: OutgoingRecord, reason: str) -> None:
         self._tracker.count("spooled")
         self._on_routed(rec, T.SPOOLED, reason)
-        self._tracker.settle(rec.message_id, T.SPOOLED)
+        cls = classify(rec.error_code, fatal=rec.fatal).error_class if rec.error_code else None
+        self._tracker.settle(rec.message_id, T.SPOOLED, cls)
         self._done()
 
     def _done(self, n: int = 1) -> None:

@@ -234,15 +234,53 @@ class ReliableKafkaProducer:
         dk = self._dedup.key_for(topic, kb, vb) if self._dedup is not None else None
         return PreparedRecord(topic, vb, kb, f"{self._id_prefix}{next(self._ids)}", dk)
 
-    def send_prepared(self, rec: PreparedRecord, headers: UserHeaders = None, *, claimed: bool | None = None) -> str:
-        """Send a prepared record through the same path as ``send_message``; ``claimed`` is
-        the dedup verdict when the caller checked the key itself (None: check it here)."""
+    def send_prepared(self, rec: PreparedRecord, headers: UserHeaders = None, *, claimed: bool | None = None,
+                      on_settle: Callable[[str, str, str | None], None] | None = None) -> str:
+        """Send a prepared record through the same path as ``send_message``.
+
+        ``claimed``: the dedup verdict when the caller claimed the key itself (None: claimed
+        here); a caller's claim is the caller's to release when this raises. ``on_settle``:
+        ``fn(message_id, status, error_class)`` once, when the record's status becomes final
+        (from a producer thread: hand it off at once).
+        """
         if self._closed:
             raise ProducerClosedError("send_prepared() after close()")
-        hdrs = self._send.admit(rec.topic, rec.value, rec.key, headers, rec.message_id, claimed=claimed)
-        if hdrs is not None:
-            self._send.produce(rec.topic, rec.value, rec.key, hdrs, rec.message_id)
-        return rec.message_id
+        topic, vb, kb, mid = rec.topic, rec.value, rec.key, rec.message_id
+        if on_settle is not None:
+            self._tracker.watch(mid, on_settle)
+        send = self._send
+        try:
+            if headers is None and send.fast:
+                if claimed is False:
+                    send.duplicate(topic, mid)
+                elif claimed or send.plain or send.claim(topic, vb, kb, mid):
+                    send.produce_plain(topic, vb, kb, mid)
+                return mid
+            hdrs = send.admit(topic, vb, kb, headers, mid, claimed=claimed)
+            if hdrs is not None:
+                send.produce(topic, vb, kb, hdrs, mid)
+        except BaseException:
+            self._tracker.watchers.pop(mid, None)
+            raise
+        return mid
+
+    def watch(self, message_id: str, on_settle: Callable[[str, str, str | None], None]) -> None:
+        """``on_settle(message_id, status, error_class)`` once, when the record settles (see
+        ``send_prepared``); a record already settled is reported at once."""
+        self._tracker.watch(message_id, on_settle)
+        status = self._tracker.status(message_id)
+        if status in T.TERMINAL and self._tracker.watchers.pop(message_id, None) is not None:
+            on_settle(message_id, status, None)
+
+    def unwatch(self, message_id: str) -> None:
+        """Drop a ``watch`` (the caller stopped waiting)."""
+        self._tracker.watchers.pop(message_id, None)
+
+    def queue_depth(self) -> tuple[int, int]:
+        """``(records in librdkafka's queue, its bound)``: for callers that must not block on a
+        full queue (``send_message`` waits there)."""
+        bound = int(self._conf.get("queue.buffering.max.messages", 100_000))
+        return len(self._producer), bound
 
     @property
     def deduplicator(self) -> Deduplicator | None:

@@ -31,6 +31,7 @@ class DeliveryReports:
         self._submit_failure = submit_failure
         self._statuses = tracker.statuses
         self._acks = tracker.acks
+        self._watchers = tracker.watchers
         self.with_id_header = True
         if metrics is not None:
             tracker.ack_sink = self._sink
@@ -46,6 +47,10 @@ class DeliveryReports:
         if err is None:
             self._statuses[mid] = T.SENT
             self._acks.append((msg.topic(), msg.latency()))  # type: ignore[arg-type]
+            if self._watchers:
+                w = self._watchers.pop(mid, None)
+                if w is not None:
+                    w(mid, T.SENT, None)
             return
         self.on_delivery(mid, [(MESSAGE_ID, mid.encode())] if self.with_id_header else [], err, msg)
 

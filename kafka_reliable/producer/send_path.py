@@ -114,7 +114,7 @@ class SendPath:
         assert dedup is not None
         if self._claim_one(dedup.key_for(topic, kb, vb)):
             return True
-        self._duplicate(topic, mid)
+        self.duplicate(topic, mid)
         return False
 
     def produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str) -> None:
@@ -151,7 +151,7 @@ class SendPath:
             key = dedup.key_for(topic, kb, vb)
             fresh = claimed if claimed is not None else dedup.check([key])[0]
             if not fresh:
-                self._duplicate(topic, mid)
+                self.duplicate(topic, mid)
                 return None
         try:
             if self._limiter is not None:
@@ -162,7 +162,7 @@ class SendPath:
                 self._spool_open_circuit(OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000)))
                 return None
         except BaseException:
-            if key is not None:
+            if key is not None and claimed is None:  # our claim: ours to give back
                 dedup.release([key])  # type: ignore[union-attr]
             raise
         return hdrs
@@ -172,7 +172,7 @@ class SendPath:
         if self._dedup is not None:
             self._dedup.release([self._dedup.key_for(topic, kb, vb)])
 
-    def _duplicate(self, topic: str, mid: str) -> None:
+    def duplicate(self, topic: str, mid: str) -> None:
         self._tracker.add(mid, T.PENDING)
         self._tracker.settle(mid, T.DUPLICATE)
         self._tracker.count("duplicates")
@@ -242,7 +242,7 @@ class SendPath:
         plain = self.produce_plain
         for (vb, kb), mid, fresh in zip(encoded, mids, verdicts, strict=True):
             if fresh is False:
-                self._duplicate(topic, mid)
+                self.duplicate(topic, mid)
             else:
                 plain(topic, vb, kb, mid)
 
@@ -258,7 +258,7 @@ class SendPath:
                 if hdrs is not None:
                     admitted.append((vb, kb, hdrs, mid))
         except BaseException:
-            for (vb, kb), fresh in zip(encoded[i + 1:], verdicts[i + 1:], strict=True):
+            for (vb, kb), fresh in zip(encoded[i:], verdicts[i:], strict=True):
                 if fresh:
                     self.release(topic, vb, kb)
             self.produce_batch(topic, admitted)

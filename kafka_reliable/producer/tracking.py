@@ -90,6 +90,8 @@ class MessageTracker:
         #: ``(topic, latency_s)`` of records acknowledged on the fast path, folded into the
         #: counters in bulk (``fold``) by the poller and before every read.
         self.acks: deque[tuple[str, float | None]] = deque()
+        #: Per-record outcome callbacks (``watch``), popped when the record settles.
+        self.watchers: dict[str, Callable[[str, str, str | None], None]] = {}
         #: ``sink({topic: [latency_s, ...]})`` receives each fold (the Prometheus metrics).
         self.ack_sink: Callable[[dict[str, list[float | None]]], None] | None = None
 
@@ -170,10 +172,19 @@ class MessageTracker:
 
     # -- outcomes (any thread) ------------------------------------------------------------
 
-    def _set_locked(self, mid: str, status: str) -> None:
+    def watch(self, mid: str, fn: Callable[[str, str, str | None], None]) -> None:
+        """``fn(mid, status, error_class)`` once, when this record's status becomes final
+        (from a producer thread; keep it to a hand-off). Leaves the fast path on."""
+        self.watchers[mid] = fn
+
+    def _set_locked(self, mid: str, status: str, error_class: str | None = None) -> None:
         st = self._status
         st[mid] = status
         if status in TERMINAL:
+            if self.watchers:
+                w = self.watchers.pop(mid, None)
+                if w is not None:
+                    w(mid, status, error_class)
             if self._batch_of:
                 batch = self._batch_of.pop(mid, None)
                 if batch is not None:
@@ -183,12 +194,12 @@ class MessageTracker:
             for listener in self._listeners:
                 listener(mid, status)
 
-    def settle(self, mid: str | None, status: str) -> None:
+    def settle(self, mid: str | None, status: str, error_class: str | None = None) -> None:
         """Record a new status; release a waiting batch when its last record settles."""
         if mid is None:
             return
         with self.lock:
-            self._set_locked(mid, status)
+            self._set_locked(mid, status, error_class)
         if len(self._status) > self.capacity:
             self._evict()
 

@@ -20,11 +20,13 @@ def test_settle_hub_resolves_awaited_ids_from_another_thread_in_slices() -> None
         # Given 300 awaited ids and 100 nobody awaits
         hub = SettleHub(asyncio.get_running_loop())
         futs = {f"m{i}": hub.expect(f"m{i}") for i in range(300)}
-        hub.route_classes["m7"] = "MessageSizeTooLargeError"
-        # When a producer thread settles all of them
+        # When a producer thread settles all of them (the error class comes with the outcome)
         def settle_all() -> None:
             for i in range(400):
-                hub.on_settle(f"m{i}", "dlq" if i == 7 else "sent")
+                if i == 7:
+                    hub.on_watch(f"m{i}", "dlq", "MessageSizeTooLargeError")
+                else:
+                    hub.on_watch(f"m{i}", "sent", None)
 
         t = threading.Thread(target=settle_all)
         t.start()
@@ -36,7 +38,7 @@ def test_settle_hub_resolves_awaited_ids_from_another_thread_in_slices() -> None
         assert all(f.done() for f in futs.values())
         assert futs["m7"].result() == ("dlq", "MessageSizeTooLargeError")
         assert futs["m8"].result() == ("sent", None)
-        assert hub.waiting == 0 and hub.route_classes == {}
+        assert hub.waiting == 0
 
     asyncio.run(main())
 
@@ -45,7 +47,7 @@ def test_settle_hub_resolve_all_uses_the_known_status() -> None:
     async def main() -> None:
         hub = SettleHub(asyncio.get_running_loop())
         a, b = hub.expect("a"), hub.expect("b")
-        hub.on_settle("a", "sent")
+        hub.on_watch("a", "sent", None)
         hub.resolve_all({"b": "spooled"}.get)
         assert (a.result(), b.result()) == (("sent", None), ("spooled", None))
 
