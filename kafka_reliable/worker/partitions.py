@@ -1,5 +1,9 @@
 """The ``.retry`` partitions a worker owns: read-ahead state, generations, fetch pausing.
 
+The look-ahead bound (``max_pending``) is shared fairly: each assigned partition may hold
+``max_pending / partitions`` records waiting for their due time before its fetching is paused,
+so one partition read far ahead cannot keep the others' due records unread.
+
 Every assignment of a partition gets a new generation; records and delivery reports carry
 it, so an acknowledgement that arrives after the partition was revoked (or rewound) is
 ignored instead of finishing an offset of the new owner's reading.
@@ -18,7 +22,7 @@ from kafka_reliable.worker.scheduler import TP, DueHeap, OffsetTracker
 
 log = logging.getLogger(__name__)
 
-#: Resume fetching once the look-ahead drops to this fraction of ``max_pending``.
+#: Resume fetching a partition once its look-ahead drops to this fraction of its share.
 RESUME_FRACTION = 0.9
 
 
@@ -34,16 +38,17 @@ class OwnedPartitions:
         self.heap: DueHeap[RetryRecord] = DueHeap(max_pending=max_pending)
         self.tracker = OffsetTracker()
         self.gens: dict[TP, int] = {}
-        self.paused = False
+        self.paused: set[TP] = set()
         self._seq = itertools.count(1)
 
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Take the partitions (fresh generations) and make sure none stays paused."""
         for p in partitions:
-            self.gens[(p.topic, p.partition)] = next(self._seq)
+            tp = (p.topic, p.partition)
+            self.gens[tp] = next(self._seq)
+            self.paused.discard(tp)
         consumer.assign(partitions)
         consumer.resume(partitions)
-        self.paused = False
         log.info("assigned %d partitions: %s", len(partitions), names(partitions))
 
     def drop(self, tps: Collection[TP]) -> None:
@@ -52,20 +57,26 @@ class OwnedPartitions:
         self.tracker.drop_partitions(tps)
         for tp in tps:
             self.gens.pop(tp, None)
+            self.paused.discard(tp)
         if dropped:
             log.info("dropped %d pending records of revoked partitions (they will be re-read)", dropped)
 
     def flow_control(self, consumer: Consumer) -> None:
-        """Pause fetching when the look-ahead is full; resume when it has room again."""
-        heap = self.heap
-        if not self.paused and heap.full:
-            consumer.pause(consumer.assignment())
-            self.paused = True
-            log.info("look-ahead full (%d records): fetching paused", len(heap))
-        elif self.paused and len(heap) <= heap.max_pending * RESUME_FRACTION:
-            consumer.resume(consumer.assignment())
-            self.paused = False
-            log.info("look-ahead has room (%d records): fetching resumed", len(heap))
+        """Pause a partition whose look-ahead reached its share; resume it when it has room."""
+        if not self.gens:
+            return
+        heap, paused = self.heap, self.paused
+        share = max(1, heap.max_pending // len(self.gens))
+        stop = [tp for tp in self.gens if tp not in paused and heap.count(tp) >= share]
+        go = [tp for tp in paused if heap.count(tp) <= share * RESUME_FRACTION]
+        if stop:
+            consumer.pause([TopicPartition(t, p) for t, p in stop])
+            paused.update(stop)
+            log.debug("look-ahead share (%d) reached: fetching paused for %s", share, stop)
+        if go:
+            consumer.resume([TopicPartition(t, p) for t, p in go])
+            paused.difference_update(go)
+            log.debug("look-ahead has room: fetching resumed for %s", go)
 
     def rewind(self, consumer: Consumer) -> None:
         """Forget everything read; seek every assigned partition back to its committed offset.
@@ -82,4 +93,4 @@ class OwnedPartitions:
             consumer.seek(TopicPartition(p.topic, p.partition, off))
         if self.paused:
             consumer.resume(parts)
-            self.paused = False
+            self.paused.clear()

@@ -45,6 +45,9 @@ __all__ = ["RetryWorker", "WorkerError"]
 
 #: Longest single wait inside poll(); bounds the lateness of newly read, already-due records.
 MAX_POLL_WAIT_S = 0.05
+#: Records read in one loop turn when a record is due within ``NEAR_DUE_MS``: decoding a full
+#: ``poll_batch`` first would make it late.
+NEAR_DUE_BATCH, NEAR_DUE_MS = 100, 20
 #: Due records handed to the producer per loop turn (keeps delivery reports flowing).
 DISPATCH_BATCH = 2_000
 #: Delay before retrying a record whose companion topic could not be written.
@@ -187,12 +190,15 @@ class RetryWorker:
 
     def _poll(self) -> None:
         wait_s = MAX_POLL_WAIT_S
+        n = max(1, min(self.config.poll_batch, self._heap.room))
         nxt = self._heap.next_due_ms()
         if nxt is not None:
-            wait_s = min(wait_s, max(0.0, (nxt - time.time() * 1000) / 1000))
+            until_due_ms = nxt - time.time() * 1000
+            wait_s = min(wait_s, max(0.0, until_due_ms / 1000))
+            if until_due_ms < NEAR_DUE_MS:
+                n = min(n, NEAR_DUE_BATCH)
         if self.sender.inflight:
             wait_s = min(wait_s, 0.005)
-        n = max(1, min(self.config.poll_batch, self._heap.room))
         msgs = self.consumer.consume(num_messages=n, timeout=wait_s)
         if msgs:
             self._handle(msgs, _wall_ms())

@@ -110,3 +110,36 @@ def test_settings_refuse_names_that_cannot_work(kwargs: dict[str, Any], message:
     with pytest.raises(ConfigurationError, match=None) as info:
         WorkerConfig(**kwargs)
     assert message in str(info.value)
+
+
+class FakeConsumer:
+    """Records pause/resume calls (partitions as (topic, partition))."""
+
+    def __init__(self) -> None:
+        self.paused: set[tuple[str, int]] = set()
+
+    def pause(self, parts: list[Any]) -> None:
+        self.paused |= {(p.topic, p.partition) for p in parts}
+
+    def resume(self, parts: list[Any]) -> None:
+        self.paused -= {(p.topic, p.partition) for p in parts}
+
+
+def test_look_ahead_is_shared_so_one_partition_cannot_starve_the_others() -> None:
+    # Given: 2 partitions, a look-ahead of 10, partition 0 read far ahead
+    from kafka_reliable.worker.partitions import OwnedPartitions
+
+    own = OwnedPartitions(max_pending=10)
+    own.gens.update({("r", 0): 1, ("r", 1): 2})
+    consumer = FakeConsumer()
+    for i in range(5):
+        own.heap.push(10_000 + i, ("r", 0), f"far-{i}")
+    own.heap.push(100, ("r", 1), "soon")
+    # When
+    own.flow_control(consumer)  # type: ignore[arg-type]
+    # Then: only partition 0 (at its share of 5) is paused; partition 1 keeps being read
+    assert consumer.paused == {("r", 0)} and own.heap.count(("r", 0)) == 5
+    # and once partition 0's records leave the heap, it is resumed
+    assert [item for _, item in own.heap.pop_due(10_001)] == ["soon", "far-0", "far-1"]
+    own.flow_control(consumer)  # type: ignore[arg-type]
+    assert consumer.paused == set() and own.heap.count(("r", 0)) == 3 and own.heap.count(("r", 1)) == 0
