@@ -59,9 +59,9 @@ OUT = ROOT / "bench" / "results" / "retry_worker.json"
 #: Lateness run: each record's random backoff on top of its place in the stagger.
 BACKOFF_JITTER_MS = 500
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_RELIABLE_LOG_LEVEL": "WARNING"}
-FULL = {"records": 100_000, "partitions": 6, "rounds": 3, "lateness_records": 100_000, "lateness_spread_s": 10.0,
+FULL: dict[str, Any] = {"records": 100_000, "partitions": 6, "rounds": 3, "lateness_records": 100_000, "lateness_spread_s": 10.0,
         "crash_records": 20_000}
-QUICK = {"records": 10_000, "partitions": 6, "rounds": 1, "lateness_records": 5_000, "lateness_spread_s": 3.0,
+QUICK: dict[str, Any] = {"records": 10_000, "partitions": 6, "rounds": 1, "lateness_records": 5_000, "lateness_spread_s": 3.0,
          "crash_records": 4_000}
 
 
@@ -116,7 +116,7 @@ def write_retry(bs: str, source: str, dues: list[int], partitions: int) -> float
         while True:
             try:
                 p.produce(f"{source}.retry", value=value, key=f"k{i}".encode(), partition=i % partitions,
-                          headers=failure_headers(None, f, message_id=f"m{i}"))
+                          headers=failure_headers(None, f, message_id=f"m{i}"))  # type: ignore[arg-type]
                 break
             except BufferError:
                 p.poll(0.05)
@@ -125,7 +125,7 @@ def write_retry(bs: str, source: str, dues: list[int], partitions: int) -> float
 
 
 def worker(bs: str, source: str, group: str, transactional: bool, log: Path | None = None,
-           extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+           extra: tuple[str, ...] = ()) -> subprocess.Popen[Any]:
     cmd = [sys.executable, "-m", "kafka_reliable.worker", "--bootstrap-servers", bs, "--topics", source,
            "--group", group, *extra] + (["--transactional"] if transactional else [])
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
@@ -133,7 +133,7 @@ def worker(bs: str, source: str, group: str, transactional: bool, log: Path | No
     return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT if log else None)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[Any]) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -209,7 +209,7 @@ def drain_once(cl: Cluster, source: str, sink: str, partitions: int, n: int, mod
     if mode == "pipe":
         cmd = [sys.executable, str(Path(__file__).resolve()), "--pipe-child", source, sink, str(n), group,
                "--bootstrap-servers", cl.bs]
-        proc = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        proc: subprocess.Popen[Any] = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     else:
         proc = worker(cl.bs, source, group, mode == "transactional")
     try:
@@ -285,7 +285,7 @@ def lateness(cl: Cluster, n: int, spread_s: float, partitions: int, write_rate: 
         while len(late) < n and time.monotonic() < deadline:
             for m in c.consume(1000, timeout=0.5):
                 if m.error() is None:
-                    mid = int(dict(m.headers())[MESSAGE_ID].decode()[1:])  # type: ignore[arg-type]
+                    mid = int(message_id(m)[1:])
                     late.append(m.timestamp()[1] - dues[mid])
         own = worker_lateness(port)
     finally:
@@ -322,6 +322,13 @@ def worker_lateness(port: int) -> dict[str, Any]:
             "measured_as": "kafka_reliable_retry_lateness_seconds from the worker's /metrics (bucket upper bounds)"}
 
 
+def message_id(m: Any) -> str:
+    for k, v in m.headers() or ():
+        if k == MESSAGE_ID and isinstance(v, bytes):
+            return v.decode()
+    raise ValueError("a record without a message id")
+
+
 # ---- crash test -----------------------------------------------------------------------------
 def read_ids(bs: str, topic: str, expected: int) -> list[str]:
     c = Consumer({"bootstrap.servers": bs, "group.id": f"ids-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
@@ -334,7 +341,7 @@ def read_ids(bs: str, topic: str, expected: int) -> list[str]:
             batch = [m for m in c.consume(2000, timeout=0.5) if m.error() is None]
             if batch:
                 idle = time.monotonic()
-            ids.extend(dict(m.headers())[MESSAGE_ID].decode() for m in batch)  # type: ignore[arg-type]
+            ids.extend(message_id(m) for m in batch)
     finally:
         c.close()
     return ids
@@ -384,7 +391,7 @@ def _git_commit() -> str | None:
 def conditions(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-        "confluent_kafka": confluent_kafka.version()[0], "librdkafka": confluent_kafka.libversion()[0],
+        "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0],
         "broker": "single local Apache Kafka (dev broker) on loopback", "value_bytes": 100,
         "worker": "one process, defaults (linger.ms=5, lz4, acks=all, idempotent, commit every 200 ms)",
         "pipe": "raw confluent-kafka Consumer.consume(500) -> Producer.produce of each record with its headers "
