@@ -19,9 +19,10 @@ from prometheus_client import CollectorRegistry
 from kafka_reliable import headers as h
 from kafka_reliable.config import RetryConfig, TopicNaming
 from kafka_reliable.worker import WorkerConfig
+from tests.helpers.kafka import consume_all, headers_dict, unique_name
+from tests.helpers.ports import free_port
 from tests.integration.worker_helpers import (
     companions,
-    free_port,
     group_committed,
     high_watermarks,
     now_ms,
@@ -33,7 +34,6 @@ from tests.integration.worker_helpers import (
     wait_for,
     write_retry,
 )
-from tests.kafka_helpers import consume_all, headers_dict, unique_name
 
 REPO = Path(__file__).resolve().parents[2]
 

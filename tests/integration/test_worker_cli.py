@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.kafka_helpers import unique_name
+from tests.helpers.kafka import unique_name
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = [sys.executable, "-m", "kafka_reliable.worker"]

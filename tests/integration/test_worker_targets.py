@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from kafka_reliable import headers as h
 from kafka_reliable.worker import WorkerConfig
+from tests.helpers.kafka import consume_all, headers_dict, unique_name
 from tests.integration.worker_helpers import (
     companions,
     group_committed,
@@ -21,7 +22,6 @@ from tests.integration.worker_helpers import (
     wait_for,
     write_retry,
 )
-from tests.kafka_helpers import consume_all, headers_dict, unique_name
 
 MODES = pytest.mark.parametrize("transactional", [False, True], ids=["at_least_once", "transactional"])
 

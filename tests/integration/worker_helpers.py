@@ -4,7 +4,6 @@ read offsets and records back. Not a test module (shared by ``test_retry_worker.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +16,8 @@ from kafka_reliable import headers as h
 from kafka_reliable.headers import Failure, failure_headers
 from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.worker import RetryWorker, WorkerConfig
-from tests.kafka_helpers import headers_dict, unique_name
+from tests.helpers.kafka import headers_dict, unique_name
+from tests.helpers.waits import wait_until
 
 
 def now_ms() -> int:
@@ -72,12 +72,7 @@ def running(config: WorkerConfig, registry: CollectorRegistry | None = None) -> 
 
 
 def wait_for(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+    wait_until(cond, timeout_s, what)
 
 
 def group_committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
@@ -138,9 +133,3 @@ def read_committed_all(bootstrap: str, topic: str, expected: int) -> list:
 def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
