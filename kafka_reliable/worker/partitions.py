@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
+from kafka_reliable.config import TopicNaming
+from kafka_reliable.worker import records
 from kafka_reliable.worker.records import RetryRecord
 from kafka_reliable.worker.scheduler import TP, DueHeap, OffsetTracker
 
@@ -60,6 +63,30 @@ class OwnedPartitions:
             self.paused.discard(tp)
         if dropped:
             log.info("dropped %d pending records of revoked partitions (they will be re-read)", dropped)
+
+    def read(self, msgs: list[Message], naming: TopicNaming, now_ms: int,
+             note: Callable[[str, Any], object]) -> list[RetryRecord]:
+        """Track and decode fetched records: those to republish go into the heap by due time,
+        the poison ones are returned (to be dead-lettered). Errors go to ``note``."""
+        poison: list[RetryRecord] = []
+        gens, track, push, decode = self.gens, self.tracker.track, self.heap.push, records.decode
+        for m in msgs:
+            if m.error() is not None:
+                note("consumer", m.error())
+                continue
+            tp: TP = (m.topic() or "", m.partition() or 0)
+            offset = m.offset() or 0
+            gen = gens.get(tp)
+            if gen is None or not track(tp, offset):
+                continue  # revoked meanwhile, or a re-delivery
+            ts_type, ts = m.timestamp()
+            rec = decode(tp, offset, gen, m.key(), m.value(), ts if ts_type != 0 and ts > 0 else 0,
+                         m.headers(), naming, now_ms)  # type: ignore[arg-type]
+            if rec.poison_reason is None:
+                push(rec.due_ms, tp, rec)
+            else:
+                poison.append(rec)
+        return poison
 
     def flow_control(self, consumer: Consumer) -> None:
         """Pause a partition whose look-ahead reached its share; resume it when it has room."""

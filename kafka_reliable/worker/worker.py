@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable import tracing
@@ -201,27 +201,8 @@ class RetryWorker:
             wait_s = min(wait_s, 0.005)
         msgs = self.consumer.consume(num_messages=n, timeout=wait_s)
         if msgs:
-            self._handle(msgs, _wall_ms())
-
-    def _handle(self, msgs: list[Message], now_ms: int) -> None:
-        """Track and decode a batch of records: due ones into the heap, poison ones routed."""
-        gens, track, push, naming = self._gens, self._tracker.track, self._heap.push, self.config.naming
-        decode = records.decode
-        for m in msgs:
-            if m.error() is not None:
-                self._notes.note("consumer", m.error())
-                continue
-            tp: TP = (m.topic() or "", m.partition() or 0)
-            offset = m.offset() or 0
-            gen = gens.get(tp)
-            if gen is None or not track(tp, offset):
-                continue
-            ts_type, ts = m.timestamp()
-            rec = decode(tp, offset, gen, m.key(), m.value(), ts if ts_type != 0 and ts > 0 else 0,
-                         m.headers(), naming, now_ms)  # type: ignore[arg-type]
-            if rec.poison_reason is None:
-                push(rec.due_ms, tp, rec)
-            else:
+            now_ms = _wall_ms()
+            for rec in self._own.read(msgs, self.config.naming, now_ms, self._notes.note):
                 self._poison(rec, now_ms)
 
     def _poison(self, rec: RetryRecord, now_ms: int) -> None:
