@@ -136,7 +136,7 @@ class Spool:
 
     # -- writing ------------------------------------------------------------------------
 
-    def _write(self, sql: str, rows: Sequence[Sequence[Any]] | None = None, many: bool = True) -> int:
+    def _write(self, sql: str, rows: Any = None, many: bool = True) -> int:
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -163,6 +163,37 @@ class Spool:
             "INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason, spooled_at_ms,"
             " state, owner, quarantine_reason, quarantined_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
+
+    def add_rows(self, records: Sequence[OutgoingRecord], reason: str, *, state: str = SPOOLED,
+                 owner: str | None = None) -> list[int]:
+        """``add`` in one transaction; return the new rows' ids, in order."""
+        now = int(time.time() * 1000)
+        rows = [(r.message_id, r.topic, r.key, r.value, encode_headers(_headers_of(r.headers)), r.timestamp_ms,
+                 reason, now, state, owner) for r in records]
+        if not rows:
+            return []
+        sql = ("INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason, spooled_at_ms,"
+               " state, owner) VALUES (?,?,?,?,?,?,?,?,?,?)")
+        try:
+            with self._lock:
+                if len(rows) == 1:  # autocommit: one statement, one transaction
+                    return [int(self._db.execute(sql, rows[0]).lastrowid or 0)]
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(sql, rows)
+                    last = int(self._db.execute("SELECT last_insert_rowid()").fetchone()[0])
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise SpoolError(f"cannot write to spool {self.path}: {exc}") from exc
+        return list(range(last - len(rows) + 1, last + 1))  # one writer holds the lock: ids are consecutive
+
+    def delete_inflight_upto(self, owner: str, row_id: int) -> int:
+        """Durable mode: delete this owner's in-flight rows up to ``row_id`` (all settled)."""
+        return self._write("DELETE FROM spool WHERE state = 'inflight' AND owner = ? AND id <= ?",
+                           (owner, row_id), many=False)
 
     def delete(self, row_ids: Iterable[int]) -> int:
         """Delete rows by id (each at most once); return how many existed."""

@@ -138,7 +138,7 @@ class ReliableKafkaProducer:
         self.spool.recover_inflight(self._id_prefix)  # what a dead process left in flight is sent again
         self._ledger = DurableLedger(self.spool, self._id_prefix) if durability == "spool" else None
         if self._ledger is not None:
-            self._tracker.add_listener(self._ledger.on_final)
+            self._tracker.final_hook = self._ledger.on_final
         self._compose(worker_group, dlq_check_interval_s, enable_tracing, rate_limiter, message_id_header)
         self._start_upkeep(maintenance_interval_s)
         log.info("ReliableKafkaProducer ready: %s",

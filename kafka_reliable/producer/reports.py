@@ -47,6 +47,8 @@ class DeliveryReports:
         if err is None:
             self._statuses[mid] = T.SENT
             self._acks.append((msg.topic(), msg.latency()))  # type: ignore[arg-type]
+            if self._tracker.final_hook is not None:
+                self._tracker.final_hook(mid, T.SENT)
             if self._watchers:
                 w = self._watchers.pop(mid, None)
                 if w is not None:

@@ -100,9 +100,10 @@ class SendPath:
     def refresh_plain(self) -> None:
         """Whether a record without user headers may take the fast path: nothing to limit,
         break, trace or log, and nobody listening for each record's outcome (``plain``: and no
-        dedup either; ``fast``: dedup allowed, claimed just before the produce)."""
+        dedup either; ``fast``: dedup allowed, claimed just before the produce; durable mode
+        writes its ledger row first)."""
         self.fast = (self._limiter is None and self._breaker is None and not self._tracing
-                     and self._ledger is None and not self._tracker.has_listeners)
+                     and not self._tracker.has_listeners)
         self.plain = self.fast and self._dedup is None
         one = getattr(self._dedup, "check_one", None)
         self._claim_one: Callable[[bytes], bool] = one if one is not None else (
@@ -117,8 +118,11 @@ class SendPath:
         self.duplicate(topic, mid)
         return False
 
-    def produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str) -> None:
+    def produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str, *, in_ledger: bool = False) -> None:
         """The fast path: one status store, one ``produce()``, a report that stores ``sent``."""
+        if self._ledger is not None and not in_ledger:
+            self._ledger.write([OutgoingRecord(mid, topic, kb, vb, [(_MID, mid.encode())] if self._with_id else [],
+                                               int(time.time() * 1000))])
         self._statuses[mid] = T.PENDING
         p = self.producer
         cb = partial(self._fast_cb, mid)
@@ -240,11 +244,16 @@ class SendPath:
                         verdicts: list[bool | None]) -> None:
         """A batch on the fast path (dedup verdicts already taken in bulk)."""
         plain = self.produce_plain
+        if self._ledger is not None:  # one transaction for the batch's ledger rows
+            now = int(time.time() * 1000)
+            self._ledger.write([OutgoingRecord(mid, topic, kb, vb, [(_MID, mid.encode())] if self._with_id else [], now)
+                                for (vb, kb), mid, fresh in zip(encoded, mids, verdicts, strict=True)
+                                if fresh is not False])
         for (vb, kb), mid, fresh in zip(encoded, mids, verdicts, strict=True):
             if fresh is False:
                 self.duplicate(topic, mid)
             else:
-                plain(topic, vb, kb, mid)
+                plain(topic, vb, kb, mid, in_ledger=True)
 
     def send_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
                    verdicts: list[bool | None], headers: UserHeaders) -> None:

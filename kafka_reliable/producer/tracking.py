@@ -90,6 +90,9 @@ class MessageTracker:
         #: ``(topic, latency_s)`` of records acknowledged on the fast path, folded into the
         #: counters in bulk (``fold``) by the poller and before every read.
         self.acks: deque[tuple[str, float | None]] = deque()
+        #: ``final_hook(mid, status)`` for every record that settles, fast path included (the
+        #: durable ledger); unlike listeners it leaves the fast path on.
+        self.final_hook: Callable[[str, str], None] | None = None
         #: Per-record outcome callbacks (``watch``), popped when the record settles.
         self.watchers: dict[str, Callable[[str, str, str | None], None]] = {}
         #: ``sink({topic: [latency_s, ...]})`` receives each fold (the Prometheus metrics).
@@ -181,6 +184,8 @@ class MessageTracker:
         st = self._status
         st[mid] = status
         if status in TERMINAL:
+            if self.final_hook is not None:
+                self.final_hook(mid, status)
             if self.watchers:
                 w = self.watchers.pop(mid, None)
                 if w is not None:
