@@ -245,24 +245,7 @@ class ReliableKafkaProducer:
         """
         if self._closed:
             raise ProducerClosedError("send_prepared() after close()")
-        topic, vb, kb, mid = rec.topic, rec.value, rec.key, rec.message_id
-        if on_settle is not None:
-            self._tracker.watch(mid, on_settle)
-        send = self._send
-        try:
-            if headers is None and send.fast:
-                if claimed is False:
-                    send.duplicate(topic, mid)
-                elif claimed or send.plain or send.claim(topic, vb, kb, mid):
-                    send.produce_plain(topic, vb, kb, mid)
-                return mid
-            hdrs = send.admit(topic, vb, kb, headers, mid, claimed=claimed)
-            if hdrs is not None:
-                send.produce(topic, vb, kb, hdrs, mid)
-        except BaseException:
-            self._tracker.watchers.pop(mid, None)
-            raise
-        return mid
+        return self._send.send_prepared(rec, headers, claimed, on_settle)
 
     def watch(self, message_id: str, on_settle: Callable[[str, str, str | None], None]) -> None:
         """``on_settle(message_id, status, error_class)`` once, when the record settles (see
@@ -315,20 +298,7 @@ class ReliableKafkaProducer:
         verdicts: list[bool | None] = [None] * len(items)
         if self._dedup is not None and items:
             verdicts = list(self._dedup.check([self._dedup.key_for(topic, kb, vb) for vb, kb in encoded]))
-        deadline = time.monotonic() + timeout_s
-        if headers is None and self._send.fast:
-            self._send.send_batch_fast(topic, encoded, mids, verdicts)
-            self._producer.flush(timeout_s)  # sends at once (no linger) and serves the reports
-            self._await_routing(mids, deadline)
-        else:
-            batch = self._tracker.add_batch(mids)
-            self._send.send_batch(topic, encoded, mids, verdicts, headers)
-            self._producer.flush(timeout_s)
-            batch.done.wait(max(0.0, deadline - time.monotonic()))
-        statuses = [self._tracker.status(m) for m in mids]
-        if T.PENDING in statuses:
-            log.warning("send_batch: %d records of %s not settled after %.0f s",
-                        statuses.count(T.PENDING), topic, timeout_s)
+        statuses = self._send.run_batch(topic, encoded, mids, verdicts, headers, timeout_s, self._writer.drain)
         return {
             "total": len(items),
             "sent": statuses.count(T.SENT),
@@ -337,15 +307,6 @@ class ReliableKafkaProducer:
             "pending": statuses.count(T.PENDING),
             "message_ids": mids,
         }
-
-    def _await_routing(self, mids: list[str], deadline: float) -> None:
-        """After the flush every report is in; failed records may still be on their way to
-        ``.retry`` / ``.dlq`` / the spool: wait (bounded) until none of the batch is pending."""
-        st = self._tracker.statuses
-        waiting = [m for m in mids if st.get(m) == T.PENDING]
-        while waiting and time.monotonic() < deadline:
-            self._writer.drain(min(0.05, max(0.0, deadline - time.monotonic())))
-            waiting = [m for m in waiting if st.get(m) == T.PENDING]
 
     def _check_topic(self, topic: str) -> None:
         check_topic_name(topic)

@@ -8,6 +8,7 @@ releases it, so a caller told "not sent" can send the record again.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -27,6 +28,7 @@ from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.sending import produce
 from kafka_reliable.spool import Spool
 
+log = logging.getLogger(__name__)
 _MID = H.MESSAGE_ID
 #: The sending thread serves delivery reports itself every this many records.
 POLL_EVERY = 512
@@ -239,6 +241,53 @@ class SendPath:
             self._ledger.write([OutgoingRecord(mid, topic, kb, vb, list(h), now) for vb, kb, h, mid in admitted])
         for vb, kb, hdrs, mid in admitted:
             self.produce(topic, vb, kb, hdrs, mid, in_ledger=True)
+
+    def send_prepared(self, rec: PreparedRecord, headers: UserHeaders, claimed: bool | None,
+                      on_settle: Callable[[str, str, str | None], None] | None) -> str:
+        """One prepared record through the same path as ``send_message`` (see the facade)."""
+        topic, vb, kb, mid = rec.topic, rec.value, rec.key, rec.message_id
+        if on_settle is not None:
+            self._tracker.watch(mid, on_settle)
+        try:
+            if headers is None and self.fast:
+                if claimed is False:
+                    self.duplicate(topic, mid)
+                elif claimed or self.plain or self.claim(topic, vb, kb, mid):
+                    self.produce_plain(topic, vb, kb, mid)
+                return mid
+            hdrs = self.admit(topic, vb, kb, headers, mid, claimed=claimed)
+            if hdrs is not None:
+                self.produce(topic, vb, kb, hdrs, mid)
+        except BaseException:
+            self._tracker.watchers.pop(mid, None)
+            raise
+        return mid
+
+    def run_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
+                  verdicts: list[bool | None], headers: UserHeaders, timeout_s: float,
+                  drain_writer: Callable[[float], None]) -> list[str | None]:
+        """Send a batch and wait (bounded) until each record is delivered or routed; return
+        the statuses. One flush sends at once (no linger) and serves the reports; records
+        that failed may still be on their way to ``.retry`` / ``.dlq`` / the spool after it."""
+        deadline = time.monotonic() + timeout_s
+        if headers is None and self.fast:
+            self.send_batch_fast(topic, encoded, mids, verdicts)
+            self.producer.flush(timeout_s)
+            st = self._statuses
+            waiting = [m for m in mids if st.get(m) == T.PENDING]
+            while waiting and time.monotonic() < deadline:
+                drain_writer(min(0.05, max(0.0, deadline - time.monotonic())))
+                waiting = [m for m in waiting if st.get(m) == T.PENDING]
+        else:
+            batch = self._tracker.add_batch(mids)
+            self.send_batch(topic, encoded, mids, verdicts, headers)
+            self.producer.flush(timeout_s)
+            batch.done.wait(max(0.0, deadline - time.monotonic()))
+        statuses = [self._tracker.status(m) for m in mids]
+        if T.PENDING in statuses:
+            log.warning("send_batch: %d records of %s not settled after %.0f s",
+                        statuses.count(T.PENDING), topic, timeout_s)
+        return statuses
 
     def send_batch_fast(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
                         verdicts: list[bool | None]) -> None:
