@@ -15,6 +15,8 @@ from confluent_kafka import Producer
 
 #: Seconds spent serving delivery reports before a full queue is tried again.
 BACKPRESSURE_POLL_S = 0.05
+#: librdkafka's RD_KAFKA_PARTITION_UA: no partition given, the partitioner picks one.
+PARTITION_ANY = -1
 
 
 class QueueFullTimeout(TimeoutError):
@@ -36,16 +38,15 @@ def produce(
 
     ``KafkaException`` (an immediate refusal) is the caller's to handle.
     """
-    kwargs: dict[str, Any] = {"on_delivery": on_delivery}
-    if headers:
-        kwargs["headers"] = headers
-    if timestamp_ms:
-        kwargs["timestamp"] = timestamp_ms
-    if partition is not None:
-        kwargs["partition"] = partition
+    # Positional, in the order of confluent-kafka's produce(): topic, value, key, partition
+    # (-1: the partitioner's choice), on_delivery, callback (its alias), timestamp (0: now),
+    # headers. No keyword dict per record (pinned by tests/integration/test_worker_sending.py).
+    part = PARTITION_ANY if partition is None else partition
+    ts = timestamp_ms or 0
+    hdrs = headers or None
     while True:
         try:
-            producer.produce(topic, value, key, **kwargs)
+            producer.produce(topic, value, key, part, on_delivery, None, ts, hdrs)
             return
         except BufferError:
             if deadline is not None and time.monotonic() >= deadline:

@@ -45,6 +45,17 @@ class BatchHistogram(Collector):
             self._counts[i] += n
             self._sum += value * n
 
+    def observe_due(self, dues: Sequence[int], now_s: float) -> None:
+        """One observation per due time (epoch ms) of a dispatch batch: ``now_s`` minus it (never
+        below 0), under one lock; records sharing a due time share one bucket lookup."""
+        by_due = Tally(dues)
+        bounds, counts = self._bounds, self._counts
+        with self._lock:
+            for due_ms, n in by_due.items():
+                value = max(0.0, now_s - due_ms / 1000)
+                counts[bisect.bisect_left(bounds, value)] += n
+                self._sum += value * n
+
     def collect(self) -> Iterator[HistogramMetricFamily]:
         with self._lock:
             counts, total = list(self._counts), self._sum

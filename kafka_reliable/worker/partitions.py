@@ -4,6 +4,9 @@ The look-ahead bound (``max_pending``) is shared fairly: each assigned partition
 ``max_pending / partitions`` records waiting for their due time before its fetching is paused,
 so one partition read far ahead cannot keep the others' due records unread.
 
+A record already due when it is read skips the heap: it waits in ``ready`` and is handed to
+the producer in the same loop turn (a backlog drains without a push and a pop per record).
+
 Every assignment of a partition gets a new generation; records and delivery reports carry
 it, so an acknowledgement that arrives after the partition was revoked (or rewound) is
 ignored instead of finishing an offset of the new owner's reading.
@@ -42,6 +45,8 @@ class OwnedPartitions:
         self.tracker = OffsetTracker()
         self.gens: dict[TP, int] = {}
         self.paused: set[TP] = set()
+        #: Records read already due, to be dispatched this loop turn (never counted in the heap).
+        self.ready: list[RetryRecord] = []
         self._seq = itertools.count(1)
 
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -57,6 +62,8 @@ class OwnedPartitions:
     def drop(self, tps: Collection[TP]) -> None:
         """Forget revoked partitions: pending records are re-read by the next owner."""
         dropped = self.heap.drop_partitions(tps)
+        if self.ready:
+            self.ready = [r for r in self.ready if r.tp not in tps]
         self.tracker.drop_partitions(tps)
         for tp in tps:
             self.gens.pop(tp, None)
@@ -66,10 +73,11 @@ class OwnedPartitions:
 
     def read(self, msgs: list[Message], naming: TopicNaming, now_ms: int,
              note: Callable[[str, Any], object]) -> list[RetryRecord]:
-        """Track and decode fetched records: those to republish go into the heap by due time,
-        the poison ones are returned (to be dead-lettered). Errors go to ``note``."""
+        """Track and decode fetched records: those to republish go into ``ready`` when due at
+        ``now_ms``, else into the heap by due time; the poison ones are returned (to be
+        dead-lettered). Errors go to ``note``."""
         poison: list[RetryRecord] = []
-        gens, track, push, decode = self.gens, self.tracker.track, self.heap.push, records.decode
+        gens, track, push, decode, ready = self.gens, self.tracker.track, self.heap.push, records.decode, self.ready
         for m in msgs:
             if m.error() is not None:
                 note("consumer", m.error())
@@ -82,11 +90,23 @@ class OwnedPartitions:
             ts_type, ts = m.timestamp()
             rec = decode(tp, offset, gen, m.key(), m.value(), ts if ts_type != 0 and ts > 0 else 0,
                          m.headers(), naming, now_ms)  # type: ignore[arg-type]
-            if rec.poison_reason is None:
-                push(rec.due_ms, tp, rec)
-            else:
+            if rec.poison_reason is not None:
                 poison.append(rec)
+            elif rec.due_ms <= now_ms:
+                ready.append(rec)
+            else:
+                push(rec.due_ms, tp, rec)
         return poison
+
+    def take_ready(self) -> list[RetryRecord]:
+        """The records read already due (oldest first); ``ready`` is empty afterwards."""
+        out, self.ready = self.ready, []
+        return out
+
+    def hold_ready(self) -> None:
+        """Producing must wait (after an aborted transaction): the ready records go into the heap."""
+        for rec in self.take_ready():
+            self.heap.push(rec.due_ms, rec.tp, rec)
 
     def flow_control(self, consumer: Consumer) -> None:
         """Pause a partition whose look-ahead reached its share; resume it when it has room."""
@@ -112,6 +132,7 @@ class OwnedPartitions:
         """
         parts = consumer.assignment()
         self.heap.clear()
+        self.ready = []
         self.tracker.drop_partitions(list(self.tracker.partitions()))
         for p in parts:
             self.gens[(p.topic, p.partition)] = next(self._seq)

@@ -9,6 +9,10 @@ Decoding reads only what a republish needs (target, attempt, due time, replay co
 id) and builds the republish headers in the same pass: it runs for every record. The full
 failure (``headers.read_failure``) is read only when a republish failed; a record whose other
 headers are garbled is poison then.
+
+A record waits in the look-ahead for up to seconds, thousands at a time: its headers are kept
+as tuples of ``(str, bytes)`` tuples, which the garbage collector stops tracking, so a full
+collection scans two objects per waiting record (the record and its heap entry), not twenty.
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ from kafka_reliable.routing import Route, route_failure
 from kafka_reliable.worker.scheduler import TP
 
 RawHeaders = Sequence[tuple[str, bytes | None]]
+#: Headers kept by a waiting record (a tuple: not tracked by the garbage collector once scanned).
+KeptHeaders = tuple[tuple[str, bytes], ...]
+
+#: Every header name of ours: a record carrying only these has no user headers to carry over.
+_OURS = frozenset(v for k, v in vars(h).items() if k.isupper() and isinstance(v, str) and v.startswith(h.PREFIX))
 
 
 class RecordKind(enum.Enum):
@@ -54,7 +63,7 @@ class RetryRecord:
     #: Failed delivery attempts so far (``kafka_reliable.attempt``).
     attempt: int = 0
     #: The headers of the republished record (user headers, message id, counters).
-    out_headers: h.Headers | None = None
+    out_headers: KeptHeaders | None = None
 
 
 def decode(
@@ -63,10 +72,13 @@ def decode(
 ) -> RetryRecord:
     """Decode one record; poison records come back with ``poison_reason`` set and due now.
     (Positional arguments: it runs for every record.)"""
-    hdrs = headers if isinstance(headers, list) else list(headers or ())
+    hdrs = tuple(headers) if headers else ()
     ours: dict[str, bytes | None] = dict(hdrs)  # the last value of each header
-    prefix = h.PREFIX
-    user: h.Headers = [(k, b"" if v is None else v) for k, v in hdrs if not k.startswith(prefix)]
+    if ours.keys() <= _OURS:  # the common case: no user header (a set comparison, no loop)
+        user: h.Headers = []
+    else:
+        prefix = h.PREFIX
+        user = [(k, b"" if v is None else v) for k, v in hdrs if not k.startswith(prefix)]
     try:
         topic, attempt, due_ms, replay = _essentials(ours, naming)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -81,7 +93,7 @@ def decode(
         user.append((h.ATTEMPT, str(attempt).encode()))
     if replay:
         user.append((h.REPLAY_COUNT, str(replay).encode()))
-    return RetryRecord(tp, offset, gen, key, value, timestamp_ms, hdrs, due_ms, None, topic, attempt, user)
+    return RetryRecord(tp, offset, gen, key, value, timestamp_ms, hdrs, due_ms, None, topic, attempt, tuple(user))
 
 
 def _essentials(ours: dict[str, bytes | None], naming: TopicNaming) -> tuple[str, int, int, int]:
@@ -96,7 +108,7 @@ def _essentials(ours: dict[str, bytes | None], naming: TopicNaming) -> tuple[str
     due_ms = _decimal(ours, h.NEXT_ATTEMPT_AT)
     if due_ms is None:
         raise ValueError(f"header {h.NEXT_ATTEMPT_AT} is missing")
-    why = unusable_target(topic, naming)
+    why = _unusable(topic, naming.retry_suffix, naming.dlq_suffix)
     if why is not None:
         raise ValueError(why)
     return topic, attempt, due_ms, _decimal(ours, h.REPLAY_COUNT) or 0
@@ -114,12 +126,17 @@ def _decimal(ours: dict[str, bytes | None], name: str) -> int | None:
     return n
 
 
-@functools.lru_cache(maxsize=4096)
 def unusable_target(topic: str, naming: TopicNaming) -> str | None:
     """Why ``topic`` can never be republished to (or its failures routed), else None."""
+    return _unusable(topic, naming.retry_suffix, naming.dlq_suffix)
+
+
+@functools.lru_cache(maxsize=4096)
+def _unusable(topic: str, retry_suffix: str, dlq_suffix: str) -> str | None:
+    """``unusable_target`` cached by plain strings (hashing a TopicNaming per record costs more)."""
     if not legal_topic_name(topic):
         return f"{h.ORIGINAL_TOPIC} {topic!r} is not a legal topic name"
-    for companion in (naming.retry_topic(topic), naming.dlq_topic(topic)):
+    for companion in (topic + retry_suffix, topic + dlq_suffix):
         if not legal_topic_name(companion):
             return f"{h.ORIGINAL_TOPIC} {topic!r}: its companion topic {companion!r} would not be a legal name"
     return None
@@ -141,7 +158,7 @@ def poison_source(headers: RawHeaders, retry_topic: str, naming: TopicNaming) ->
 
 def republish_headers(rec: RetryRecord) -> h.Headers:
     assert rec.out_headers is not None
-    return rec.out_headers
+    return list(rec.out_headers)
 
 
 def failure_route(

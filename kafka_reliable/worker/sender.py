@@ -2,28 +2,22 @@
 
 Reports are collected by the producer's callbacks (during ``poll``/``flush``) and taken by the
 worker in one batch per loop turn, so the decisions stay on the worker's thread and in order.
+Per record this costs one ``functools.partial`` (the callback) and one plain tuple (the report).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from kafka_reliable.sending import produce
 from kafka_reliable.worker.records import RecordKind, RetryRecord
 
-
-@dataclass(slots=True)
-class Report:
-    """The outcome of one produce: ``err`` None means acknowledged."""
-
-    kind: RecordKind
-    rec: RetryRecord
-    #: The DLQ reason of a ``TO_DLQ`` produce, else None.
-    reason: str | None
-    err: KafkaError | None
+#: The outcome of one produce: ``(record, kind, DLQ reason of a TO_DLQ produce or None, error)``;
+#: error None means acknowledged.
+Report = tuple[RetryRecord, RecordKind, str | None, KafkaError | None]
 
 
 class Sender:
@@ -33,19 +27,21 @@ class Sender:
         self.producer = producer
         self.inflight = 0
         self._reports: list[Report] = []
+        self._add = self._reports.append
+        self._on_delivery = self._delivered  # bound once, not per record
+
+    def _delivered(self, rec: RetryRecord, kind: RecordKind, reason: str | None, err: KafkaError | None,
+                   _msg: Message) -> None:
+        self._add((rec, kind, reason, err))
 
     def produce(self, topic: str, rec: RetryRecord, headers: list[tuple[str, bytes]], kind: RecordKind,
                 reason: str | None) -> None:
         """Hand one record to the producer; a refusal other than a full queue becomes a report."""
-        reports = self._reports
-
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            reports.append(Report(kind, rec, reason, err))
-
         try:
-            produce(self.producer, topic, rec.value, rec.key, headers, on_delivery, rec.timestamp_ms)
+            produce(self.producer, topic, rec.value, rec.key, headers,
+                    functools.partial(self._on_delivery, rec, kind, reason), rec.timestamp_ms)
         except KafkaException as exc:
-            reports.append(Report(kind, rec, reason, exc.args[0]))
+            self._add((rec, kind, reason, exc.args[0]))
         self.inflight += 1
 
     def poll(self, timeout_s: float = 0.0) -> None:
@@ -60,7 +56,7 @@ class Sender:
         if not self._reports:
             return []
         batch = self._reports[:]
-        del self._reports[: len(batch)]
+        self._reports.clear()
         self.inflight = max(0, self.inflight - len(batch))
         return batch
 

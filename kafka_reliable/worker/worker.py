@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -194,7 +195,8 @@ class RetryWorker:
         nxt = self._heap.next_due_ms()
         if nxt is not None:
             until_due_ms = nxt - time.time() * 1000
-            wait_s = min(wait_s, max(0.0, until_due_ms / 1000))
+            # whole milliseconds (librdkafka's unit): a shorter wait returns at once and spins
+            wait_s = min(wait_s, max(0, math.ceil(until_due_ms)) / 1000)
             if until_due_ms < NEAR_DUE_MS:
                 n = min(n, NEAR_DUE_BATCH)
         if self.sender.inflight:
@@ -215,27 +217,38 @@ class RetryWorker:
     def _dispatch(self, now_ms: int) -> None:
         txn = self._txn
         if txn is not None and not txn.may_produce(now_ms):
+            self._own.hold_ready()
             return
-        due = self._heap.pop_due(now_ms, DISPATCH_BATCH)
-        if not due:
+        recs = [rec for _, rec in self._heap.pop_due(now_ms, DISPATCH_BATCH)]
+        recs += self._own.take_ready()
+        if not recs:
             return
-        late_by_due: Counter[int] = Counter()
-        traced = tracing.configured()
-        for due_ms, rec in due:
-            late_by_due[due_ms] += 1
-            if txn is not None:
-                known = txn.known_failure(rec)
-                if known is not None:
-                    self._on_republish_failed(rec, *known)
-                    continue
-                txn.begin()
-            if traced:
-                self._republish_traced(rec)
-            else:
-                self._republish(rec)
-        now_s = time.time()
-        for due_ms, n in late_by_due.items():
-            self.metrics.lateness.observe_many(max(0.0, now_s - due_ms / 1000), n)
+        if txn is None and not tracing.configured():
+            produce, kind = self.sender.produce, RecordKind.REPUBLISH
+            for rec in recs:
+                if rec.out_headers is None:  # poison whose DLQ write failed: try that again
+                    self._poison(rec, now_ms)
+                else:
+                    produce(rec.source_topic, rec, list(rec.out_headers), kind, None)
+        else:
+            for rec in recs:
+                self._dispatch_one(txn, rec, now_ms)
+        self.metrics.lateness.observe_due([rec.due_ms for rec in recs], time.time())
+
+    def _dispatch_one(self, txn: TransactionalCommitter | None, rec: RetryRecord, now_ms: int) -> None:
+        if rec.out_headers is None:
+            self._poison(rec, now_ms)
+            return
+        if txn is not None:
+            known = txn.known_failure(rec)
+            if known is not None:
+                self._on_republish_failed(rec, *known)
+                return
+            txn.begin()
+        if tracing.configured():
+            self._republish_traced(rec)
+        else:
+            self._republish(rec)
 
     def _republish(self, rec: RetryRecord) -> None:
         self.sender.produce(rec.source_topic, rec, records.republish_headers(rec), RecordKind.REPUBLISH, None)
@@ -264,33 +277,41 @@ class RetryWorker:
 
     # ---- outcomes -----------------------------------------------------------------------
     def _settle(self) -> None:
-        """Act on every delivery report collected so far."""
-        sender = self.sender
+        """Act on every delivery report collected so far (an acknowledged republish inline)."""
+        sender, gens, finish, republish = self.sender, self._gens, self._tracker.finish, RecordKind.REPUBLISH
         while True:
             batch = sender.take_reports()
             if not batch:
                 break
+            done: Counter[str] = Counter()
             for report in batch:
-                self._settle_one(report)
+                rec, kind, _, err = report
+                if err is None and kind is republish and gens.get(rec.tp) == rec.gen:
+                    finish(rec.tp, rec.offset)
+                    done[rec.source_topic] += 1
+                else:
+                    self._settle_one(report)
+            for topic, n in done.items():
+                self._tally[("republished", topic, "")] += n
         if self._txn is None:
             self._count()
 
-    def _settle_one(self, r: Report) -> None:
-        if self._gens.get(r.rec.tp) != r.rec.gen:
+    def _settle_one(self, report: Report) -> None:
+        rec, kind, reason, err = report
+        if self._gens.get(rec.tp) != rec.gen:
             return  # revoked or rewound meanwhile: the next reading decides
-        err = r.err
         if err is None:
-            self._tracker.finish(r.rec.tp, r.rec.offset)
-            self._tally[(_COUNT_NAME[r.kind], r.rec.source_topic, r.reason or "")] += 1
+            self._tracker.finish(rec.tp, rec.offset)
+            self._tally[(_COUNT_NAME[kind], rec.source_topic, reason or "")] += 1
         elif self._txn is not None:
-            self._txn.on_failed(r.kind, r.rec, err)
+            self._txn.on_failed(kind, rec, err)
         elif err.fatal() or self._requeue_fatal:
             self._rebuild = True
-            self._heap.push(_wall_ms(), r.rec.tp, r.rec)
-        elif r.kind is RecordKind.REPUBLISH:
-            self._on_republish_failed(r.rec, err.name(), err.str(), False)
+            self._heap.push(_wall_ms(), rec.tp, rec)
+        elif kind is RecordKind.REPUBLISH:
+            self._on_republish_failed(rec, err.name(), err.str(), False)
         else:
-            self._route_failed(r.rec, f"{err.name()}: {err.str()}")
+            self._route_failed(rec, f"{err.name()}: {err.str()}")
 
     def _count(self) -> None:
         """Apply the outcomes tallied so far (at once; in transactional mode when committed)."""

@@ -45,9 +45,12 @@ class FakeProducer:
         self._reports: list[tuple[Callable[..., None], KafkaError | None]] = []
         self._lock = threading.Lock()
 
-    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, *,
-                on_delivery: Callable[..., None], headers: Any = None, timestamp: int = 0,
-                partition: int | None = None) -> None:
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int = -1,
+                on_delivery: Callable[..., None] | None = None, callback: Callable[..., None] | None = None,
+                timestamp: int = 0, headers: Any = None) -> None:
+        """confluent-kafka's argument order (``callback`` is ``on_delivery``'s alias)."""
+        on_delivery = on_delivery or callback
+        assert on_delivery is not None, "produce() without a delivery callback"
         call = Produced(topic, key, value, list(headers or []), timestamp)
         outcome = self.decide(call)
         if isinstance(outcome, BaseException):

@@ -143,3 +143,61 @@ def test_look_ahead_is_shared_so_one_partition_cannot_starve_the_others() -> Non
     assert [item for _, item in own.heap.pop_due(10_001)] == ["soon", "far-0", "far-1"]
     own.flow_control(consumer)  # type: ignore[arg-type]
     assert consumer.paused == set() and own.heap.count(("r", 0)) == 3 and own.heap.count(("r", 1)) == 0
+
+
+class FakeMessage:
+    """What ``OwnedPartitions.read`` asks of a fetched record."""
+
+    def __init__(self, partition: int, offset: int, due_ms: int) -> None:
+        from kafka_reliable.headers import Failure, failure_headers
+
+        f = Failure(original_topic="orders", attempt=1, error_code="_MSG_TIMED_OUT",
+                    error_class="KafkaTimeoutError", error_message="t", retriable=True, first_failure_at_ms=1,
+                    last_failure_at_ms=1, next_attempt_at_ms=due_ms)
+        self._p, self._o, self._h = partition, offset, failure_headers(None, f, message_id=f"m{offset}")
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "orders.retry"
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 5)
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return b"v"
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return self._h
+
+
+def test_records_due_when_read_skip_the_heap_and_follow_their_partition() -> None:
+    # Given: two partitions; records due before, at and after the read time (1_000)
+    from kafka_reliable.config import TopicNaming
+    from kafka_reliable.worker.partitions import OwnedPartitions
+
+    own = OwnedPartitions(max_pending=10)
+    own.gens.update({("orders.retry", 0): 1, ("orders.retry", 1): 2})
+    msgs = [FakeMessage(0, 0, 500), FakeMessage(1, 0, 1_000), FakeMessage(0, 1, 1_001)]
+    # When
+    poison = own.read(msgs, TopicNaming(), 1_000, lambda *_: None)  # type: ignore[arg-type]
+    # Then: the due ones are ready (not in the look-ahead), the later one waits in the heap
+    assert poison == [] and [(r.tp[1], r.offset) for r in own.ready] == [(0, 0), (1, 0)]
+    assert len(own.heap) == 1 and own.heap.next_due_ms() == 1_001
+    # and a revoked partition's ready record is dropped with it
+    own.drop({("orders.retry", 1)})
+    assert [(r.tp[1], r.offset) for r in own.ready] == [(0, 0)]
+    # and when producing must wait (an aborted transaction), ready records go into the heap
+    own.hold_ready()
+    assert own.ready == [] and [i.offset for _, i in own.heap.pop_due(2_000)] == [0, 1]
+    assert own.take_ready() == []
