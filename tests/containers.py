@@ -10,7 +10,7 @@ from __future__ import annotations
 from kafka_reliable.dev.broker import KAFKA_VERSION
 from tests.helpers.ports import free_port
 
-__all__ = ["docker_answers", "free_port", "start_kafka_container"]
+__all__ = ["docker_answers", "start_kafka_container"]
 
 
 def docker_answers() -> bool:

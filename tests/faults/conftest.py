@@ -84,7 +84,7 @@ def healthy(cluster: object) -> object:
 def private_redis(tmp_path: Path) -> Iterator[object]:
     """A redis-server of our own on a free port, so stopping it disturbs nobody."""
     from kafka_reliable.dev.redis_server import DevRedis
-    from tests.containers import free_port
+    from tests.helpers.ports import free_port
 
     r = DevRedis(port=free_port(), data_dir=tmp_path / "redis")
     try:

@@ -18,7 +18,7 @@ from tests.faults.harness import (
     value,
     wait_for,
 )
-from tests.kafka_helpers import unique_name
+from tests.helpers.kafka import unique_name
 
 
 def run_producer_scenario(

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.faults.harness import Tally, create_topics, delivered_count, tally, wait_for
-from tests.kafka_helpers import unique_name
+from tests.helpers.kafka import unique_name
 
 pytestmark = pytest.mark.faults
 

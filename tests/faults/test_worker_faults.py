@@ -24,7 +24,7 @@ from tests.faults.harness import (
     value,
     wait_for,
 )
-from tests.kafka_helpers import unique_name
+from tests.helpers.kafka import unique_name
 
 pytestmark = pytest.mark.faults
 

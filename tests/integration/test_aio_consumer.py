@@ -16,15 +16,8 @@ from confluent_kafka import Consumer, TopicPartition
 from kafka_reliable import RetryConfig
 from kafka_reliable.aio.consumer import AsyncReliableConsumer, run_async
 from kafka_reliable.consumer import ConsumerRecord
+from tests.helpers.consumer import FAST_RETRY, FlakyError, json_items, keyed, new_consumer, produce
 from tests.helpers.kafka import consume_all, unique_name
-from tests.integration.test_consumer import (
-    FAST_RETRY,
-    FlakyError,
-    json_items,
-    new_consumer,
-    produce,
-)
-from tests.integration.test_consumer_order import keyed
 
 
 async def until(cond: Callable[[], bool], timeout_s: float, what: Callable[[], str]) -> None:

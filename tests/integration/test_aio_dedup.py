@@ -10,8 +10,8 @@ import pytest
 from kafka_reliable import ReliableKafkaProducer
 from kafka_reliable.aio import AsyncReliableProducer
 from kafka_reliable.errors import DeduplicationUnavailableError
-from tests.containers import free_port
 from tests.helpers.kafka import consume_all
+from tests.helpers.ports import free_port
 
 
 def test_two_async_producers_send_each_content_once(kafka_bootstrap: str, redis_url: str, new_topic,

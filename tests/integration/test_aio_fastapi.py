@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from kafka_reliable import headers as H
-from tests.containers import free_port
 from tests.helpers.kafka import consume_all, headers_dict
+from tests.helpers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0

@@ -15,7 +15,6 @@ from confluent_kafka.admin import AdminClient
 from kafka_reliable import headers as h
 from kafka_reliable.consumer import ConsumerRecord, Retry
 from tests.helpers.consumer import (
-    FAST_RETRY,  # noqa: F401 - test_aio_consumer still imports it from here
     FlakyError,
     json_items,
     new_consumer,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import _unavailable
-from tests.kafka_helpers import wait_for_topic
+from tests.helpers.kafka import wait_for_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -33,7 +33,7 @@ from confluent_kafka.admin import (
 )
 
 from tests.conftest import _unavailable
-from tests.kafka_helpers import unique_name
+from tests.helpers.kafka import unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Every CLI output, worker log and stats text the session produced: grepped for secrets.
@@ -307,7 +307,7 @@ def _verb_cases() -> list[Any]:
 def _spool_one(topic: str, spool: Path) -> None:
     """One record in a spool: a producer that never reached a broker spools it at close()."""
     from kafka_reliable import ReliableKafkaProducer
-    from tests.containers import free_port
+    from tests.helpers.ports import free_port
 
     p = ReliableKafkaProducer(bootstrap_servers=f"127.0.0.1:{free_port()}", spool_path=spool, enable_metrics=False)
     p.send_message(topic, {"n": 1})
