@@ -19,11 +19,11 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from kafka_reliable.config import TopicNaming
 from kafka_reliable.worker import records
-from kafka_reliable.worker.records import RetryRecord
+from kafka_reliable.worker.records import DUE, POISON, RetryRecord, Waiting, pack, unpack
 from kafka_reliable.worker.scheduler import TP, DueHeap, OffsetTracker
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ class OwnedPartitions:
     """Heap + offset tracker + generations of the assigned partitions, and pause/resume."""
 
     def __init__(self, *, max_pending: int) -> None:
-        self.heap: DueHeap[RetryRecord] = DueHeap(max_pending=max_pending)
+        #: Records waiting for their due time, as flat tuples (``records.pack``): not GC-tracked.
+        self.heap: DueHeap[Waiting] = DueHeap(max_pending=max_pending)
         self.tracker = OffsetTracker()
         self.gens: dict[TP, int] = {}
         self.paused: set[TP] = set()
@@ -77,7 +78,7 @@ class OwnedPartitions:
         ``now_ms``, else into the heap by due time; the poison ones are returned (to be
         dead-lettered). Errors go to ``note``."""
         poison: list[RetryRecord] = []
-        gens, track, push, decode, ready = self.gens, self.tracker.track, self.heap.push, records.decode, self.ready
+        gens, track, push, decode, ready = self.gens, self.tracker.track, self.heap.push, records.decode_fields, self.ready
         for m in msgs:
             if m.error() is not None:
                 note("consumer", m.error())
@@ -88,15 +89,25 @@ class OwnedPartitions:
             if gen is None or not track(tp, offset):
                 continue  # revoked meanwhile, or a re-delivery
             ts_type, ts = m.timestamp()
-            rec = decode(tp, offset, gen, m.key(), m.value(), ts if ts_type != 0 and ts > 0 else 0,
-                         m.headers(), naming, now_ms)  # type: ignore[arg-type]
-            if rec.poison_reason is not None:
-                poison.append(rec)
-            elif rec.due_ms <= now_ms:
-                ready.append(rec)
+            f = decode(tp, offset, gen, m.key(), m.value(), ts if ts_type != 0 and ts > 0 else 0,
+                       m.headers(), naming, now_ms)  # type: ignore[arg-type]
+            if f[POISON] is not None:
+                poison.append(RetryRecord(*f))
+            elif f[DUE] <= now_ms:
+                ready.append(RetryRecord(*f))
             else:
-                push(rec.due_ms, tp, rec)
+                push(f[DUE], tp, pack(f))
         return poison
+
+    def wait(self, due_ms: int, rec: RetryRecord) -> None:
+        """Put a record (back) into the look-ahead heap until ``due_ms``."""
+        self.heap.push(due_ms, rec.tp, pack(rec.fields()))
+
+    def pop_due(self, now_ms: int, limit: int) -> list[RetryRecord]:
+        """Up to ``limit`` records of the heap due at ``now_ms``, then every ready record."""
+        out = [unpack(w) for _, w in self.heap.pop_due(now_ms, limit)]
+        out += self.take_ready()
+        return out
 
     def take_ready(self) -> list[RetryRecord]:
         """The records read already due (oldest first); ``ready`` is empty afterwards."""
@@ -106,7 +117,7 @@ class OwnedPartitions:
     def hold_ready(self) -> None:
         """Producing must wait (after an aborted transaction): the ready records go into the heap."""
         for rec in self.take_ready():
-            self.heap.push(rec.due_ms, rec.tp, rec)
+            self.wait(rec.due_ms, rec)
 
     def flow_control(self, consumer: Consumer) -> None:
         """Pause a partition whose look-ahead reached its share; resume it when it has room."""
@@ -121,7 +132,9 @@ class OwnedPartitions:
             paused.update(stop)
             log.debug("look-ahead share (%d) reached: fetching paused for %s", share, stop)
         if go:
-            consumer.resume([TopicPartition(t, p) for t, p in go])
+            parts = [TopicPartition(t, p) for t, p in go]
+            consumer.resume(parts)
+            _fetch_now(consumer, parts)
             paused.difference_update(go)
             log.debug("look-ahead has room: fetching resumed for %s", go)
 
@@ -142,3 +155,15 @@ class OwnedPartitions:
         if self.paused:
             consumer.resume(parts)
             self.paused.clear()
+
+
+def _fetch_now(consumer: Consumer, parts: list[TopicPartition]) -> None:
+    """Seek resumed partitions to their position: librdkafka's fetcher notices a bare resume only
+    at its next wake-up (~500 ms measured with librdkafka 2.16), long enough for a partition's
+    look-ahead to run dry and its due records to be read late; a seek starts the fetch at once."""
+    try:
+        for p in consumer.position(parts):
+            if p.offset >= 0:
+                consumer.seek(p)
+    except KafkaException as exc:  # revoked meanwhile: the next owner reads from the commits
+        log.debug("seek after resume failed: %s", exc)

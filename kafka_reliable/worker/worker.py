@@ -219,8 +219,7 @@ class RetryWorker:
         if txn is not None and not txn.may_produce(now_ms):
             self._own.hold_ready()
             return
-        recs = [rec for _, rec in self._heap.pop_due(now_ms, DISPATCH_BATCH)]
-        recs += self._own.take_ready()
+        recs = self._own.pop_due(now_ms, DISPATCH_BATCH)
         if not recs:
             return
         if txn is None and not tracing.configured():
@@ -307,7 +306,7 @@ class RetryWorker:
             self._txn.on_failed(kind, rec, err)
         elif err.fatal() or self._requeue_fatal:
             self._rebuild = True
-            self._heap.push(_wall_ms(), rec.tp, rec)
+            self._own.wait(_wall_ms(), rec)
         elif kind is RecordKind.REPUBLISH:
             self._on_republish_failed(rec, err.name(), err.str(), False)
         else:
@@ -333,7 +332,7 @@ class RetryWorker:
     def _route_failed(self, rec: RetryRecord, why: str) -> None:
         """A companion topic could not be written: keep the record (offset uncommitted), retry later."""
         self._notes.note("companion topic", why)
-        self._heap.push(_wall_ms() + ROUTE_RETRY_MS, rec.tp, rec)
+        self._own.wait(_wall_ms() + ROUTE_RETRY_MS, rec)
 
     def _rebuild_producer(self) -> None:
         """After a fatal idempotent-producer error: purge, requeue what was in flight, start anew."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from kafka_reliable import headers as h
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.worker.notes import ErrorNotes
 from kafka_reliable.worker.records import RecordKind, RetryRecord
@@ -113,16 +114,25 @@ def test_settings_refuse_names_that_cannot_work(kwargs: dict[str, Any], message:
 
 
 class FakeConsumer:
-    """Records pause/resume calls (partitions as (topic, partition))."""
+    """Records pause/resume/seek calls (partitions as (topic, partition))."""
 
     def __init__(self) -> None:
         self.paused: set[tuple[str, int]] = set()
+        self.seeks: list[tuple[str, int, int]] = []
 
     def pause(self, parts: list[Any]) -> None:
         self.paused |= {(p.topic, p.partition) for p in parts}
 
     def resume(self, parts: list[Any]) -> None:
         self.paused -= {(p.topic, p.partition) for p in parts}
+
+    def position(self, parts: list[Any]) -> list[Any]:
+        for p in parts:
+            p.offset = 7
+        return parts
+
+    def seek(self, part: Any) -> None:
+        self.seeks.append((part.topic, part.partition, part.offset))
 
 
 def test_look_ahead_is_shared_so_one_partition_cannot_starve_the_others() -> None:
@@ -143,6 +153,8 @@ def test_look_ahead_is_shared_so_one_partition_cannot_starve_the_others() -> Non
     assert [item for _, item in own.heap.pop_due(10_001)] == ["soon", "far-0", "far-1"]
     own.flow_control(consumer)  # type: ignore[arg-type]
     assert consumer.paused == set() and own.heap.count(("r", 0)) == 3 and own.heap.count(("r", 1)) == 0
+    # with a seek to its position, so librdkafka fetches at once instead of at its next wake-up
+    assert consumer.seeks == [("r", 0, 7)]
 
 
 class FakeMessage:
@@ -199,5 +211,15 @@ def test_records_due_when_read_skip_the_heap_and_follow_their_partition() -> Non
     assert [(r.tp[1], r.offset) for r in own.ready] == [(0, 0)]
     # and when producing must wait (an aborted transaction), ready records go into the heap
     own.hold_ready()
-    assert own.ready == [] and [i.offset for _, i in own.heap.pop_due(2_000)] == [0, 1]
+    assert own.ready == [] and len(own.heap) == 2
+    # and they wait as flat tuples the garbage collector stops tracking (no pause grows with them)
+    import gc
+
+    gc.collect()
+    gc.collect()
+    assert not any(gc.is_tracked(entry) for entry in own.heap._heap)
+    # and come back whole, due first
+    back = own.pop_due(2_000, 10)
+    assert [(r.offset, r.due_ms, r.source_topic) for r in back] == [(0, 500, "orders"), (1, 1_001, "orders")]
+    assert back[0].out_headers == ((h.MESSAGE_ID, b"m0"), (h.ATTEMPT, b"1"))
     assert own.take_ready() == []
