@@ -17,7 +17,8 @@ def admin_config(cfg: WorkerConfig) -> dict[str, Any]:
     return {"bootstrap.servers": cfg.bootstrap_servers, "logger": client_logger(), **cfg.client_keys("admin")}
 
 
-def consumer_config(cfg: WorkerConfig, error_cb: Callable[[Any], None]) -> dict[str, Any]:
+def consumer_config(cfg: WorkerConfig, error_cb: Callable[[Any], None],
+                    on_commit: Callable[[Any, Any], None] | None = None) -> dict[str, Any]:
     """Manual commits only; read_committed so aborted transactional hops are never seen."""
     conf: dict[str, Any] = {
         "bootstrap.servers": cfg.bootstrap_servers,
@@ -31,6 +32,8 @@ def consumer_config(cfg: WorkerConfig, error_cb: Callable[[Any], None]) -> dict[
         "error_cb": error_cb,
         "logger": client_logger(),
     }
+    if on_commit is not None:
+        conf["on_commit"] = on_commit
     if cfg.pattern:
         conf["topic.metadata.refresh.interval.ms"] = PATTERN_METADATA_REFRESH_MS
     if cfg.instance_id:

@@ -9,6 +9,7 @@ error.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -67,7 +68,16 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("kafka_reliable").setLevel(level)  # state changes are INFO lines
     worker = RetryWorker(config=from_values(vars(args)))
     _install_signal_handlers(worker)
+    _freeze_startup_objects()
     return worker.run()
+
+
+def _freeze_startup_objects() -> None:
+    """This process runs the worker alone: what start-up made (modules, classes, functions, ~30,000
+    objects) leaves the collector's full collections, which rescanned it all and paused the worker
+    for 10-40 ms on a busy 2-core machine (lateness p99). The library itself never touches ``gc``."""
+    gc.collect()
+    gc.freeze()
 
 
 def _install_signal_handlers(worker: RetryWorker) -> None:

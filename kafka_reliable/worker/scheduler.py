@@ -160,6 +160,13 @@ class OffsetTracker:
             if st is not None:
                 st.committed = off
 
+    def forget_committed(self, tps: Collection[TP]) -> None:
+        """A commit of these partitions failed: ``committable`` offers their position again."""
+        for tp in tps:
+            st = self._parts.get(tp)
+            if st is not None:
+                st.committed = None
+
     def pending(self, tp: TP | None = None) -> int:
         """Unfinished offsets of one partition, or of all."""
         if tp is not None:

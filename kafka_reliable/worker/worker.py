@@ -123,7 +123,7 @@ class RetryWorker:
                 return  # stopped while waiting
             prepare_topics(self._companions, cfg, metadata)
             self._sender = Sender(self._new_producer())
-            self._consumer = Consumer(clients.consumer_config(cfg, self._on_consumer_error))
+            self._consumer = Consumer(clients.consumer_config(cfg, self._on_consumer_error, self._on_commit))
             self._consumer.subscribe(
                 cfg.subscription(), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
             )
@@ -185,7 +185,7 @@ class RetryWorker:
         self._own.flow_control(self.consumer)
         now_ms = _wall_ms()
         if now_ms - self._last_commit_ms >= self.config.commit_interval_ms:
-            self._commit()
+            self._commit(asynchronous=True)
             self._last_commit_ms = now_ms
         self.metrics.pending.set(self._tracker.pending())
 
@@ -347,8 +347,10 @@ class RetryWorker:
         self._rebuild = False
 
     # ---- commits and rebalance ---------------------------------------------------------
-    def _commit(self, only: set[TP] | None = None, rewind: bool = True) -> None:
-        """Commit the contiguous prefix of finished offsets (or the open transaction)."""
+    def _commit(self, only: set[TP] | None = None, rewind: bool = True, asynchronous: bool = False) -> None:
+        """Commit the contiguous prefix of finished offsets (or the open transaction). The periodic
+        commit is asynchronous (a synchronous one stalled the loop 1-50 ms, making records late);
+        ``_on_commit`` makes a failed one be sent again."""
         if self._txn is not None:
             self._commit_transaction(self._txn, rewind)
             return
@@ -358,8 +360,11 @@ class RetryWorker:
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                                 asynchronous=False)
+            parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            if asynchronous:
+                self.consumer.commit(offsets=parts, asynchronous=True)
+            else:
+                self.consumer.commit(offsets=parts, asynchronous=False)
             self._tracker.mark_committed(offsets)
         except KafkaException as exc:
             self._notes.note("commit", str(exc.args[0]))
@@ -426,6 +431,13 @@ class RetryWorker:
             else:
                 self._rebuild = True
         self._notes.note("producer", err)
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """A commit's outcome (served by poll): a failed partition is committed again next interval."""
+        failed = [p for p in partitions if err is not None or p.error is not None]
+        if failed:
+            self._tracker.forget_committed([(p.topic, p.partition) for p in failed])
+            self._notes.note("commit", err if err is not None else failed[0].error)
 
     def _on_consumer_error(self, err: KafkaError) -> None:
         if err.fatal():

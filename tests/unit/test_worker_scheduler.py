@@ -300,3 +300,17 @@ def test_cli_verb_options_build_the_worker_config() -> None:
     assert cfg.client_keys("admin") == {"security.protocol": "SSL"}
     with pytest.raises(SystemExit):
         build_parser().parse_args(["retry-worker", "--topics", "a", "--pattern", "b"])
+
+
+def test_a_failed_asynchronous_commit_is_offered_again() -> None:
+    # Given: offsets 0-2 finished and their position (3) handed to an asynchronous commit
+    tracker = OffsetTracker()
+    for off in range(3):
+        tracker.track(TP0, off)
+        tracker.finish(TP0, off)
+    tracker.mark_committed(tracker.committable())
+    assert tracker.committable() == {}
+    # When the commit's callback says it failed
+    tracker.forget_committed([TP0, ("unknown", 9)])
+    # Then the next interval commits the same position again
+    assert tracker.committable() == {TP0: 3}
