@@ -393,7 +393,8 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
         "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0],
         "broker": "single local Apache Kafka (dev broker) on loopback", "value_bytes": 100,
-        "worker": "one process, defaults (linger.ms=5, lz4, acks=all, idempotent, commit every 200 ms)",
+        "worker": "one process, defaults (linger.ms=5, lz4, acks=all, idempotent, asynchronous commit every 200 ms; "
+                  "transactional: a transaction committed every 200 ms)",
         "pipe": "raw confluent-kafka Consumer.consume(500) -> Producer.produce of each record with its headers "
                 "(same producer defaults, per-record delivery callback, async commit every 200 ms), own process",
         "timing": "pipe and worker alike: from the first record readable in the target topic until every .retry "

@@ -89,6 +89,11 @@ class TransactionalCommitter:
         """False during the pause after an abort."""
         return now_ms >= self._hold_until_ms
 
+    @property
+    def remembers_failures(self) -> bool:
+        """Whether any republish failure of an aborted transaction is remembered."""
+        return bool(self._known)
+
     def known_failure(self, rec: RetryRecord) -> KnownFailure | None:
         """The failure of this record's republish in an aborted transaction, if any. Kept until
         a transaction commits past the record (the one routing it may be aborted too)."""

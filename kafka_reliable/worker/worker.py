@@ -222,7 +222,9 @@ class RetryWorker:
         recs = self._own.pop_due(now_ms, DISPATCH_BATCH)
         if not recs:
             return
-        if txn is None and not tracing.configured():
+        if not tracing.configured() and (txn is None or not txn.remembers_failures):
+            if txn is not None:
+                txn.begin()
             produce, kind = self.sender.produce, RecordKind.REPUBLISH
             for rec in recs:
                 if rec.out_headers is None:  # poison whose DLQ write failed: try that again
