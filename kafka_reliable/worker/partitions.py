@@ -19,7 +19,14 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from kafka_reliable.config import TopicNaming
 from kafka_reliable.worker import records
@@ -118,6 +125,34 @@ class OwnedPartitions:
         """Producing must wait (after an aborted transaction): the ready records go into the heap."""
         for rec in self.take_ready():
             self.wait(rec.due_ms, rec)
+
+    def commit(self, consumer: Consumer, only: set[TP] | None, asynchronous: bool,
+               note: Callable[[str, Any], object]) -> None:
+        """Commit the contiguous prefix of finished offsets (of ``only``, if given). The periodic
+        commit is asynchronous (a synchronous one stalled the loop 1-50 ms, making records late);
+        ``committed`` makes a failed one be sent again."""
+        offsets = self.tracker.committable()
+        if only is not None:
+            offsets = {tp: o for tp, o in offsets.items() if tp in only}
+        if not offsets:
+            return
+        parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            if asynchronous:
+                consumer.commit(offsets=parts, asynchronous=True)
+            else:
+                consumer.commit(offsets=parts, asynchronous=False)
+            self.tracker.mark_committed(offsets)
+        except KafkaException as exc:
+            note("commit", str(exc.args[0]))
+
+    def committed(self, err: KafkaError | None, partitions: list[TopicPartition],
+                  note: Callable[[str, Any], object]) -> None:
+        """A commit's outcome (``on_commit``, served by poll): a failed partition is offered again."""
+        failed = [p for p in partitions if err is not None or p.error is not None]
+        if failed:
+            self.tracker.forget_committed([(p.topic, p.partition) for p in failed])
+            note("commit", err if err is not None else failed[0].error)
 
     def flow_control(self, consumer: Consumer) -> None:
         """Pause a partition whose look-ahead reached its share; resume it when it has room."""

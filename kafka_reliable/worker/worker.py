@@ -350,26 +350,11 @@ class RetryWorker:
 
     # ---- commits and rebalance ---------------------------------------------------------
     def _commit(self, only: set[TP] | None = None, rewind: bool = True, asynchronous: bool = False) -> None:
-        """Commit the contiguous prefix of finished offsets (or the open transaction). The periodic
-        commit is asynchronous (a synchronous one stalled the loop 1-50 ms, making records late);
-        ``_on_commit`` makes a failed one be sent again."""
+        """Commit the contiguous prefix of finished offsets (or the open transaction)."""
         if self._txn is not None:
             self._commit_transaction(self._txn, rewind)
             return
-        offsets = self._tracker.committable()
-        if only is not None:
-            offsets = {tp: o for tp, o in offsets.items() if tp in only}
-        if not offsets:
-            return
-        try:
-            parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-            if asynchronous:
-                self.consumer.commit(offsets=parts, asynchronous=True)
-            else:
-                self.consumer.commit(offsets=parts, asynchronous=False)
-            self._tracker.mark_committed(offsets)
-        except KafkaException as exc:
-            self._notes.note("commit", str(exc.args[0]))
+        self._own.commit(self.consumer, only, asynchronous, self._notes.note)
 
     def _commit_transaction(self, txn: TransactionalCommitter, rewind: bool) -> None:
         if not txn.is_open:
@@ -435,11 +420,7 @@ class RetryWorker:
         self._notes.note("producer", err)
 
     def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """A commit's outcome (served by poll): a failed partition is committed again next interval."""
-        failed = [p for p in partitions if err is not None or p.error is not None]
-        if failed:
-            self._tracker.forget_committed([(p.topic, p.partition) for p in failed])
-            self._notes.note("commit", err if err is not None else failed[0].error)
+        self._own.committed(err, partitions, self._notes.note)
 
     def _on_consumer_error(self, err: KafkaError) -> None:
         if err.fatal():
