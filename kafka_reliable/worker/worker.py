@@ -51,6 +51,8 @@ MAX_POLL_WAIT_S = 0.05
 NEAR_DUE_BATCH, NEAR_DUE_MS = 100, 20
 #: Due records handed to the producer per loop turn (keeps delivery reports flowing).
 DISPATCH_BATCH = 2_000
+#: With nothing in flight, commit after this fraction of ``commit_interval_ms`` (1/4).
+IDLE_COMMIT_FRACTION = 4
 #: Delay before retrying a record whose companion topic could not be written.
 ROUTE_RETRY_MS = 1_000
 
@@ -184,7 +186,9 @@ class RetryWorker:
             self._rebuild_producer()
         self._own.flow_control(self.consumer)
         now_ms = _wall_ms()
-        if now_ms - self._last_commit_ms >= self.config.commit_interval_ms:
+        since_ms, interval_ms = now_ms - self._last_commit_ms, self.config.commit_interval_ms
+        # all handed over is acknowledged: commit sooner (a drained backlog, a transaction's records)
+        if since_ms >= interval_ms or (not self.sender.inflight and since_ms * IDLE_COMMIT_FRACTION >= interval_ms):
             self._commit(asynchronous=True)
             self._last_commit_ms = now_ms
         self.metrics.pending.set(self._tracker.pending())
