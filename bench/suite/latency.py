@@ -8,8 +8,9 @@ pure-Python work holding the GIL (``busy``).
 - raw: librdkafka's own ``msg.latency()`` and, from the caller's view, the time from the
   ``produce()`` call to the delivery callback (served by ``poll(0)`` after each send).
 - reliable: from the caller's view, the time from ``send_message()`` to the moment
-  ``get_message_status()`` first says ``sent``, seen by a watcher thread of the application
-  that checks every outstanding id every 1 ms; plus the producer's own ``latency_stats``.
+  ``get_message_status()`` says ``sent`` (the status flip, reported by
+  ``ReliableKafkaProducer.watch`` from whichever thread served the report); plus the
+  producer's own ``latency_stats`` (librdkafka's ``msg.latency()``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import collections
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -75,34 +75,19 @@ def run_raw(topic: str, n: int, rate: float, busy: bool) -> dict[str, Any]:
             "librdkafka_msg_latency": _stats(lib_ms), "caller_view": _stats(caller_ms)}
 
 
-class _Watcher(threading.Thread):
-    """The application's view: polls ``get_message_status`` of outstanding ids every 1 ms."""
+class _Flips:
+    """When each record's status flips to ``sent``: ``ReliableKafkaProducer.watch`` calls back at
+    the moment the status is stored, i.e. from then on ``get_message_status`` says ``sent``."""
 
-    def __init__(self, producer: Any) -> None:
-        super().__init__(daemon=True)
-        self.p = producer
-        self.inbox: collections.deque[tuple[str, float]] = collections.deque()
-        self.ms: list[float] = []
+    def __init__(self) -> None:
+        self.sent_at: dict[str, float] = {}
         self.other: collections.Counter[str] = collections.Counter()
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        outstanding: dict[str, float] = {}
-        status = self.p.get_message_status
-        while not (self.stop.is_set() and not outstanding and not self.inbox):
-            while self.inbox:
-                mid, t = self.inbox.popleft()
-                outstanding[mid] = t
-            now = time.perf_counter()
-            for mid, t in list(outstanding.items()):
-                s = status(mid)
-                if s == "sent":
-                    self.ms.append((now - t) * 1000)
-                    del outstanding[mid]
-                elif s not in ("pending", None):
-                    self.other[str(s)] += 1
-                    del outstanding[mid]
-            time.sleep(0.001)
+    def __call__(self, mid: str, status: str, _error_class: str | None) -> None:
+        if status == "sent":
+            self.sent_at[mid] = time.perf_counter()
+        else:
+            self.other[status] += 1
 
 
 def run_reliable(topic: str, n: int, rate: float, busy: bool) -> dict[str, Any]:
@@ -113,21 +98,23 @@ def run_reliable(topic: str, n: int, rate: float, busy: bool) -> dict[str, Any]:
                                   spool_path=Path(d) / "spool.sqlite3")
         p.send_message(topic, {"warm": True}, key="warm")
         p.flush(30)
-        w = _Watcher(p)
-        w.start()
+        flips = _Flips()
+        started: dict[str, float] = {}
         t0 = time.perf_counter() + 0.01
         for i in range(n):
             _wait_until(t0 + i / rate, busy)
             VALUE["seq"] = i
             t = time.perf_counter()
-            w.inbox.append((p.send_message(topic, VALUE, key=str(i)), t))
+            mid = p.send_message(topic, VALUE, key=str(i))
+            started[mid] = t
+            p.watch(mid, flips)  # a record already settled is reported at once (then late by this call)
         send_s = time.perf_counter() - t0
-        w.stop.set()
-        w.join(60)
+        p.flush(60)
+        ms = [(flips.sent_at[m] - t) * 1000 for m, t in started.items() if m in flips.sent_at]
         own = p.get_stats().get("latency_stats", {})
         p.close(30)
-    return {"offered_per_s": rate, "achieved_per_s": n / send_s, "caller_view": _stats(w.ms),
-            "not_sent": dict(w.other), "producer_latency_stats": own}
+    return {"offered_per_s": rate, "achieved_per_s": n / send_s, "caller_view": _stats(ms),
+            "not_sent": dict(flips.other), "producer_latency_stats": own}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: The background poller waits at most this long for a delivery report (seconds).
 POLL_INTERVAL_S = 0.05
+#: While the sending thread serves reports itself, the poller looks again after this long.
+SENDER_SERVES_S = 0.005
 
 
 @dataclass(kw_only=True)
@@ -49,6 +51,8 @@ class Upkeep:
     breaker: CircuitBreaker | None = None
     metrics: ProducerMetrics | None = None
     ledger: DurableLedger | None = None
+    #: Whether the sending thread served delivery reports within the last few milliseconds.
+    sender_serving: Callable[[], bool] = lambda: False
 
 
 class Maintenance:
@@ -76,10 +80,16 @@ class Maintenance:
         ledger = self.u.ledger
         tracker = self.u.tracker
         stop = self._stop
+        serving = self.u.sender_serving
         while not stop.is_set():
-            # Blocks in librdkafka (GIL released) until a report arrives: a record's status
-            # says "sent" as soon as its acknowledgement is in, not at the next tick.
-            self.u.client().poll(POLL_INTERVAL_S)
+            if serving():
+                # The sending thread serves the reports itself (every ~1 ms while it sends): a
+                # second thread taking them would wait for the GIL the sender holds.
+                stop.wait(SENDER_SERVES_S)
+            else:
+                # Blocks in librdkafka (GIL released) until a report arrives: a status says
+                # "sent" as soon as the acknowledgement is in, not at the next tick.
+                self.u.client().poll(POLL_INTERVAL_S)
             tracker.fold()
             if ledger is not None:
                 try:

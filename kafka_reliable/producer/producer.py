@@ -149,7 +149,7 @@ class ReliableKafkaProducer:
             client=lambda: self._producer, rebuild=self._rebuild, connection=self._connection,
             tracker=self._tracker, spool=self.spool, drainer=self._drainer, dlq_watch=self._dlq_watch,
             health=self._health, dedup=self._dedup, breaker=self._breaker, metrics=self._metrics,
-            ledger=self._ledger,
+            ledger=self._ledger, sender_serving=self._send.serving,
         ), interval_s)
         self._maintenance.start()
 

@@ -30,8 +30,13 @@ from kafka_reliable.spool import Spool
 
 log = logging.getLogger(__name__)
 _MID = H.MESSAGE_ID
-#: The sending thread serves delivery reports itself every this many records.
+#: The sending thread serves delivery reports itself every this many records,
 POLL_EVERY = 512
+#: and at least this often (checked every ``SERVE_CHECK_MASK + 1`` sends).
+SERVE_INTERVAL_S = 0.001
+SERVE_CHECK_MASK = 7
+#: A sender that served reports this recently is serving them (the poller stays out).
+SERVING_WINDOW_S = 0.005
 
 UserHeaders = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
 
@@ -91,6 +96,7 @@ class SendPath:
         self._ledger = ledger
         self._submit_failure = submit_failure
         self._sends = 0
+        self._served_at = 0.0
         self._statuses = tracker.statuses
         self._fast_cb = reports.on_delivery_fast
         reports.with_id_header = with_id_header
@@ -140,8 +146,22 @@ class SendPath:
             self._refused(topic, vb, kb, [(_MID, mid.encode())] if self._with_id else [], mid, exc)
             return
         self._sends += 1
-        if not self._sends % POLL_EVERY:
-            p.poll(0)  # serve reports in bulk in the sending thread
+        if not self._sends & SERVE_CHECK_MASK:
+            self._serve(p)
+
+    def serving(self) -> bool:
+        """Whether this path served delivery reports within the last few milliseconds (then
+        the background poller leaves them to it)."""
+        return time.monotonic() - self._served_at < SERVING_WINDOW_S
+
+    def _serve(self, p: Producer) -> None:
+        """Serve delivery reports in the sending thread: in bulk when sending fast, and at least
+        every ``SERVE_INTERVAL_S`` when sending slowly, so a status says ``sent`` soon after the
+        ack even while this thread keeps the GIL busy between sends."""
+        now = time.monotonic()
+        if now - self._served_at >= SERVE_INTERVAL_S or not self._sends % POLL_EVERY:
+            self._served_at = now
+            p.poll(0)
 
     # -- admission ------------------------------------------------------------------------
 
@@ -223,8 +243,8 @@ class SendPath:
             self._refused(topic, vb, kb, hdrs, mid, exc)
             return
         self._sends += 1
-        if not self._sends % POLL_EVERY:
-            p.poll(0)  # serve reports in bulk in the sending thread
+        if not self._sends & SERVE_CHECK_MASK:
+            self._serve(p)
 
     def _refused(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
                  exc: KafkaException) -> None:
