@@ -130,7 +130,8 @@ class CompanionTopics:
         return {tp.partition: tp.offset for tp in fut.result(timeout=timeout_s).topic_partitions}
 
     def close(self) -> None:
-        """Nothing to release: the admin client closes with its last reference."""
+        """Drop the admin client (it closes with its last reference: no reconnecting after)."""
+        self._admin = None
 
     def count(self, topic: str, timeout_s: float = 10.0) -> int:
         """Exact record count (high - low summed over partitions)."""

@@ -249,3 +249,4 @@ class CompanionWriter:
             self._producer.purge(in_queue=True, in_flight=True)  # their reports spool them
             self._producer.poll(0)
             self._producer.flush(0.5)
+            self._producer = None  # destroyed with its last reference: no reconnecting after close
