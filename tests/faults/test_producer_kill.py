@@ -68,6 +68,10 @@ def test_producer_sigkilled_default_mode(healthy: Any, tmp_path: Path, report: l
     conf = {"bootstrap.servers": healthy.bootstrap_servers}
     wait_for(lambda: delivered_count(conf, topic) >= 0, 5, "topic readable")
     t = tally("producer_sigkill_default_mode", conf, topic, sent, spool_path=spool)
+    if t.unknown:
+        # The record whose send_message was running at the kill (seq len(sent)) may already
+        # be on its way: delivered although its call never returned. It counts as sent.
+        t = tally("producer_sigkill_default_mode", conf, topic, [*sent, len(sent)], spool_path=spool)
     t.seconds = round(time.monotonic() - started, 1)
     t.notes = "producer SIGKILLed ~3 s into a flat-out run; LOST = librdkafka's in-memory queue (not asserted)"
     report.append(t)
