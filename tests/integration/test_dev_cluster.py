@@ -28,7 +28,9 @@ def _base() -> int:
         with socket.socket() as s:
             return s.connect_ex(("127.0.0.1", port)) != 0
 
-    for base in range(39192, 39992, 100):
+    # Below Linux's ephemeral range (32768-60999): a port there may be taken by any client's
+    # outgoing connection between this check and the broker's bind.
+    for base in range(21192, 25992, 100):
         if all(free(base + i) for i in range(21)):
             return base
     raise RuntimeError("no free port range")
@@ -55,6 +57,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Cli]:
     c = _Cli(_base(), tmp_path_factory.mktemp("dev-cluster"))
     proc = c("start", "--brokers", "3", ok=False)
     if proc.returncode != 0:
+        c("stop", "--cluster", ok=False)  # no node of a half-started cluster is left running
         _unavailable(f"dev cluster did not start (Java + Maven needed): {proc.stderr[-500:]}")
     yield c
     for n in c.nodes().values():
