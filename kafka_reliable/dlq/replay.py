@@ -63,6 +63,9 @@ class ReplayOptions:
     max_time_s: float | None = None
     chunk_size: int = 100
     chunk_interval_s: float = 1.0
+    #: Who redrives (e.g. the console and its user): when set, every replayed record carries
+    #: the audit headers ``kafka_reliable.redrive.by`` / ``.at`` / ``.from``.
+    audit_by: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_messages is not None and self.max_messages < 0:
@@ -230,6 +233,7 @@ class Replayer:
         for p, (lo, hi) in wm.items():
             c = committed.get(p)
             ranges[p] = (lo if c is None else min(max(c, lo), hi), hi)
+        ranges = self._opts.filter.ranges(ranges)
         self.result.pending_at_start = sum(hi - start for start, hi in ranges.values())
         return ranges
 
@@ -305,9 +309,13 @@ class Replayer:
 
     # -- producing and committing ---------------------------------------------------------
     def _pending(self, m: DlqMessage, target: str) -> Pending:
+        at_ms = now_ms()
         hdrs: list[tuple[str, str | bytes | None]] = [
-            *replay_headers(m, target, naming=self._naming, now_ms=now_ms())
+            *replay_headers(m, target, naming=self._naming, now_ms=at_ms)
         ]
+        if self._opts.audit_by is not None:
+            hdrs.extend(h.redrive_headers(by=self._opts.audit_by, at_ms=at_ms, source=m.coordinates,
+                                          dlq_topic=self._topic))
         return Pending(m=m, target=target, headers=hdrs)
 
     def _produce(self, entry: Pending) -> None:
