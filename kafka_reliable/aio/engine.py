@@ -34,7 +34,7 @@ from kafka_reliable.consumer.keyorder import KeyLane
 from kafka_reliable.consumer.pending import Pending
 from kafka_reliable.consumer.record import ConsumerRecord
 from kafka_reliable.consumer.routes import Origin
-from kafka_reliable.worker.scheduler import TP
+from kafka_reliable.scheduling import TP
 
 #: How long the engine waits for an outcome when it may not read more (all slots taken).
 OUTCOME_WAIT_S = 0.05

@@ -11,7 +11,6 @@ group stays alive; the retry partitions are paused while the look-ahead is full.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
@@ -42,8 +41,8 @@ from kafka_reliable.errors import Classification, ErrorKind, KafkaReliableError
 from kafka_reliable.headers import user_headers
 from kafka_reliable.health.monitor import HealthMonitor
 from kafka_reliable.routing import Route
+from kafka_reliable.scheduling import TP, Owned, names
 from kafka_reliable.topics import CompanionTopics
-from kafka_reliable.worker.scheduler import TP, DueHeap, OffsetTracker
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +71,13 @@ class Engine:
         self.s, self.bootstrap, self.handler, self.deser = s, bootstrap, handler, deserializer
         self.naming, self.metrics, self.health, self.stats = naming, metrics, health, stats
         self.stop_event = stop
-        self.heap: DueHeap[Pending] = DueHeap(max_pending=s.max_pending)
-        self.tracker = OffsetTracker()
-        self.gens: dict[TP, int] = {}
-        self.lanes = Lanes(s, naming)
+        self.own: Owned[Pending] = Owned(max_pending=s.max_pending)
+        self.heap, self.tracker, self.gens = self.own.heap, self.own.tracker, self.own.gens
+        self.lanes = Lanes(s, naming, self.own)
         self.invoker = Invoker(s=s, handler=handler, naming=naming, stats=stats, metrics=metrics, health=health,
                                stop=stop)
         self.events = ClientEvents(health=health, metrics=metrics, stop=stop, owned=self.gens)
         self.companions = CompanionTopics(settings.admin_conf(s, bootstrap), naming=naming)
-        self._seq = itertools.count(1)
         self.expected = ExpectedRetries()
         self.writer: Writer | None = None
         self._last_commit_ms = 0
@@ -360,26 +357,13 @@ class Engine:
     # ---- commits and rebalances ---------------------------------------------------------
     def _commit(self, only: set[TP] | None = None) -> None:
         assert self.consumer is not None
-        offsets = self.tracker.committable()
-        if only is not None:
-            offsets = {tp: o for tp, o in offsets.items() if tp in only}
-        if not offsets:
-            return
-        try:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                                 asynchronous=False)
-            self.tracker.mark_committed(offsets)
-        except KafkaException as exc:
-            self.events.note("commit", exc.args[0] if exc.args else exc)
+        self.own.commit(self.consumer, only, False, self.events.note)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for p in partitions:
-            self.gens[(p.topic, p.partition)] = next(self._seq)
-        consumer.assign(partitions)
-        consumer.resume(partitions)
+        self.own.assigned(consumer, partitions)
         self.lanes.assigned(consumer, partitions, set(self.gens))
         self.stats.counts["rebalances"] += 1
-        log.info("group %s: assigned %s", self.s.group_id, _names(partitions))
+        log.info("group %s: assigned %s", self.s.group_id, names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = {(p.topic, p.partition) for p in partitions}
@@ -387,20 +371,18 @@ class Engine:
             self._finish_inflight(time.monotonic() + min(self.s.shutdown_timeout_s, 10.0))
             self._commit(only=tps)
         self._drop(tps)
-        log.info("group %s: revoked %s", self.s.group_id, _names(partitions))
+        log.info("group %s: revoked %s", self.s.group_id, names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._drop({(p.topic, p.partition) for p in partitions})
-        log.warning("group %s: lost %s (nothing committed)", self.s.group_id, _names(partitions))
+        log.warning("group %s: lost %s (nothing committed)", self.s.group_id, names(partitions))
 
     def _drop(self, tps: set[TP]) -> None:
         """Forget revoked partitions: what was pending is re-read by the next owner."""
-        self.heap.drop_partitions(tps)
-        self.tracker.drop_partitions(tps)
+        self.own.drop(tps)
         self.lanes.drop(tps)
         self.expected.drop(tps)
         for tp in tps:
-            self.gens.pop(tp, None)
             if self.events.lag.pop(tp, None) is not None:
                 self.metrics.forget_lag(*tp)
 
@@ -412,8 +394,3 @@ def _origin(tp: TP, offset: int, ts: int, mid: str, hdrs: list[tuple[str, bytes 
 
 def _headers(m: Message) -> list[tuple[str, bytes | None]]:
     return m.headers() or []  # type: ignore[return-value]
-
-
-def _names(partitions: list[TopicPartition]) -> str:
-    shown = ", ".join(f"{p.topic}[{p.partition}]" for p in partitions[:20])
-    return shown + (f" … (+{len(partitions) - 20})" if len(partitions) > 20 else "")

@@ -12,7 +12,7 @@ from confluent_kafka import KafkaError
 
 from kafka_reliable.consumer.metrics import ConsumerMetrics
 from kafka_reliable.health.monitor import HealthMonitor
-from kafka_reliable.worker.scheduler import TP
+from kafka_reliable.scheduling import TP
 
 log = logging.getLogger("kafka_reliable.consumer.engine")
 

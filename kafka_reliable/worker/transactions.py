@@ -21,7 +21,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from kafka_reliable.worker.records import RecordKind, RetryRecord
-from kafka_reliable.worker.scheduler import TP
+from kafka_reliable.scheduling import TP
 
 log = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from prometheus_client import CollectorRegistry
 from kafka_reliable import tracing
 from kafka_reliable.errors import classify
 from kafka_reliable.routing import Route
+from kafka_reliable.scheduling import TP
 from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.worker import clients, records
 from kafka_reliable.worker.metrics import WorkerMetrics, serve
 from kafka_reliable.worker.notes import ErrorNotes
 from kafka_reliable.worker.partitions import OwnedPartitions, names
 from kafka_reliable.worker.records import RecordKind, RetryRecord
-from kafka_reliable.worker.scheduler import TP
 from kafka_reliable.worker.sender import Report, Sender
 from kafka_reliable.worker.settings import WorkerConfig
 from kafka_reliable.worker.startup import WorkerError, prepare_topics, wait_for_cluster
