@@ -224,18 +224,6 @@ def async_reliable_available() -> str | None:
     return None
 
 
-def redis_cluster_client() -> Any:
-    """A ``redis.cluster.RedisCluster`` for the Redis-Cluster dedup row (``REDIS_CLUSTER_URL``)."""
-    from redis.cluster import RedisCluster
-
-    from bench.suite.services import redis_cluster_url
-
-    url = redis_cluster_url()
-    if url is None:
-        raise RuntimeError("no Redis Cluster (set REDIS_CLUSTER_URL)")
-    return RedisCluster.from_url(url)
-
-
 def make(name: str) -> Any:
     """The contender called ``name`` (see ``PYTHON_CONTENDERS``)."""
     if name.startswith("async-reliable"):
@@ -249,7 +237,9 @@ def make(name: str) -> Any:
     batch, options = RELIABLE_VARIANTS[base]
     options = {**options, **DURABILITY[mode or "memory"]}
     if options.pop("redis_cluster", False):
-        options["redis_client"] = redis_cluster_client()
+        from bench.suite.services import redis_cluster_url
+
+        options["redis_url"] = redis_cluster_url()
     return Reliable(batch=batch, **options)
 
 
