@@ -99,7 +99,7 @@ class AsyncClusterIO:
                 await self.client.nodes_manager.initialize()
             else:
                 await self.client.initialize()
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, redis.RedisClusterException, OSError):
             self._known = False
             return
         self._owners = route_of(self.client.nodes_manager.slots_cache)

@@ -237,7 +237,7 @@ class ClusterIO(_PooledIO):
                     )
                 else:
                     self.client.nodes_manager.initialize()
-            except (redis.RedisError, OSError) as exc:
+            except (redis.RedisError, redis.RedisClusterException, OSError) as exc:
                 return exc
             self._owners = route_of(self.client.nodes_manager.slots_cache)
         return None
