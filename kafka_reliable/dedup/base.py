@@ -62,7 +62,7 @@ class DedupBase:
         self._unavailable = 0
 
     def key_for(self, topic: str, key: bytes | None, value: bytes) -> bytes:
-        """The dedup key of a record: the caller's ``key_fn`` when configured, else the content key."""
+        """The dedup key of a record: the caller's ``key_fn`` if given, else the content key."""
         return derive_key(topic, key, value, self.key_fn)
 
     def _record(self, *, checks: int, duplicates: int = 0, unavailable: int = 0) -> None:
