@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 KR     := $(BIN)/kafka-reliable
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-faults install services broker redis stop lint bench bench-cluster bench-quick clean
+.PHONY: demo test test-faults install services broker redis stop lint bench bench-cluster bench-quick clean console chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,22 @@ redis: install
 
 services: broker redis
 
+# Debian's chromium for the console's browser tests (Playwright drives it; no browser download).
+# Under CI=true a browser that cannot be installed fails `make test`.
+chromium:
+	@bash scripts/install-chromium.sh || [ "$${CI:-}" != "true" ]
+
+# The DLQ web console on http://127.0.0.1:8080/ (docs/console.md); set
+# KAFKA_RELIABLE_CONSOLE_TOKEN to allow redrive and purge. Try it after `make demo`.
+console: broker
+	$(KR) console
+
 demo: services
 	$(PY) scripts/demo_reliability_features.py --demo all
 
 # Tests take Kafka from KAFKA_BOOTSTRAP_SERVERS, else testcontainers when a Docker engine
 # answers, else the dev broker (tests/conftest.py); start the dev broker only in that case.
-test: install redis
+test: install redis chromium
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && ! docker info >/dev/null 2>&1; then $(KR) dev-broker start; fi
 	$(BIN)/pytest -q tests
 
