@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -25,33 +26,68 @@ from tests.helpers.kafka import create_topic, read_to_end, unique_name
 pytestmark = pytest.mark.usefixtures("wide_tables")
 
 _NAMES = [
-    h.ORIGINAL_TOPIC, h.ORIGINAL_PARTITION, h.ORIGINAL_OFFSET, h.ATTEMPT, h.REPLAY_COUNT, h.ERROR_CLASS,
-    h.LAST_FAILURE_AT, "kafka_dlt-original-topic", "kafka_dlt-original-partition", "kafka_dlt-original-offset",
-    "kafka_dlt-original-timestamp", dialects.CONNECT_PREFIX + "topic", dialects.CONNECT_PREFIX + "offset",
-    dialects.STREAMS_PREFIX + "partition", "source_topic", "source_offset", share_group.TOPIC,
-    share_group.OFFSET, share_group.DELIVERY_COUNT, share_group.MESSAGE, schema_rules.RULE_TOPIC,
+    h.ORIGINAL_TOPIC,
+    h.ORIGINAL_PARTITION,
+    h.ORIGINAL_OFFSET,
+    h.ATTEMPT,
+    h.REPLAY_COUNT,
+    h.ERROR_CLASS,
+    h.LAST_FAILURE_AT,
+    "kafka_dlt-original-topic",
+    "kafka_dlt-original-partition",
+    "kafka_dlt-original-offset",
+    "kafka_dlt-original-timestamp",
+    dialects.CONNECT_PREFIX + "topic",
+    dialects.CONNECT_PREFIX + "offset",
+    dialects.STREAMS_PREFIX + "partition",
+    "source_topic",
+    "source_offset",
+    share_group.TOPIC,
+    share_group.OFFSET,
+    share_group.DELIVERY_COUNT,
+    share_group.MESSAGE,
+    schema_rules.RULE_TOPIC,
     schema_rules.RULE_MODE,
 ]
-_VALUES = [b"9" * 5000, b"-3", b"\xff\xfe", b"bad topic/\xc3", b"253402300800000", b"..", b"", b"\x00" * 8,
-           b"2147483648", b"x" * 100_000]
+_VALUES = [
+    b"9" * 5000,
+    b"-3",
+    b"\xff\xfe",
+    b"bad topic/\xc3",
+    b"253402300800000",
+    b"..",
+    b"",
+    b"\x00" * 8,
+    b"2147483648",
+    b"x" * 100_000,
+]
 
 
 def _garbage(rng: random.Random) -> list[tuple[str, bytes | None]]:
     out: list[tuple[str, bytes | None]] = []
     for _ in range(rng.randint(1, 6)):
-        value = rng.choice([*_VALUES, None, bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 30)))])
+        value = rng.choice(
+            [*_VALUES, None, bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 30)))]
+        )
         out.append((rng.choice(_NAMES), value))
     return out
 
 
 def _rule(mode: bytes, topic: str) -> list[tuple[str, bytes | None]]:
-    return [("app", b"1"), (schema_rules.RULE_NAME, b"checkLen"), (schema_rules.RULE_MODE, mode),
-            (schema_rules.RULE_SUBJECT, topic.encode() + b"-value"), (schema_rules.RULE_TOPIC, topic.encode()),
-            (schema_rules.RULE_EXCEPTION, b"Expr failed: 'size(message.ssn) == 9'")]
+    return [
+        ("app", b"1"),
+        (schema_rules.RULE_NAME, b"checkLen"),
+        (schema_rules.RULE_MODE, mode),
+        (schema_rules.RULE_SUBJECT, topic.encode() + b"-value"),
+        (schema_rules.RULE_TOPIC, topic.encode()),
+        (schema_rules.RULE_EXCEPTION, b"Expr failed: 'size(message.ssn) == 9'"),
+    ]
 
 
 def test_undecodable_records_are_listed_shown_counted_and_replayed_only_to_a_target(
-    capsys: pytest.CaptureFixture[str], kafka_bootstrap: str, admin: AdminClient,
+    capsys: pytest.CaptureFixture[str],
+    kafka_bootstrap: str,
+    admin: AdminClient,
 ) -> None:
     # Given a DLQ with 30 garbage records and two Schema Registry rule-action records
     source = create_topic(admin, unique_name("garbage-src"))
@@ -69,9 +105,13 @@ def test_undecodable_records_are_listed_shown_counted_and_replayed_only_to_a_tar
     # When listed, shown, counted: normal exit codes, every record there
     code, out, err = cli(capsys, "dlq", "list", dlq, "--json", "--limit", "100", *base)
     assert code == 0, err
-    rows = json_lines(out)
+    rows: list[dict[str, Any]] = json_lines(out)
     assert len(rows) == n and sum(1 for r in rows if r["notes"]) >= 10
-    assert all(isinstance(note, str) and note.startswith("undecodable: ") for r in rows for note in r["notes"])
+    assert all(
+        isinstance(note, str) and note.startswith("undecodable: ")
+        for r in rows
+        for note in r["notes"]
+    )
     code, out, err = cli(capsys, "dlq", "list", dlq, "--limit", "100", *base)
     assert code == 0 and "warning: 0:" in err + out
     for i in [*range(0, n, 3), n - 1]:  # every third (each show is its own consumer) and the last
@@ -82,8 +122,14 @@ def test_undecodable_records_are_listed_shown_counted_and_replayed_only_to_a_tar
     code, out, _ = cli(capsys, "dlq", "stats", dlq, "--json", *base)
     assert code == 0 and json.loads(out)["total_messages"] == n
     rule_rows = [r for r in rows if r["dialect"] == "schema_registry"]
-    assert [(r["extra"]["rule_mode"], r["original_topic"], r["reason"]) for r in rule_rows] == [  # type: ignore[index]
-        ("READ", source, "rule_failed"), ("WRITE", source, "rule_failed")]
+    modes = [
+        (r["extra"]["rule_mode"], r["original_topic"], r["reason"])
+        for r in rule_rows
+    ]
+    assert modes == [
+        ("READ", source, "rule_failed"),
+        ("WRITE", source, "rule_failed"),
+    ]
     # When replayed without a target: only records that say where they belong go anywhere
     code, out, err = cli(capsys, "dlq", "replay", dlq, "--yes", "--force", "--json", *base)
     result = json.loads(out)
@@ -97,9 +143,23 @@ def test_undecodable_records_are_listed_shown_counted_and_replayed_only_to_a_tar
     back = read_to_end(kafka_bootstrap, source)
     assert [(m.value(), m.headers()[0]) for m in back] == [(b"v%d" % (n - 2), ("app", b"1"))]
     # When replayed to an explicit target: every record goes there, nothing held up
-    code, out, err = cli(capsys, "dlq", "replay", dlq, "--to-topic", target, "--yes", "--force", "--json",
-                         "--progress-group", unique_name("g"), *base)
+    code, out, err = cli(
+        capsys,
+        "dlq",
+        "replay",
+        dlq,
+        "--to-topic",
+        target,
+        "--yes",
+        "--force",
+        "--json",
+        "--progress-group",
+        unique_name("g"),
+        *base,
+    )
     result = json.loads(out)
     assert code == 0, err
     assert result["replayed"] == n and result["skipped"] == []
-    assert sorted(m.value() for m in read_to_end(kafka_bootstrap, target)) == sorted(b"v%d" % i for i in range(n))
+    assert sorted(m.value() for m in read_to_end(kafka_bootstrap, target)) == sorted(
+        b"v%d" % i for i in range(n)
+    )
