@@ -1,7 +1,9 @@
 """Memory dedup store: bytes per key and RSS over millions of distinct keys.
 
-Child: ``python -m bench.suite.dedup_store --keys 5000000`` prints one JSON line. The store is
-``MemoryDeduplicator()`` with its defaults (TTL and ``max_entries`` unchanged); keys are the
+Child: ``python -m bench.suite.dedup_store --keys 5000000 [--max-entries N]`` prints one JSON
+line. The store is ``MemoryDeduplicator()`` with its defaults (TTL and ``max_entries``
+unchanged) or with ``max_entries=N`` (the suite runs it with N = keys too, so bytes per key is
+measured over every key, not at the default bound); keys are the
 producer's own content keys (``key_for(topic, key, value)``), claimed through the public
 ``check()`` in chunks of 1,000 (what ``send_batch`` does). RSS is sampled as keys go in:
 
@@ -41,10 +43,12 @@ def _fill_point(points: list[tuple[int, float]], held: list[int], cap: int) -> t
     return points[-1]
 
 
-def run(n: int, samples: int) -> dict[str, Any]:
+def run(n: int, samples: int, max_entries: int | None = None) -> dict[str, Any]:
     from kafka_reliable.dedup import MemoryDeduplicator
 
-    store = MemoryDeduplicator()
+    store = (
+        MemoryDeduplicator() if max_entries is None else MemoryDeduplicator(max_entries=max_entries)
+    )
     cap = int(getattr(store, "max_entries", n))
     every = max(CHUNK, (n // samples) // CHUNK * CHUNK)
     _keys(store, 0, CHUNK)  # the key function's own first-call allocations
@@ -77,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keys", type=int, default=5_000_000)
     ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--max-entries", type=int, help="default: the library's")
     args = ap.parse_args(argv)
-    print(json.dumps(run(args.keys, args.samples)))
+    print(json.dumps(run(args.keys, args.samples, args.max_entries)))
     return 0
 
 
