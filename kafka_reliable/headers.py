@@ -95,7 +95,7 @@ def get_str(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> st
 
 def parse_decimal(v: bytes | None) -> int | None:
     """``b"42"`` / ``b"-7"`` -> int; None for anything else (binary, blanks, ``1_000``, ``+5``)."""
-    if not v:
+    if not v or len(v) > 64:  # bounded work; int() of 4,300+ digits raises ValueError
         return None
     body = v[1:] if v[:1] == b"-" else v
     if not body or not body.isdigit() or not body.isascii():

@@ -101,14 +101,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             f"the console needs its extra: pip install 'kafka-reliable[console]' ({exc})"
         ) from None
-    conf = client_conf(args)
-    connect_admin(conf, 10.0)  # one line and exit 1 when the cluster does not answer
     if not is_loopback(args.host) and not args.token:
         print(
             f"warning: the console listens on {args.host} without a token: anyone who can reach "
             "it can read every DLQ record (it stays read-only)",
             file=sys.stderr,
         )
+    conf = client_conf(args)
+    connect_admin(conf, 10.0)  # one line and exit 1 when the cluster does not answer
     kw = {}
     if args.worker_group:
         kw["worker_group"] = args.worker_group

@@ -50,7 +50,7 @@ class RetryTopic:
     committed: bool
 
 
-def _source_and_group(name: str, base: str, topics: set[str]) -> tuple[str | None, str | None]:
+def _source_and_group(base: str, topics: set[str]) -> tuple[str | None, str | None]:
     """``orders`` for ``orders.dlq``; ``(orders, billing)`` for ``orders.billing.dlq``."""
     if base in topics:
         return base, None
@@ -69,7 +69,7 @@ def classify(name: str, topics: set[str], settings: ConsoleSettings) -> DlqTopic
     if name.endswith(naming.retry_suffix):
         return None
     if name.endswith(naming.dlq_suffix) and len(name) > len(naming.dlq_suffix):
-        source, group = _source_and_group(name[: -len(naming.dlq_suffix)], name, topics)
+        source, group = _source_and_group(name[: -len(naming.dlq_suffix)], topics)
         if source is None:
             source = name[: -len(naming.dlq_suffix)]
         kind = KIND_GROUP if group else KIND_OURS
@@ -130,7 +130,7 @@ def find_retry_topics(
     commits: dict[str, dict[tuple[str, int], int]] = {}
     out: list[RetryTopic] = []
     for t in retry:
-        _source, group = _source_and_group(t[: -len(suffix)], t, names)
+        _source, group = _source_and_group(t[: -len(suffix)], names)
         group = group or settings.worker_group
         if group not in commits:
             commits[group] = cluster.committed(group)

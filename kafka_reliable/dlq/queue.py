@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from kafka_reliable.config import TopicNaming, client_config
-from kafka_reliable.dlq import dialects
+from kafka_reliable.dlq import dialects, share_group
 from kafka_reliable.dlq.maintenance import (
     DEFAULT_EXPIRY_MARGIN_MS,
     Alert,
@@ -167,9 +167,11 @@ class DeadLetterQueue:
         return self.dlq_topic(topic) in self.topic_names()
 
     def list_dlq_topics(self) -> list[str]:
-        """Existing topics named like a DLQ: ``*<dlq suffix>``, Spring's ``*.DLT`` / ``*-dlt``, ``*-dlq``."""
+        """Existing topics named like a DLQ: ``*<dlq suffix>``, Spring's ``*.DLT`` / ``*-dlt``,
+        ``*-dlq``, and share-group DLQs (``dlq.*``, the broker's default required prefix)."""
         suffixes = (self.naming.dlq_suffix, *FOREIGN_SUFFIXES)
-        return sorted(t for t in self.topic_names() if t.endswith(suffixes) and not t.startswith("__"))
+        return sorted(t for t in self.topic_names() if not t.startswith("__") and (
+            t.endswith(suffixes) or t.startswith(share_group.DEFAULT_DLQ_PREFIX)))
 
     # -- reading ----------------------------------------------------------------------------
     def get_dlq_messages(self, topic: str, limit: int | None = 100, **filters: Any) -> list[DlqMessage]:
