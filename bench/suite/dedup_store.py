@@ -11,6 +11,9 @@ producer's own content keys (``key_for(topic, key, value)``), claimed through th
   (or every key, if fewer), divided by the keys held;
 - after it is full, the store evicts as many keys as it takes in, so RSS should stay flat: the
   least-squares slope over the samples after the fill, in MB per million keys.
+
+``--reference`` measures the store the compact one replaced (an ``OrderedDict`` of key →
+expiry, LRU-trimmed to the bound) with the same keys, for the before → after line.
 """
 
 from __future__ import annotations
@@ -25,6 +28,31 @@ from bench.suite.common import rss_mb
 from bench.suite.memory import slope_mb_per_million
 
 CHUNK = 1000
+
+
+class OrderedDictStore:
+    """The memory store before the compact one: ``OrderedDict[key, expiry]``, LRU-trimmed."""
+
+    def __init__(self, *, max_entries: int, key_for: Any, ttl_s: float = 3600.0) -> None:
+        from collections import OrderedDict
+
+        self.max_entries, self.ttl_s, self.key_for = max_entries, ttl_s, key_for
+        self._entries: OrderedDict[bytes, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def check(self, keys: list[bytes]) -> list[bool]:
+        now = time.monotonic()
+        out = []
+        for k in keys:
+            exp = self._entries.get(k)
+            out.append(exp is None or exp <= now)
+            self._entries[k] = now + self.ttl_s
+            self._entries.move_to_end(k)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return out
 
 
 def _keys(store: Any, start: int, count: int) -> list[bytes]:
@@ -43,12 +71,13 @@ def _fill_point(points: list[tuple[int, float]], held: list[int], cap: int) -> t
     return points[-1]
 
 
-def run(n: int, samples: int, max_entries: int | None = None) -> dict[str, Any]:
+def run(n: int, samples: int, max_entries: int | None = None, reference: bool = False) -> dict:
     from kafka_reliable.dedup import MemoryDeduplicator
 
-    store = (
-        MemoryDeduplicator() if max_entries is None else MemoryDeduplicator(max_entries=max_entries)
-    )
+    options: dict[str, Any] = {} if max_entries is None else {"max_entries": max_entries}
+    store: Any = MemoryDeduplicator(**options)
+    if reference:
+        store = OrderedDictStore(max_entries=store.max_entries, key_for=store.key_for)
     cap = int(getattr(store, "max_entries", n))
     every = max(CHUNK, (n // samples) // CHUNK * CHUNK)
     _keys(store, 0, CHUNK)  # the key function's own first-call allocations
@@ -82,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keys", type=int, default=5_000_000)
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--max-entries", type=int, help="default: the library's")
+    ap.add_argument("--reference", action="store_true", help="the OrderedDict store instead")
     args = ap.parse_args(argv)
-    print(json.dumps(run(args.keys, args.samples, args.max_entries)))
+    print(json.dumps(run(args.keys, args.samples, args.max_entries, args.reference)))
     return 0
 
 

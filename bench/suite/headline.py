@@ -128,6 +128,9 @@ def _memory(doc: dict[str, Any], out: dict[str, Any]) -> None:
     if every.get("bytes_per_key") is not None:
         out["dedup_bytes_per_key"] = round(every["bytes_per_key"], 1)
         out["dedup_check_ns_per_key"] = round(every["check_ns_per_key"])
+    ref = doc.get("dedup", {}).get("ordered_dict_reference", {})
+    if ref.get("bytes_per_key") is not None:
+        out["dedup_bytes_per_key_ordered_dict_reference"] = round(ref["bytes_per_key"], 1)
     if bound.get("bytes_per_key") is not None:
         out["dedup_bytes_per_key_at_default_bound"] = round(bound["bytes_per_key"], 1)
         slope = bound["slope_after_full_mb_per_million"]

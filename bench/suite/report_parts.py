@@ -168,7 +168,8 @@ def retry(doc: dict[str, Any]) -> list[str]:
 
 def dedup(doc: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    titles = {"default_bound": "the default bound", "every_key": "bounded by the key count"}
+    titles = {"default_bound": "the default bound", "every_key": "bounded by the key count",
+              "ordered_dict_reference": "reference: the OrderedDict store it replaced"}  # fmt: skip
     for key, title in titles.items():
         d = doc["dedup"].get(key)
         if not d:

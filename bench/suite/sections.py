@@ -104,11 +104,16 @@ def retry_worker(a: argparse.Namespace, admin: Any, log: Log) -> dict[str, Any]:
 
 
 def dedup(a: argparse.Namespace, admin: Any, log: Log) -> dict[str, Any]:
-    """The store with its default bound (flat once full?), then bounded by the key count (bytes
-    per key over every key)."""
+    """The store with its default bound (flat once full?), bounded by the key count (bytes per
+    key over every key), and the OrderedDict store it replaced at the default bound."""
     out: dict[str, Any] = {}
     every_key = ["--max-entries", str(a.dedup_keys)]
-    for name, extra in (("default_bound", []), ("every_key", every_key)):
+    configs = {
+        "default_bound": [],
+        "every_key": every_key,
+        "ordered_dict_reference": ["--reference"],
+    }
+    for name, extra in configs.items():
         log(f"dedup ({name}): memory store over {a.dedup_keys:,} keys")
         r = run_child("bench.suite.dedup_store", ["--keys", str(a.dedup_keys), *extra],
                       timeout_s=a.dedup_keys / 20_000 + 120)  # fmt: skip
