@@ -29,8 +29,15 @@ from kafka_reliable.config import TopicNaming
 
 #: Default time someone needs to notice a dead letter (``--notice-within``), ms.
 DEFAULT_NOTICE_MS = 7 * 24 * 3600 * 1000
-CHECKS = ("replication_factor", "min_insync_replicas", "companion_missing", "companion_partitions",
-          "dlq_retention", "max_message_bytes", "compacted_companion")
+CHECKS = (
+    "replication_factor",
+    "min_insync_replicas",
+    "companion_missing",
+    "companion_partitions",
+    "dlq_retention",
+    "max_message_bytes",
+    "compacted_companion",
+)
 _CONFIGS = ("min.insync.replicas", "retention.ms", "max.message.bytes", "cleanup.policy")
 
 
@@ -59,7 +66,12 @@ class Finding:
     message: str
 
     def to_json(self) -> dict[str, str]:
-        return {"source": self.source, "topic": self.topic, "check": self.check, "message": self.message}
+        return {
+            "source": self.source,
+            "topic": self.topic,
+            "check": self.check,
+            "message": self.message,
+        }
 
 
 def companions_of(names: Iterable[str], naming: TopicNaming) -> list[str]:
@@ -69,7 +81,7 @@ def companions_of(names: Iterable[str], naming: TopicNaming) -> list[str]:
 
 
 def gather(admin: AdminClient, topics: Iterable[str], timeout_s: float) -> dict[str, TopicFacts]:
-    """Facts of ``topics`` (missing ones with ``exists=False``) in one metadata and one config call."""
+    """Facts of ``topics`` (missing ones: ``exists=False``): one metadata, one config call."""
     md = admin.list_topics(timeout=timeout_s)
     out: dict[str, TopicFacts] = {}
     present = []
@@ -78,7 +90,9 @@ def gather(admin: AdminClient, topics: Iterable[str], timeout_s: float) -> dict[
         if t is None or t.error is not None or not t.partitions:
             out[name] = TopicFacts(name=name, exists=False)
         else:
-            present.append((name, len(t.partitions), min(len(p.replicas) for p in t.partitions.values())))
+            present.append(
+                (name, len(t.partitions), min(len(p.replicas) for p in t.partitions.values()))
+            )
     resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name, _, _ in present]
     futures = admin.describe_configs(resources, request_timeout=timeout_s) if resources else {}
     for (name, n, rf), res in zip(present, resources, strict=True):
@@ -92,44 +106,104 @@ def _durability(source: str, f: TopicFacts) -> list[Finding]:
     out = []
     rf, isr = f.replication_factor, f.int_config("min.insync.replicas")
     if rf == 1:
-        out.append(Finding(source=source, topic=f.name, check="replication_factor",
-                           message="replication factor 1: the records are lost with their one broker"))
+        out.append(
+            Finding(
+                source=source,
+                topic=f.name,
+                check="replication_factor",
+                message="replication factor 1: the records are lost with their one broker",
+            )
+        )
     if isr is not None and isr > rf:
-        out.append(Finding(source=source, topic=f.name, check="min_insync_replicas", message=(
-            f"min.insync.replicas={isr} > replication factor {rf}: every acks=all write is refused")))
+        out.append(
+            Finding(
+                source=source,
+                topic=f.name,
+                check="min_insync_replicas",
+                message=(
+                    f"min.insync.replicas={isr} > replication factor {rf}: "
+                    "every acks=all write is refused"
+                ),
+            )
+        )
     elif isr is not None and isr == rf > 1:
-        out.append(Finding(source=source, topic=f.name, check="min_insync_replicas", message=(
-            f"min.insync.replicas={isr} = replication factor {rf}: acks=all writes stall while any "
-            "replica is down")))
+        out.append(
+            Finding(
+                source=source,
+                topic=f.name,
+                check="min_insync_replicas",
+                message=(
+                    f"min.insync.replicas={isr} = replication factor {rf}: "
+                    "acks=all writes stall while any "
+                    "replica is down"
+                ),
+            )
+        )
     elif isr == 1 and rf >= 3:
-        out.append(Finding(source=source, topic=f.name, check="min_insync_replicas", message=(
-            f"min.insync.replicas=1 with replication factor {rf}: a write acknowledged by one replica "
-            "is lost with it")))
+        out.append(
+            Finding(
+                source=source,
+                topic=f.name,
+                check="min_insync_replicas",
+                message=(
+                    f"min.insync.replicas=1 with replication factor {rf}: "
+                    "a write acknowledged by one replica "
+                    "is lost with it"
+                ),
+            )
+        )
     return out
 
 
-def _companion(source: str, src: TopicFacts, f: TopicFacts, kind: str, notice_ms: int) -> list[Finding]:
+def _companion(
+    source: str, src: TopicFacts, f: TopicFacts, kind: str, notice_ms: int
+) -> list[Finding]:
     def finding(check: str, message: str) -> Finding:
         return Finding(source=source, topic=f.name, check=check, message=message)
 
     if not f.exists:
-        return [finding("companion_missing", f"{kind} topic {f.name} does not exist: a cluster that does not "
-                        "create topics on first use refuses the failed record (kafka-reliable topics ensure)")]
+        return [
+            finding(
+                "companion_missing",
+                f"{kind} topic {f.name} does not exist: a cluster that does not "
+                "create topics on first use refuses the failed record "
+                "(kafka-reliable topics ensure)",
+            )
+        ]
     out = _durability(source, f)
     if f.partitions < src.partitions:
-        out.append(finding("companion_partitions", f"{f.partitions} partitions, fewer than {source}'s "
-                           f"{src.partitions}"))
+        out.append(
+            finding(
+                "companion_partitions",
+                f"{f.partitions} partitions, fewer than {source}'s {src.partitions}",
+            )
+        )
     src_max, own_max = src.int_config("max.message.bytes"), f.int_config("max.message.bytes")
     if src_max is not None and own_max is not None and own_max < src_max:
-        out.append(finding("max_message_bytes", f"max.message.bytes={own_max} < {source}'s {src_max}: a record "
-                           f"that failed for its size cannot go to the {kind} topic"))
+        out.append(
+            finding(
+                "max_message_bytes",
+                f"max.message.bytes={own_max} < {source}'s {src_max}: a record "
+                f"that failed for its size cannot go to the {kind} topic",
+            )
+        )
     if "compact" in f.configs.get("cleanup.policy", ""):
-        out.append(finding("compacted_companion", f"cleanup.policy={f.configs['cleanup.policy']}: compaction "
-                           "keeps only the last record per key; earlier failures of a key are lost"))
+        out.append(
+            finding(
+                "compacted_companion",
+                f"cleanup.policy={f.configs['cleanup.policy']}: compaction "
+                "keeps only the last record per key; earlier failures of a key are lost",
+            )
+        )
     retention = f.int_config("retention.ms")
     if kind == "DLQ" and retention is not None and 0 <= retention < notice_ms:
-        out.append(finding("dlq_retention", f"retention.ms={retention} ({_human(retention)}) is shorter than "
-                           f"the time to notice a dead letter ({_human(notice_ms)})"))
+        out.append(
+            finding(
+                "dlq_retention",
+                f"retention.ms={retention} ({_human(retention)}) is shorter than "
+                f"the time to notice a dead letter ({_human(notice_ms)})",
+            )
+        )
     return out
 
 
@@ -141,8 +215,12 @@ def _human(ms: int) -> str:
 
 
 def diagnose(
-    sources: Iterable[str], facts: Mapping[str, TopicFacts], naming: TopicNaming, *,
-    notice_ms: int = DEFAULT_NOTICE_MS, skip: Iterable[str] = (),
+    sources: Iterable[str],
+    facts: Mapping[str, TopicFacts],
+    naming: TopicNaming,
+    *,
+    notice_ms: int = DEFAULT_NOTICE_MS,
+    skip: Iterable[str] = (),
 ) -> list[Finding]:
     """Every finding for ``sources`` and their companions (``facts`` from :func:`gather`)."""
     out: list[Finding] = []
@@ -151,17 +229,25 @@ def diagnose(
         if not src.exists:
             continue
         out.extend(_durability(source, src))
-        for kind, name in (("retry", naming.retry_topic(source)), ("DLQ", naming.dlq_topic(source))):
+        for kind, name in (
+            ("retry", naming.retry_topic(source)),
+            ("DLQ", naming.dlq_topic(source)),
+        ):
             out.extend(_companion(source, src, facts[name], kind, notice_ms))
     skipped = set(skip)
     return [f for f in out if f.check not in skipped]
 
 
 def examine(
-    admin: AdminClient, sources: Iterable[str] | None, naming: TopicNaming, *, timeout_s: float,
-    notice_ms: int = DEFAULT_NOTICE_MS, skip: Iterable[str] = (),
+    admin: AdminClient,
+    sources: Iterable[str] | None,
+    naming: TopicNaming,
+    *,
+    timeout_s: float,
+    notice_ms: int = DEFAULT_NOTICE_MS,
+    skip: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """``{"sources", "missing", "findings"}`` for ``sources`` (None: every topic with companions)."""
+    """``{"sources", "missing", "findings"}`` of ``sources`` (None: all with companions)."""
     if sources is None:
         names = admin.list_topics(timeout=timeout_s).topics
         sources = companions_of((n for n in names if not n.startswith("__")), naming)
@@ -169,4 +255,8 @@ def examine(
     wanted = [t for s in sources for t in (s, naming.retry_topic(s), naming.dlq_topic(s))]
     facts = gather(admin, wanted, timeout_s)
     findings = diagnose(sources, facts, naming, notice_ms=notice_ms, skip=skip)
-    return {"sources": sources, "missing": [s for s in sources if not facts[s].exists], "findings": findings}
+    return {
+        "sources": sources,
+        "missing": [s for s in sources if not facts[s].exists],
+        "findings": findings,
+    }

@@ -29,8 +29,10 @@ from kafka_reliable.topics_doctor import CHECKS, DEFAULT_NOTICE_MS, examine
 EXIT_FINDING = 1
 EXIT_NOT_FOUND = 3
 
-_HELP = ("flag what can lose or stall records: replication factor 1, min.insync.replicas, companion "
-         "topics missing or with fewer partitions, DLQ retention, max.message.bytes, compaction")
+_HELP = (
+    "flag what can lose or stall records: replication factor 1, min.insync.replicas, companion "
+    "topics missing or with fewer partitions, DLQ retention, max.message.bytes, compaction"
+)
 
 
 def _duration(text: str) -> int:
@@ -41,20 +43,43 @@ def _duration(text: str) -> int:
 
 
 def add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = verbs.add_parser("doctor", help=_HELP, description=_HELP.capitalize() + ".",
-                         parents=[connection_parent()],
-                         epilog="exit codes: 0 nothing found, 1 a finding or the cluster unreachable, "
-                         "2 bad arguments, 3 a source topic does not exist")
-    p.add_argument("topics", nargs="*", metavar="TOPIC",
-                   help="source topic(s) (default: every topic with a .retry or .dlq companion)")
-    p.add_argument("--notice-within", type=_duration, default=DEFAULT_NOTICE_MS, metavar="DURATION",
-                   help="time to notice a dead letter; a shorter DLQ retention is a finding (default 7d)")
-    p.add_argument("--skip", action="append", default=[], choices=CHECKS, metavar="CHECK",
-                   help=f"leave a check out (repeatable): {', '.join(CHECKS)}")
+    p = verbs.add_parser(
+        "doctor",
+        help=_HELP,
+        description=_HELP.capitalize() + ".",
+        parents=[connection_parent()],
+        epilog="exit codes: 0 nothing found, 1 a finding or the cluster unreachable, "
+        "2 bad arguments, 3 a source topic does not exist",
+    )
+    p.add_argument(
+        "topics",
+        nargs="*",
+        metavar="TOPIC",
+        help="source topic(s) (default: every topic with a .retry or .dlq companion)",
+    )
+    p.add_argument(
+        "--notice-within",
+        type=_duration,
+        default=DEFAULT_NOTICE_MS,
+        metavar="DURATION",
+        help="time to notice a dead letter; a shorter DLQ retention is a finding (default 7d)",
+    )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=CHECKS,
+        metavar="CHECK",
+        help=f"leave a check out (repeatable): {', '.join(CHECKS)}",
+    )
     p.add_argument("--retry-suffix", type=suffix, default=".retry")
     p.add_argument("--dlq-suffix", type=suffix, default=".dlq")
-    p.add_argument("--timeout-s", type=positive_float, default=DEFAULT_CONNECT_TIMEOUT_S,
-                   help="how long to wait for each answer of the cluster (default %(default)g)")
+    p.add_argument(
+        "--timeout-s",
+        type=positive_float,
+        default=DEFAULT_CONNECT_TIMEOUT_S,
+        help="how long to wait for each answer of the cluster (default %(default)g)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_doctor)
 
@@ -65,15 +90,31 @@ def _doctor(args: argparse.Namespace) -> int:
     naming = TopicNaming(retry_suffix=args.retry_suffix, dlq_suffix=args.dlq_suffix)
     for topic in args.topics:
         if (source := naming.source_of(topic)) is not None:
-            raise ConfigurationError(f"{topic} is itself a companion topic (of {source}); name the source topic")
+            raise ConfigurationError(
+                f"{topic} is itself a companion topic (of {source}); name the source topic"
+            )
     conf = client_conf(args)
     admin = connect_admin(conf, args.timeout_s)
-    report = examine(admin, args.topics or None, naming, timeout_s=args.timeout_s,
-                     notice_ms=args.notice_within, skip=args.skip)
+    report = examine(
+        admin,
+        args.topics or None,
+        naming,
+        timeout_s=args.timeout_s,
+        notice_ms=args.notice_within,
+        skip=args.skip,
+    )
     findings = report["findings"]
     if args.json:
-        print(json.dumps({"sources": report["sources"], "missing": report["missing"],
-                          "findings": [f.to_json() for f in findings], "ok": not findings}))
+        print(
+            json.dumps(
+                {
+                    "sources": report["sources"],
+                    "missing": report["missing"],
+                    "findings": [f.to_json() for f in findings],
+                    "ok": not findings,
+                }
+            )
+        )
     else:
         _table(report)
     if report["missing"]:
@@ -87,8 +128,11 @@ def _table(report: dict[str, Any]) -> None:
         console.print(f"{name}: topic not found", markup=False, highlight=False)
     findings = report["findings"]
     if not findings:
-        console.print(f"no findings for {len(report['sources'])} source topic(s): "
-                      f"{', '.join(report['sources']) or '(none with companions)'}", markup=False)
+        console.print(
+            f"no findings for {len(report['sources'])} source topic(s): "
+            f"{', '.join(report['sources']) or '(none with companions)'}",
+            markup=False,
+        )
         return
     t = Table(title=f"topics doctor: {len(findings)} finding(s)", title_justify="left")
     for col in ("source", "topic", "check", "finding"):

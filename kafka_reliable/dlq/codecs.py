@@ -121,8 +121,11 @@ class HeaderReader:
             return None
         n = decimal(v)
         if n is None:
-            why = f"{len(v)}-byte value, too long for a number" if len(v) > MAX_NUMBER_CHARS else (
-                f"not a decimal number: {_quote(v)}")
+            why = (
+                f"{len(v)}-byte value, too long for a number"
+                if len(v) > MAX_NUMBER_CHARS
+                else (f"not a decimal number: {_quote(v)}")
+            )
             self.note(name, why)
             return None
         return self._checked(name, n, low, high, v)
@@ -140,7 +143,9 @@ class HeaderReader:
             return None
         return self._checked(name, n, low, high, v)
 
-    def int_binary(self, name: str, size: int, *, low: int = 0, high: int | None = None) -> int | None:
+    def int_binary(
+        self, name: str, size: int, *, low: int = 0, high: int | None = None
+    ) -> int | None:
         """A ``size``-byte big-endian number (Java ``ByteBuffer``); decimal text as fallback."""
         v = self.raw(name)
         if v is None:

@@ -15,9 +15,19 @@ from kafka_reliable.dlq import dialects
 from kafka_reliable.dlq.model import DlqMessage, ms_to_iso
 
 _FIELDS = (
-    "original_topic", "original_partition", "original_offset", "original_timestamp_ms",
-    "error_class", "error_code", "error_message", "stacktrace", "retry_count", "reason",
-    "first_failed_at_ms", "last_failed_at_ms", "message_id",
+    "original_topic",
+    "original_partition",
+    "original_offset",
+    "original_timestamp_ms",
+    "error_class",
+    "error_code",
+    "error_message",
+    "stacktrace",
+    "retry_count",
+    "reason",
+    "first_failed_at_ms",
+    "last_failed_at_ms",
+    "message_id",
 )
 
 
@@ -53,7 +63,9 @@ def _fields(ctx: dialects.DlqContext) -> dict[str, Any]:
 
 
 def decode_record(
-    headers: Sequence[tuple[str, bytes | None]] | None, *, key: bytes | None = None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
+    *,
+    key: bytes | None = None,
     value: bytes | None = None,
 ) -> DecodedRecord:
     """Decode one DLQ record's headers (any dialect); never raises."""
@@ -63,16 +75,31 @@ def decode_record(
     hs = [(k, v) for k, v in headers or () if isinstance(k, str)]
     ctx = dialects.parse(hs)
     m = DlqMessage(
-        id="", topic="", partition=0, offset=0, key=key, value=value,
-        headers=[(k, v or b"") for k, v in hs], timestamp_ms=None, dialect=ctx.dialect,
-        original_topic=ctx.original_topic, original_partition=ctx.original_partition,
-        original_offset=ctx.original_offset, extra=dict(ctx.extra), notes=ctx.notes,
+        id="",
+        topic="",
+        partition=0,
+        offset=0,
+        key=key,
+        value=value,
+        headers=[(k, v or b"") for k, v in hs],
+        timestamp_ms=None,
+        dialect=ctx.dialect,
+        original_topic=ctx.original_topic,
+        original_partition=ctx.original_partition,
+        original_offset=ctx.original_offset,
+        extra=dict(ctx.extra),
+        notes=ctx.notes,
     )
     reason = replay_refusal(m, to_topic=None, from_source=False)
     if reason is None and m.original_topic is None:
         reason = "no original topic in its headers; replay it only with --to-topic"
-    return DecodedRecord(dialect=ctx.dialect, fields=_fields(ctx), notes=ctx.notes,
-                         headers_only=m.headers_only, replay=reason)
+    return DecodedRecord(
+        dialect=ctx.dialect,
+        fields=_fields(ctx),
+        notes=ctx.notes,
+        headers_only=m.headers_only,
+        replay=reason,
+    )
 
 
 def decode_message(m: DlqMessage) -> DecodedRecord:

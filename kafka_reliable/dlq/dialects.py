@@ -199,7 +199,9 @@ def _karafka(r: HeaderReader) -> Fields:
         "original_partition": r.int_text_first("source_partition", high=codecs.MAX_PARTITION),
         "original_offset": r.int_text_first("source_offset"),
         "retry_count": r.int_text_first("source_attempts"),
-        "extra": _extra(r, {"consumer_group": "source_consumer_group", "trace_id": "source_trace_id"}),
+        "extra": _extra(
+            r, {"consumer_group": "source_consumer_group", "trace_id": "source_trace_id"}
+        ),
     }
 
 
@@ -252,7 +254,9 @@ def parse(headers: RawHeaders | None) -> DlqContext:
     r = HeaderReader(hs)
     try:
         fields = parser(r)
-        return DlqContext(dialect=dialect, unreadable=tuple(r.unreadable), notes=tuple(r.notes), **fields)
+        return DlqContext(
+            dialect=dialect, unreadable=tuple(r.unreadable), notes=tuple(r.notes), **fields
+        )
     except Exception as exc:  # noqa: BLE001 - a DLQ record must always be listable
         why = f"undecodable: {dialect} headers: {type(exc).__name__}: {str(exc)[:200]}"
         return DlqContext(notes=(why,))

@@ -55,19 +55,25 @@ class SourceReader:
         if isinstance(got, str):
             return f"--from-source: {topic}[{p}]@{o} {got}"
         raw = got.headers() or []
-        headers = [(str(k), _as_bytes(v) or b"") for k, v in raw]
-        return dataclasses.replace(m, key=_as_bytes(got.key()), value=_as_bytes(got.value()),
-                                   headers=headers)
+        pairs = raw.items() if isinstance(raw, dict) else raw
+        headers = [(str(k), _as_bytes(v) or b"") for k, v in pairs]
+        return dataclasses.replace(
+            m, key=_as_bytes(got.key()), value=_as_bytes(got.value()), headers=headers
+        )
 
     def _bounds(self, topic: str, p: int) -> tuple[int, int] | str:
         if (topic, p) not in self._watermarks:
             try:
                 self._watermarks[(topic, p)] = self._c.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=self._timeout_s)
+                    TopicPartition(topic, p), timeout=self._timeout_s
+                )
             except KafkaException as exc:
                 err: KafkaError = exc.args[0]
-                if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
-                                  KafkaError._UNKNOWN_TOPIC):
+                if err.code() in (
+                    KafkaError.UNKNOWN_TOPIC_OR_PART,
+                    KafkaError._UNKNOWN_PARTITION,
+                    KafkaError._UNKNOWN_TOPIC,
+                ):
                     return "cannot be read: the topic or partition does not exist"
                 raise
         return self._watermarks[(topic, p)]
@@ -90,10 +96,11 @@ class SourceReader:
             msg = self._c.poll(0.5)
             if msg is None:
                 continue
-            if msg.error() is not None:
-                if msg.error().code() == KafkaError._PARTITION_EOF:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
                     break
-                raise KafkaException(msg.error())
+                raise KafkaException(err)
             offset = msg.offset() or 0
             self._at = (topic, p, offset + 1)
             if offset == o:

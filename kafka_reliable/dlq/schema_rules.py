@@ -49,6 +49,8 @@ def replay_refusal(mode: str | None, topic: str | None) -> str | None:
     """Why a record of this rule mode cannot go back to its topic as is (None: it can)."""
     if mode == REPLAYABLE_MODE:
         return None
-    return (f"rule mode {mode or '(unknown)'}: Schema Registry's DlqAction wrote the value as the "
-            f"serializer's input converted to bytes (JSON for records), not {topic or 'the topic'}'s "
-            "serialized format; replay it only with --to-topic")
+    return (
+        f"rule mode {mode or '(unknown)'}: Schema Registry's DlqAction wrote the value as the "
+        f"serializer's input converted to bytes (JSON for records), not {topic or 'the topic'}'s "
+        "serialized format; replay it only with --to-topic"
+    )

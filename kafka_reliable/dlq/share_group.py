@@ -26,7 +26,10 @@ MESSAGE = PREFIX + "message"
 #: The broker's messages (``ShareGroupDLQManager``) -> (error code, reason).
 CAUSES = {
     "Offset rejected by client.": ("CLIENT_REJECT", "rejected"),
-    "Offset delivery count exceeded the threshold.": ("DELIVERY_COUNT_EXCEEDED", "delivery_count_exceeded"),
+    "Offset delivery count exceeded the threshold.": (
+        "DELIVERY_COUNT_EXCEEDED",
+        "delivery_count_exceeded",
+    ),
 }
 
 #: Group config naming the DLQ topic; topic config allowing it; group config copying key/value.

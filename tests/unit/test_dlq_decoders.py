@@ -24,38 +24,107 @@ from kafka_reliable.dlq.model import DlqMessage
 from kafka_reliable.dlq.targets import replay_refusal, topic_name_problem
 
 _SPRING = [
-    *(f"kafka_dlt-original-{n}" for n in ("topic", "partition", "offset", "timestamp", "timestamp-type",
-                                          "consumer-group")),
+    *(
+        f"kafka_dlt-original-{n}"
+        for n in ("topic", "partition", "offset", "timestamp", "timestamp-type", "consumer-group")
+    ),
     *(f"kafka_dlt-exception-{n}" for n in ("fqcn", "cause-fqcn", "message", "stacktrace")),
     *(f"kafka_dlt-key-exception-{n}" for n in ("fqcn", "message", "stacktrace")),
-    "kafka_original-topic", "kafka_original-partition", "kafka_exception-fqcn",
-    "retry_topic-attempts", "retry_topic-backoff-timestamp", "kafka_deliveryAttempt",
+    "kafka_original-topic",
+    "kafka_original-partition",
+    "kafka_exception-fqcn",
+    "retry_topic-attempts",
+    "retry_topic-backoff-timestamp",
+    "kafka_deliveryAttempt",
 ]
-_CONNECT = [dialects.CONNECT_PREFIX + n for n in (
-    "topic", "partition", "offset", "connector.name", "task.id", "stage", "class.name",
-    "exception.class.name", "exception.message", "exception.stacktrace")]
-_STREAMS = [dialects.STREAMS_PREFIX + n for n in ("exception", "message", "stacktrace", "topic", "partition",
-                                                   "offset")]
+_CONNECT = [
+    dialects.CONNECT_PREFIX + n
+    for n in (
+        "topic",
+        "partition",
+        "offset",
+        "connector.name",
+        "task.id",
+        "stage",
+        "class.name",
+        "exception.class.name",
+        "exception.message",
+        "exception.stacktrace",
+    )
+]
+_STREAMS = [
+    dialects.STREAMS_PREFIX + n
+    for n in ("exception", "message", "stacktrace", "topic", "partition", "offset")
+]
 _OURS = [
-    h.MESSAGE_ID, h.ORIGINAL_TOPIC, h.ORIGINAL_PARTITION, h.ORIGINAL_OFFSET, h.ORIGINAL_TIMESTAMP, h.ATTEMPT,
-    h.NEXT_ATTEMPT_AT, h.FIRST_FAILURE_AT, h.LAST_FAILURE_AT, h.ERROR_CODE, h.ERROR_CLASS, h.ERROR_MESSAGE,
-    h.ERROR_RETRIABLE, h.DLQ_REASON, h.REPLAY_COUNT, h.CONSUMER_GROUP,
+    h.MESSAGE_ID,
+    h.ORIGINAL_TOPIC,
+    h.ORIGINAL_PARTITION,
+    h.ORIGINAL_OFFSET,
+    h.ORIGINAL_TIMESTAMP,
+    h.ATTEMPT,
+    h.NEXT_ATTEMPT_AT,
+    h.FIRST_FAILURE_AT,
+    h.LAST_FAILURE_AT,
+    h.ERROR_CODE,
+    h.ERROR_CLASS,
+    h.ERROR_MESSAGE,
+    h.ERROR_RETRIABLE,
+    h.DLQ_REASON,
+    h.REPLAY_COUNT,
+    h.CONSUMER_GROUP,
 ]
-_SHARE = [share_group.TOPIC, share_group.PARTITION, share_group.OFFSET, share_group.GROUP,
-          share_group.DELIVERY_COUNT, share_group.MESSAGE]
-_RULE = [schema_rules.RULE_NAME, schema_rules.RULE_MODE, schema_rules.RULE_SUBJECT, schema_rules.RULE_TOPIC,
-         schema_rules.RULE_EXCEPTION]
+_SHARE = [
+    share_group.TOPIC,
+    share_group.PARTITION,
+    share_group.OFFSET,
+    share_group.GROUP,
+    share_group.DELIVERY_COUNT,
+    share_group.MESSAGE,
+]
+_RULE = [
+    schema_rules.RULE_NAME,
+    schema_rules.RULE_MODE,
+    schema_rules.RULE_SUBJECT,
+    schema_rules.RULE_TOPIC,
+    schema_rules.RULE_EXCEPTION,
+]
 _KARAFKA = sorted(dialects.KARAFKA_HEADERS)
 NAMES = {
-    dialects.OURS: _OURS, dialects.SPRING: _SPRING, dialects.CONNECT: _CONNECT, dialects.STREAMS: _STREAMS,
-    dialects.KARAFKA: _KARAFKA, dialects.SHARE_GROUP: _SHARE, dialects.SCHEMA_REGISTRY: _RULE,
+    dialects.OURS: _OURS,
+    dialects.SPRING: _SPRING,
+    dialects.CONNECT: _CONNECT,
+    dialects.STREAMS: _STREAMS,
+    dialects.KARAFKA: _KARAFKA,
+    dialects.SHARE_GROUP: _SHARE,
+    dialects.SCHEMA_REGISTRY: _RULE,
 }
 
 NASTY = [
-    b"", b"-1", b"-9223372036854775809", b"9" * 5000, b"1" * 65, b"\xff\xfe\xfd", b"\xc3", "ü".encode() * 3,
-    struct.pack(">q", -5), struct.pack(">i", 2**31 - 1), struct.pack(">i", -1), b"\x00" * 4, b"\x7f" * 8,
-    b" 42 ", b"+5", b"1_000", b"0x10", b"NaN", b"..", b"a" * 300, b"\x00\x00\x00\x00\xff\xff\xff\xff",
-    b"Offset rejected by client.", b"READ", b"\xed\xa0\x80",  # a UTF-16 surrogate in UTF-8
+    b"",
+    b"-1",
+    b"-9223372036854775809",
+    b"9" * 5000,
+    b"1" * 65,
+    b"\xff\xfe\xfd",
+    b"\xc3",
+    "ü".encode() * 3,
+    struct.pack(">q", -5),
+    struct.pack(">i", 2**31 - 1),
+    struct.pack(">i", -1),
+    b"\x00" * 4,
+    b"\x7f" * 8,
+    b" 42 ",
+    b"+5",
+    b"1_000",
+    b"0x10",
+    b"NaN",
+    b"..",
+    b"a" * 300,
+    b"\x00\x00\x00\x00\xff\xff\xff\xff",
+    b"Offset rejected by client.",
+    b"READ",
+    b"\xed\xa0\x80",  # a UTF-16 surrogate in UTF-8
 ]
 values = st.one_of(
     st.binary(max_size=40),
@@ -74,7 +143,11 @@ def dialect_headers(draw: Any) -> list[tuple[str, bytes | None]]:
     """Headers of one dialect (some missing, some twice), plus a few of another's and users'."""
     names = draw(st.sampled_from(list(NAMES.values())))
     chosen = draw(st.lists(st.sampled_from(names), max_size=len(names) + 3))
-    others = draw(st.lists(st.sampled_from([n for ns in NAMES.values() for n in ns] + ["app", ""]), max_size=3))
+    others = draw(
+        st.lists(
+            st.sampled_from([n for ns in NAMES.values() for n in ns] + ["app", ""]), max_size=3
+        )
+    )
     return [(n, draw(st.one_of(values, st.none()))) for n in chosen + others]
 
 
@@ -82,8 +155,13 @@ def _check_bounds(ctx: dialects.DlqContext, hs: list[tuple[str, bytes | None]]) 
     assert ctx.dialect in dialects.DIALECTS
     if ctx.original_partition is not None:
         assert 0 <= ctx.original_partition <= codecs.MAX_PARTITION
-    for n in (ctx.original_offset, ctx.original_timestamp_ms, ctx.retry_count, ctx.first_failed_at_ms,
-              ctx.last_failed_at_ms):
+    for n in (
+        ctx.original_offset,
+        ctx.original_timestamp_ms,
+        ctx.retry_count,
+        ctx.first_failed_at_ms,
+        ctx.last_failed_at_ms,
+    ):
         assert n is None or 0 <= n <= codecs.MAX_LONG
     assert 0 <= ctx.replay_count <= codecs.MAX_LONG
     assert ctx.original_topic is None or topic_name_problem(ctx.original_topic) is None
@@ -100,7 +178,9 @@ def _check_bounds(ctx: dialects.DlqContext, hs: list[tuple[str, bytes | None]]) 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dialect_headers())
-def test_every_dialect_decodes_anything_to_values_or_notes(hs: list[tuple[str, bytes | None]]) -> None:
+def test_every_dialect_decodes_anything_to_values_or_notes(
+    hs: list[tuple[str, bytes | None]],
+) -> None:
     # Given any headers of any dialect; When parsed; Then no exception and every value in bounds
     ctx = dialects.parse(hs)
     _check_bounds(ctx, hs)
@@ -113,10 +193,14 @@ def test_every_dialect_decodes_anything_to_values_or_notes(hs: list[tuple[str, b
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dialect_headers(), st.one_of(st.none(), values), st.one_of(st.none(), values))
 def test_a_consumed_record_always_becomes_a_listable_message(
-    hs: list[tuple[str, bytes | None]], key: bytes | None, value: bytes | None,
+    hs: list[tuple[str, bytes | None]],
+    key: bytes | None,
+    value: bytes | None,
 ) -> None:
     # Given a consumed record with any headers, key and value
-    msg = Message(topic="t.dlq", partition=0, offset=7, key=key, value=value, headers=hs, timestamp=(1, 5))
+    msg = Message(
+        topic="t.dlq", partition=0, offset=7, key=key, value=value, headers=hs, timestamp=(1, 5)
+    )
     # When it is read as a DLQ record
     m = DlqMessage.from_record(msg)
     # Then it is listable, JSON-safe, and a plain replay either has a target or says why not
@@ -134,7 +218,11 @@ def test_a_consumed_record_always_becomes_a_listable_message(
 @given(st.sampled_from(_OURS + _SHARE + _CONNECT + _KARAFKA), values)
 def test_one_garbled_header_is_either_read_or_noted(name: str, raw: bytes) -> None:
     # Given a record whose only odd header is ``name``
-    base = [(h.ORIGINAL_TOPIC, b"orders")] if name in _OURS else [(NAMES[_dialect_of(name)][0], b"orders")]
+    base = (
+        [(h.ORIGINAL_TOPIC, b"orders")]
+        if name in _OURS
+        else [(NAMES[_dialect_of(name)][0], b"orders")]
+    )
     ctx = dialects.parse([*base, (name, raw)])
     # Then the value was read, or there is exactly one note naming that header
     noted = [n for n in ctx.notes if n.startswith(f"undecodable: {name}:")]
@@ -148,11 +236,20 @@ def _dialect_of(name: str) -> str:
 
 def test_huge_and_negative_numbers_are_notes_not_exceptions() -> None:
     # 5,000 digits used to raise ValueError out of int() (Python's 4,300-digit limit)
-    ctx = dialects.parse([(h.ORIGINAL_TOPIC, b"orders"), (h.ATTEMPT, b"9" * 5000),
-                          (h.ORIGINAL_OFFSET, b"-3"), (h.ORIGINAL_PARTITION, b"2147483648")])
-    assert ctx.retry_count is None and ctx.original_offset is None and ctx.original_partition is None
+    ctx = dialects.parse(
+        [
+            (h.ORIGINAL_TOPIC, b"orders"),
+            (h.ATTEMPT, b"9" * 5000),
+            (h.ORIGINAL_OFFSET, b"-3"),
+            (h.ORIGINAL_PARTITION, b"2147483648"),
+        ]
+    )
+    assert (
+        ctx.retry_count is None and ctx.original_offset is None and ctx.original_partition is None
+    )
     assert ctx.notes == (
-        f"undecodable: {h.ORIGINAL_PARTITION}: 2147483648 is above {codecs.MAX_PARTITION}: b'2147483648'",
+        f"undecodable: {h.ORIGINAL_PARTITION}: 2147483648 is above {codecs.MAX_PARTITION}: "
+        "b'2147483648'",
         f"undecodable: {h.ORIGINAL_OFFSET}: negative number -3",
         f"undecodable: {h.ATTEMPT}: 5000-byte value, too long for a number",
     )
@@ -162,31 +259,54 @@ def test_huge_and_negative_numbers_are_notes_not_exceptions() -> None:
 def test_bad_utf8_text_is_shown_with_replacement_and_noted() -> None:
     ctx = dialects.parse([(share_group.TOPIC, b"src"), (share_group.MESSAGE, b"bad \xff text")])
     assert ctx.error_message == "bad \ufffd text"
-    assert ctx.notes == (f"undecodable: {share_group.MESSAGE}: not UTF-8 at byte 4 (shown with U+FFFD)",)
+    assert ctx.notes == (
+        f"undecodable: {share_group.MESSAGE}: not UTF-8 at byte 4 (shown with U+FFFD)",
+    )
 
 
 def test_an_illegal_topic_name_is_no_target() -> None:
     # Given a Karafka record whose source topic is not a legal Kafka topic name
-    msg = Message(topic="x.dlq", partition=0, offset=1, value=b"v", headers=[
-        ("source_topic", b"bad topic/\xff"), ("source_partition", b"0"), ("source_offset", b"1")])
+    msg = Message(
+        topic="x.dlq",
+        partition=0,
+        offset=1,
+        value=b"v",
+        headers=[
+            ("source_topic", b"bad topic/\xff"),
+            ("source_partition", b"0"),
+            ("source_offset", b"1"),
+        ],
+    )
     m = DlqMessage.from_record(msg)
     # Then it is still listed, with no original topic and a note saying why
     assert m.dialect == dialects.KARAFKA and m.original_topic is None
     assert m.notes[0].startswith("undecodable: source_topic: not a topic name")
 
 
-def test_a_parser_failure_leaves_a_raw_record_replayable_only_with_a_target(monkeypatch: Any) -> None:
+def test_a_parser_failure_leaves_a_raw_record_replayable_only_with_a_target(
+    monkeypatch: Any,
+) -> None:
     # Given a parser that fails on headers nobody foresaw
     def boom(r: codecs.HeaderReader) -> dict[str, object]:
         raise RuntimeError("unforeseen")
 
     monkeypatch.setitem(dialects._PARSERS, dialects.CONNECT, boom)
-    m = DlqMessage.from_record(Message(topic="x.dlq", partition=0, offset=3, value=b"v",
-                                       headers=[(dialects.CONNECT_PREFIX + "topic", b"payments")]))
+    m = DlqMessage.from_record(
+        Message(
+            topic="x.dlq",
+            partition=0,
+            offset=3,
+            value=b"v",
+            headers=[(dialects.CONNECT_PREFIX + "topic", b"payments")],
+        )
+    )
     # Then the record is listed raw with the failure as a note
     assert m.dialect == dialects.RAW and m.undecodable
     assert m.notes == ("undecodable: connect headers: RuntimeError: unforeseen",)
     # and a plain replay refuses it in one line; an explicit target takes it
     reason = replay_refusal(m, to_topic=None, from_source=False)
-    assert reason == "undecodable: connect headers: RuntimeError: unforeseen; replay it only with --to-topic"
+    assert (
+        reason
+        == "undecodable: connect headers: RuntimeError: unforeseen; replay it only with --to-topic"
+    )
     assert replay_refusal(m, to_topic="payments", from_source=False) is None
