@@ -20,7 +20,12 @@ from typing import Any
 from bench.suite import charts, headline, report
 from bench.suite.common import RESULTS, ROOT, machine
 from bench.suite.sections import SECTIONS, run_section
-from bench.suite.target import load_refusal, use_cluster, wait_for_quiet
+from bench.suite.target import (
+    load_refusal,
+    stop_cluster_if_started,
+    use_cluster,
+    wait_for_quiet,
+)
 from bench.suite.throughput import ORDER, summarize_trials
 
 #: Full-run sizes, then --quick sizes (a smoke run of < 3 minutes).
@@ -132,6 +137,7 @@ def _gate(args: argparse.Namespace) -> dict[str, Any] | int:
     refusal = load_refusal(load, force=args.force)
     if refusal:
         print(f"scripts/bench.py: refusing to start: {refusal}", file=sys.stderr)
+        stop_cluster_if_started(cluster, _log)
         return 3
     return {
         "quick": args.quick,
@@ -171,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         start = _gate(args)
         if isinstance(start, int):
             return start
-        doc = run_all(args, out_json, start)
+        try:
+            doc = run_all(args, out_json, start)
+        finally:
+            stop_cluster_if_started(start["cluster"], _log)
         _save(doc, out_json)
         out_json.with_suffix(".partial.json").unlink(missing_ok=True)
     return _write_report(args, doc, out_json, img_dir, out_md)

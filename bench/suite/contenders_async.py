@@ -34,7 +34,8 @@ class AsyncReliable:
             p = AsyncReliableProducer(
                 bootstrap_servers=bootstrap(),
                 producer_config=dict(RDKAFKA_CONF),
-                spool_path=Path(self._dir.name) / "spool.sqlite3",
+                spool_path=Path(self._dir.name) / "spool",
+                durability="memory",  # paired with the sync loop's memory row
             )
             if hasattr(p, "__aenter__"):
                 return await p.__aenter__()

@@ -84,3 +84,14 @@ def use_cluster(log: Callable[[str], None]) -> dict[str, Any]:
         "min_insync_replicas": isr,
         "started_by_suite": bool(started),
     }
+
+
+def stop_cluster_if_started(facts: dict[str, Any] | None, log: Callable[[str], None]) -> None:
+    """Stop the dev cluster when this run started it (a cluster found running is left alone)."""
+    if not facts or not facts.get("started_by_suite"):
+        return
+    from kafka_reliable.dev.cluster import DEFAULT_CLUSTER_PORT, DevCluster
+
+    cluster = DevCluster.load(DEFAULT_CLUSTER_PORT)
+    if cluster is not None:
+        log(f"stopping the dev cluster this run started: nodes {cluster.stop()}")

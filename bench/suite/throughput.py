@@ -69,8 +69,10 @@ LABELS = {
         for name in ORDER
         if name.partition("@")[0] in _BASE_LABELS
     },
-    "async-reliable-nowait": "AsyncReliableProducer send_message(wait=False) loop",
-    "async-reliable-gather": "AsyncReliableProducer, 1,000 concurrent awaited sends",
+    "async-reliable-nowait": "AsyncReliableProducer send_message(wait=False) loop"
+    + _MODE_LABELS[""],
+    "async-reliable-gather": "AsyncReliableProducer, 1,000 concurrent awaited sends"
+    + _MODE_LABELS[""],
     "kafka-python": "kafka-python KafkaProducer.send (future per record)",
     "aiokafka": "aiokafka AIOKafkaProducer send + gather per 1,000",
     "aiokafka-send-and-wait": "aiokafka, 1,000 concurrent send_and_wait tasks",

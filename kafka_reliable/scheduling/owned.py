@@ -90,7 +90,10 @@ class Owned(Generic[T]):
             return
         parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
-            consumer.commit(offsets=parts, asynchronous=asynchronous)
+            if asynchronous:
+                consumer.commit(offsets=parts, asynchronous=True)
+            else:
+                consumer.commit(offsets=parts, asynchronous=False)
             self.tracker.mark_committed(offsets)
         except KafkaException as exc:
             note("commit", exc.args[0] if exc.args else exc)
