@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from kafka_reliable.config import redact_url
 from kafka_reliable.dedup import RedisDeduplicator
-from kafka_reliable.dedup.claims import Flow
+from kafka_reliable.dedup.commands import Flow
 from kafka_reliable.dedup.redis_aio import async_io_for
 from kafka_reliable.dedup.redis_io import is_cluster_url, split_cluster_url
 from kafka_reliable.errors import ConfigurationError

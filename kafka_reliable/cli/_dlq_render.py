@@ -101,8 +101,13 @@ def list_notes(console: Console, messages: list[DlqMessage], *, time_filtered: b
                       "recorded one, else the record's timestamp, which for Kafka Connect records is the "
                       "original timestamp", markup=False, highlight=False, soft_wrap=True)
     for m in messages:
-        for note in m.notes:
-            console.print(f"warning: {m.coordinates}: {note}", markup=False, highlight=False)
+        notes = "; ".join(m.notes)
+        if m.unreadable_headers:
+            names = ", ".join(m.unreadable_headers)
+            console.print(f"warning: {m.coordinates}: unreadable header(s) {names}: {notes}",
+                          markup=False, highlight=False)
+        elif notes:
+            console.print(f"warning: {m.coordinates}: {notes}", markup=False, highlight=False)
         if m.headers_only:
             console.print(f"note: {m.coordinates}: headers only (no key/value copied); the original is "
                           f"{_origin(m)}: replay with --from-source", markup=False, highlight=False)

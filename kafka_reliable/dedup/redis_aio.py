@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kafka_reliable.dedup.claims import SLOTS, Command, Reply, Route, is_redirect
+from kafka_reliable.dedup.commands import SLOTS, Command, Reply, Route, is_redirect
 from kafka_reliable.dedup.redis_io import UNCOVERED, route_of
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from kafka_reliable.config import redact_url
 from kafka_reliable.dedup.base import DEFAULT_TTL_S, OnUnavailable
-from kafka_reliable.dedup.claims import ClaimCore, drive
+from kafka_reliable.dedup.claims import ClaimCore
+from kafka_reliable.dedup.commands import drive
 from kafka_reliable.dedup.keys import KeyFn
 from kafka_reliable.dedup.redis_io import (
     ClusterIO,
@@ -41,9 +42,10 @@ class RedisDeduplicator(ClaimCore):
     Give ``client`` (a ``redis.Redis`` or ``redis.cluster.RedisCluster``) or ``url``
     (``redis://``, ``rediss://``, ``unix://``; a cluster:
     ``redis+cluster://host:port[,host:port…]`` or ``rediss+cluster://…``). A client you pass
-    keeps its own timeouts and connect retries, which bound how long the first call of an outage blocks; a URL gets ``socket_timeout_s``
-    and no retries. On a cluster, keep ``{`` and ``}`` out of ``key_prefix``: a hash tag
-    there would put every claim in one slot, on one node (a hot slot).
+    keeps its own timeouts and connect retries, which bound how long the first call of an
+    outage blocks; a URL gets ``socket_timeout_s`` and no retries. On a cluster, keep ``{``
+    and ``}`` out of ``key_prefix``: a hash tag there would put every claim in one slot, on
+    one node (a hot slot).
     """
 
     def __init__(

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from kafka_reliable.config import redact_url
-from kafka_reliable.dedup.claims import SLOTS, Command, Reply, Route, is_redirect, pack
+from kafka_reliable.dedup.commands import SLOTS, Command, Reply, Route, is_redirect, pack
 from kafka_reliable.errors import ConfigurationError
 
 #: URL schemes of a Redis Cluster (the node list: ``redis+cluster://h1:p1,h2:p2/0``).

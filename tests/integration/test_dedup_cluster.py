@@ -21,7 +21,7 @@ import redis
 
 from kafka_reliable.aio.dedup import AsyncClaims, async_client_from_url
 from kafka_reliable.dedup import RedisDeduplicator, content_key
-from kafka_reliable.dedup.claims import slot_of
+from kafka_reliable.dedup.commands import slot_of
 from kafka_reliable.dev.redis_cluster import DevRedisCluster
 from kafka_reliable.errors import DeduplicationUnavailableError
 from kafka_reliable.producer import ReliableKafkaProducer

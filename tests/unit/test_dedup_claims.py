@@ -7,7 +7,8 @@ import pytest
 import redis
 
 from kafka_reliable.dedup import make_deduplicator
-from kafka_reliable.dedup.claims import SLOTS, ClaimCore, Command, Reply, drive, slot_of
+from kafka_reliable.dedup.claims import ClaimCore
+from kafka_reliable.dedup.commands import SLOTS, Command, Reply, drive, slot_of
 from kafka_reliable.errors import ConfigurationError, DeduplicationUnavailableError
 
 THREE = ["a"] * 5461 + ["b"] * 5461 + ["c"] * (SLOTS - 2 * 5461)
