@@ -119,7 +119,8 @@ def draw(doc: dict[str, Any], folder: Path, prefix: str = "bench-") -> list[Path
                folder / f"{prefix}consumer-ratios.png",
                "Consumers: throughput and CPU relative to a raw consume() loop (log scale)"),
         latency_cdf(doc, folder / f"{prefix}latency-cdf.png"),
-        rss({"memory store": doc.get("dedup", {}).get("samples", [])},
+        rss({k: v.get("samples", []) for k, v in doc.get("dedup", {}).items()
+             if isinstance(v, dict)},
             folder / f"{prefix}dedup-rss.png", "Memory dedup store: RSS over distinct keys",
             "keys claimed (millions)"),
         rss({k: v.get("samples", []) for k, v in mem.items() if isinstance(v, dict)},

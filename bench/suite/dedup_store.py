@@ -1,7 +1,9 @@
 """Memory dedup store: bytes per key and RSS over millions of distinct keys.
 
-Child: ``python -m bench.suite.dedup_store --keys 5000000`` prints one JSON line. The store is
-``MemoryDeduplicator()`` with its defaults (TTL and ``max_entries`` unchanged); keys are the
+Child: ``python -m bench.suite.dedup_store --keys 5000000 [--max-entries N]`` prints one JSON
+line. The store is ``MemoryDeduplicator()`` with its defaults (TTL and ``max_entries``
+unchanged) or with ``max_entries=N`` (the suite runs it with N = keys too, so bytes per key is
+measured over every key, not at the default bound); keys are the
 producer's own content keys (``key_for(topic, key, value)``), claimed through the public
 ``check()`` in chunks of 1,000 (what ``send_batch`` does). RSS is sampled as keys go in:
 
@@ -9,6 +11,9 @@ producer's own content keys (``key_for(topic, key, value)``), claimed through th
   (or every key, if fewer), divided by the keys held;
 - after it is full, the store evicts as many keys as it takes in, so RSS should stay flat: the
   least-squares slope over the samples after the fill, in MB per million keys.
+
+``--reference`` measures the store the compact one replaced (an ``OrderedDict`` of key →
+expiry, LRU-trimmed to the bound) with the same keys, for the before → after line.
 """
 
 from __future__ import annotations
@@ -23,6 +28,31 @@ from bench.suite.common import rss_mb
 from bench.suite.memory import slope_mb_per_million
 
 CHUNK = 1000
+
+
+class OrderedDictStore:
+    """The memory store before the compact one: ``OrderedDict[key, expiry]``, LRU-trimmed."""
+
+    def __init__(self, *, max_entries: int, key_for: Any, ttl_s: float = 3600.0) -> None:
+        from collections import OrderedDict
+
+        self.max_entries, self.ttl_s, self.key_for = max_entries, ttl_s, key_for
+        self._entries: OrderedDict[bytes, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def check(self, keys: list[bytes]) -> list[bool]:
+        now = time.monotonic()
+        out = []
+        for k in keys:
+            exp = self._entries.get(k)
+            out.append(exp is None or exp <= now)
+            self._entries[k] = now + self.ttl_s
+            self._entries.move_to_end(k)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return out
 
 
 def _keys(store: Any, start: int, count: int) -> list[bytes]:
@@ -41,10 +71,13 @@ def _fill_point(points: list[tuple[int, float]], held: list[int], cap: int) -> t
     return points[-1]
 
 
-def run(n: int, samples: int) -> dict[str, Any]:
+def run(n: int, samples: int, max_entries: int | None = None, reference: bool = False) -> dict:
     from kafka_reliable.dedup import MemoryDeduplicator
 
-    store = MemoryDeduplicator()
+    options: dict[str, Any] = {} if max_entries is None else {"max_entries": max_entries}
+    store: Any = MemoryDeduplicator(**options)
+    if reference:
+        store = OrderedDictStore(max_entries=store.max_entries, key_for=store.key_for)
     cap = int(getattr(store, "max_entries", n))
     every = max(CHUNK, (n // samples) // CHUNK * CHUNK)
     _keys(store, 0, CHUNK)  # the key function's own first-call allocations
@@ -77,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keys", type=int, default=5_000_000)
     ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--max-entries", type=int, help="default: the library's")
+    ap.add_argument("--reference", action="store_true", help="the OrderedDict store instead")
     args = ap.parse_args(argv)
-    print(json.dumps(run(args.keys, args.samples)))
+    print(json.dumps(run(args.keys, args.samples, args.max_entries, args.reference)))
     return 0
 
 

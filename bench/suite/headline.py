@@ -124,14 +124,18 @@ def _slopes(prefix: str, m: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def _memory(doc: dict[str, Any], out: dict[str, Any]) -> None:
-    d = doc.get("dedup", {})
-    if d.get("bytes_per_key") is not None:
-        out["dedup_bytes_per_key"] = round(d["bytes_per_key"], 1)
-        out["dedup_slope_after_full_mb_per_million"] = round(
-            d["slope_after_full_mb_per_million"], 2
-        )
-        out["dedup_rss_end_mb"] = round(d["rss_end_mb"], 1)
-        out["dedup_check_ns_per_key"] = round(d["check_ns_per_key"])
+    every, bound = (doc.get("dedup", {}).get(k, {}) for k in ("every_key", "default_bound"))
+    if every.get("bytes_per_key") is not None:
+        out["dedup_bytes_per_key"] = round(every["bytes_per_key"], 1)
+        out["dedup_check_ns_per_key"] = round(every["check_ns_per_key"])
+    ref = doc.get("dedup", {}).get("ordered_dict_reference", {})
+    if ref.get("bytes_per_key") is not None:
+        out["dedup_bytes_per_key_ordered_dict_reference"] = round(ref["bytes_per_key"], 1)
+    if bound.get("bytes_per_key") is not None:
+        out["dedup_bytes_per_key_at_default_bound"] = round(bound["bytes_per_key"], 1)
+        slope = bound["slope_after_full_mb_per_million"]
+        out["dedup_slope_after_full_mb_per_million"] = round(slope, 2)
+        out["dedup_rss_end_mb"] = round(bound["rss_end_mb"], 1)
     mem = doc.get("memory", {})
     _slopes("memory", mem.get("memory_dedup", {}), out)
     durable = mem.get("durable", {})

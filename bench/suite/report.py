@@ -79,6 +79,15 @@ SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[str]], str | None
 ]
 
 
+def _rendered(render: Callable[[dict[str, Any]], list[str]], doc: dict[str, Any]) -> list[str]:
+    """A section's Markdown; a result this code cannot read is said, not raised (the page and
+    the other sections are still written)."""
+    try:
+        return render(doc)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        return [f"This section's results could not be shown ({type(exc).__name__}: {exc})."]
+
+
 def _target_block(title: str, doc: dict[str, Any], path: Path, images: dict[str, Path],
                   prefix: str) -> list[str]:  # fmt: skip
     lines = [f"## {title}", "", f"From `{path.relative_to(ROOT)}`, command "
@@ -100,7 +109,7 @@ def _target_block(title: str, doc: dict[str, Any], path: Path, images: dict[str,
         if "error" in part:
             lines.append(f"Failed: {part['error']}")
             continue
-        lines += render(doc)
+        lines += _rendered(render, doc)
         stem = f"{prefix}{chart}" if chart else None
         if stem and stem in images:
             lines += ["", f"![{name}]({images[stem]})"]

@@ -167,17 +167,24 @@ def retry(doc: dict[str, Any]) -> list[str]:
 
 
 def dedup(doc: dict[str, Any]) -> list[str]:
-    d = doc["dedup"]
-    return [
-        f"`MemoryDeduplicator()` (defaults: max_entries {d['max_entries']:,}, TTL {d['ttl_s']} s), "
-        f"{d['keys']:,} distinct content keys claimed through `check()` in chunks of 1,000.",
-        "",
-        f"**{d['bytes_per_key']:.0f} bytes per key** (RSS {d['rss_start_mb']:.0f} → "
-        f"{d['rss_full_mb']:.0f} MB while it filled); at the end {d['rss_end_mb']:.0f} MB holding "
-        f"{d['held_at_end']:,} keys, slope after it filled "
-        f"{d['slope_after_full_mb_per_million']:+.1f} MB per million keys; "
-        f"{d['check_ns_per_key']:.0f} ns per key claimed.",
-    ]
+    lines: list[str] = []
+    titles = {"default_bound": "the default bound", "every_key": "bounded by the key count",
+              "ordered_dict_reference": "reference: the OrderedDict store it replaced"}  # fmt: skip
+    for key, title in titles.items():
+        d = doc["dedup"].get(key)
+        if not d:
+            continue
+        if "error" in d:
+            lines += ["", f"`MemoryDeduplicator`, {title}: failed: {d['error']}"]
+            continue
+        lines += ["", f"`MemoryDeduplicator`, {title} (max_entries {d['max_entries']:,}, TTL "
+                  f"{d['ttl_s']} s), {d['keys']:,} distinct content keys claimed through `check()` "
+                  f"in chunks of 1,000: **{d['bytes_per_key']:.0f} bytes per key** (RSS "
+                  f"{d['rss_start_mb']:.0f} → {d['rss_full_mb']:.0f} MB while it filled); at the "
+                  f"end {d['rss_end_mb']:.0f} MB holding {d['held_at_end']:,} keys, slope after it "
+                  f"filled {d['slope_after_full_mb_per_million']:+.1f} MB per million keys; "
+                  f"{d['check_ns_per_key']:.0f} ns per key claimed."]  # fmt: skip
+    return lines[1:]
 
 
 def memory(doc: dict[str, Any]) -> list[str]:

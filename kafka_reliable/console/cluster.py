@@ -22,6 +22,9 @@ from kafka_reliable.dlq.reader import Offsets
 TOPICS_TTL_S = 5.0
 #: Group id of the console's reader (it never commits).
 CONSOLE_READER_GROUP = "kafka-reliable-console-reader"
+#: The reader's ``fetch.wait.max.ms``: a read is bounded and ends at the high watermark, where
+#: the last fetch long-polls; the next page's fetch waits for that one (500 ms by default).
+READER_FETCH_WAIT_MS = 10
 
 Watermarks = dict[int, tuple[int, int]]
 
@@ -36,6 +39,7 @@ class Cluster:
         self._admin: AdminClient | None = None
         self._offsets: Offsets | None = None
         self._topics: dict[str, int] = {}
+        self._parts: dict[str, tuple[float, int | None]] = {}
         self._topics_at = 0.0
 
     @property
@@ -49,7 +53,8 @@ class Cluster:
         """The shared read-only consumer (use it under :attr:`lock`)."""
         if self._offsets is None:
             self._offsets = Offsets(
-                self.conf, group_id=CONSOLE_READER_GROUP, timeout_s=self.timeout_s
+                self.conf, group_id=CONSOLE_READER_GROUP, timeout_s=self.timeout_s,
+                consumer_settings={"fetch.wait.max.ms": READER_FETCH_WAIT_MS},
             )
         return self._offsets
 
@@ -70,15 +75,26 @@ class Cluster:
                 if t.error is None and not name.startswith("__")
             }
             self._topics_at = time.monotonic()
+            self._parts = {name: (self._topics_at, n) for name, n in self._topics.items()}
         return self._topics
 
+    def partitions(self, topic: str) -> int | None:
+        """The partition count of one topic (None when it does not exist), asked for alone:
+        a cluster with thousands of topics is not listed for every page."""
+        at, count = self._parts.get(topic, (0.0, None))
+        if time.monotonic() - at > TOPICS_TTL_S:
+            md = self.admin.list_topics(topic=topic, timeout=self.timeout_s)
+            t = md.topics.get(topic)
+            count = len(t.partitions) if t is not None and t.error is None and t.partitions else None
+            self._parts[topic] = (time.monotonic(), count)
+        return count
+
     def exists(self, topic: str) -> bool:
-        return topic in self.topics() or topic in self.topics(fresh=True)
+        return self.partitions(topic) is not None
 
     def watermarks(self, topics: Iterable[str]) -> dict[str, Watermarks]:
         """``{topic: {partition: (low, high)}}`` for many topics in two ListOffsets calls."""
-        known = self.topics()
-        tps = [TopicPartition(t, p) for t in topics if t in known for p in range(known[t])]
+        tps = [TopicPartition(t, p) for t in topics for p in range(self.partitions(t) or 0)]
         if not tps:
             return {}
         low = self._list_offsets(tps, OffsetSpec.earliest())

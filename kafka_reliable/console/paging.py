@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from confluent_kafka import Message
+
 from kafka_reliable.console.cluster import Cluster, Watermarks
 from kafka_reliable.dlq.model import DlqMessage
 from kafka_reliable.dlq.reader import DlqFilter, RangeReader
@@ -95,7 +97,7 @@ def read_page(
     pos = _start(wm, parse_cursor(cursor), newest_first)
     page = Page(total=sum(hi - lo for lo, hi in wm.values()), newest_first=newest_first)
     found: dict[int, list[DlqMessage]] = {p: [] for p in wm}
-    chunk = size if flt is None else max(size, 200)
+    chunk = size
     with cluster.lock:
         while sum(len(v) for v in found.values()) < size:
             ranges = _ranges(wm, pos, chunk, newest_first)
@@ -132,9 +134,25 @@ def _read(
 ) -> None:
     for msg in RangeReader(cluster.reader.consumer, topic, ranges):
         page.scanned += 1
+        if flt is not None and _cannot_match(flt, msg):
+            continue
         m = DlqMessage.from_record(msg)
         if flt is None or flt.matches(m):
             found[m.partition].append(m)
+
+
+def _cannot_match(flt: DlqFilter, msg: Message) -> bool:
+    """A key or value test on the raw bytes, before the headers are decoded (the costly part)."""
+    if flt.key is not None and not flt.key.startswith("base64:"):
+        key = msg.key()
+        raw = key.encode() if isinstance(key, str) else key
+        if raw != flt.key.encode():
+            return True
+    if flt.text is not None:
+        value = msg.value()
+        text = value if isinstance(value, str) else (value or b"").decode("utf-8", "replace")
+        return flt.text.lower() not in text.lower()
+    return False
 
 
 def _finish(

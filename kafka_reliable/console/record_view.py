@@ -1,7 +1,7 @@
 """A DLQ record made readable: headers, the error context per dialect, the value decoded.
 
-The error context comes from :func:`kafka_reliable.dlq.dialects.parse` (through
-:class:`DlqMessage`); this module only presents it. A value is shown as pretty JSON when it
+The error context comes from :func:`kafka_reliable.dlq.decode.decode_message` (the dialects'
+public decoding step); this module only presents it. A value is shown as pretty JSON when it
 is JSON, decoded when it is Avro (bundled schemas; single-object or, with a registry, the
 Confluent wire format), as text when it is UTF-8, else as hex. Nothing here raises on bad
 bytes: what cannot be decoded is shown raw with a note.
@@ -10,11 +10,12 @@ bytes: what cannot be decoded is shown raw with a note.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from kafka_reliable.dlq import dialects
+from kafka_reliable.dlq.decode import decode_message
 from kafka_reliable.dlq.model import DlqMessage, bytes_to_text, ms_to_iso
 
 #: Values longer than this are cut on the page (the export has them whole).
@@ -43,7 +44,10 @@ class RecordView:
     value: ValueView
     context: list[tuple[str, str]]
     hops: list[tuple[str, str]]
-    extra: dict[str, str] = field(default_factory=dict)
+    #: ``undecodable: …`` lines of headers the dialect could not decode.
+    notes: tuple[str, ...] = ()
+    #: Why a plain redrive cannot send this record (None: it can).
+    replay: str | None = None
 
 
 def _header(name: str, raw: bytes, dialect: str) -> HeaderView:
@@ -115,37 +119,31 @@ def _pairs(items: list[tuple[str, object]]) -> list[tuple[str, str]]:
     return [(k, str(v)) for k, v in items if v not in (None, "")]
 
 
+def _context(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """The decoded error context, times as ISO-8601 with their epoch ms."""
+    out = []
+    for name, value in fields.items():
+        if name.endswith("_iso") or name == "message_id":
+            continue
+        if name.endswith("_ms"):
+            value = _when(value)
+            name = name[:-3]
+        out.append((name.replace("_", " "), str(value)))
+    return out
+
+
 def build(m: DlqMessage, registry_url: str | None = None) -> RecordView:
-    context = _pairs(
-        [
-            ("dialect", m.dialect),
-            ("original topic", m.original_topic),
-            ("original partition", m.original_partition),
-            ("original offset", m.original_offset),
-            ("original timestamp", _when(m.original_timestamp_ms)),
-            ("error class", m.error_class),
-            ("error code", m.error_code),
-            ("reason", m.reason),
-            ("error message", m.last_error),
-            ("consumer group", m.consumer_group),
-        ]
-    )
+    """The page's view of ``m``; the error context from the dialects' public decoding step."""
+    decoded = decode_message(m)
     replays = m.replay_count if m.replay_count_readable else "unreadable"
-    hops = _pairs(
-        [
-            ("message id", m.message_id),
-            ("failed attempts", m.retry_count),
-            ("first failure", _when(m.first_failed_at_ms)),
-            ("last failure", _when(m.last_failed_at_ms)),
-            ("replayed", replays),
-            ("DLQ record time", _when(m.timestamp_ms)),
-        ]
-    )
+    hops = _pairs([
+        ("message id", m.message_id), ("failed attempts", m.retry_count),
+        ("first failure", _when(m.first_failed_at_ms)),
+        ("last failure", _when(m.last_failed_at_ms)),
+        ("replayed", replays), ("DLQ record time", _when(m.timestamp_ms)),
+    ])
     return RecordView(
-        m=m,
-        headers=[_header(k, v, m.dialect) for k, v in m.headers],
-        value=value_view(m.value, registry_url),
-        context=context,
-        hops=hops,
-        extra=dict(m.extra),
+        m=m, headers=[_header(k, v, m.dialect) for k, v in m.headers],
+        value=value_view(m.value, registry_url), context=_context(decoded.fields), hops=hops,
+        notes=decoded.notes, replay=decoded.replay,
     )

@@ -45,8 +45,12 @@ def consumer_conf(conf: Mapping[str, Any], group_id: str = READER_GROUP) -> dict
 class Offsets:
     """Partition metadata of a topic through one short-lived consumer (use as a context manager)."""
 
-    def __init__(self, conf: Mapping[str, Any], group_id: str = READER_GROUP, timeout_s: float = 10.0) -> None:
-        self.consumer = Consumer(consumer_conf(conf, group_id))
+    def __init__(
+        self, conf: Mapping[str, Any], group_id: str = READER_GROUP, timeout_s: float = 10.0,
+        *, consumer_settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``consumer_settings``: librdkafka consumer keys on top of the reader's own."""
+        self.consumer = Consumer({**consumer_conf(conf, group_id), **(consumer_settings or {})})
         self.timeout_s = timeout_s
 
     def __enter__(self) -> Offsets:
@@ -99,7 +103,9 @@ class RangeReader:
         self._start = {p: ranges[p][0] for p in self._end}
         self._open = set(self._end)
         self._idle_timeout_s = idle_timeout_s
-        self._batch = batch
+        # consume() waits until it has ``num_messages`` or its timeout passed: asking for no more
+        # than the ranges hold returns a short read (a page, one record) at once, not after 0.5 s
+        self._batch = max(1, min(batch, sum(self._end[p] - self._start[p] for p in self._end)))
 
     def done(self, partition: int) -> None:
         if partition in self._open:

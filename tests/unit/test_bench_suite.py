@@ -12,8 +12,9 @@ import pytest
 
 from bench.suite import cli
 from bench.suite.common import cdf_points, dumps, percentile, summarize, value_pool
+from bench.suite.dedup_store import _fill_point
 from bench.suite.headline import headline
-from bench.suite.memory import slope_mb_per_million
+from bench.suite.memory import rss_figures, slope_mb_per_million
 from bench.suite.report import markdown
 from bench.suite.sections import guarded
 from bench.suite.target import QUIET_LOAD, load_refusal, wait_for_quiet
@@ -223,6 +224,47 @@ def test_cli_refuses_to_start_on_a_busy_machine(
     assert code == 3
     err = capsys.readouterr().err
     assert "refusing to start" in err and "3.00" in err and "--force" in err
+
+
+def test_dedup_bytes_per_key_is_read_where_the_store_became_full() -> None:
+    # Given: RSS samples and the keys held at each (a store bounded at 2,000 keys)
+    points = [(0, 40.0), (1000, 40.1), (2000, 40.2), (3000, 40.2)]
+    held = [0, 1000, 2000, 2000]
+
+    # When / Then: the first sample holding the bound; the last when it never filled
+    assert _fill_point(points, held, 2000) == (2000, 40.2)
+    assert _fill_point(points, held, 5000) == (3000, 40.2)
+
+
+def test_rss_figures_give_the_rss_at_each_million_and_the_slopes() -> None:
+    # Given: flat at 100 MB after the first million of 2,000,000 records
+    points = [
+        (0, 40.0),
+        (500_000, 70.0),
+        (1_000_000, 100.0),
+        (1_500_000, 100.0),
+        (2_000_000, 100.0),
+    ]
+
+    # When
+    r = rss_figures(points, 2_000_000)
+
+    # Then
+    assert r["rss_at_mb"] == {"0": 40.0, "1000000": 100.0, "2000000": 100.0}
+    assert r["slope_after_warmup_mb_per_million"] == 0.0 and r["rss_end_mb"] == 100.0
+
+
+def test_a_section_the_report_cannot_read_is_said_and_the_page_still_written(
+    tmp_path: Path,
+) -> None:
+    # Given: a dedup result missing its fields (e.g. written by another version)
+    doc = _doc([_trial("raw", 0, 100.0, 1.0)], dedup={"every_key": {"keys": 5}})
+
+    # When
+    md = markdown({"single": (doc, ROOT / "bench" / "results" / "suite.json")}, [], tmp_path)
+
+    # Then
+    assert "could not be shown (KeyError" in md and "### Headline figures" in md
 
 
 @pytest.mark.parametrize(
