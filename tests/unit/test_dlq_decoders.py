@@ -317,3 +317,17 @@ def test_a_parser_failure_leaves_a_raw_record_replayable_only_with_a_target(
         == "undecodable: connect headers: RuntimeError: unforeseen; replay it only with --to-topic"
     )
     assert replay_refusal(m, to_topic="payments", from_source=False) is None
+
+
+def test_spring_backoff_timestamp_is_a_bigint_of_any_length_up_to_8_bytes() -> None:
+    # Spring writes BigInteger.valueOf(ms).toByteArray(): 6 bytes for today's epoch ms
+    ms = 1_700_000_000_000
+    raw = ms.to_bytes(6, "big", signed=True)
+    base = [("kafka_dlt-original-topic", b"orders")]
+    ctx = dialects.parse([*base, (dialects.SPRING_BACKOFF_TIMESTAMP, raw)])
+    assert ctx.extra["backoff_until_ms"] == str(ms) and ctx.notes == ()
+    # a 9-byte or a 40 KB "BigInteger" is noted, not decoded
+    for bad in (b"\x01" * 9, b"\x7f" * 40_000):
+        ctx = dialects.parse([*base, (dialects.SPRING_BACKOFF_TIMESTAMP, bad)])
+        assert "backoff_until_ms" not in ctx.extra
+        assert ctx.notes[0].startswith(f"undecodable: {dialects.SPRING_BACKOFF_TIMESTAMP}: ")
