@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Bytes per key of the memory dedup store over 5,000,000 keys → ``bench/results/dedup_memory.json``.
+"""Bytes per key of the memory dedup store over 5,000,000 keys (``dedup_memory.json``).
 
 The measurement is ``bench.suite.dedup_store`` (also run by ``make bench``), one fresh
 interpreter per configuration: the default bound (1,000,000: RSS must stay flat once full),
@@ -60,8 +60,8 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name, res in result.items():
         if name != "conditions":
-            print(f"{name}: {res['bytes_per_key']:.1f} B/key, RSS {res['rss_start_mb']:.0f} → "
-                  f"{res['rss_full_mb']:.0f} MB when full, {res['rss_end_mb']:.0f} MB at the end")  # fmt: skip
+            rss = f"{res['rss_start_mb']:.0f} → {res['rss_full_mb']:.0f} MB when full"
+            print(f"{name}: {res['bytes_per_key']:.1f} B/key, RSS {rss}, {res['rss_end_mb']:.0f} at end")
 
 
 if __name__ == "__main__":
