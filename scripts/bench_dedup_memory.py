@@ -61,7 +61,8 @@ def main() -> None:
     for name, res in result.items():
         if name != "conditions":
             rss = f"{res['rss_start_mb']:.0f} → {res['rss_full_mb']:.0f} MB when full"
-            print(f"{name}: {res['bytes_per_key']:.1f} B/key, RSS {rss}, {res['rss_end_mb']:.0f} at end")
+            end = res["rss_end_mb"]
+            print(f"{name}: {res['bytes_per_key']:.1f} B/key, RSS {rss}, {end:.0f} MB at the end")
 
 
 if __name__ == "__main__":
