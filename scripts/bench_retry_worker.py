@@ -99,7 +99,7 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -122,7 +122,11 @@ def main() -> int:
     ap.add_argument(
         "--out", type=Path, default=OUT, help=f"JSON output (default {OUT.relative_to(ROOT)})"
     )
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> int:
+    args = parse()
     if args.pipe_child:
         source, sink, n, group = args.pipe_child
         return pipe_child(args.bootstrap_servers, source, sink, int(n), group)
@@ -130,8 +134,19 @@ def main() -> int:
         k: getattr(args, k) if getattr(args, k) is not None else (QUICK if args.quick else FULL)[k]
         for k in FULL
     }
-    cl = Cluster(args.bootstrap_servers)
     t0 = time.monotonic()
+    result = measure(args, size)
+    result["conditions"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["elapsed_s"] = round(time.monotonic() - t0, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def measure(args: argparse.Namespace, size: dict[str, Any]) -> dict[str, Any]:
+    """The selected parts: drain, lateness, crash."""
+    cl = Cluster(args.bootstrap_servers)
     result: dict[str, Any] = {"conditions": conditions(args), "sizes": size}
     sections = set(args.sections.split(","))
     write_rate = 30_000.0
@@ -150,12 +165,7 @@ def main() -> int:
             crash(cl, size["crash_records"], size["partitions"], txn, log) for txn in (False, True)
         ]
         log.unlink(missing_ok=True)
-    result["conditions"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    result["elapsed_s"] = round(time.monotonic() - t0, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return 0
+    return result
 
 
 if __name__ == "__main__":

@@ -221,6 +221,14 @@ def run_trial(name: str, topic: str, n: int, size: int) -> dict[str, Any]:
     return r
 
 
+def _guarded_trial(name: str, topic: str, n: int, size: int) -> dict[str, Any]:
+    """``run_trial``; a broker error while checking the topic fails this trial, not the race."""
+    try:
+        return run_trial(name, topic, n, size)
+    except Exception as exc:  # noqa: BLE001 - one trial's failure is its row's result
+        return {"error": f"{name}: {type(exc).__name__}: {exc}"}
+
+
 def race(
     admin: Any,
     names: list[str],
@@ -239,7 +247,7 @@ def race(
             topics = new_topics(admin, len(order), prefix=f"bench-r{rnd}-{size}")
             for name, topic in zip(order, topics, strict=True):
                 load = os.getloadavg()[0]
-                r = run_trial(name, topic, records_for(name, n), size)
+                r = _guarded_trial(name, topic, records_for(name, n), size)
                 r.update(round=rnd, size_bytes=size, contender=name, load_1m_before=round(load, 2))
                 trials.append(r)
                 log(

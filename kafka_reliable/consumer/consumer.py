@@ -30,6 +30,7 @@ from kafka_reliable.consumer.stats import ConsumerStats
 from kafka_reliable.dlq_counts import DlqCounts
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.health.monitor import HealthMonitor
+from kafka_reliable.stats import DlqStats
 from kafka_reliable.topics import CompanionTopics
 
 log = logging.getLogger(__name__)
@@ -181,11 +182,9 @@ class ReliableConsumer:
         writer = engine.writer if engine is not None else None
         stats["writes_failing"] = writer.failing if writer is not None else 0
         counts = self._dlq.get()
-        stats["dlq_stats"] = {
-            "total_messages": sum(counts.values()),
-            "topic_breakdown": dict(counts),
-            "routed_by_this_consumer": dict(self.stats.dlq_by_topic),
-        }
+        stats["dlq_stats"] = DlqStats(total_messages=sum(counts.values()),
+                                      topic_breakdown=dict(counts),
+                                      routed_by_this_consumer=dict(self.stats.dlq_by_topic))
         lag = dict(engine.events.lag) if engine is not None else {}
         stats.update({
             "group_id": self.settings.group_id,

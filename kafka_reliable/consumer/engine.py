@@ -249,7 +249,7 @@ class Engine:
             by_topic = self.stats.dlq_by_topic
             by_topic[w.source_topic] = by_topic.get(w.source_topic, 0) + 1
             self.metrics.dead_lettered(w.source_topic, w.reason or "")
-        self.events.recovered("write", "writes to the retry topic/DLQ succeed again")
+        self.events.recovered("write", "writes to the retry topic/DLQ")
 
     # ---- commits and rebalances ---------------------------------------------------------
     def _commit(self, only: set[TP] | None = None) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka_reliable.client_errors import with_logger
 from kafka_reliable.config import RELIABLE_DEFAULTS, RetryConfig, client_config
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.owned_keys import Owned, owned, refuse_owned
@@ -184,7 +185,7 @@ def consumer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any],
     conf.update(s.consumer)
     conf.update({"enable.auto.commit": False, "enable.auto.offset.store": False,
                  "error_cb": error_cb, "stats_cb": stats_cb})
-    return conf
+    return with_logger(conf)
 
 
 def producer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any], None]) -> dict[str, Any]:
@@ -194,8 +195,8 @@ def producer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any],
     conf.update({"bootstrap.servers": bootstrap, "client.id": "kafka-reliable-consumer"})
     conf.update(s.producer)
     conf["error_cb"] = error_cb
-    return conf
+    return with_logger(conf)
 
 
 def admin_conf(s: ConsumerSettings, bootstrap: str) -> dict[str, Any]:
-    return {**client_config(s.consumer), "bootstrap.servers": bootstrap}
+    return with_logger({**client_config(s.consumer), "bootstrap.servers": bootstrap})

@@ -31,7 +31,7 @@ class Writer:
     """The retry/DLQ producer of one consumer; ``settle`` returns what was acknowledged."""
 
     def __init__(self, producer: Producer, partitions: Callable[[str], int],
-                 note_error: Callable[[str, Any], None]) -> None:
+                 note_error: Callable[[str, Any], object]) -> None:
         self.producer = producer
         self._partitions = partitions
         self._note_error = note_error

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from kafka_reliable.dedup.keys import KeyFn, derive_key
@@ -31,6 +31,8 @@ class Deduplicator(Protocol):
     def key_for(self, topic: str, key: bytes | None, value: bytes) -> bytes: ...
 
     def check(self, keys: Sequence[bytes]) -> list[bool]: ...
+
+    def check_chunks(self, chunks: Iterable[Sequence[bytes]]) -> Iterator[list[bool]]: ...
 
     def release(self, keys: Sequence[bytes]) -> None: ...
 

@@ -26,12 +26,15 @@ class Command:
     """Bytes to write to one node (``None``: the single Redis) and the replies they produce.
 
     ``index``: the positions, in the caller's key list, of the keys with one reply each
-    (claims, existence checks); empty for commands whose replies are not per key."""
+    (claims, existence checks); empty for commands whose replies are not per key. ``lines``:
+    every reply is one line (status, integer, nil or error), which the blocking layer reads
+    without redis-py's per-reply parser."""
 
     node: str | None
     packed: bytes
     replies: int
     index: list[int] = field(default_factory=list)
+    lines: bool = True
 
 
 @dataclass(slots=True)
@@ -131,6 +134,17 @@ def drive(flow: Flow[T], exchange: Callable[[list[Command]], list[Reply]]) -> T:
     """Run an operation with a blocking ``exchange`` (the async driver awaits instead)."""
     try:
         commands = next(flow)
+    except StopIteration as stop:
+        return stop.value
+    return resume(flow, exchange(commands), exchange)
+
+
+def resume(
+    flow: Flow[T], replies: list[Reply], exchange: Callable[[list[Command]], list[Reply]]
+) -> T:
+    """Go on with an operation whose first round was written and read already."""
+    try:
+        commands = flow.send(replies)
         while True:
             commands = flow.send(exchange(commands))
     except StopIteration as stop:

@@ -4,7 +4,7 @@ compact store (:mod:`kafka_reliable.dedup.compact`, about 44 bytes per key)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from kafka_reliable.dedup.base import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_S, DedupBase, validate
 from kafka_reliable.dedup.compact import CompactStore
@@ -55,6 +55,11 @@ class MemoryDeduplicator(DedupBase):
             self._duplicates += len(out) - sum(out)
             self._maybe_purge(now)
         return out
+
+    def check_chunks(self, chunks: Iterable[Sequence[bytes]]) -> Iterator[list[bool]]:
+        """``check`` of each chunk in turn (the Redis backend overlaps them with the caller)."""
+        for chunk in chunks:
+            yield self.check(chunk)
 
     def check_one(self, k: bytes) -> bool:
         """``check([k])[0]`` without the lists: the send path's per-record claim."""

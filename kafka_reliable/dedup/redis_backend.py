@@ -14,16 +14,17 @@ so an outage costs one slow call, not one per send.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from kafka_reliable.config import redact_url
 from kafka_reliable.dedup.base import DEFAULT_TTL_S, OnUnavailable
 from kafka_reliable.dedup.claims import ClaimCore
-from kafka_reliable.dedup.commands import drive
+from kafka_reliable.dedup.commands import drive, resume
 from kafka_reliable.dedup.keys import KeyFn
 from kafka_reliable.dedup.redis_io import (
     ClusterIO,
+    Sent,
     SingleIO,
     client_from_url,
     describe_client,
@@ -99,6 +100,26 @@ class RedisDeduplicator(ClaimCore):
         """Claim every key in one round trip; ``True`` = first seen (send it), ``False`` = dup."""
         return drive(self.claim_flow(keys, self._io.route), self._io.exchange)
 
+    def check_chunks(self, chunks: Iterable[Sequence[bytes]]) -> Iterator[list[bool]]:
+        """The verdicts of each chunk in turn, like ``check``; the next chunk's claims are
+        written before this chunk's verdicts are handed out, so Redis works on them while the
+        caller produces this chunk. A chunk whose verdicts are never taken (the caller stopped)
+        has its fresh claims released. Under ``fail_closed`` an outage raises at the chunk it
+        hits; earlier chunks were handed out already."""
+        it = iter(chunks)
+        pending = self._begin(next(it, None))
+        try:
+            while pending is not None:
+                verdicts = pending.result()
+                pending = self._begin(next(it, None))
+                yield verdicts
+        finally:
+            if pending is not None:
+                pending.abandon()
+
+    def _begin(self, keys: Sequence[bytes] | None) -> _Pending | None:
+        return None if keys is None else _Pending(self, keys)
+
     def release(self, keys: Sequence[bytes]) -> None:
         """Forget claims (their records went to the DLQ). Never raises: a claim that cannot be
         released just blocks the same content until its TTL ends."""
@@ -140,7 +161,44 @@ class RedisDeduplicator(ClaimCore):
             )
             self._probe.start()
 
+    def _release_fresh(self, keys: Sequence[bytes], verdicts: list[bool]) -> None:
+        self.release([k for k, fresh in zip(keys, verdicts, strict=True) if fresh])
+
     def _probe_loop(self) -> None:
         while not self.available and not self._closed.wait(self.probe_interval_s):
             if self._io.probe() is None:
                 self.came_back()
+
+
+class _Pending:
+    """One chunk's claims, written; ``result()`` reads the verdicts (or raises the refusal)."""
+
+    def __init__(self, owner: RedisDeduplicator, keys: Sequence[bytes]) -> None:
+        self._owner, self._keys, self._io = owner, keys, owner._io
+        self._flow = owner.claim_flow(keys, self._io.route)
+        self._value: list[bool] | None = None
+        self._error: Exception | None = None
+        self._sent: Sent | None = None
+        try:
+            self._sent = self._io.send(next(self._flow))
+        except StopIteration as stop:
+            self._value = stop.value
+        except Exception as exc:  # noqa: BLE001 - raised when the verdicts are asked for
+            self._error = exc
+
+    def result(self) -> list[bool]:
+        if self._error is not None:
+            raise self._error
+        if self._value is None:
+            assert self._sent is not None
+            replies = self._io.receive(self._sent)
+            self._value = resume(self._flow, replies, self._io.exchange)
+        return self._value
+
+    def abandon(self) -> None:
+        """The caller will not use these verdicts: give back the claims they made."""
+        try:
+            verdicts = self.result()
+        except Exception:  # noqa: BLE001 - refused: fail_closed kept no claim
+            return
+        self._owner._release_fresh(self._keys, verdicts)

@@ -15,6 +15,7 @@ import functools
 import inspect
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -139,6 +140,64 @@ def _read(conn: Any, n: int) -> Reply:
         return Reply(answers, exc)
 
 
+_COMMON = {b"+OK": b"OK", b"$-1": None, b"_": None, b":1": 1, b":0": 0}
+
+
+def _line_answer(line: bytes) -> Any:
+    """One single-line RESP2/RESP3 reply as redis-py would return it."""
+    import redis
+
+    if line in _COMMON:
+        return _COMMON[line]
+    kind = line[:1]
+    if kind == b"+":
+        return line[1:]
+    if kind == b":":
+        return int(line[1:])
+    if line in (b"$-1", b"_", b"*-1"):
+        return None
+    if kind == b"-":
+        return redis.ResponseError(line[1:].decode("utf-8", "replace"))
+    raise redis.InvalidResponse(f"unexpected reply {line[:40]!r} where one line was due")
+
+
+def _read_lines(conn: Any, n: int) -> Reply:
+    """Read ``n`` one-line replies straight off the socket: about 0.1 µs a reply instead of
+    ~1.5 µs through redis-py's parser. A connection fresh from its pool has nothing buffered
+    (the pool checks), so every byte that arrives is ours. Other connections: :func:`_read`."""
+    import redis
+
+    sock = getattr(conn, "_sock", None)
+    if sock is None:
+        return _read(conn, n)
+    buf, seen = b"", 0
+    try:
+        while seen < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise redis.ConnectionError("Redis closed the connection")
+            seen += (buf[-1:] + chunk).count(b"\r\n") if buf[-1:] == b"\r" else chunk.count(b"\r\n")
+            buf += chunk
+        lines = buf.split(b"\r\n")
+        if len(lines) != n + 1 or lines[-1]:
+            raise redis.InvalidResponse(f"{len(lines) - 1} reply lines where {n} were due")
+        return Reply([_line_answer(line) for line in lines[:n]])
+    except (redis.RedisError, OSError) as exc:
+        conn.disconnect()
+        done = buf.split(b"\r\n")[:-1]
+        answers = [] if isinstance(exc, redis.InvalidResponse) else [_line_answer(x) for x in done]
+        return Reply(answers, redis.ConnectionError(str(exc)) if isinstance(exc, OSError) else exc)
+
+
+@dataclass(slots=True)
+class Sent:
+    """Commands written by :meth:`_PooledIO.send` whose replies are still to be read."""
+
+    commands: list[Command]
+    replies: list[Reply | None]
+    held: list[tuple[int, Any, Any]]
+
+
 class _PooledIO:
     """Write every command's bytes first, then read every reply: nodes answer in parallel."""
 
@@ -146,6 +205,10 @@ class _PooledIO:
         raise NotImplementedError
 
     def exchange(self, commands: list[Command]) -> list[Reply]:
+        return self.receive(self.send(commands))
+
+    def send(self, commands: list[Command]) -> Sent:
+        """Write every command (a connection per node, held until :meth:`receive`)."""
         import redis
 
         replies: list[Reply | None] = [None] * len(commands)
@@ -169,11 +232,18 @@ class _PooledIO:
                 replies[i] = Reply([], exc)
                 continue
             held.append((i, pool, conn))
-        for i, pool, conn in held:
+        return Sent(commands, replies, held)
+
+    def receive(self, sent: Sent) -> list[Reply]:
+        """Read the replies of :meth:`send`'s commands and give the connections back."""
+        replies = sent.replies
+        for i, pool, conn in sent.held:
             try:
-                replies[i] = _read(conn, commands[i].replies)
+                cmd = sent.commands[i]
+                replies[i] = (_read_lines if cmd.lines else _read)(conn, cmd.replies)
             finally:
                 pool.release(conn)
+        sent.held = []
         return replies  # type: ignore[return-value]
 
 
@@ -250,8 +320,8 @@ class ClusterIO(_PooledIO):
             raise redis.ConnectionError(f"no cluster node serves these keys (owner {node})")
         return self.client.get_redis_connection(found).connection_pool
 
-    def exchange(self, commands: list[Command]) -> list[Reply]:
-        replies = super().exchange(commands)
+    def receive(self, sent: Sent) -> list[Reply]:
+        replies = super().receive(sent)
         if any(is_redirect(a) for r in replies for a in r.answers):
             self._connect()
         return replies
@@ -264,7 +334,9 @@ class ClusterIO(_PooledIO):
         names = sorted({n for n in self._owners if n != UNCOVERED})
         if len(names) == 0 or UNCOVERED in self._owners:
             return ConnectionError("the cluster does not cover every hash slot")
-        replies = self.exchange([Command(n, pack(b"CLUSTER", b"INFO"), 1) for n in names])
+        replies = self.exchange(
+            [Command(n, pack(b"CLUSTER", b"INFO"), 1, lines=False) for n in names]
+        )
         for name, reply in zip(names, replies, strict=True):
             if reply.error is not None:
                 return reply.error

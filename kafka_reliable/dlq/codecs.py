@@ -90,18 +90,22 @@ class HeaderReader:
         return cut_text(v, limit)
 
     def topic(self, name: str) -> str | None:
-        """A topic name; None (noted) when it is not UTF-8 or not a legal Kafka topic name."""
+        """A topic name as text (bounded); one that is not a legal Kafka topic name is noted.
+
+        It is kept, not dropped: a replay then skips the record and lists it with the reason
+        (``illegal topic name …``), where a missing name would only be counted.
+        """
         v = self.raw(name)
         if v is None:
             return None
-        try:
-            text = v[: MAX_TOPIC_CHARS + 1].decode("ascii")
-        except UnicodeDecodeError:
-            self.note(name, f"not a topic name (not ASCII): {_quote(v)}")
-            return None
-        if len(v) > MAX_TOPIC_CHARS or not _TOPIC.fullmatch(text) or text in (".", ".."):
+        text = cut_text(v, MAX_TEXT_BYTES)
+        if (
+            not v.isascii()
+            or len(v) > MAX_TOPIC_CHARS
+            or not _TOPIC.fullmatch(text)
+            or text in (".", "..")
+        ):
             self.note(name, f"not a legal topic name: {_quote(v)}")
-            return None
         return text
 
     # -- numbers ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from kafka_reliable.dlq import dialects
 from kafka_reliable.dlq.model import DlqMessage, ms_to_iso
+from kafka_reliable.dlq.targets import replay_refusal
 
 _FIELDS = (
     "original_topic",
@@ -69,9 +70,6 @@ def decode_record(
     value: bytes | None = None,
 ) -> DecodedRecord:
     """Decode one DLQ record's headers (any dialect); never raises."""
-    # local import: targets imports model, which imports dialects
-    from kafka_reliable.dlq.targets import replay_refusal
-
     hs = [(k, v) for k, v in headers or () if isinstance(k, str)]
     ctx = dialects.parse(hs)
     m = DlqMessage(

@@ -43,6 +43,8 @@ SPRING_EXCEPTION = "kafka_exception-"
 SPRING_KEY_EXCEPTION = "kafka_key-exception-"
 SPRING_DELIVERY_ATTEMPT = "kafka_deliveryAttempt"
 SPRING_RETRY_ATTEMPTS = "retry_topic-attempts"
+#: ``BigInteger.valueOf(epochMs).toByteArray()``: a big-endian number of 1 to 8 bytes.
+SPRING_BACKOFF_TIMESTAMP = "retry_topic-backoff-timestamp"
 CONNECT_PREFIX = "__connect.errors."
 STREAMS_PREFIX = "__streams.errors."
 KARAFKA_HEADERS = frozenset({
@@ -147,6 +149,15 @@ def _spring(r: HeaderReader) -> Fields:
     attempts = r.int_binary(SPRING_RETRY_ATTEMPTS, 4)
     if attempts is None:
         attempts = r.int_binary(SPRING_DELIVERY_ATTEMPT, 4)
+    extra = _extra(r, {
+        "cause_class": exc + "cause-fqcn",
+        "consumer_group": SPRING_DLT + "original-consumer-group",
+        "timestamp_type": orig + "timestamp-type",
+        "key_error": key_exc + "fqcn",
+    })
+    backoff = r.int_binary(SPRING_BACKOFF_TIMESTAMP, 8)  # any length 1..8 is a BigInteger's
+    if backoff is not None:
+        extra["backoff_until_ms"] = str(backoff)
     return {
         "original_topic": r.topic(orig + "topic"),
         "original_partition": r.int_binary(orig + "partition", 4, high=codecs.MAX_PARTITION),
@@ -156,12 +167,7 @@ def _spring(r: HeaderReader) -> Fields:
         "error_message": r.text(use + "message", h.MAX_ERROR_MESSAGE_BYTES),
         "stacktrace": r.text(use + "stacktrace", MAX_STACKTRACE_BYTES),
         "retry_count": attempts,
-        "extra": _extra(r, {
-            "cause_class": exc + "cause-fqcn",
-            "consumer_group": SPRING_DLT + "original-consumer-group",
-            "timestamp_type": orig + "timestamp-type",
-            "key_error": key_exc + "fqcn",
-        }),
+        "extra": extra,
     }
 
 

@@ -223,7 +223,8 @@ class DeadLetterQueue:
 
         Options: ``to_topic``, ``rate`` (records/s), ``errors``, ``since``, ``until``, ``key``,
         ``reason``, ``dry_run`` (returns how many would be), ``force``, ``max_replays``,
-        ``group_id``, ``max_time_s``, ``transactional``, ``should_stop``, ``progress``.
+        ``group_id``, ``max_time_s``, ``transactional``, ``from_source`` (resend the original
+        re-read from its topic), ``should_stop``, ``progress``.
         """
         should_stop = options.pop("should_stop", None)
         progress = options.pop("progress", None)

@@ -313,3 +313,17 @@ def test_cluster_down_at_start_follows_the_policy() -> None:
         closed.check(keys)
     opened.close()
     closed.close()
+
+
+def test_check_chunks_on_the_cluster(cluster: DevRedisCluster) -> None:
+    prefix = f"kr-chunks:{random.randrange(1 << 30)}:"
+    d = RedisDeduplicator(url=cluster.url, ttl_s=60, key_prefix=prefix)
+    keys = _keys(3000, "chunks")
+    d.check(keys[:1000])
+    out = [
+        v
+        for chunk in d.check_chunks([keys[i : i + 500] for i in range(0, 3000, 500)])
+        for v in chunk
+    ]
+    assert out == [False] * 1000 + [True] * 2000
+    d.close()

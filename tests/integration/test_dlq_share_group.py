@@ -236,6 +236,14 @@ def test_headers_only_share_group_records_are_refused_then_replayed_from_the_sou
     d = _share_dlq(admin, kafka_bootstrap, copy=False)
     rows = _listed(capsys, kafka_bootstrap, d)
     assert all(r["headers_only"] and r["key"] is None and r["value"] is None for r in rows)
+    first = next(r for r in rows if r["original_offset"] == REJECTED[0])
+    at = f"0:{first['offset']}"
+    code, out, _ = cli(
+        capsys, "dlq", "show", d.dlq, "--offset", at, "--bootstrap-servers", kafka_bootstrap
+    )
+    assert (
+        code == 0 and "replay with --from-source" in out and f"{d.source}[0]@{REJECTED[0]}" in out
+    )
     code, out, err = cli(capsys, "dlq", "list", d.dlq, "--bootstrap-servers", kafka_bootstrap)
     assert code == 0 and f"the original is {d.source}[0]@{POISON}: replay with --from-source" in err
     # When replayed plainly: every record refused, each with the one-line reason

@@ -164,7 +164,10 @@ def _check_bounds(ctx: dialects.DlqContext, hs: list[tuple[str, bytes | None]]) 
     ):
         assert n is None or 0 <= n <= codecs.MAX_LONG
     assert 0 <= ctx.replay_count <= codecs.MAX_LONG
-    assert ctx.original_topic is None or topic_name_problem(ctx.original_topic) is None
+    if ctx.original_topic is not None:  # kept as text (bounded); an illegal one is noted
+        assert len(ctx.original_topic.encode()) <= codecs.MAX_TEXT_BYTES
+        if topic_name_problem(ctx.original_topic) is not None:
+            assert any("not a legal topic name" in n for n in ctx.notes)
     assert ctx.error_message is None or len(ctx.error_message.encode()) <= h.MAX_ERROR_MESSAGE_BYTES
     assert ctx.stacktrace is None or len(ctx.stacktrace.encode()) <= dialects.MAX_STACKTRACE_BYTES
     for text in (ctx.error_class, ctx.error_code, ctx.reason, ctx.message_id, *ctx.extra.values()):
@@ -264,8 +267,8 @@ def test_bad_utf8_text_is_shown_with_replacement_and_noted() -> None:
     )
 
 
-def test_an_illegal_topic_name_is_no_target() -> None:
-    # Given a Karafka record whose source topic is not a legal Kafka topic name
+def test_an_illegal_topic_name_is_kept_noted_and_refused_by_the_target_check() -> None:
+    # Given a Karafka record whose source topic is not a legal Kafka topic name (nor UTF-8)
     msg = Message(
         topic="x.dlq",
         partition=0,
@@ -278,9 +281,13 @@ def test_an_illegal_topic_name_is_no_target() -> None:
         ],
     )
     m = DlqMessage.from_record(msg)
-    # Then it is still listed, with no original topic and a note saying why
-    assert m.dialect == dialects.KARAFKA and m.original_topic is None
-    assert m.notes[0].startswith("undecodable: source_topic: not a topic name")
+    # Then it is listed with the name as text and a note saying why it is no topic
+    assert m.dialect == dialects.KARAFKA and m.original_topic == "bad topic/\ufffd"
+    assert m.notes == ("undecodable: source_topic: not a legal topic name: b'bad topic/\\xff'",)
+    # and a replay's target check names the problem (the record is skipped and listed)
+    assert topic_name_problem(
+        m.original_topic
+    ) == "illegal topic name 'bad topic/\ufffd' (allowed: " + ("letters, digits, '.', '_', '-')")
 
 
 def test_a_parser_failure_leaves_a_raw_record_replayable_only_with_a_target(
@@ -310,3 +317,17 @@ def test_a_parser_failure_leaves_a_raw_record_replayable_only_with_a_target(
         == "undecodable: connect headers: RuntimeError: unforeseen; replay it only with --to-topic"
     )
     assert replay_refusal(m, to_topic="payments", from_source=False) is None
+
+
+def test_spring_backoff_timestamp_is_a_bigint_of_any_length_up_to_8_bytes() -> None:
+    # Spring writes BigInteger.valueOf(ms).toByteArray(): 6 bytes for today's epoch ms
+    ms = 1_700_000_000_000
+    raw = ms.to_bytes(6, "big", signed=True)
+    base = [("kafka_dlt-original-topic", b"orders")]
+    ctx = dialects.parse([*base, (dialects.SPRING_BACKOFF_TIMESTAMP, raw)])
+    assert ctx.extra["backoff_until_ms"] == str(ms) and ctx.notes == ()
+    # a 9-byte or a 40 KB "BigInteger" is noted, not decoded
+    for bad in (b"\x01" * 9, b"\x7f" * 40_000):
+        ctx = dialects.parse([*base, (dialects.SPRING_BACKOFF_TIMESTAMP, bad)])
+        assert "backoff_until_ms" not in ctx.extra
+        assert ctx.notes[0].startswith(f"undecodable: {dialects.SPRING_BACKOFF_TIMESTAMP}: ")
