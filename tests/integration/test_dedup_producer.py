@@ -16,7 +16,7 @@ from redis.retry import Retry
 
 from kafka_reliable.dedup import content_key
 from kafka_reliable.producer import ReliableKafkaProducer
-from tests.helpers.kafka import consume_all
+from tests.helpers.kafka import consume_all, read_to_end
 
 
 def _values(n: int) -> list[dict[str, Any]]:
@@ -24,20 +24,32 @@ def _values(n: int) -> list[dict[str, Any]]:
 
 
 def _send_in_process(
-    bootstrap: str, redis_url: str, topic: str, n: int, order_seed: int, barrier: Any, out: Any, spool: str
+    bootstrap: str,
+    url: str,
+    topic: str,
+    n: int,
+    order_seed: int,
+    barrier: Any,
+    out: Any,
+    spool: str,
+    batch: int,
+    as_client: bool,
 ) -> None:
-    """One producer process: the same n records, in its own order, in small batches."""
+    """One producer process: the same n records, in its own order, in batches of ``batch``;
+    Redis given as a client (``as_client``) or as a URL."""
     values = _values(n)
     random.Random(order_seed).shuffle(values)
+    redis_args = {"redis_client": redis.Redis.from_url(url)} if as_client else {"redis_url": url}
     producer = ReliableKafkaProducer(
-        bootstrap_servers=bootstrap, enable_deduplication=True, redis_client=redis.Redis.from_url(redis_url),
-        spool_path=spool,
+        bootstrap_servers=bootstrap, enable_deduplication=True, spool_path=spool, **redis_args
     )
     sent = duplicates = 0
     try:
         barrier.wait(timeout=60)
-        for i in range(0, n, 25):
-            result = producer.send_batch(topic, values[i : i + 25], key_extractor=lambda v: str(v["order"]))
+        for i in range(0, n, batch):
+            result = producer.send_batch(
+                topic, values[i : i + batch], key_extractor=lambda v: str(v["order"])
+            )
             sent += result["sent"]
             duplicates += result["duplicates"]
     finally:
@@ -45,34 +57,41 @@ def _send_in_process(
     out.put((sent, duplicates))
 
 
+def two_producers_send_once(
+    bootstrap: str, url: str, topic: str, n: int, spool_dir: Path, *, batch: int, as_client: bool
+) -> None:
+    """Two producer processes send the same ``n`` records at once through dedup on ``url``:
+    together they send each exactly once, and the topic (read to its watermarks) holds ``n``."""
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = []
+    for seed in (1, 2):
+        spool = str(spool_dir / f"spool-{seed}.db")
+        args = (bootstrap, url, topic, n, seed, barrier, out, spool, batch, as_client)
+        procs.append(ctx.Process(target=_send_in_process, args=args))
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=180) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert sum(s for s, _ in results) == n
+    assert sum(d for _, d in results) == n
+    orders = sorted(
+        json.loads(m.value() or b"null")["order"] for m in read_to_end(bootstrap, topic)
+    )
+    assert orders == list(range(n))
+
+
 def test_two_producer_processes_send_the_same_records_once(
     kafka_bootstrap: str, redis_url: str, new_topic: Callable[..., str], tmp_path: Path
 ) -> None:
     # Given two producer processes sharing one Redis, each holding the same 1,000 records
     topic = new_topic(partitions=3, prefix="dedup2p")
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(2)
-    out = ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_send_in_process,
-            args=(kafka_bootstrap, redis_url, topic, 1000, seed, barrier, out, str(tmp_path / f"spool-{seed}.db")),
-        )
-        for seed in (1, 2)
-    ]
-    # When both send at the same time
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-    # Then exactly 1,000 records reach the topic, each once
-    assert [p.exitcode for p in procs] == [0, 0]
-    assert sum(s for s, _ in results) == 1000
-    assert sum(d for _, d in results) == 1000
-    records = consume_all(kafka_bootstrap, topic, expected=1000, idle_s=3.0)
-    orders = sorted(json.loads(m.value() or b"null")["order"] for m in records)
-    assert orders == list(range(1000))
+    # When both send at the same time, in batches of 25 / Then each record reaches the topic once
+    two_producers_send_once(
+        kafka_bootstrap, redis_url, topic, 1000, tmp_path, batch=25, as_client=True
+    )
 
 
 class CountingConnection(redis.Connection):
@@ -94,9 +113,15 @@ def test_batch_of_10000_with_10_percent_duplicates(
     unique = _values(9000)
     batch = unique + rng.sample(unique, 1000)
     rng.shuffle(batch)
-    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
+    client = redis.Redis(
+        connection_pool=redis.ConnectionPool.from_url(
+            redis_url, connection_class=CountingConnection
+        )
+    )
     producer = ReliableKafkaProducer(
-        bootstrap_servers=kafka_bootstrap, enable_deduplication=True, redis_client=client,
+        bootstrap_servers=kafka_bootstrap,
+        enable_deduplication=True,
+        redis_client=client,
         spool_path=tmp_path / "spool.db",
     )
     try:
@@ -124,8 +149,11 @@ def test_a_record_sent_to_the_dlq_releases_its_dedup_key(
     topic = new_topic(config={"max.message.bytes": "10000"}, prefix="deduprel")
     client = redis.Redis.from_url(redis_url)
     producer = ReliableKafkaProducer(
-        bootstrap_servers=kafka_bootstrap, enable_deduplication=True, redis_client=client,
-        spool_path=tmp_path / "spool.db", producer_config={"compression_type": "none"},
+        bootstrap_servers=kafka_bootstrap,
+        enable_deduplication=True,
+        redis_client=client,
+        spool_path=tmp_path / "spool.db",
+        producer_config={"compression_type": "none"},
     )
     big = os.urandom(50_000)
     try:
@@ -149,9 +177,13 @@ def test_redis_unreachable_fails_open_and_counts(
 ) -> None:
     # Given a producer whose Redis is a closed port
     topic = new_topic(prefix="dedupopen")
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    dead = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     producer = ReliableKafkaProducer(
-        bootstrap_servers=kafka_bootstrap, enable_deduplication=True, redis_client=dead,
+        bootstrap_servers=kafka_bootstrap,
+        enable_deduplication=True,
+        redis_client=dead,
         spool_path=tmp_path / "spool.db",
     )
     try:
