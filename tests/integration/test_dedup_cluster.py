@@ -29,7 +29,7 @@ from tests.helpers.cli import cli
 from tests.helpers.kafka import read_to_end
 from tests.helpers.ports import free_port
 from tests.helpers.waits import wait_until
-from tests.integration.test_dedup_producer import two_producers_send_once
+from tests.integration.dedup_helpers import two_producers_send_once
 
 pytestmark = pytest.mark.xdist_group("redis_cluster")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import multiprocessing as mp
 import os
 import random
 from collections.abc import Callable
@@ -16,71 +14,8 @@ from redis.retry import Retry
 
 from kafka_reliable.dedup import content_key
 from kafka_reliable.producer import ReliableKafkaProducer
-from tests.helpers.kafka import consume_all, read_to_end
-
-
-def _values(n: int) -> list[dict[str, Any]]:
-    return [{"order": i, "amount": i * 3 + 1} for i in range(n)]
-
-
-def _send_in_process(
-    bootstrap: str,
-    url: str,
-    topic: str,
-    n: int,
-    order_seed: int,
-    barrier: Any,
-    out: Any,
-    spool: str,
-    batch: int,
-    as_client: bool,
-) -> None:
-    """One producer process: the same n records, in its own order, in batches of ``batch``;
-    Redis given as a client (``as_client``) or as a URL."""
-    values = _values(n)
-    random.Random(order_seed).shuffle(values)
-    redis_args = {"redis_client": redis.Redis.from_url(url)} if as_client else {"redis_url": url}
-    producer = ReliableKafkaProducer(
-        bootstrap_servers=bootstrap, enable_deduplication=True, spool_path=spool, **redis_args
-    )
-    sent = duplicates = 0
-    try:
-        barrier.wait(timeout=60)
-        for i in range(0, n, batch):
-            result = producer.send_batch(
-                topic, values[i : i + batch], key_extractor=lambda v: str(v["order"])
-            )
-            sent += result["sent"]
-            duplicates += result["duplicates"]
-    finally:
-        producer.close()
-    out.put((sent, duplicates))
-
-
-def two_producers_send_once(
-    bootstrap: str, url: str, topic: str, n: int, spool_dir: Path, *, batch: int, as_client: bool
-) -> None:
-    """Two producer processes send the same ``n`` records at once through dedup on ``url``:
-    together they send each exactly once, and the topic (read to its watermarks) holds ``n``."""
-    ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(2), ctx.Queue()
-    procs = []
-    for seed in (1, 2):
-        spool = str(spool_dir / f"spool-{seed}.db")
-        args = (bootstrap, url, topic, n, seed, barrier, out, spool, batch, as_client)
-        procs.append(ctx.Process(target=_send_in_process, args=args))
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-    assert [p.exitcode for p in procs] == [0, 0]
-    assert sum(s for s, _ in results) == n
-    assert sum(d for _, d in results) == n
-    orders = sorted(
-        json.loads(m.value() or b"null")["order"] for m in read_to_end(bootstrap, topic)
-    )
-    assert orders == list(range(n))
+from tests.helpers.kafka import read_to_end
+from tests.integration.dedup_helpers import order_values, two_producers_send_once
 
 
 def test_two_producer_processes_send_the_same_records_once(
@@ -89,9 +24,7 @@ def test_two_producer_processes_send_the_same_records_once(
     # Given two producer processes sharing one Redis, each holding the same 1,000 records
     topic = new_topic(partitions=3, prefix="dedup2p")
     # When both send at the same time, in batches of 25 / Then each record reaches the topic once
-    two_producers_send_once(
-        kafka_bootstrap, redis_url, topic, 1000, tmp_path, batch=25, as_client=True
-    )
+    two_producers_send_once(kafka_bootstrap, redis_url, topic, 1000, tmp_path, batch=25, as_client=True)
 
 
 class CountingConnection(redis.Connection):
@@ -110,18 +43,12 @@ def test_batch_of_10000_with_10_percent_duplicates(
     # Given 9,000 distinct records and 1,000 repeats of some of them, shuffled
     topic = new_topic(partitions=2, prefix="dedup10k")
     rng = random.Random(11)
-    unique = _values(9000)
+    unique = order_values(9000)
     batch = unique + rng.sample(unique, 1000)
     rng.shuffle(batch)
-    client = redis.Redis(
-        connection_pool=redis.ConnectionPool.from_url(
-            redis_url, connection_class=CountingConnection
-        )
-    )
+    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
     producer = ReliableKafkaProducer(
-        bootstrap_servers=kafka_bootstrap,
-        enable_deduplication=True,
-        redis_client=client,
+        bootstrap_servers=kafka_bootstrap, enable_deduplication=True, redis_client=client,
         spool_path=tmp_path / "spool.db",
     )
     try:
@@ -139,7 +66,7 @@ def test_batch_of_10000_with_10_percent_duplicates(
     assert writes <= 2, f"{writes} Redis round trips for one batch"
     assert stats["backend"] == "redis"
     assert stats["duplicates"] == 1000
-    assert len(consume_all(kafka_bootstrap, topic, expected=9001)) == 9001
+    assert len(read_to_end(kafka_bootstrap, topic, at_least=9001)) == 9001
 
 
 def test_a_record_sent_to_the_dlq_releases_its_dedup_key(
@@ -149,11 +76,8 @@ def test_a_record_sent_to_the_dlq_releases_its_dedup_key(
     topic = new_topic(config={"max.message.bytes": "10000"}, prefix="deduprel")
     client = redis.Redis.from_url(redis_url)
     producer = ReliableKafkaProducer(
-        bootstrap_servers=kafka_bootstrap,
-        enable_deduplication=True,
-        redis_client=client,
-        spool_path=tmp_path / "spool.db",
-        producer_config={"compression_type": "none"},
+        bootstrap_servers=kafka_bootstrap, enable_deduplication=True, redis_client=client,
+        spool_path=tmp_path / "spool.db", producer_config={"compression_type": "none"},
     )
     big = os.urandom(50_000)
     try:
@@ -177,22 +101,18 @@ def test_redis_unreachable_fails_open_and_counts(
 ) -> None:
     # Given a producer whose Redis is a closed port
     topic = new_topic(prefix="dedupopen")
-    dead = redis.Redis(
-        host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
-    )
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     producer = ReliableKafkaProducer(
-        bootstrap_servers=kafka_bootstrap,
-        enable_deduplication=True,
-        redis_client=dead,
+        bootstrap_servers=kafka_bootstrap, enable_deduplication=True, redis_client=dead,
         spool_path=tmp_path / "spool.db",
     )
     try:
         # When
-        result = producer.send_batch(topic, _values(20))
+        result = producer.send_batch(topic, order_values(20))
         stats = producer.get_stats()["deduplication_stats"]
     finally:
         producer.close()
     # Then the records are sent and the unverified checks counted
     assert result["sent"] == 20
     assert stats["unavailable"] == 20
-    assert len(consume_all(kafka_bootstrap, topic, expected=20)) == 20
+    assert len(read_to_end(kafka_bootstrap, topic, at_least=20)) == 20
