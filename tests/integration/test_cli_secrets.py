@@ -44,6 +44,7 @@ ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("spool", "purge"): ("--spool-path", "{spool}"),
     ("topics", "ensure"): ("orders", "--bootstrap-servers", DEAD),
     ("topics", "status"): ("orders", "--bootstrap-servers", DEAD),
+    ("topics", "doctor"): ("orders", "--bootstrap-servers", DEAD),
     ("retry-worker",): ("--topics", "orders", "--bootstrap-servers", DEAD, "--startup-timeout-s", "1"),
     ("console",): ("--bootstrap-servers", DEAD, "--port", "1", "--check"),
 }
