@@ -165,6 +165,8 @@ class Spool:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
                  durable: bool = False) -> None:
+        if path is not None and not str(path).strip():
+            raise SpoolError("spool path is empty: give a file path (e.g. ./spool.sqlite3)")
         self.path = Path(path) if path is not None else default_spool_path()
         check_spool_path(self.path)
         if not create and not self.path.is_file():

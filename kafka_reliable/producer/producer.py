@@ -55,6 +55,8 @@ from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.wal import DEFAULT_MAX_BYTES, FSYNC_POLICIES
 
 log = logging.getLogger(__name__)
+#: librdkafka's own log lines (connection failures, …) go here instead of to stderr.
+LIBRDKAFKA_LOG = logging.getLogger("kafka_reliable.librdkafka")
 
 #: Statistics interval requested from librdkafka (connection state for health and the spool).
 STATS_INTERVAL_MS = 1000
@@ -132,7 +134,11 @@ class ReliableKafkaProducer:
         self._conf = build_producer_config(bootstrap_servers, producer_config)
         if not unsafe_producer_config:
             refuse_owned(self._conf, PRODUCER_OWNED, where="producer_config")
+        elif str(self._conf.get("acks")).lower() not in {"all", "-1"} and "enable.idempotence" not in (
+                producer_config or {}):
+            self._conf["enable.idempotence"] = False  # librdkafka: idempotence requires acks=all
         self._conf.setdefault("statistics.interval.ms", STATS_INTERVAL_MS)
+        self._conf.setdefault("logger", LIBRDKAFKA_LOG)  # librdkafka's lines through Python logging
         self._conf["error_cb"] = self._connection.on_error
         self._conf["stats_cb"] = self._connection.on_stats
         self._dedup: Deduplicator | None = make_deduplicator(

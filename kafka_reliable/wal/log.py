@@ -60,7 +60,8 @@ class WriteAheadLog:
         self.folder = root / owner
         self.owner = owner
         self.max_bytes = max_bytes
-        self.segment_bytes = segment_bytes
+        # a small limit gets smaller segments, so that several fit under it
+        self.segment_bytes = max(64 << 10, min(segment_bytes, max_bytes // 8))
         self.fsync = fsync
         self._lock = threading.Lock()
         self._lock_fd = _lock_folder(self.folder)
