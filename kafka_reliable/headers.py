@@ -31,6 +31,12 @@ REPLAY_COUNT = "kafka_reliable.replay.count"
 #: The consumer group whose handler failed (ReliableConsumer records in <topic>.<group>.retry/.dlq).
 CONSUMER_GROUP = "kafka_reliable.consumer.group"
 
+#: Audit headers of a redrive out of a DLQ (the console): who, when (epoch ms), from where
+#: (``<dlq topic>:<partition>:<offset>``). Ours, so the next hop replaces them.
+REDRIVE_BY = "kafka_reliable.redrive.by"
+REDRIVE_AT = "kafka_reliable.redrive.at"
+REDRIVE_FROM = "kafka_reliable.redrive.from"
+
 #: Headers that identify the record across hops; everything else of ours is replaced.
 STICKY = frozenset({MESSAGE_ID, REPLAY_COUNT})
 
@@ -89,7 +95,7 @@ def get_str(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> st
 
 def parse_decimal(v: bytes | None) -> int | None:
     """``b"42"`` / ``b"-7"`` -> int; None for anything else (binary, blanks, ``1_000``, ``+5``)."""
-    if not v:
+    if not v or len(v) > 64:  # bounded work; int() of 4,300+ digits raises ValueError
         return None
     body = v[1:] if v[:1] == b"-" else v
     if not body or not body.isdigit() or not body.isascii():
@@ -196,3 +202,9 @@ def read_failure(headers: Sequence[tuple[str, bytes | None]] | None) -> Failure:
         original_timestamp_ms=get_int(headers, ORIGINAL_TIMESTAMP),
         replay_count=get_int(headers, REPLAY_COUNT) or 0,
     )
+
+
+def redrive_headers(*, by: str, at_ms: int, dlq_topic: str, source: str) -> Headers:
+    """The audit headers of one redriven record (``source`` is ``partition:offset``)."""
+    return [(REDRIVE_BY, by.encode()), (REDRIVE_AT, str(at_ms).encode()),
+            (REDRIVE_FROM, f"{dlq_topic}:{source}".encode())]

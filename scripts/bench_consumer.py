@@ -1,18 +1,17 @@
 #!/usr/bin/env python
-"""ReliableConsumer figures on a real broker: throughput, retry lateness, crash safety.
+"""ReliableConsumer under failures on a real broker: retry lateness and crash safety.
 
-- throughput: N records of a ~100-byte JSON value already in a topic (P partitions); a no-op
-  handler under ReliableConsumer (with and without Prometheus metrics) vs a raw confluent-kafka
-  loop doing the same JSON decoding and handler call (auto-commit), each with a fresh group,
-  interleaved, best of R rounds; records/s from the first record handled to the N-th.
+(Its throughput beside raw confluent-kafka, aiokafka and kafka-python is the consumer race of
+the suite, ``bench/suite/consume.py``; ``make bench`` runs both.)
+
 - flaky: F records, the handler fails the first two attempts of 10% and always for 1%
   (max_retries=3, backoff 200 ms .. 2 s): time until settled, successes exactly once, DLQ count,
   lateness of every retry (handed to the handler minus next.attempt.at; p50/p99/max, early).
 - crash: C records (10% failing once) in a consumer process killed with SIGKILL halfway, then
   restarted: lost records and duplicates (re-deliveries with the same message id).
 
-Writes ``bench/results/consumer.json``. Wall-clock figures of a shared machine: read them next
-to the ``conditions`` block and as ratios, never as pass/fail thresholds.
+Prints the JSON and writes it to ``--out`` when given. Wall-clock figures: read them next to the
+``conditions`` block, never as pass/fail thresholds.
 """
 
 from __future__ import annotations
@@ -35,25 +34,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import confluent_kafka  # noqa: E402
-from confluent_kafka import Consumer, Producer  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
+from bench.suite.common import replication_factor, topic_config  # noqa: E402
 from kafka_reliable import RetryConfig  # noqa: E402
 from kafka_reliable.consumer import ConsumerRecord, ReliableConsumer  # noqa: E402
-
-OUT = ROOT / "bench" / "results" / "consumer.json"
 
 
 def _topic(admin: AdminClient, partitions: int) -> str:
     name = f"bench-consumer-{uuid.uuid4().hex[:8]}"
-    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    topic = NewTopic(name, partitions, replication_factor(), config=topic_config())
+    admin.create_topics([topic])[name].result(30)
     time.sleep(0.5)
     return name
 
 
 def _fill(bs: str, topic: str, n: int) -> None:
-    p = Producer({"bootstrap.servers": bs, "linger.ms": 20, "enable.idempotence": True, "compression.type": "lz4"})
+    p = Producer(
+        {
+            "bootstrap.servers": bs,
+            "linger.ms": 20,
+            "enable.idempotence": True,
+            "compression.type": "lz4",
+        }
+    )
     for i in range(n):
         value = json.dumps({"i": i, "payload": "x" * 80}).encode()
         while True:
@@ -63,76 +69,6 @@ def _fill(bs: str, topic: str, n: int) -> None:
             except BufferError:
                 p.poll(0.05)
     p.flush(60)
-
-
-def raw_loop(bs: str, topic: str, n: int) -> tuple[float, float]:
-    """(records/s, process CPU µs per record) of a plain confluent-kafka loop: consume,
-    json.loads, call the handler."""
-    c = Consumer({"bootstrap.servers": bs, "group.id": f"bench-raw-{uuid.uuid4().hex[:8]}",
-                  "auto.offset.reset": "earliest", "enable.partition.eof": False})
-    c.subscribe([topic])
-
-    def handler(_value: Any) -> None:
-        return None
-
-    seen, t0, cpu0 = 0, 0.0, 0.0
-    try:
-        while seen < n:
-            for m in c.consume(500, timeout=0.5):
-                if m.error() is not None:
-                    continue
-                if not seen:
-                    t0, cpu0 = time.perf_counter(), time.process_time()
-                handler(json.loads(m.value()))
-                seen += 1
-        return (n - 1) / (time.perf_counter() - t0), (time.process_time() - cpu0) * 1e6 / (n - 1)
-    finally:
-        c.close()
-
-
-def reliable(bs: str, topic: str, n: int, metrics: bool) -> tuple[float, float]:
-    """(records/s, process CPU µs per record) of ReliableConsumer with a no-op handler."""
-    c = ReliableConsumer(bootstrap_servers=bs, group_id=f"bench-rc-{uuid.uuid4().hex[:8]}", topics=[topic],
-                         metrics_registry=CollectorRegistry(), enable_metrics=metrics)
-    state = {"seen": 0, "t0": 0.0, "t1": 0.0, "c0": 0.0, "c1": 0.0}
-    done = threading.Event()
-
-    def handler(_rec: ConsumerRecord) -> None:
-        if not state["seen"]:
-            state["t0"], state["c0"] = time.perf_counter(), time.process_time()
-        state["seen"] += 1
-        if state["seen"] == n:
-            state["t1"], state["c1"] = time.perf_counter(), time.process_time()
-            done.set()
-
-    t = threading.Thread(target=c.run, args=(handler,), daemon=True)
-    t.start()
-    done.wait(600)
-    c.stop()
-    t.join(60)
-    return (n - 1) / (state["t1"] - state["t0"]), (state["c1"] - state["c0"]) * 1e6 / (n - 1)
-
-
-def throughput(bs: str, admin: AdminClient, n: int, partitions: int, rounds: int) -> dict[str, Any]:
-    topic = _topic(admin, partitions)
-    _fill(bs, topic, n)
-    variants = {"raw confluent-kafka loop": lambda: raw_loop(bs, topic, n),
-                "ReliableConsumer": lambda: reliable(bs, topic, n, True),
-                "ReliableConsumer, metrics off": lambda: reliable(bs, topic, n, False)}
-    best: dict[str, float] = {}
-    cpu: dict[str, float] = {}
-    for _ in range(rounds):
-        for name, run in variants.items():
-            rate, us = run()
-            best[name] = max(best.get(name, 0.0), rate)
-            cpu[name] = min(cpu.get(name, float("inf")), us)
-    raw = best["raw confluent-kafka loop"]
-    return {"records": n, "partitions": partitions, "rounds": rounds,
-            "records_per_s": {k: round(v) for k, v in best.items()},
-            "ratio_to_raw": {k: round(v / raw, 2) for k, v in best.items()},
-            "cpu_us_per_record": {k: round(v, 1) for k, v in cpu.items()},
-            "note": "best of the rounds; CPU is process time (all threads) per record, less sensitive to a "
-                    "shared machine than records/s"}
 
 
 def flaky(bs: str, admin: AdminClient, n: int, partitions: int) -> dict[str, Any]:
@@ -151,25 +87,38 @@ def flaky(bs: str, admin: AdminClient, n: int, partitions: int) -> dict[str, Any
             raise TimeoutError("flaky")
         ok[i] = ok.get(i, 0) + 1
 
-    c = ReliableConsumer(bootstrap_servers=bs, group_id=f"bench-flaky-{uuid.uuid4().hex[:8]}", topics=[topic],
-                         retry_config=RetryConfig(max_retries=3, initial_delay_ms=200, max_delay_ms=2000),
-                         metrics_registry=CollectorRegistry())
+    c = ReliableConsumer(
+        bootstrap_servers=bs,
+        group_id=f"bench-flaky-{uuid.uuid4().hex[:8]}",
+        topics=[topic],
+        retry_config=RetryConfig(max_retries=3, initial_delay_ms=200, max_delay_ms=2000),
+        metrics_registry=CollectorRegistry(),
+    )
     t = threading.Thread(target=c.run, args=(handler,), daemon=True)
     t0 = time.monotonic()
     t.start()
-    while time.monotonic() - t0 < 300 and not (len(ok) == n - len(always)
-                                               and c.stats.counts["dead_lettered"] == len(always)):
+    while time.monotonic() - t0 < 300 and not (
+        len(ok) == n - len(always) and c.stats.counts["dead_lettered"] == len(always)
+    ):
         time.sleep(0.05)
     settled_s = time.monotonic() - t0
     c.stop()
     t.join(60)
     late.sort()
-    return {"records": n, "fail_twice": n // 10, "always_fail": len(always), "settled_s": round(settled_s, 2),
-            "handled_once": sum(1 for v in ok.values() if v == 1), "handled_more_than_once": sum(
-                1 for v in ok.values() if v > 1), "dead_lettered": c.stats.counts["dead_lettered"],
-            "retries": len(late), "early": sum(1 for x in late if x < 0),
-            "lateness_p50_ms": round(late[len(late) // 2], 2), "lateness_p99_ms": round(late[int(len(late) * 0.99)], 2),
-            "lateness_max_ms": round(late[-1], 2)}
+    return {
+        "records": n,
+        "fail_twice": n // 10,
+        "always_fail": len(always),
+        "settled_s": round(settled_s, 2),
+        "handled_once": sum(1 for v in ok.values() if v == 1),
+        "handled_more_than_once": sum(1 for v in ok.values() if v > 1),
+        "dead_lettered": c.stats.counts["dead_lettered"],
+        "retries": len(late),
+        "early": sum(1 for x in late if x < 0),
+        "lateness_p50_ms": round(late[len(late) // 2], 2),
+        "lateness_p99_ms": round(late[int(len(late) * 0.99)], 2),
+        "lateness_max_ms": round(late[-1], 2),
+    }
 
 
 CRASH_SCRIPT = r"""
@@ -186,7 +135,8 @@ def handler(rec):
 ReliableConsumer(bootstrap_servers=bootstrap, group_id=group, topics=[topic],
                  retry_config=RetryConfig(max_retries=3, initial_delay_ms=100, max_delay_ms=200),
                  metrics_registry=CollectorRegistry(),
-                 consumer_config={"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}).run(handler)
+                 consumer_config={"session_timeout_ms": 6000,
+                                  "heartbeat_interval_ms": 1000}).run(handler)
 """
 
 
@@ -202,7 +152,9 @@ def crash(bs: str, admin: AdminClient, n: int, partitions: int) -> dict[str, Any
             return out.read_text().splitlines()
 
         def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, bs, topic, group, str(out)])
+            return subprocess.Popen(
+                [sys.executable, "-c", CRASH_SCRIPT, bs, topic, group, str(out)]
+            )
 
         proc = start()
         while len(lines()) < n // 2 and proc.poll() is None:
@@ -220,37 +172,47 @@ def crash(bs: str, admin: AdminClient, n: int, partitions: int) -> dict[str, Any
         rows = [ln.split() for ln in lines()]
     ids = {int(i) for _, i in rows}
     same_id = all(len({m for m, i2 in rows if int(i2) == i}) == 1 for i in list(ids)[:2000])
-    return {"records": n, "handled_before_sigkill": at_kill, "lost": n - len(ids), "duplicates": len(rows) - len(ids),
-            "duplicates_share_message_id": same_id, "restart_to_complete_s": round(recovered_s, 2),
-            "sigterm_exit_code": code}
+    return {
+        "records": n,
+        "handled_before_sigkill": at_kill,
+        "lost": n - len(ids),
+        "duplicates": len(rows) - len(ids),
+        "duplicates_share_message_id": same_id,
+        "restart_to_complete_s": round(recovered_s, 2),
+        "sigterm_exit_code": code,
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
-    ap.add_argument("--records", type=int, default=100_000, help="throughput records")
-    ap.add_argument("--rounds", type=int, default=3)
+    bs_default = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    ap.add_argument("--bootstrap-servers", default=bs_default)
+    ap.add_argument("--quick", action="store_true", help="2,000 records each (a smoke run)")
     ap.add_argument("--partitions", type=int, default=3)
-    ap.add_argument("--flaky-records", type=int, default=10_000)
-    ap.add_argument("--crash-records", type=int, default=10_000)
+    ap.add_argument("--flaky-records", type=int)
+    ap.add_argument("--crash-records", type=int)
+    ap.add_argument("--out", type=Path, help="also write the JSON here")
     args = ap.parse_args()
+    size = 2_000 if args.quick else 10_000
     bs = args.bootstrap_servers
     admin = AdminClient({"bootstrap.servers": bs})
     result = {
         "conditions": {
-            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "confluent_kafka": confluent_kafka.version(), "librdkafka": confluent_kafka.libversion()[0],
-            "broker": "single local Apache Kafka (dev broker) on loopback", "value_bytes": 100,
-            "consumer": "defaults (range assignor, read_committed, manual commits every 250 ms, poll batch 500)",
-            "machine": "2 shared cores; other sessions were running",
+            "python": platform.python_version(),
+            "confluent_kafka": confluent_kafka.version(),
+            "librdkafka": confluent_kafka.libversion()[0],
+            "broker": bs,
+            "value_bytes": 100,
+            "consumer": "ReliableConsumer defaults",
+            "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
         },
-        "throughput": throughput(bs, admin, args.records, args.partitions, args.rounds),
-        "flaky": flaky(bs, admin, args.flaky_records, args.partitions),
-        "crash": crash(bs, admin, args.crash_records, args.partitions),
+        "flaky": flaky(bs, admin, args.flaky_records or size, args.partitions),
+        "crash": crash(bs, admin, args.crash_records or size, args.partitions),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
     return 0
 
 

@@ -37,19 +37,20 @@ def _ratio_panel(ax: Any, summary: dict[str, Any], names: list[str], key: str, t
     ax.legend(loc="lower right", fontsize=7)
 
 
-def ratios(doc: dict[str, Any], path: Path) -> Path | None:
-    summary = doc.get("throughput", {}).get("summary", {})
+def ratios(summary: dict[str, Any], path: Path, title: str) -> Path | None:
     if not summary:
         return None
     plt = _plt()
     first = summary[next(iter(summary))]
-    names = [n for n in first if "ratio_to_raw" in first[n]]
+    names = [n for n in first if first[n].get("ratio_to_raw")]
+    if not names:
+        return None
     fig, (a1, a2) = plt.subplots(1, 2, sharey=True, figsize=(12, 0.5 * len(names) + 1.8))
-    _ratio_panel(a1, summary, names, "ratio_to_raw", "records/s ÷ raw of the same round (median, min–max)")
-    _ratio_panel(a2, summary, names, "cpu_ratio_to_raw", "raw CPU per record ÷ contender's (1 = as cheap as raw)")
+    _ratio_panel(a1, summary, names, "ratio_to_raw", "records/s ÷ raw of the same round")
+    _ratio_panel(a2, summary, names, "cpu_ratio_to_raw", "raw CPU per record ÷ contender's")
     a1.set_yticklabels(names, fontsize=8)
     a1.invert_yaxis()
-    fig.suptitle("Throughput and CPU cost relative to raw confluent-kafka (log scale)")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -84,19 +85,19 @@ def latency_cdf(doc: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
-def rss(doc: dict[str, Any], path: Path) -> Path | None:
-    m = doc.get("memory", {})
-    if "samples" not in m:
+def rss(series: dict[str, list[list[float]]], path: Path, title: str, xlabel: str) -> Path | None:
+    """One line per named series of (count, RSS MB) samples."""
+    series = {k: v for k, v in series.items() if v}
+    if not series:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4))
-    ax.plot([s[0] / 1e6 for s in m["samples"]], [s[1] for s in m["samples"]])
-    ax.axvline(m["warmup_records"] / 1e6, color="grey", linestyle=":", label="end of warm-up")
-    ax.set_xlabel("records sent (millions)")
+    for label, samples in series.items():
+        ax.plot([s[0] / 1e6 for s in samples], [s[1] for s in samples], label=label)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("RSS (MB)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"RSS, send_message + status + memory dedup "
-                 f"(slope after warm-up {m['slope_after_warmup_mb_per_million']:+.1f} MB/million)")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -104,12 +105,26 @@ def rss(doc: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
-def draw(doc: dict[str, Any], folder: Path) -> list[Path]:
-    """Every chart the JSON has data for, as ``folder/bench-*.png``."""
+def draw(doc: dict[str, Any], folder: Path, prefix: str = "bench-") -> list[Path]:
+    """Every chart the JSON has data for, as ``folder/<prefix>*.png``."""
     if importlib.util.find_spec("matplotlib") is None:
         print("charts skipped: matplotlib is not installed (pip install -e '.[bench]')", flush=True)
         return []
     folder.mkdir(parents=True, exist_ok=True)
-    made = [ratios(doc, folder / "bench-ratios.png"), latency_cdf(doc, folder / "bench-latency-cdf.png"),
-            rss(doc, folder / "bench-rss.png")]
+    mem = doc.get("memory", {})
+    made = [
+        ratios(doc.get("throughput", {}).get("summary", {}), folder / f"{prefix}ratios.png",
+               "Producers: throughput and CPU relative to raw confluent-kafka (log scale)"),
+        ratios({"100": doc.get("consumer", {}).get("summary", {})},
+               folder / f"{prefix}consumer-ratios.png",
+               "Consumers: throughput and CPU relative to a raw consume() loop (log scale)"),
+        latency_cdf(doc, folder / f"{prefix}latency-cdf.png"),
+        rss({k: v.get("samples", []) for k, v in doc.get("dedup", {}).items()
+             if isinstance(v, dict)},
+            folder / f"{prefix}dedup-rss.png", "Memory dedup store: RSS over distinct keys",
+            "keys claimed (millions)"),
+        rss({k: v.get("samples", []) for k, v in mem.items() if isinstance(v, dict)},
+            folder / f"{prefix}rss.png", "Producer RSS over records sent",
+            "records sent (millions)"),
+    ]  # fmt: skip
     return [p for p in made if p is not None]

@@ -36,8 +36,14 @@ RDKAFKA_CONF: dict[str, Any] = {
 }
 #: Base record: 100 bytes of JSON with a sequence number. Larger sizes add a note of random hex,
 #: different in each pool slot, so lz4 does not get a run of one character for free.
-BASE_VALUE: dict[str, Any] = {"user_id": "u-12345", "order_id": "o-987", "amount_cents": 9999,
-                              "currency": "EUR", "items": 3, "seq": 0}
+BASE_VALUE: dict[str, Any] = {
+    "user_id": "u-12345",
+    "order_id": "o-987",
+    "amount_cents": 9999,
+    "currency": "EUR",
+    "items": 3,
+    "seq": 0,
+}
 #: Records handed to the clients come from a pool of this many dicts (unique ``seq`` per record).
 POOL = 1000
 
@@ -48,6 +54,17 @@ def bootstrap() -> str:
 
 def redis_url() -> str:
     return os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+
+
+def replication_factor() -> int:
+    """Replication factor of the bench's topics (``BENCH_REPLICATION_FACTOR``; 3 with --cluster)."""
+    return int(os.environ.get("BENCH_REPLICATION_FACTOR", "1"))
+
+
+def topic_config() -> dict[str, str]:
+    """Topic settings of the bench's topics (``min.insync.replicas`` on the cluster)."""
+    isr = os.environ.get("BENCH_MIN_INSYNC_REPLICAS")
+    return {"min.insync.replicas": isr} if isr else {}
 
 
 def dumps(value: Any) -> bytes:
@@ -71,14 +88,19 @@ def new_topics(admin: Any, count: int, prefix: str = "bench") -> list[str]:
     from confluent_kafka.admin import NewTopic
 
     names = [f"{prefix}-{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    futures = admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
+    rf, conf = replication_factor(), topic_config()
+    futures = admin.create_topics([NewTopic(n, PARTITIONS, rf, config=conf) for n in names])
     for f in futures.values():
         f.result(30)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         md = admin.list_topics(timeout=10).topics
-        if all(n in md and len(md[n].partitions) == PARTITIONS
-               and all(p.leader >= 0 for p in md[n].partitions.values()) for n in names):
+        if all(
+            n in md
+            and len(md[n].partitions) == PARTITIONS
+            and all(p.leader >= 0 for p in md[n].partitions.values())
+            for n in names
+        ):
             return names
         time.sleep(0.1)
     raise RuntimeError(f"topics {names} have no leaders after 30 s")
@@ -96,16 +118,26 @@ def end_offsets(bootstrap_servers: str, topic: str) -> int:
     """Records in ``topic`` (sum of high watermarks; the topics are fresh, so low = 0)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": f"bench-wm-{uuid.uuid4().hex[:6]}"})
+    c = Consumer(
+        {"bootstrap.servers": bootstrap_servers, "group.id": f"bench-wm-{uuid.uuid4().hex[:6]}"}
+    )
     try:
-        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS))
+        return sum(
+            c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(PARTITIONS)
+        )
     finally:
         c.close()
 
 
 def summarize(values: list[float]) -> dict[str, float]:
     """Median and min–max of a list of round figures."""
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -123,7 +155,8 @@ def cdf_points(sorted_values: list[float], points: int = 200) -> list[float]:
 
 
 def vm_hwm_mb(pid: int | str = "self") -> float | None:
-    """Peak RSS of a process since its exec (``VmHWM``; ``ru_maxrss`` would carry the parent's over exec)."""
+    """Peak RSS of a process since its exec (``VmHWM``; ``ru_maxrss`` would carry the
+    parent's over exec)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -158,14 +191,17 @@ def _kcat_version() -> str | None:
     out = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=10).stdout
     line = next((x for x in out.splitlines() if x.startswith("Version")), "")
     return line.split("(")[0].replace("Version", "").strip() + (
-        f" (librdkafka {line.split('librdkafka ')[1].split()[0]})" if "librdkafka " in line else "")
+        f" (librdkafka {line.split('librdkafka ')[1].split()[0]})" if "librdkafka " in line else ""
+    )
 
 
 def _redis_version() -> str | None:
     try:
         import redis
 
-        return str(redis.Redis.from_url(redis_url(), socket_timeout=2).info("server").get("redis_version"))
+        return str(
+            redis.Redis.from_url(redis_url(), socket_timeout=2).info("server").get("redis_version")
+        )
     except Exception:  # noqa: BLE001 - informational only
         return None
 
@@ -189,21 +225,51 @@ def machine() -> dict[str, Any]:
         "kafka_python": _version("kafka-python"),
         "aiokafka": _version("aiokafka"),
         "kcat": _kcat_version(),
-        "kafka_broker": f"Apache Kafka {KAFKA_VERSION} (dev broker, single node, loopback)"
-        if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "localhost" in bootstrap() else bootstrap(),
+        "kafka_broker": os.environ.get("BENCH_TARGET")
+        or f"Apache Kafka {KAFKA_VERSION} at {bootstrap()} (single node, loopback)",
         "redis": _redis_version(),
     }
 
 
 def run_child(module: str, args: list[str], timeout_s: float) -> dict[str, Any]:
-    """Run ``python -m module args`` and return the JSON object on its last stdout line."""
+    """Run ``python -m module args`` and return the JSON object on its last stdout line, or
+    ``{"error": why}`` (non-zero exit, no JSON, timeout): a failed child never raises."""
     path = os.pathsep.join(x for x in (os.environ.get("PYTHONPATH"), str(ROOT)) if x)
     env = {**os.environ, "PYTHONPATH": path, "KAFKA_RELIABLE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          timeout=timeout_s, cwd=tempfile.gettempdir(), env=env)
+    cmd = [sys.executable, "-m", module, *args]
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            cwd=tempfile.gettempdir(),
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"{module} {' '.join(args)} did not finish within {timeout_s:.0f} s"}
     lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return {"error": f"{module} {' '.join(args)} exited {proc.returncode}: {' | '.join(tail)}"}
-    result: dict[str, Any] = json.loads(lines[-1])
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except ValueError as exc:
+        return {"error": f"{module}: unreadable result line ({exc})"}
     return result
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Current resident set size of a process, MB."""
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def dir_bytes(path: Path) -> int:
+    """Bytes on disk of every file under ``path`` (allocated blocks: sparse files count as used)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_blocks * 512
+    return total

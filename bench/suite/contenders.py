@@ -56,23 +56,36 @@ class RawConfluent:
         self.p.flush(10)
 
 
-def spool_supported() -> bool:
-    """True when ``ReliableKafkaProducer`` accepts ``durability=`` (the durable send mode)."""
+def producer_parameters() -> dict[str, Any]:
+    """``ReliableKafkaProducer``'s keyword arguments and their defaults in this version."""
     from kafka_reliable import ReliableKafkaProducer
 
-    return "durability" in inspect.signature(ReliableKafkaProducer.__init__).parameters
+    params = inspect.signature(ReliableKafkaProducer.__init__).parameters
+    return {name: p.default for name, p in params.items() if name != "self"}
+
+
+def missing_options(options: dict[str, Any]) -> list[str]:
+    """The options of a variant this version of ``ReliableKafkaProducer`` does not take."""
+    known = producer_parameters()
+    return [k for k in options if k not in known]
 
 
 class Reliable:
-    """``ReliableKafkaProducer`` with defaults plus the options of the variant."""
+    """``ReliableKafkaProducer`` with defaults plus the options of the variant. The spool (or
+    write-ahead log) lives in a fresh temporary folder per trial; the row code passes only
+    public keywords (``durability``, ``fsync``, ``spool_path``), never the log's internals."""
 
     def __init__(self, *, batch: bool = False, **options: Any) -> None:
         from kafka_reliable import ReliableKafkaProducer
 
         self._dir = tempfile.TemporaryDirectory(prefix="bench-spool-")
         self.batch = batch
-        self.p = ReliableKafkaProducer(bootstrap_servers=bootstrap(), producer_config=dict(RDKAFKA_CONF),
-                                       spool_path=Path(self._dir.name) / "spool.sqlite3", **options)
+        self.p = ReliableKafkaProducer(
+            bootstrap_servers=bootstrap(),
+            producer_config=dict(RDKAFKA_CONF),
+            spool_path=Path(self._dir.name) / "spool",
+            **options,
+        )
 
     def warm(self, topic: str) -> None:
         self.p.send_message(topic, {"warm": True}, key="warm")
@@ -115,8 +128,13 @@ class KafkaPython:
     def __init__(self) -> None:
         from kafka import KafkaProducer
 
-        self.p = KafkaProducer(bootstrap_servers=bootstrap(), acks="all", enable_idempotence=True,
-                               compression_type="lz4", linger_ms=5)
+        self.p = KafkaProducer(
+            bootstrap_servers=bootstrap(),
+            acks="all",
+            enable_idempotence=True,
+            compression_type="lz4",
+            linger_ms=5,
+        )
 
     def warm(self, topic: str) -> None:
         self.p.send(topic, b"warm", key=b"warm").get(30)
@@ -148,8 +166,13 @@ class AioKafka:
         self.loop = asyncio.new_event_loop()
 
         async def make() -> Any:
-            p = AIOKafkaProducer(bootstrap_servers=bootstrap(), acks="all", enable_idempotence=True,
-                                 compression_type="lz4", linger_ms=5)
+            p = AIOKafkaProducer(
+                bootstrap_servers=bootstrap(),
+                acks="all",
+                enable_idempotence=True,
+                compression_type="lz4",
+                linger_ms=5,
+            )
             await p.start()
             return p
 
@@ -170,8 +193,14 @@ class AioKafka:
                 chunk = pool[: min(BATCH, n - start)]
                 for j, d in enumerate(chunk):
                     d["seq"] = start + j
-                acked += len(await asyncio.gather(*(self.p.send_and_wait(topic, dumps(d), key=str(d["seq"]).encode())
-                                                     for d in chunk)))
+                acked += len(
+                    await asyncio.gather(
+                        *(
+                            self.p.send_and_wait(topic, dumps(d), key=str(d["seq"]).encode())
+                            for d in chunk
+                        )
+                    )
+                )
                 continue
             futures = []
             for i in range(start, min(n, start + BATCH)):
@@ -201,25 +230,40 @@ def make(name: str) -> Any:
         from bench.suite.contenders_async import AsyncReliable
 
         return AsyncReliable(concurrent=name.endswith("gather"))
-    factory = PYTHON_CONTENDERS[name]
-    return factory()
+    factory = PYTHON_CONTENDERS.get(name)
+    if factory is not None:
+        return factory()
+    base, _, mode = name.partition("@")
+    batch, options = RELIABLE_VARIANTS[base]
+    options = {**options, **DURABILITY[mode or "memory"]}
+    if options.pop("redis_cluster", False):
+        from bench.suite.services import redis_cluster_url
 
+        options["redis_url"] = redis_cluster_url()
+    return Reliable(batch=batch, **options)
+
+
+_REDIS = {"enable_deduplication": True, "dedup_ttl_s": 300}
+#: The producer rows: name → (send_batch?, options). Each runs once per durability mode.
+RELIABLE_VARIANTS: dict[str, tuple[bool, dict[str, Any]]] = {
+    "reliable-send": (False, {}),
+    "reliable-send-noid": (False, {"message_id_header": False}),
+    "reliable-batch": (True, {}),
+    "reliable-send-memdedup": (False, {"enable_deduplication": True}),
+    "reliable-batch-redisdedup": (True, {**_REDIS, "redis_url": redis_url()}),
+    "reliable-batch-rcdedup": (True, {**_REDIS, "redis_cluster": True}),
+}
+#: Durability modes of a producer row: ``name`` = memory, ``name@durable`` = the durable log
+#: (``durability="spool"``, its fsync default), ``name@fsync-interval`` = fsync every 100 ms.
+DURABILITY: dict[str, dict[str, Any]] = {
+    "memory": {"durability": "memory"},
+    "durable": {"durability": "spool"},
+    "fsync-interval": {"durability": "spool", "fsync": "interval", "fsync_interval_ms": 100},
+}
 
 PYTHON_CONTENDERS: dict[str, Any] = {
     "raw": RawConfluent,
-    "reliable-send": lambda: Reliable(),
-    "reliable-send-noid": lambda: Reliable(message_id_header=False),
-    "reliable-batch": lambda: Reliable(batch=True),
-    "reliable-batch-noid": lambda: Reliable(batch=True, message_id_header=False),
-    "reliable-send-memdedup": lambda: Reliable(enable_deduplication=True),
-    "reliable-batch-memdedup": lambda: Reliable(batch=True, enable_deduplication=True),
-    "reliable-batch-redisdedup": lambda: Reliable(batch=True, enable_deduplication=True,
-                                                  redis_url=redis_url(), dedup_ttl_s=300),
-    "reliable-send-redisdedup": lambda: Reliable(enable_deduplication=True, redis_url=redis_url(), dedup_ttl_s=300),
-    "reliable-send-spool": lambda: Reliable(durability="spool"),
     "kafka-python": KafkaPython,
     "aiokafka": AioKafka,
     "aiokafka-send-and-wait": lambda: AioKafka(send_and_wait=True),
-    "async-reliable-nowait": None,
-    "async-reliable-gather": None,
 }

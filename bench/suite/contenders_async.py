@@ -1,4 +1,5 @@
-"""The asyncio contender: ``kafka_reliable.aio.AsyncReliableProducer`` when it exists (issue 16's API:
+"""The asyncio contender: ``kafka_reliable.aio.AsyncReliableProducer`` when it exists (issue
+16's API:
 ``async with``, ``await send_message(..., wait=False)`` returns once queued, without ``wait`` once
 delivered or routed)."""
 
@@ -30,8 +31,12 @@ class AsyncReliable:
         self.loop = asyncio.new_event_loop()
 
         async def make() -> Any:
-            p = AsyncReliableProducer(bootstrap_servers=bootstrap(), producer_config=dict(RDKAFKA_CONF),
-                                      spool_path=Path(self._dir.name) / "spool.sqlite3")
+            p = AsyncReliableProducer(
+                bootstrap_servers=bootstrap(),
+                producer_config=dict(RDKAFKA_CONF),
+                spool_path=Path(self._dir.name) / "spool",
+                durability="memory",  # paired with the sync loop's memory row
+            )
             if hasattr(p, "__aenter__"):
                 return await p.__aenter__()
             if hasattr(p, "start"):
@@ -45,13 +50,16 @@ class AsyncReliable:
         return int(stats["messages_sent"])
 
     def warm(self, topic: str) -> None:
-        self.loop.run_until_complete(_maybe_await(self.p.send_message(topic, {"warm": True}, key="warm")))
+        self.loop.run_until_complete(
+            _maybe_await(self.p.send_message(topic, {"warm": True}, key="warm"))
+        )
         self.loop.run_until_complete(_maybe_await(self.p.flush()))
         self.base = self._sent()
 
     def run(self, topic: str, n: int, pool: list[dict[str, Any]]) -> int:
-        self.loop.run_until_complete(self._gather(topic, n, pool) if self.concurrent
-                                     else self._nowait(topic, n, pool))
+        self.loop.run_until_complete(
+            self._gather(topic, n, pool) if self.concurrent else self._nowait(topic, n, pool)
+        )
         return self._sent() - self.base
 
     async def _nowait(self, topic: str, n: int, pool: list[dict[str, Any]]) -> None:

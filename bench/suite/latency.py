@@ -43,8 +43,13 @@ def _wait_until(due: float, busy: bool) -> None:
 
 def _stats(ms: list[float]) -> dict[str, Any]:
     ms.sort()
-    return {"count": len(ms), "p50_ms": percentile(ms, 0.50), "p99_ms": percentile(ms, 0.99),
-            "max_ms": ms[-1] if ms else float("nan"), "cdf_ms": cdf_points(ms)}
+    return {
+        "count": len(ms),
+        "p50_ms": percentile(ms, 0.50),
+        "p99_ms": percentile(ms, 0.99),
+        "max_ms": ms[-1] if ms else float("nan"),
+        "cdf_ms": cdf_points(ms),
+    }
 
 
 def run_raw(topic: str, n: int, rate: float, busy: bool) -> dict[str, Any]:
@@ -71,8 +76,12 @@ def run_raw(topic: str, n: int, rate: float, busy: bool) -> dict[str, Any]:
         p.poll(0)
     send_s = time.perf_counter() - t0
     p.flush(30)
-    return {"offered_per_s": rate, "achieved_per_s": n / send_s,
-            "librdkafka_msg_latency": _stats(lib_ms), "caller_view": _stats(caller_ms)}
+    return {
+        "offered_per_s": rate,
+        "achieved_per_s": n / send_s,
+        "librdkafka_msg_latency": _stats(lib_ms),
+        "caller_view": _stats(caller_ms),
+    }
 
 
 class _Flips:
@@ -94,8 +103,11 @@ def run_reliable(topic: str, n: int, rate: float, busy: bool) -> dict[str, Any]:
     from kafka_reliable import ReliableKafkaProducer
 
     with tempfile.TemporaryDirectory(prefix="bench-spool-") as d:
-        p = ReliableKafkaProducer(bootstrap_servers=bootstrap(), producer_config=dict(RDKAFKA_CONF),
-                                  spool_path=Path(d) / "spool.sqlite3")
+        p = ReliableKafkaProducer(
+            bootstrap_servers=bootstrap(),
+            producer_config=dict(RDKAFKA_CONF),
+            spool_path=Path(d) / "spool.sqlite3",
+        )
         p.send_message(topic, {"warm": True}, key="warm")
         p.flush(30)
         flips = _Flips()
@@ -107,14 +119,21 @@ def run_reliable(topic: str, n: int, rate: float, busy: bool) -> dict[str, Any]:
             t = time.perf_counter()
             mid = p.send_message(topic, VALUE, key=str(i))
             started[mid] = t
-            p.watch(mid, flips)  # a record already settled is reported at once (then late by this call)
+            p.watch(
+                mid, flips
+            )  # a record already settled is reported at once (then late by this call)
         send_s = time.perf_counter() - t0
         p.flush(60)
         ms = [(flips.sent_at[m] - t) * 1000 for m, t in started.items() if m in flips.sent_at]
         own = p.get_stats().get("latency_stats", {})
         p.close(30)
-    return {"offered_per_s": rate, "achieved_per_s": n / send_s, "caller_view": _stats(ms),
-            "not_sent": dict(flips.other), "producer_latency_stats": own}
+    return {
+        "offered_per_s": rate,
+        "achieved_per_s": n / send_s,
+        "caller_view": _stats(ms),
+        "not_sent": dict(flips.other),
+        "producer_latency_stats": own,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,33 +1,30 @@
-"""RSS over many records: ``send_message`` with status tracking and memory dedup on.
+"""RSS over many records, and the durable log's disk use after the stream settles.
 
-Child: ``python -m bench.suite.memory --topic T --records 2000000 --samples 200`` prints one
-JSON line with (records sent, RSS MB) samples and the least-squares slope of RSS over the
-samples after warm-up, in MB per million records. Warm-up is the first half: the bounded
-structures fill first (memory dedup keeps up to ``DEFAULT_MAX_ENTRIES`` = 1,000,000 keys, the
+Child: ``python -m bench.suite.memory --topic T --records 2000000 [--dedup] [--durability
+spool]`` prints one JSON line with (records sent, RSS MB) samples and the least-squares slope
+of RSS over the samples after warm-up, in MB per million records. Warm-up is the first half:
+the bounded structures fill first (memory dedup keeps up to ``DEFAULT_MAX_ENTRIES`` keys, the
 status map ``status_capacity`` ids), so with 2,000,000 records the second million shows whether
 RSS stays flat once they are full; a shorter run measures the fill, not a plateau.
+
+With a durable mode the spool folder's size is sampled too: after the warm-up record (the
+baseline), at every RSS sample, after ``flush()`` until it stops changing (the stream has
+settled: every record acknowledged and the log's clean-up done), and after ``close()``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.suite.common import POOL, RDKAFKA_CONF, bootstrap, value_pool
+from bench.suite.common import POOL, RDKAFKA_CONF, bootstrap, dir_bytes, rss_mb, value_pool
 
 WARMUP_FRACTION = 0.5
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * _PAGE / 1e6
 
 
 def slope_mb_per_million(samples: list[tuple[int, float]]) -> float:
@@ -60,43 +57,88 @@ def bounds() -> dict[str, Any]:
     return out
 
 
-def run(topic: str, n: int, samples: int) -> dict[str, Any]:
+def settle(folder: Path, max_wait_s: float = 60.0) -> tuple[int, float]:
+    """(bytes, seconds waited) once the folder's size has not changed for 2 s."""
+    t0 = time.monotonic()
+    last, since = dir_bytes(folder), time.monotonic()
+    while time.monotonic() - t0 < max_wait_s and time.monotonic() - since < 2.0:
+        time.sleep(0.25)
+        now = dir_bytes(folder)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last, time.monotonic() - t0
+
+
+def _stream(p: Any, topic: str, n: int, every: int, folder: Path) -> dict[str, list[Any]]:
+    pool = value_pool(100)
+    rss: list[tuple[int, float]] = [(0, rss_mb())]
+    disk: list[tuple[int, int]] = [(0, dir_bytes(folder))]
+    send = p.send_message
+    for i in range(n):
+        rec = pool[i % POOL]
+        rec["seq"] = i
+        send(topic, rec, key=str(i))
+        if (i + 1) % every == 0:
+            rss.append((i + 1, rss_mb()))
+            disk.append((i + 1, dir_bytes(folder)))
+    return {"rss": rss, "disk": disk}
+
+
+def run(topic: str, n: int, samples: int, *, dedup: bool, durability: str) -> dict[str, Any]:
     from kafka_reliable import ReliableKafkaProducer
 
-    pool = value_pool(100)
-    every = max(1, n // samples)
-    points: list[tuple[int, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-spool-") as d:
-        p = ReliableKafkaProducer(bootstrap_servers=bootstrap(), producer_config=dict(RDKAFKA_CONF),
-                                  spool_path=Path(d) / "spool.sqlite3", enable_deduplication=True)
+        folder = Path(d)
+        p = ReliableKafkaProducer(
+            bootstrap_servers=bootstrap(), producer_config=dict(RDKAFKA_CONF),
+            spool_path=folder / "spool", enable_deduplication=dedup, durability=durability,
+        )  # fmt: skip
         p.send_message(topic, {"warm": True}, key="warm")
         p.flush(30)
-        points.append((0, rss_mb()))
-        send = p.send_message
         t0 = time.perf_counter()
-        for i in range(n):
-            rec = pool[i % POOL]
-            rec["seq"] = i
-            send(topic, rec, key=str(i))
-            if (i + 1) % every == 0:
-                points.append((i + 1, rss_mb()))
-        p.flush(120)
+        series = _stream(p, topic, n, max(1, n // samples), folder)
+        p.flush(300)
         elapsed = time.perf_counter() - t0
-        points.append((n, rss_mb()))
+        series["rss"].append((n, rss_mb()))
+        settled, waited = settle(folder)
         stats = p.get_stats()
         p.close(30)
-    after = [s for s in points if s[0] >= n * WARMUP_FRACTION]
+        closed = dir_bytes(folder)
+    disk = series["disk"]
     return {
-        "records": n, "sample_every": every, "elapsed_s": elapsed, "records_per_s": n / elapsed,
-        "messages_sent": stats["messages_sent"] - 1, "duplicates": stats.get("duplicates", 0),
-        "rss_start_mb": points[0][1], "rss_peak_mb": max(s[1] for s in points), "rss_end_mb": points[-1][1],
+        "durability": durability, "dedup": dedup, "elapsed_s": elapsed,
+        "records_per_s": n / elapsed, "messages_sent": stats["messages_sent"] - 1,
+        **rss_figures(series["rss"], n),
+        "disk": {"baseline_mb": disk[0][1] / 1e6, "peak_mb": max(b for _, b in disk) / 1e6,
+                 "settled_mb": settled / 1e6, "settle_wait_s": round(waited, 2),
+                 "after_close_mb": closed / 1e6, "samples": disk},
+    }  # fmt: skip
+
+
+def _nearest(points: list[tuple[int, float]], mark: int) -> float:
+    """RSS of the sample taken nearest to ``mark`` records."""
+    return min(points, key=lambda s: abs(s[0] - mark))[1]
+
+
+def rss_figures(points: list[tuple[int, float]], n: int) -> dict[str, Any]:
+    """Slopes, extremes and the RSS at 0, each million and the end (``rss_at_mb``)."""
+    after = [s for s in points if s[0] >= n * WARMUP_FRACTION]
+    marks = sorted({0, n, *range(1_000_000, n, 1_000_000)})
+    at = {str(m): _nearest(points, m) for m in marks}
+    return {
+        "records": n, "sample_every": points[1][0] if len(points) > 1 else n,
+        "rss_start_mb": points[0][1], "rss_peak_mb": max(s[1] for s in points),
+        "rss_end_mb": points[-1][1], "rss_at_mb": at,
         "warmup_records": int(n * WARMUP_FRACTION),
         "slope_after_warmup_mb_per_million": slope_mb_per_million(after),
-        "slope_whole_run_mb_per_million": slope_mb_per_million(points), "bounds": bounds(),
-        "slope_last_quarter_mb_per_million": slope_mb_per_million([s for s in points if s[0] >= n * 0.75]),
-        "rss_after_warmup_min_mb": min(s[1] for s in after), "rss_after_warmup_max_mb": max(s[1] for s in after),
-        "samples": points,
-    }
+        "slope_whole_run_mb_per_million": slope_mb_per_million(points),
+        "slope_last_quarter_mb_per_million": slope_mb_per_million(
+            [s for s in points if s[0] >= n * 0.75]
+        ),
+        "rss_after_warmup_min_mb": min(s[1] for s in after),
+        "rss_after_warmup_max_mb": max(s[1] for s in after),
+        "bounds": bounds(), "samples": points,
+    }  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--topic", required=True)
     ap.add_argument("--records", type=int, default=2_000_000)
     ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--dedup", action="store_true", help="memory dedup on")
+    ap.add_argument("--durability", default="memory", help="the producer's durability= mode")
     args = ap.parse_args(argv)
-    print(json.dumps(run(args.topic, args.records, args.samples)))
+    result = run(args.topic, args.records, args.samples, dedup=args.dedup,
+                 durability=args.durability)  # fmt: skip
+    print(json.dumps(result))
     return 0
 
 

@@ -38,11 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     acked = c.run(args.topic, args.records, pool)
     elapsed, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
     c.close()
-    print(json.dumps({
-        "contender": args.contender, "records": args.records, "acked": acked,
-        "value_bytes": value_bytes, "elapsed_s": elapsed, "cpu_s": cpu,
-        "peak_rss_mb": vm_hwm_mb(),
-    }))
+    print(
+        json.dumps(
+            {
+                "contender": args.contender,
+                "records": args.records,
+                "acked": acked,
+                "value_bytes": value_bytes,
+                "elapsed_s": elapsed,
+                "cpu_s": cpu,
+                "peak_rss_mb": vm_hwm_mb(),
+            }
+        )
+    )
     return 0 if acked == args.records else 1
 
 

@@ -21,20 +21,27 @@ import asyncio
 import collections
 import inspect
 import logging
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from kafka_reliable.aio.dedup import AsyncClaims, async_client_from_url
 from kafka_reliable.aio.errors import DeliveryRoutedError
 from kafka_reliable.aio.settle import SettleHub
+from kafka_reliable.aio.tools import SyncTools
+from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming
 from kafka_reliable.dedup import RedisDeduplicator
-from kafka_reliable.dlq import DlqMessage
 from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
+from kafka_reliable.health import CircuitBreaker, RateLimiter
 from kafka_reliable.producer import ReliableKafkaProducer
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.producer import PreparedRecord
+from kafka_reliable.producer.retry_manager import DEFAULT_WORKER_GROUP
 from kafka_reliable.producer.send_path import UserHeaders
+from kafka_reliable.serialization import Serializer
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +67,43 @@ class _Admission:
         self.rec, self.headers, self.handed = rec, headers, handed
 
 
-class AsyncReliableProducer:
-    """``ReliableKafkaProducer`` for asyncio: same keyword arguments, statuses, stats, health,
-    DLQ methods and spool. Use ``async with`` (or ``await start()`` / ``await close()``)."""
+class AsyncReliableProducer(SyncTools):
+    """``ReliableKafkaProducer`` for asyncio: the same keyword arguments (a test holds the two
+    signatures equal), statuses, stats, health, DLQ methods and spool. Use ``async with`` (or
+    ``await start()`` / ``await close()``)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        inspect.signature(ReliableKafkaProducer).bind(**kwargs)  # unknown keywords fail here
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str | Iterable[str] | None = None,
+        producer_config: Mapping[str, Any] | None = None,
+        retry_config: RetryConfig | None = None,
+        dlq_max_size: int = 10000,
+        enable_deduplication: bool = False,
+        redis_client: Any = None,
+        redis_url: str | None = None,
+        dedup_ttl_s: float = 3600.0,
+        dedup_on_unavailable: str = "fail_open",
+        dedup_key_fn: Callable[[str, bytes | None, bytes], bytes | str] | None = None,
+        health_thresholds: HealthThresholds | Mapping[str, Any] | None = None,
+        health_window_s: float = 60.0,
+        alert_cooldown_s: float = 60.0,
+        metrics_registry: CollectorRegistry | None = None,
+        enable_metrics: bool = True,
+        circuit_breaker: CircuitBreaker | None = None,
+        rate_limiter: RateLimiter | None = None,
+        enable_tracing: bool | None = None,
+        serializer: Serializer | None = None,
+        spool_path: str | os.PathLike[str] | None = None,
+        topic_naming: TopicNaming | None = None,
+        message_id_header: bool = True,
+        status_capacity: int = 100000,
+        worker_group: str = DEFAULT_WORKER_GROUP,
+        maintenance_interval_s: float = 1.0,
+        dlq_check_interval_s: float = 5.0,
+        durability: str = "memory",
+    ) -> None:
+        kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         client = kwargs.get("redis_client")
         if client is not None and inspect.iscoroutinefunction(getattr(client, "execute_command", None)):
             raise ConfigurationError(
@@ -137,13 +175,6 @@ class AsyncReliableProducer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    @property
-    def sync(self) -> ReliableKafkaProducer:
-        """The sync producer underneath (after ``start``); its blocking calls block the loop."""
-        if self._sync is None:
-            raise RuntimeError("AsyncReliableProducer not started: use 'async with' or await start()")
-        return self._sync
 
     # ---- sending --------------------------------------------------------------------------
 
@@ -324,37 +355,6 @@ class AsyncReliableProducer:
             except Exception as exc:  # noqa: BLE001 - handed to that record's caller
                 errors.append(exc)
         return errors
-
-    # ---- status, stats, health, DLQ, spool (delegated) --------------------------------------
-
-    def get_message_status(self, message_id: str) -> str | None:
-        """``pending``, ``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``; None if unknown."""
-        return self._sync.get_message_status(message_id) if self._sync is not None else None
-
-    def get_pending_messages(self) -> list[str]:
-        return self._sync.get_pending_messages() if self._sync is not None else []
-
-    async def get_stats(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self.sync.get_stats)
-
-    async def get_health_status(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self.sync.get_health_status)
-
-    def add_health_alert_callback(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        """``callback(alert)`` from a producer thread (hand it to the loop yourself if needed)."""
-        self.sync.add_health_alert_callback(callback)
-
-    async def get_dlq_messages(self, topic: str, limit: int | None = 100, **filters: Any) -> list[DlqMessage]:
-        return await asyncio.to_thread(self.sync.get_dlq_messages, topic, limit, **filters)
-
-    async def clear_dlq(self, topic: str) -> int:
-        return await asyncio.to_thread(self.sync.clear_dlq, topic)
-
-    async def replay_dlq_messages(self, topic: str, max_messages: int | None = None, **options: Any) -> int:
-        return await asyncio.to_thread(self.sync.replay_dlq_messages, topic, max_messages, **options)
-
-    async def drain_spool(self, max_records: int = 5000, timeout_s: float = 30.0) -> int:
-        return await asyncio.to_thread(self.sync.drain_spool, max_records, timeout_s)
 
     async def flush(self, timeout: float = 30.0) -> int:
         """Hand over what is queued, then wait (off the loop) for reports and routing;

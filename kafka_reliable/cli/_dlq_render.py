@@ -101,9 +101,17 @@ def list_notes(console: Console, messages: list[DlqMessage], *, time_filtered: b
                       "recorded one, else the record's timestamp, which for Kafka Connect records is the "
                       "original timestamp", markup=False, highlight=False, soft_wrap=True)
     for m in messages:
+        notes = "; ".join(m.notes)
         if m.unreadable_headers:
-            console.print(f"warning: {m.coordinates}: unreadable header(s) {', '.join(m.unreadable_headers)} "
-                          "(not a decimal number; read as unknown)", markup=False, highlight=False)
+            names = ", ".join(m.unreadable_headers)
+            console.print(f"warning: {m.coordinates}: unreadable header(s) {names}: {notes}",
+                          markup=False, highlight=False)
+        elif notes:
+            console.print(f"warning: {m.coordinates}: {notes}", markup=False, highlight=False)
+        if m.headers_only:
+            console.print(f"note: {m.coordinates}: headers only (no key/value copied); "
+                          "the original is "
+                          f"{_origin(m)}: replay with --from-source", markup=False, highlight=False)
 
 
 def show_message(console: Console, m: DlqMessage) -> None:
@@ -124,7 +132,9 @@ def show_message(console: Console, m: DlqMessage) -> None:
         ("error class", m.error_class), ("error code", m.error_code), ("error", m.last_error),
         ("reason", m.reason), ("retry count", m.retry_count), ("replay count", replays),
         ("first failed at", ms_to_iso(m.first_failed_at_ms)), ("last failed at", ms_to_iso(m.last_failed_at_ms)),
-        ("unreadable headers", ", ".join(m.unreadable_headers)),
+        ("unreadable headers", ", ".join(m.unreadable_headers)), ("notes", "\n".join(m.notes)),
+        ("headers only",
+         "yes: no key/value copied; replay with --from-source" if m.headers_only else None),
         *sorted(m.extra.items()),
         ("key", m.key_text()), ("value", _clip(m.value_text(), 2000)),
     ]
@@ -153,7 +163,9 @@ def replay_summary(console: Console, r: ReplayResult, *, dry_run: bool) -> None:
     _counts(console, "Targets", "topic", dict(r.by_target.most_common()), r.replayed)
     skipped = [("filtered out", r.skipped_filtered), ("refused by the loop guard (use --force)", r.skipped_loop_guard),
                ("without a known original topic (use --to-topic)", r.skipped_no_target),
-               ("target illegal, missing or refused the record (listed below)", r.skipped_bad_target)]
+               ("target illegal, missing or refused the record (listed below)", r.skipped_bad_target),
+               ("cannot be resent as they are (listed below with the reason)",
+                r.skipped_unsendable)]
     for label, n in skipped:
         if n:
             console.print(f"  {'would skip' if dry_run else 'skipped'} {n}: {label}")
@@ -171,7 +183,7 @@ def skipped_table(console: Console, r: ReplayResult) -> None:
     for s in r.skipped:
         t.add_row(s.coordinates, s.message_id or "", s.target or "", s.reason)
     console.print(t)
-    if len(r.skipped) < r.skipped_bad_target:
+    if len(r.skipped) < r.skipped_bad_target + r.skipped_unsendable:
         console.print(f"  (first {len(r.skipped)} listed)")
     for reason, n in Counter(s.reason for s in r.skipped if s.reason.endswith("does not exist")).items():
         console.print(f"  {n} record{'' if n == 1 else 's'} skipped: {reason}", markup=False, highlight=False)

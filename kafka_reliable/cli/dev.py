@@ -10,7 +10,8 @@ from pathlib import Path
 from kafka_reliable.cli import dev_cluster
 from kafka_reliable.dev.broker import DEFAULT_PORT, DevBroker
 from kafka_reliable.dev.cluster import DEFAULT_CLUSTER_PORT
-from kafka_reliable.dev.redis_server import DEFAULT_REDIS_PORT, DevRedis
+from kafka_reliable.dev.redis_cluster import DevRedisCluster
+from kafka_reliable.dev.redis_server import DEFAULT_REDIS_PORT, DevRedis, DevRedisError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,10 +32,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     broker.add_argument("--cluster", action="store_true", help="act on the dev cluster, not the single broker")
     broker.set_defaults(func=_broker)
 
-    redis = sub.add_parser("dev-redis", help="start/stop/status of a local redis-server")
+    redis = sub.add_parser("dev-redis", help="start/stop/status of a local redis-server, or a Redis Cluster",
+                           epilog="stop without --cluster also stops the dev cluster of the default data dir.")
     redis.add_argument("action", choices=["start", "stop", "status"])
     redis.add_argument("--port", type=int, default=DEFAULT_REDIS_PORT)
     redis.add_argument("--data-dir", type=Path, default=None)
+    redis.add_argument("--cluster", type=int, nargs="?", const=3, default=None, metavar="MASTERS",
+                       help="a Redis Cluster of MASTERS masters (default 3), ports found free from 17100")
+    redis.add_argument("--json", action="store_true", help="status as JSON")
     redis.set_defaults(func=_redis)
 
 
@@ -64,13 +69,44 @@ def _broker(args: argparse.Namespace) -> int:
 
 
 def _redis(args: argparse.Namespace) -> int:
+    if args.cluster is not None:
+        return _redis_cluster(args)
     r = DevRedis(port=args.port, data_dir=args.data_dir)
     if args.action == "start":
         print(("started" if r.start() else "already answering") + f": {r.url}")
         return 0
     if args.action == "stop":
         print("stopped" if r.stop() else "not running (nothing this launcher started)")
+        if args.data_dir is None and DevRedisCluster().stop():
+            print("stopped the dev Redis Cluster")
         return 0
     ok = r.answers()
     print(f"{r.url} {'answers' if ok else 'does not answer'}")
     return 0 if ok else 3
+
+
+def _redis_cluster(args: argparse.Namespace) -> int:
+    if args.cluster < 3:
+        print(f"kafka-reliable dev-redis: error: --cluster needs at least 3 masters, got {args.cluster}",
+              file=sys.stderr)
+        return 2
+    c = DevRedisCluster(masters=args.cluster, data_dir=args.data_dir)
+    if args.action == "start":
+        try:
+            started = c.start()
+        except DevRedisError as exc:
+            print(f"kafka-reliable dev-redis: error: {exc}", file=sys.stderr)
+            return 1
+        print(("started" if started else "already running") + f": Redis Cluster at {c.url}")
+        return 0
+    if args.action == "stop":
+        print("stopped" if c.stop() else "not running (nothing this launcher started)")
+        return 0
+    status = c.status()
+    if args.json:
+        print(json.dumps(status))
+    else:
+        print(f"{status['url'] or 'no cluster'} {'ok' if status['running'] else 'not ok'}")
+        for n in status["nodes"]:
+            print(f"  node {n['node']}  port {n['port']}  pid {n['pid']}  cluster_state {n['cluster_state']}")
+    return 0 if status["running"] else 3

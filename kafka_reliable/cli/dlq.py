@@ -53,8 +53,10 @@ TOPIC is a source topic or a DLQ topic name. For a source topic the DLQ is looke
 orders.dlq first, then the names other tools use: orders-dlt, orders.DLT, orders-dlq (the
 one used is said on stderr and in --json "resolved"). With --group G it is the consumer
 group's DLQ orders.G.dlq (a ReliableConsumer's). Any DLQ topic name works as is (orders.dlq,
-a Spring orders-dlt, a Connect dlq-orders, ...). Records written by kafka-reliable, Spring
-Kafka, Kafka Connect, Kafka Streams and Karafka are understood; others are listed as raw.
+a Spring orders-dlt, a Connect dlq-orders, a share group's dlq.orders, ...). Records written
+by kafka-reliable, Spring Kafka, Kafka Connect, Kafka Streams, Karafka, Kafka share groups
+(KIP-1191) and Schema Registry DLQ rule actions are understood; others are listed as raw. A
+header that cannot be decoded is noted ("undecodable: ...") and the record still listed.
 TIME is ISO-8601 (2024-05-01T12:00:00Z; no offset = UTC), an age (30m, 2h, 7d, 1w) or epoch ms.
 --since/--until compare the failure time when the writer recorded one (kafka-reliable), else
 the DLQ record's timestamp; Kafka Connect keeps the ORIGINAL record's timestamp there and
@@ -66,7 +68,9 @@ exit codes:
   2    usage error (bad option, TIME or P:O)
   3    not found: the DLQ topic, the record, or the --to-topic target
   4    not confirmed (answered no, or stdin is not a terminal and --yes is missing)
-  5    replay done, but some records were refused (loop guard: --force; no target: --to-topic)
+  5    replay done, but some records were refused (loop guard: --force; no target: --to-topic;
+       cannot be resent as is: headers-only share-group records (--from-source), undecodable
+       or Schema Registry non-READ records (--to-topic), originals no longer retained)
   6    partial replay: records whose target is illegal, missing or refused them were skipped
        (listed with partition:offset, message id, target and reason; progress moved past them)
   130  interrupted; run the same replay again to resume
@@ -121,6 +125,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-messages", type=int, help="replay at most this many records in this run")
     p.add_argument("--rate", type=float, help="at most this many records per second (> 0)")
     p.add_argument("--to-topic", help="target topic instead of the original topic (or the group's retry topic)")
+    p.add_argument("--from-source", action="store_true",
+                   help="resend the original record re-read from its topic/partition/offset (if still "
+                        "retained) instead of the DLQ copy; needed for headers-only share-group records")
     _filters(p)
     p.add_argument("--dry-run", action="store_true", help="show what would be replayed, with a histogram of failure reasons")
     p.add_argument("--force", action="store_true", help=f"replay records replayed {DEFAULT_MAX_REPLAYS}+ times already")
@@ -311,7 +318,7 @@ def _replay(args: argparse.Namespace) -> int:
     opts = ReplayOptions(
         max_messages=args.max_messages, rate_per_s=args.rate, to_topic=args.to_topic, filter=_filter(args),
         force=args.force, max_replays=args.max_replays, group_id=args.progress_group,
-        transactional=not args.at_least_once,
+        transactional=not args.at_least_once, from_source=args.from_source,
     )
     d = _dlq(args)
     r = _resolve(d, args)

@@ -13,6 +13,7 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
+from kafka_reliable.cli import _topics_doctor
 from kafka_reliable.cli.common import (
     DEFAULT_CONNECT_TIMEOUT_S,
     client_conf,
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "a cluster whose brokers all refuse is reported at once")
         p.add_argument("--json", action="store_true", help="one JSON object per topic")
         p.set_defaults(func=func)
+    _topics_doctor.add_verb(verbs)  # dialects helper: the doctor verb lives in cli/_topics_doctor.py
 
 
 def _naming(args: argparse.Namespace) -> TopicNaming:

@@ -22,8 +22,8 @@ from kafka_reliable.consumer.pending import Pending
 from kafka_reliable.consumer.routes import GroupTopicNaming
 from kafka_reliable.consumer.settings import ConsumerSettings
 from kafka_reliable.errors import ConfigurationError
+from kafka_reliable.scheduling import TP, DueHeap, Owned
 from kafka_reliable.topics import CompanionTopics
-from kafka_reliable.worker.scheduler import TP, DueHeap
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,14 @@ METADATA_WAIT_S = 15.0
 class Lanes:
     """Topic bookkeeping, key-order lanes and pause/resume of the assigned partitions."""
 
-    def __init__(self, s: ConsumerSettings, naming: GroupTopicNaming) -> None:
+    def __init__(self, s: ConsumerSettings, naming: GroupTopicNaming, own: Owned[Pending]) -> None:
         self.s = s
         self.naming = naming
+        self.own = own
         self._parts: dict[str, int] = {}
         self._source_of: dict[str, str] = {}
         self._lanes: dict[TP, KeyLane[Pending]] = {}
         self._targets: dict[TP, int | None] = {}
-        self._paused: set[TP] = set()
         self.hurrying = False
 
     # ---- topics -------------------------------------------------------------------------
@@ -76,7 +76,6 @@ class Lanes:
         return self._lanes.get((source, tp[1]) if source is not None else tp)
 
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition], owned: Collection[TP]) -> None:
-        self._paused.difference_update((p.topic, p.partition) for p in partitions)
         if not self.s.key_ordering:
             return
         for p in partitions:
@@ -91,8 +90,7 @@ class Lanes:
             self._lanes[tp] = KeyLane(caught_up=caught_up)
             self._targets[tp] = None
             if not caught_up:
-                consumer.pause([p])
-                self._paused.add(tp)
+                self.own.pause(consumer, [tp])
 
     def check_caught_up(self, consumer: Consumer) -> list[KeyLane[Pending]]:
         """Lanes that have just read their retry partition to its end at assignment time."""
@@ -125,7 +123,6 @@ class Lanes:
 
     def drop(self, tps: Collection[TP]) -> None:
         for tp in tps:
-            self._paused.discard(tp)
             source = self._source_of.get(tp[0])
             key = (source, tp[1]) if source is not None else tp
             self._lanes.pop(key, None)
@@ -153,28 +150,25 @@ class Lanes:
         self.hurrying = hurry
         if hurry:
             want |= sources
-        if want == self._paused:
+        paused = self.own.paused
+        if want == paused:
             return
-        pause, resume = want - self._paused, self._paused - want
+        pause, resume = want - paused, paused - want
         try:
-            if pause:
-                consumer.pause([TopicPartition(t, p) for t, p in pause])
-            if resume:
-                consumer.resume([TopicPartition(t, p) for t, p in resume])
+            self.own.pause(consumer, pause)
+            self.own.resume(consumer, resume)  # with a seek: fetched at once, not ~500 ms later
         except KafkaException as exc:
             log.warning("pause/resume failed: %s", exc)
             return
-        if pause or resume:
-            log.debug("paused %d partitions, resumed %d (%d waiting)", len(pause), len(resume), len(heap))
-        self._paused = want
+        log.debug("paused %d partitions, resumed %d (%d waiting)", len(pause), len(resume), len(heap))
 
     @property
     def retry_paused(self) -> bool:
-        return any(tp[0] in self._source_of for tp in self._paused)
+        return any(tp[0] in self._source_of for tp in self.own.paused)
 
     def _any_source_paused(self) -> bool:
         return any(tp[0] not in self._source_of and tp in self._lanes and self._lanes[tp].caught_up
-                   for tp in self._paused)
+                   for tp in self.own.paused)
 
 
 def _wait_partitions(companions: CompanionTopics, topic: str) -> int:

@@ -9,26 +9,28 @@ committed only after a record was handled or its retry/DLQ write was acknowledge
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming, redact
+from kafka_reliable.consumer import arguments
+from kafka_reliable.consumer.arguments import check_handler
 from kafka_reliable.consumer.engine import ConsumerError, Engine
-from kafka_reliable.consumer.invoke import Handler
+from kafka_reliable.consumer.invoke import CallDriver, Handler, InlineCalls
 from kafka_reliable.consumer.metrics import ConsumerMetrics
 from kafka_reliable.consumer.record import as_deserializer
 from kafka_reliable.consumer.routes import GroupTopicNaming
 from kafka_reliable.consumer.settings import ConsumerSettings, admin_conf, translate_consumer_config
 from kafka_reliable.consumer.stats import ConsumerStats
+from kafka_reliable.dlq_counts import DlqCounts
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.health.monitor import HealthMonitor
+from kafka_reliable.stats import DlqStats
 from kafka_reliable.topics import CompanionTopics
 
 log = logging.getLogger(__name__)
@@ -63,17 +65,17 @@ class ReliableConsumer:
         enable_metrics: bool = True,
         shutdown_timeout_s: float = 10.0,
     ) -> None:
-        if isinstance(topics, str):
-            topics = [topics]
         consumer_keys, producer_keys, python_keys = translate_consumer_config(consumer_config)
         self.settings = ConsumerSettings(
-            group_id=group_id, topics=tuple(topics), retry_config=retry_config or RetryConfig(),
-            non_retriable_exceptions=tuple(non_retriable_exceptions), local_retries=local_retries,
-            local_retry_delay_ms=local_retry_delay_ms, ordering=ordering, max_pending=max_pending,
-            max_poll_records=python_keys.get("max_poll_records", 500), shutdown_timeout_s=shutdown_timeout_s,
-            consumer=consumer_keys, producer=producer_keys,
+            group_id=group_id, topics=arguments.topic_names(topics),
+            retry_config=arguments.retry_config(retry_config),
+            non_retriable_exceptions=arguments.exception_classes(non_retriable_exceptions),
+            local_retries=local_retries, local_retry_delay_ms=local_retry_delay_ms,
+            ordering=ordering, max_pending=max_pending,
+            max_poll_records=python_keys.get("max_poll_records", 500),
+            shutdown_timeout_s=shutdown_timeout_s, consumer=consumer_keys, producer=producer_keys,
         )
-        self.bootstrap_servers = _bootstrap(bootstrap_servers, consumer_keys)
+        self.bootstrap_servers = arguments.bootstrap(bootstrap_servers, consumer_keys)
         base = topic_naming or TopicNaming()
         self.naming = GroupTopicNaming(retry_suffix=base.retry_suffix, dlq_suffix=base.dlq_suffix,
                                        dlq_retention_ms=base.dlq_retention_ms, group=group_id)
@@ -87,10 +89,10 @@ class ReliableConsumer:
         self._stop = threading.Event()
         self._running = threading.Lock()
         self._engine: Engine | None = None
-        self._dlq_counts: dict[str, int] = {}
-        self._dlq_checked_at = 0.0
-        self._dlq_lock = threading.Lock()
-        self._companions: CompanionTopics | None = None
+        self._dlq = DlqCounts(
+            companions=lambda: CompanionTopics(admin_conf(self.settings, self.bootstrap_servers),
+                                               naming=self.naming),
+            naming=self.naming, topics=lambda: self.settings.topics, ttl_s=DLQ_COUNT_TTL_S)
 
     # ---- topics -------------------------------------------------------------------------
     def retry_topic(self, topic: str) -> str:
@@ -104,35 +106,40 @@ class ReliableConsumer:
     # ---- running ------------------------------------------------------------------------
     def run(self, handler: Handler) -> None:
         """Hand every record to ``handler(record)`` until ``stop()`` (or SIGTERM/SIGINT when run
-        in the main thread). Raises ConsumerError when it cannot start or a client fails fatally."""
-        if not callable(handler):
-            raise ConfigurationError(f"handler must be callable, got {type(handler).__name__}")
+        in the main thread). Raises ConsumerError when it cannot start or a client fails fatally.
+        An ``async def`` handler is refused: use ``kafka_reliable.aio.run_async``."""
+        check_handler(handler)
+        calls: list[InlineCalls] = []
+
+        def driver(engine: Engine) -> InlineCalls:
+            calls.append(InlineCalls(handler, engine.invoker))
+            return calls[0]
+
+        self.run_engine(driver, signals=True)
+        if calls and calls[0].misuse:
+            raise ConsumerError(calls[0].misuse)
+
+    def run_engine(self, driver: Callable[[Engine], CallDriver], *, signals: bool = False) -> None:
+        """Run one engine whose handler calls ``driver(engine)`` runs (``run()`` runs them
+        inline, ``kafka_reliable.aio.run_async`` on an event loop); blocks until stopped.
+        ``signals``: stop on SIGTERM/SIGINT (main thread only)."""
         if not self._running.acquire(blocking=False):
             raise ConsumerError("this ReliableConsumer is already running")
-        restore = self._install_signals()
+        restore = self._install_signals() if signals else (lambda: None)
         try:
             self._stop.clear()
             engine = self._engine = Engine(
-                s=self.settings, bootstrap=self.bootstrap_servers, handler=handler, deserializer=self._deserializer,
-                naming=self.naming, metrics=self.metrics, health=self._health, stats=self.stats, stop=self._stop,
+                s=self.settings, bootstrap=self.bootstrap_servers,
+                deserializer=self._deserializer, naming=self.naming, metrics=self.metrics,
+                health=self._health, stats=self.stats, stop=self._stop,
             )
             log.info("consumer starting: group %s, topics %s, %s", self.settings.group_id,
                      list(self.settings.topics), redact(self.settings.consumer))
-            try:
-                engine.start()
-                while not self._stop.is_set():
-                    engine.step()
-            finally:
-                engine.shutdown()
-            if engine.events.fatal:
-                raise ConsumerError(f"consumer stopped on a fatal client error: {engine.events.fatal}")
+            engine.run(driver(engine))
             log.info("consumer stopped: %s", {k: v for k, v in self.stats.counts.items() if v})
         finally:
             restore()
-            with self._dlq_lock:
-                if self._companions is not None:
-                    self._companions.close()
-                    self._companions = None
+            self._dlq.close()
             self._running.release()
 
     def stop(self) -> None:
@@ -174,12 +181,10 @@ class ReliableConsumer:
         stats["messages_pending"] = engine.pending() if engine is not None else 0
         writer = engine.writer if engine is not None else None
         stats["writes_failing"] = writer.failing if writer is not None else 0
-        counts = self._refresh_dlq_counts()
-        stats["dlq_stats"] = {
-            "total_messages": sum(counts.values()),
-            "topic_breakdown": dict(counts),
-            "routed_by_this_consumer": dict(self.stats.dlq_by_topic),
-        }
+        counts = self._dlq.get()
+        stats["dlq_stats"] = DlqStats(total_messages=sum(counts.values()),
+                                      topic_breakdown=dict(counts),
+                                      routed_by_this_consumer=dict(self.stats.dlq_by_topic))
         lag = dict(engine.events.lag) if engine is not None else {}
         stats.update({
             "group_id": self.settings.group_id,
@@ -195,30 +200,8 @@ class ReliableConsumer:
     def get_health_status(self) -> dict[str, Any]:
         """``{"status": healthy|degraded|unhealthy, "metrics": {...}, "issues": [...]}`` — the
         producer's rules and thresholds, fed with handler outcomes and the group's DLQ size."""
-        self._health.set_dlq_size(sum(self._refresh_dlq_counts().values()))
+        self._health.set_dlq_size(sum(self._dlq.get().values()))
         return self._health.get_status()
 
     def add_health_alert_callback(self, callback: Any) -> None:
         self._health.add_alert_callback(callback)
-
-    def _refresh_dlq_counts(self) -> dict[str, int]:
-        now = time.monotonic()
-        if now - self._dlq_checked_at < DLQ_COUNT_TTL_S:
-            return self._dlq_counts
-        with self._dlq_lock:
-            if self._companions is None:
-                self._companions = CompanionTopics(admin_conf(self.settings, self.bootstrap_servers),
-                                                   naming=self.naming)
-            try:
-                self._dlq_counts = {t: self._companions.count(self.dlq_topic(t), timeout_s=5)
-                                    for t in self.settings.topics}
-            except Exception as exc:  # noqa: BLE001 - stats must answer even when the cluster does not
-                log.debug("DLQ count failed: %s", exc)
-            self._dlq_checked_at = now
-        return self._dlq_counts
-
-
-def _bootstrap(value: str | Iterable[str] | None, consumer_keys: Mapping[str, Any]) -> str:
-    if value is None:
-        value = consumer_keys.get("bootstrap.servers") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "localhost:9092"
-    return value if isinstance(value, str) else ",".join(value)

@@ -1,4 +1,5 @@
-"""librdkafka callbacks of the consumer's clients: errors, statistics (health and lag)."""
+"""librdkafka callbacks of the consumer's clients: errors (``client_errors.ErrorNotes``: one
+line per kind and window), statistics (health and lag), a fatal error stops the consumer."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Any
 
 from confluent_kafka import KafkaError
 
+from kafka_reliable.client_errors import ErrorNotes
 from kafka_reliable.consumer.metrics import ConsumerMetrics
 from kafka_reliable.health.monitor import HealthMonitor
-from kafka_reliable.worker.scheduler import TP
+from kafka_reliable.scheduling import TP
 
 log = logging.getLogger("kafka_reliable.consumer.engine")
 
@@ -25,7 +26,8 @@ class ClientEvents:
         self.health, self.metrics, self.stop, self.owned = health, metrics, stop, owned
         self.lag: dict[TP, int] = {}
         self.fatal: str | None = None
-        self._last: str | None = None
+        self.notes = ErrorNotes(logger=log)
+        self.note = self.notes.note
 
     def on_stats(self, raw: str) -> None:
         try:
@@ -54,14 +56,6 @@ class ClientEvents:
             self.stop.set()
         self.note(which, err)
 
-    def note(self, where: str, err: Any) -> None:
-        text = f"{where}: {err.name() if isinstance(err, KafkaError) else err}"
-        if text != self._last:
-            self._last = text
-            log.warning("%s%s", text, f" ({err.str()})" if isinstance(err, KafkaError) else "")
-
-    def recovered(self, prefix: str, message: str) -> None:
-        """Log ``message`` once when the last noted error started with ``prefix``."""
-        if self._last is not None and self._last.startswith(prefix):
-            log.info("%s", message)
-            self._last = None
+    def recovered(self, after: str, what: str) -> None:
+        """Log ``what`` once when the last noted error's kind starts with ``after``."""
+        self.notes.recovered(what, after)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Collection
 
-from kafka_reliable.worker.scheduler import TP
+from kafka_reliable.scheduling import TP
 
 #: Pause the source this long before an unread retry record falls due.
 LEAD_MS = 5

@@ -19,16 +19,12 @@ the collectors (no duplicate-registration error); label values are bounded like 
 from __future__ import annotations
 
 import contextlib
-import threading
-import weakref
-from bisect import bisect_left
-from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from kafka_reliable.histogram import BucketHistogram
+from kafka_reliable.registry import per_registry, registry_or_default
 
 #: Handler latency buckets (seconds).
 HANDLER_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -40,47 +36,13 @@ OTHER = "_other"
 PREFIX = "kafka_reliable_consumer"
 
 
-class _HandlerCollector(Collector):
-    """``handled_total`` and ``handler_seconds``: plain numbers under one lock, turned into metric
-    families at scrape time (the per-record path costs a fraction of a Counter plus a Histogram)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # (topic, group) -> [handled, seconds_sum, bucket counts (non-cumulative, last is +Inf)]
-        self._rows: dict[tuple[str, str], list[Any]] = {}
-
-    def record(self, topic: str, group: str, seconds: float, ok: bool) -> None:
-        with self._lock:
-            row = self._rows.get((topic, group))
-            if row is None:
-                row = self._rows[(topic, group)] = [0, 0.0, [0] * (len(HANDLER_BUCKETS_S) + 1)]
-            if ok:
-                row[0] += 1
-            row[1] += seconds
-            row[2][bisect_left(HANDLER_BUCKETS_S, seconds)] += 1
-
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            rows = {k: (r[0], r[1], list(r[2])) for k, r in self._rows.items()}
-        handled = CounterMetricFamily(f"{PREFIX}_handled", "Records the handler processed without raising",
-                                      labels=["topic", "group"])
-        latency = HistogramMetricFamily(f"{PREFIX}_handler_seconds", "Handler run time", labels=["topic", "group"])
-        for (topic, group), (n, total_s, counts) in sorted(rows.items()):
-            handled.add_metric([topic, group], n)
-            cumulative, buckets = 0, []
-            for bound, c in zip((*map(floatToGoString, HANDLER_BUCKETS_S), "+Inf"), counts, strict=True):
-                cumulative += c
-                buckets.append((bound, cumulative))
-            latency.add_metric([topic, group], buckets, total_s)
-        yield handled
-        yield latency
-
-
 class _Collectors:
     def __init__(self, r: CollectorRegistry) -> None:
         p = PREFIX
-        self.handler = _HandlerCollector()
-        r.register(self.handler)
+        self.handler = BucketHistogram(
+            f"{p}_handler_seconds", "Handler run time", buckets=HANDLER_BUCKETS_S,
+            labels=("topic", "group"), registry=r,
+            counter=(f"{p}_handled", "Records the handler processed without raising"))
         self.failed = Counter(f"{p}_failed", "Handler attempts that raised, by exception class",
                               ["topic", "group", "error_class"], registry=r)
         self.retried = Counter(f"{p}_retried", "Records sent to the group's retry topic", ["topic", "group"],
@@ -89,24 +51,13 @@ class _Collectors:
                                      ["topic", "group", "reason"], registry=r)
         self.parked = Counter(f"{p}_parked", "Records parked behind an earlier record of their key",
                               ["topic", "group"], registry=r)
-        self.lateness = Histogram(f"{p}_retry_lateness_seconds",
-                                  "Time a retry was handed to the handler minus its next.attempt.at",
-                                  ["group"], buckets=LATENESS_BUCKETS_S, registry=r)
+        self.lateness = BucketHistogram(
+            f"{p}_retry_lateness_seconds",
+            "Time a retry was handed to the handler minus its next.attempt.at",
+            buckets=LATENESS_BUCKETS_S, labels=("group",), registry=r)
         self.lag = Gauge(f"{p}_lag", "Consumer lag per assigned partition", ["topic", "partition", "group"],
                          registry=r)
         self.pending = Gauge(f"{p}_pending", "Retry records read and not yet handled", ["group"], registry=r)
-
-
-_shared: weakref.WeakKeyDictionary[CollectorRegistry, _Collectors] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
-
-def _collectors(registry: CollectorRegistry) -> _Collectors:
-    with _lock:
-        c = _shared.get(registry)
-        if c is None:
-            c = _shared[registry] = _Collectors(registry)
-        return c
 
 
 class _Bounded:
@@ -129,15 +80,15 @@ class ConsumerMetrics:
     """The metrics of one consumer (one group); labelled children cached per topic."""
 
     def __init__(self, *, group: str, registry: CollectorRegistry | None = None, enabled: bool = True) -> None:
-        self.registry = registry if registry is not None else REGISTRY
+        self.registry = registry_or_default(registry)
         self.group = group
         self.enabled = enabled
-        self._c = _collectors(self.registry) if enabled else None
+        self._c = per_registry(self.registry, "consumer", _Collectors) if enabled else None
         self._topic = _Bounded()
         self._cls = _Bounded()
         self._children: dict[tuple[str, str], Any] = {}
         self._labels: dict[str, str] = {}
-        self._lateness = self._c.lateness.labels(group=group) if self._c else None
+        self._group = (group,)
         self._pending = self._c.pending.labels(group=group) if self._c else None
 
     def _child(self, name: str, topic: str) -> Any:
@@ -156,12 +107,12 @@ class ConsumerMetrics:
 
     def handled(self, topic: str, seconds: float) -> None:
         if self._c is not None:
-            self._c.handler.record(self._label(topic), self.group, seconds, True)
+            self._c.handler.observe(seconds, (self._label(topic), self.group))
 
     def failed(self, topic: str, error_class: str, seconds: float) -> None:
         if self._c is not None:
             self._c.failed.labels(topic=self._topic(topic), group=self.group, error_class=self._cls(error_class)).inc()
-            self._c.handler.record(self._label(topic), self.group, seconds, False)
+            self._c.handler.observe(seconds, (self._label(topic), self.group), counted=False)
 
     def retried(self, topic: str) -> None:
         if self._c is not None:
@@ -176,8 +127,8 @@ class ConsumerMetrics:
             self._c.dead_lettered.labels(topic=self._topic(topic), group=self.group, reason=reason).inc()
 
     def lateness(self, seconds: float) -> None:
-        if self._lateness is not None:
-            self._lateness.observe(seconds)
+        if self._c is not None:
+            self._c.lateness.observe(seconds, self._group)
 
     def set_pending(self, n: int) -> None:
         if self._pending is not None:

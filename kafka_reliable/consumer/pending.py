@@ -11,7 +11,7 @@ from kafka_reliable.consumer.keyorder import Ident
 from kafka_reliable.consumer.record import message_id
 from kafka_reliable.consumer.routes import PARKED, Origin
 from kafka_reliable.headers import Failure
-from kafka_reliable.worker.scheduler import TP
+from kafka_reliable.scheduling import TP
 
 RawHeaders = Sequence[tuple[str, bytes | None]]
 

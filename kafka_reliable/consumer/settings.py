@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka_reliable.client_errors import with_logger
 from kafka_reliable.config import RELIABLE_DEFAULTS, RetryConfig, client_config
 from kafka_reliable.errors import ConfigurationError
+from kafka_reliable.owned_keys import Owned, owned, refuse_owned
 
 #: kafka-python consumer key -> librdkafka key.
 CONSUMER_KEYS: dict[str, str] = {
@@ -49,11 +51,23 @@ CONSUMER_KEYS: dict[str, str] = {
 #: Keys handled in Python (popped before the rest reaches librdkafka).
 PYTHON_KEYS = {"max_poll_records": "max_poll_records", "max.poll.records": "max_poll_records"}
 _REFUSED = {
-    "enable_auto_commit": "the ReliableConsumer commits offsets itself, after each record is handled",
-    "enable.auto.commit": "the ReliableConsumer commits offsets itself, after each record is handled",
-    "key_deserializer": "pass key_deserializer= to ReliableConsumer",
+    "key_deserializer": "keys reach the handler as bytes (decode them in the handler)",
     "value_deserializer": "pass deserializer= to ReliableConsumer",
 }
+_COMMITS = "the ReliableConsumer commits offsets itself, after each record is handled"
+#: Consumer keys the ReliableConsumer owns (``owned_keys``): setting them otherwise is refused.
+CONSUMER_OWNED: tuple[Owned, ...] = (
+    owned("enable.auto.commit", _COMMITS, "false"),
+    owned("enable.auto.offset.store", _COMMITS, "false"),
+    owned("group.id", "pass group_id= (the retry/DLQ topics are named after it)"),
+    owned("enable.partition.eof", "the consumer reads on past a partition's end", "false"),
+)
+#: Keys of the consumer's own producer (retry/DLQ writes must be idempotent with acks=all).
+WRITER_OWNED: tuple[Owned, ...] = (
+    owned("acks", "its retry/DLQ writes need acks=all", "all", "-1"),
+    owned("enable.idempotence", "its retry/DLQ writes need the idempotent producer", "true"),
+    owned("transactional.id", "its retry/DLQ writes are not transactional"),
+)
 ORDERINGS = ("none", "key")
 #: Eager assignors (the consumer assigns whole assignments in its rebalance callbacks).
 EAGER = {"range", "roundrobin"}
@@ -86,12 +100,14 @@ class ConsumerSettings:
             raise ConfigurationError(f"topics must be a non-empty list of topic names, got {list(self.topics)!r}")
         if self.ordering not in ORDERINGS:
             raise ConfigurationError(f"ordering must be one of {ORDERINGS}, got {self.ordering!r}")
-        for name in ("local_retries", "local_retry_delay_ms"):
-            if getattr(self, name) < 0:
-                raise ConfigurationError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("max_pending", "max_poll_records", "commit_interval_ms"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name, low in (("local_retries", 0), ("local_retry_delay_ms", 0), ("max_pending", 1),
+                          ("max_poll_records", 1), ("commit_interval_ms", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigurationError(f"{name} must be an int >= {low}, got {v!r}")
+        t = self.shutdown_timeout_s
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < float("inf"):
+            raise ConfigurationError(f"shutdown_timeout_s must be a number of seconds >= 0, got {t!r}")
         for exc in self.non_retriable_exceptions:
             if not (isinstance(exc, type) and issubclass(exc, BaseException)):
                 raise ConfigurationError(f"non_retriable_exceptions must be exception classes, got {exc!r}")
@@ -119,12 +135,12 @@ def translate_consumer_config(cfg: Mapping[str, Any] | None) -> tuple[dict[str, 
     for key, value in (cfg or {}).items():
         if not isinstance(key, str):
             raise ConfigurationError(f"consumer_config keys must be strings, got {key!r}")
+        if key == "enable_auto_commit":
+            key = "enable.auto.commit"
         if key in _REFUSED:
-            if key.startswith("enable") and str(value).lower() in {"false", "0"}:
-                continue
             raise ConfigurationError(f"consumer_config key {key!r} is not supported: {_REFUSED[key]}")
         if key in PYTHON_KEYS:
-            python[PYTHON_KEYS[key]] = int(value)
+            python[PYTHON_KEYS[key]] = _whole(key, value)
         elif key.startswith("producer."):
             producer[key[len("producer."):]] = value
         elif "." in key:
@@ -136,7 +152,21 @@ def translate_consumer_config(cfg: Mapping[str, Any] | None) -> tuple[dict[str, 
             hint = difflib.get_close_matches(key, [*CONSUMER_KEYS, *PYTHON_KEYS], n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigurationError(f"unknown consumer_config key {key!r}{extra}")
+    refuse_owned(consumer, CONSUMER_OWNED, where="consumer_config")
+    refuse_owned(producer, WRITER_OWNED, where="consumer_config", prefix="producer.")
+    for rule in CONSUMER_OWNED:  # what agrees with ours is ours anyway
+        consumer.pop(rule.key, None)
     return consumer, producer, python
+
+
+def _whole(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigurationError(f"consumer_config {key} must be a whole number, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"consumer_config {key} must be a whole number, got {value!r}") from None
 
 
 def consumer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any], None],
@@ -155,7 +185,7 @@ def consumer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any],
     conf.update(s.consumer)
     conf.update({"enable.auto.commit": False, "enable.auto.offset.store": False,
                  "error_cb": error_cb, "stats_cb": stats_cb})
-    return conf
+    return with_logger(conf)
 
 
 def producer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any], None]) -> dict[str, Any]:
@@ -165,8 +195,8 @@ def producer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any],
     conf.update({"bootstrap.servers": bootstrap, "client.id": "kafka-reliable-consumer"})
     conf.update(s.producer)
     conf["error_cb"] = error_cb
-    return conf
+    return with_logger(conf)
 
 
 def admin_conf(s: ConsumerSettings, bootstrap: str) -> dict[str, Any]:
-    return {**client_config(s.consumer), "bootstrap.servers": bootstrap}
+    return with_logger({**client_config(s.consumer), "bootstrap.servers": bootstrap})

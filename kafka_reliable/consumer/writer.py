@@ -16,8 +16,8 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from kafka_reliable.consumer.pending import DLQ, RETRY, Write
 from kafka_reliable.routing import Route
+from kafka_reliable.scheduling import TP
 from kafka_reliable.sending import produce
-from kafka_reliable.worker.scheduler import TP
 
 #: Delay before writing again a record whose retry/DLQ write failed.
 REWRITE_DELAY_MS = 1_000
@@ -31,7 +31,7 @@ class Writer:
     """The retry/DLQ producer of one consumer; ``settle`` returns what was acknowledged."""
 
     def __init__(self, producer: Producer, partitions: Callable[[str], int],
-                 note_error: Callable[[str, Any], None]) -> None:
+                 note_error: Callable[[str, Any], object]) -> None:
         self.producer = producer
         self._partitions = partitions
         self._note_error = note_error

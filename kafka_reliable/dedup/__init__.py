@@ -20,6 +20,7 @@ from kafka_reliable.dedup.base import (
     POLICIES,
     Deduplicator,
     OnUnavailable,
+    validate,
 )
 from kafka_reliable.dedup.keys import KeyFn, content_key, derive_key
 from kafka_reliable.dedup.memory import MemoryDeduplicator
@@ -57,17 +58,25 @@ def make_deduplicator(
     probe_interval_s: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
 ) -> RedisDeduplicator | MemoryDeduplicator:
-    """The feature document's choice: ``redis_client`` (or ``redis_url``) given → Redis; else memory.
+    """The feature document's choice: ``redis_client`` (or ``redis_url``) → Redis; else memory.
 
     ``key_fn(topic, key, value) -> bytes | str`` replaces the content checksum (applied by
     ``key_for``). ``max_entries`` and ``clock`` apply to memory; ``key_prefix``,
-    ``on_unavailable`` and ``probe_interval_s`` to Redis.
+    ``on_unavailable`` and ``probe_interval_s`` to Redis (a memory store never becomes
+    unavailable, but a policy name it could never honour is refused all the same).
+    ``redis_url`` may name a cluster: ``redis+cluster://host:port[,host:port…]``.
     """
+    validate(ttl_s=ttl_s, on_unavailable=on_unavailable, max_entries=max_entries)
     if redis_client is not None and redis_url is not None:
         raise ConfigurationError("give redis_client or redis_url for deduplication, not both")
     if redis_client is not None or redis_url is not None:
         return RedisDeduplicator(
-            client=redis_client, url=redis_url, ttl_s=ttl_s, key_prefix=key_prefix,
-            on_unavailable=on_unavailable, key_fn=key_fn, probe_interval_s=probe_interval_s,
+            client=redis_client,
+            url=redis_url,
+            ttl_s=ttl_s,
+            key_prefix=key_prefix,
+            on_unavailable=on_unavailable,
+            key_fn=key_fn,
+            probe_interval_s=probe_interval_s,
         )
     return MemoryDeduplicator(ttl_s=ttl_s, max_entries=max_entries, clock=clock, key_fn=key_fn)

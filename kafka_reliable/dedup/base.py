@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from kafka_reliable.dedup.keys import KeyFn, derive_key
@@ -31,6 +31,8 @@ class Deduplicator(Protocol):
     def key_for(self, topic: str, key: bytes | None, value: bytes) -> bytes: ...
 
     def check(self, keys: Sequence[bytes]) -> list[bool]: ...
+
+    def check_chunks(self, chunks: Iterable[Sequence[bytes]]) -> Iterator[list[bool]]: ...
 
     def release(self, keys: Sequence[bytes]) -> None: ...
 
@@ -62,7 +64,7 @@ class DedupBase:
         self._unavailable = 0
 
     def key_for(self, topic: str, key: bytes | None, value: bytes) -> bytes:
-        """The dedup key of a record: the caller's ``key_fn`` when configured, else the content key."""
+        """The dedup key of a record: the caller's ``key_fn`` if given, else the content key."""
         return derive_key(topic, key, value, self.key_fn)
 
     def _record(self, *, checks: int, duplicates: int = 0, unavailable: int = 0) -> None:

@@ -61,8 +61,11 @@ class ProcessedMessages:
         self._store: RedisDeduplicator | MemoryDeduplicator
         if redis_client is not None or redis_url is not None:
             self._store = RedisDeduplicator(
-                client=redis_client, url=redis_url, ttl_s=ttl_s,
-                key_prefix=f"{key_prefix}{namespace}:", on_unavailable=on_unavailable,
+                client=redis_client,
+                url=redis_url,
+                ttl_s=ttl_s,
+                key_prefix=f"{key_prefix}{namespace}:",
+                on_unavailable=on_unavailable,
             )
         else:
             self._store = MemoryDeduplicator(ttl_s=ttl_s, max_entries=max_entries, clock=clock)

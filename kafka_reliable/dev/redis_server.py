@@ -67,9 +67,23 @@ class DevRedis:
         self.home.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
-                exe, "--port", str(self.port), "--bind", "127.0.0.1", "--daemonize", "yes",
-                "--pidfile", str(self.pid_file), "--dir", str(self.home),
-                "--logfile", str(self.home / "redis.log"), "--save", "", "--appendonly", "no",
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.pid_file),
+                "--dir",
+                str(self.home),
+                "--logfile",
+                str(self.home / "redis.log"),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
             ],
             check=True,
         )
@@ -78,7 +92,9 @@ class DevRedis:
             if self.answers():
                 return True
             time.sleep(0.1)
-        raise DevRedisError(f"redis-server did not answer on port {self.port}; see {self.home / 'redis.log'}")
+        raise DevRedisError(
+            f"redis-server did not answer on port {self.port}; see {self.home / 'redis.log'}"
+        )
 
     def stop(self, timeout_s: float = 10.0) -> bool:
         pid = self.pid()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kafka_reliable.dlq.decode import DecodedRecord, decode_message, decode_record
 from kafka_reliable.dlq.dialects import DlqContext
 from kafka_reliable.dlq.maintenance import DlqMaintenance
 from kafka_reliable.dlq.model import DlqMessage
@@ -13,6 +14,7 @@ from kafka_reliable.dlq.timespec import parse_time
 
 __all__ = [
     "DeadLetterQueue",
+    "DecodedRecord",
     "DlqContext",
     "DlqError",
     "DlqFilter",
@@ -23,6 +25,8 @@ __all__ = [
     "ReplayTargetError",
     "Resolved",
     "SkippedRecord",
+    "decode_message",
+    "decode_record",
     "make_filter",
     "parse_time",
 ]

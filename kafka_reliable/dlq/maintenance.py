@@ -20,12 +20,10 @@ from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec
 from kafka_reliable.config import client_config
 from kafka_reliable.dlq.reader import DlqError, Offsets
 from kafka_reliable.dlq.timespec import now_ms
-from kafka_reliable.health.alerts import make_alert
+from kafka_reliable.health.alerts import Alert, AlertCallback, make_alert
 
 log = logging.getLogger(__name__)
 
-Alert = dict[str, Any]
-AlertCallback = Callable[[Alert], None]
 #: ``{partition: (low, cut)}``: delete ``[low, cut)`` of each partition.
 Cuts = dict[int, tuple[int, int]]
 #: ``topic -> {partition: (low, high)}`` (empty when the topic does not exist), e.g. a client shared

@@ -19,7 +19,13 @@ TIME_ORIGINAL = "original timestamp"
 
 
 def ms_to_datetime(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+    """The UTC time of epoch ms; None when unknown or beyond what a datetime holds (year 9999)."""
+    if ms is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def ms_to_iso(ms: int | None) -> str | None:
@@ -77,6 +83,8 @@ class DlqMessage:
     replay_count: int = 0
     extra: dict[str, str] = field(default_factory=dict)
     unreadable_headers: tuple[str, ...] = ()
+    #: ``undecodable: <header>: <why>`` for each header that could not be decoded.
+    notes: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, msg: Message) -> DlqMessage:
@@ -86,7 +94,7 @@ class DlqMessage:
             raise ValueError("not a consumed record")
         raw = msg.headers() or []
         pairs = raw.items() if isinstance(raw, dict) else raw
-        hs = [(k, _as_bytes(v) or b"") for k, v in pairs]
+        hs = [(str(k), _as_bytes(v) or b"") for k, v in pairs]
         ctx = dialects.parse(hs)
         ts_type, ts = msg.timestamp()
         timestamp_ms = None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts
@@ -105,6 +113,7 @@ class DlqMessage:
             stacktrace=ctx.stacktrace, retry_count=ctx.retry_count, reason=ctx.reason,
             first_failed_at_ms=ctx.first_failed_at_ms, last_failed_at_ms=ctx.last_failed_at_ms,
             replay_count=ctx.replay_count, extra=dict(ctx.extra), unreadable_headers=ctx.unreadable,
+            notes=ctx.notes,
         )
 
     @property
@@ -144,6 +153,18 @@ class DlqMessage:
         return self.extra.get("consumer_group") if self.dialect == dialects.OURS else None
 
     @property
+    def headers_only(self) -> bool:
+        """A share-group DLQ record written without ``errors.deadletterqueue.copy.record.enable``:
+        it carries no key and no value, only where the original record is."""
+        return self.dialect == dialects.SHARE_GROUP and self.key is None and self.value is None
+
+    @property
+    def undecodable(self) -> bool:
+        """Nothing readable says where the record came from: it is listed raw and replayed
+        only to an explicit target."""
+        return self.dialect == dialects.RAW and bool(self.notes)
+
+    @property
     def replay_count_readable(self) -> bool:
         return h.REPLAY_COUNT not in self.unreadable_headers
 
@@ -181,5 +202,6 @@ class DlqMessage:
             "time_basis": self.time_basis, "filter_time_ms": self.filter_time_ms,
             "replay_count": self.replay_count if self.replay_count_readable else None,
             "unreadable_headers": list(self.unreadable_headers),
+            "notes": list(self.notes), "headers_only": self.headers_only,
             "extra": dict(self.extra),
         }

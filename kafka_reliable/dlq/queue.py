@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from kafka_reliable.config import TopicNaming, client_config
-from kafka_reliable.dlq import dialects
+from kafka_reliable.dlq import dialects, share_group
 from kafka_reliable.dlq.maintenance import (
     DEFAULT_EXPIRY_MARGIN_MS,
     Alert,
@@ -167,9 +167,11 @@ class DeadLetterQueue:
         return self.dlq_topic(topic) in self.topic_names()
 
     def list_dlq_topics(self) -> list[str]:
-        """Existing topics named like a DLQ: ``*<dlq suffix>``, Spring's ``*.DLT`` / ``*-dlt``, ``*-dlq``."""
+        """Existing topics named like a DLQ: ``*<dlq suffix>``, Spring's ``*.DLT`` / ``*-dlt``,
+        ``*-dlq``, and share-group DLQs (``dlq.*``, the broker's default required prefix)."""
         suffixes = (self.naming.dlq_suffix, *FOREIGN_SUFFIXES)
-        return sorted(t for t in self.topic_names() if t.endswith(suffixes) and not t.startswith("__"))
+        return sorted(t for t in self.topic_names() if not t.startswith("__") and (
+            t.endswith(suffixes) or t.startswith(share_group.DEFAULT_DLQ_PREFIX)))
 
     # -- reading ----------------------------------------------------------------------------
     def get_dlq_messages(self, topic: str, limit: int | None = 100, **filters: Any) -> list[DlqMessage]:
@@ -221,7 +223,8 @@ class DeadLetterQueue:
 
         Options: ``to_topic``, ``rate`` (records/s), ``errors``, ``since``, ``until``, ``key``,
         ``reason``, ``dry_run`` (returns how many would be), ``force``, ``max_replays``,
-        ``group_id``, ``max_time_s``, ``transactional``, ``should_stop``, ``progress``.
+        ``group_id``, ``max_time_s``, ``transactional``, ``from_source`` (resend the original
+        re-read from its topic), ``should_stop``, ``progress``.
         """
         should_stop = options.pop("should_stop", None)
         progress = options.pop("progress", None)

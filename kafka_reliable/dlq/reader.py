@@ -45,8 +45,12 @@ def consumer_conf(conf: Mapping[str, Any], group_id: str = READER_GROUP) -> dict
 class Offsets:
     """Partition metadata of a topic through one short-lived consumer (use as a context manager)."""
 
-    def __init__(self, conf: Mapping[str, Any], group_id: str = READER_GROUP, timeout_s: float = 10.0) -> None:
-        self.consumer = Consumer(consumer_conf(conf, group_id))
+    def __init__(
+        self, conf: Mapping[str, Any], group_id: str = READER_GROUP, timeout_s: float = 10.0,
+        *, consumer_settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``consumer_settings``: librdkafka consumer keys on top of the reader's own."""
+        self.consumer = Consumer({**consumer_conf(conf, group_id), **(consumer_settings or {})})
         self.timeout_s = timeout_s
 
     def __enter__(self) -> Offsets:
@@ -99,7 +103,9 @@ class RangeReader:
         self._start = {p: ranges[p][0] for p in self._end}
         self._open = set(self._end)
         self._idle_timeout_s = idle_timeout_s
-        self._batch = batch
+        # consume() waits until it has ``num_messages`` or its timeout passed: asking for no more
+        # than the ranges hold returns a short read (a page, one record) at once, not after 0.5 s
+        self._batch = max(1, min(batch, sum(self._end[p] - self._start[p] for p in self._end)))
 
     def done(self, partition: int) -> None:
         if partition in self._open:
@@ -158,8 +164,29 @@ class DlqFilter:
     until_ms: int | None = None
     key: str | None = None
     reason: str | None = None
+    #: The original topic the record's headers name.
+    original_topic: str | None = None
+    #: The record's message id (or Karafka trace id).
+    message_id: str | None = None
+    #: Text contained in the value (UTF-8, case-insensitive).
+    text: str | None = None
+    #: Only these ``(partition, offset)`` records (a selection); None selects by the fields above.
+    coordinates: frozenset[tuple[int, int]] | None = None
 
     def matches(self, m: DlqMessage) -> bool:
+        if self.coordinates is not None and (m.partition, m.offset) not in self.coordinates:
+            return False
+        if self.original_topic is not None and m.original_topic != self.original_topic:
+            return False
+        if self.message_id is not None and self.message_id not in (m.message_id, m.extra.get("trace_id")):
+            return False
+        if self.text is not None:
+            value = (m.value or b"").decode("utf-8", "replace")
+            if self.text.lower() not in value.lower():
+                return False
+        return self._matches_context(m)
+
+    def _matches_context(self, m: DlqMessage) -> bool:
         if self.errors and not m.error_names & {e.lower() for e in self.errors}:
             return False
         if self.since_ms is not None or self.until_ms is not None:
@@ -175,10 +202,30 @@ class DlqFilter:
         return self.reason is None or m.reason == self.reason
 
     def identity(self) -> dict[str, Any]:
-        return {
+        """What the filter selects, as JSON-safe data (fields added later appear only when set,
+        so the replay group of an older filter keeps its name)."""
+        out: dict[str, Any] = {
             "errors": sorted(e.lower() for e in self.errors), "since_ms": self.since_ms,
             "until_ms": self.until_ms, "key": self.key, "reason": self.reason,
         }
+        for name in ("original_topic", "message_id", "text"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.coordinates is not None:
+            out["coordinates"] = sorted(self.coordinates)
+        return out
+
+    def ranges(self, ranges: Mapping[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
+        """``ranges`` narrowed to the span of the selected coordinates (all of it without any)."""
+        if self.coordinates is None:
+            return dict(ranges)
+        out: dict[int, tuple[int, int]] = {}
+        for p, (start, end) in ranges.items():
+            offs = [o for q, o in self.coordinates if q == p]
+            out[p] = (max(start, min(offs)), min(end, max(offs) + 1)) if offs else (end, end)
+            if out[p][0] > out[p][1]:
+                out[p] = (end, end)
+        return out
 
 
 class DlqReader:

@@ -24,6 +24,7 @@ from confluent_kafka import Producer
 from kafka_reliable import headers as h
 from kafka_reliable import tracing
 from kafka_reliable.config import TopicNaming, client_config
+from kafka_reliable.dlq.from_source import SourceReader
 from kafka_reliable.dlq.model import DlqMessage
 from kafka_reliable.dlq.reader import DlqError, DlqFilter, Offsets, RangeReader
 from kafka_reliable.dlq.sender import ChunkSender, Pending
@@ -31,6 +32,7 @@ from kafka_reliable.dlq.targets import (
     SkippedRecord,
     TargetCheck,
     replay_headers,
+    replay_refusal,
     replay_target,
     topic_name_problem,
 )
@@ -63,6 +65,11 @@ class ReplayOptions:
     max_time_s: float | None = None
     chunk_size: int = 100
     chunk_interval_s: float = 1.0
+    #: Resend the original record re-read from its topic (``SourceReader``), not the DLQ copy.
+    from_source: bool = False
+    #: Who redrives (e.g. the console and its user): when set, every replayed record carries
+    #: the audit headers ``kafka_reliable.redrive.by`` / ``.at`` / ``.from``.
+    audit_by: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_messages is not None and self.max_messages < 0:
@@ -92,6 +99,8 @@ class ReplayResult:
     skipped_loop_guard: int = 0
     skipped_no_target: int = 0
     skipped_bad_target: int = 0
+    #: Records that cannot be resent as they are (headers-only, undecodable, not retained, ...).
+    skipped_unsendable: int = 0
     skipped: list[SkippedRecord] = field(default_factory=list)
     by_error_class: Counter[str] = field(default_factory=Counter)
     by_reason: Counter[str] = field(default_factory=Counter)
@@ -100,7 +109,7 @@ class ReplayResult:
 
     @property
     def refused(self) -> int:
-        return self.skipped_loop_guard + self.skipped_no_target
+        return self.skipped_loop_guard + self.skipped_no_target + self.skipped_unsendable
 
     @property
     def partial(self) -> bool:
@@ -118,6 +127,7 @@ class ReplayResult:
             "replayed": self.replayed, "scanned": self.scanned, "pending_at_start": self.pending_at_start,
             "skipped_filtered": self.skipped_filtered, "skipped_loop_guard": self.skipped_loop_guard,
             "skipped_no_target": self.skipped_no_target, "skipped_bad_target": self.skipped_bad_target,
+            "skipped_unsendable": self.skipped_unsendable,
             "partial": self.partial, "skipped": [r.to_json() for r in self.skipped], "stopped": self.stopped,
             "by_error_class": dict(self.by_error_class.most_common()),
             "by_reason": dict(self.by_reason.most_common()), "by_target": dict(self.by_target),
@@ -134,7 +144,10 @@ class ReplayTargetError(DlqError):
 
 def default_group(dlq_topic: str, opts: ReplayOptions) -> str:
     """The replay group of this job: same DLQ, filter, target and force -> same group."""
-    ident = json.dumps({"f": opts.filter.identity(), "to": opts.to_topic, "force": opts.force}, sort_keys=True)
+    job: dict[str, Any] = {"f": opts.filter.identity(), "to": opts.to_topic, "force": opts.force}
+    if opts.from_source:  # only then: earlier jobs keep their group (and their progress)
+        job["from_source"] = True
+    ident = json.dumps(job, sort_keys=True)
     return f"{REPLAY_GROUP_PREFIX}{dlq_topic}.{hashlib.sha1(ident.encode()).hexdigest()[:10]}"
 
 
@@ -179,9 +192,17 @@ class Replayer:
         self.result = ReplayResult(dlq_topic=dlq_topic, group_id=group, dry_run=opts.dry_run)
         self._producer: Producer | None = None
         self._sender: ChunkSender | None = None
+        self._source: SourceReader | None = None
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> ReplayResult:
+        if self._opts.from_source:
+            with SourceReader(self._conf) as source:
+                self._source = source
+                return self._run()
+        return self._run()
+
+    def _run(self) -> ReplayResult:
         with Offsets(self._conf, group_id=self.result.group_id) as offsets:
             self._check = TargetCheck(lambda t: offsets.partitions(t) is not None)
             self._check_to_topic()
@@ -230,6 +251,7 @@ class Replayer:
         for p, (lo, hi) in wm.items():
             c = committed.get(p)
             ranges[p] = (lo if c is None else min(max(c, lo), hi), hi)
+        ranges = self._opts.filter.ranges(ranges)
         self.result.pending_at_start = sum(hi - start for start, hi in ranges.values())
         return ranges
 
@@ -251,6 +273,8 @@ class Replayer:
                 break
             m = DlqMessage.from_record(msg)
             target = self._decide(m)
+            if target is not None and self._source is not None:
+                m, target = self._original(m, target)
             if target is not None and self._sender is not None:
                 if not pacer.wait():
                     res.stopped = "stopped"
@@ -284,6 +308,11 @@ class Replayer:
         if m.replay_count >= opts.max_replays and not opts.force:
             res.skipped_loop_guard += 1
             return None
+        refusal = replay_refusal(m, to_topic=opts.to_topic, from_source=opts.from_source)
+        if refusal is not None:
+            res.skipped_unsendable += 1
+            res.skip(m, None, refusal)
+            return None
         try:
             target = replay_target(m, to_topic=opts.to_topic, naming=self._naming)
         except ConfigurationError as exc:
@@ -303,11 +332,31 @@ class Replayer:
         res.by_target[target] += 1
         return target
 
+    def _original(self, m: DlqMessage, target: str) -> tuple[DlqMessage, str | None]:
+        """``m`` carrying its original record re-read from the source (``--from-source``)."""
+        assert self._source is not None
+        got = self._source.original(m)
+        if not isinstance(got, str):
+            return got, target
+        res = self.result
+        res.skipped_unsendable += 1
+        res.skip(m, target, got)
+        for counter, k in ((res.by_target, target), (res.by_error_class, m.error_class or "(unknown)"),
+                           (res.by_reason, m.reason or "(none)")):
+            counter[k] -= 1
+            if counter[k] <= 0:
+                del counter[k]
+        return m, None
+
     # -- producing and committing ---------------------------------------------------------
     def _pending(self, m: DlqMessage, target: str) -> Pending:
+        at_ms = now_ms()
         hdrs: list[tuple[str, str | bytes | None]] = [
-            *replay_headers(m, target, naming=self._naming, now_ms=now_ms())
+            *replay_headers(m, target, naming=self._naming, now_ms=at_ms)
         ]
+        if self._opts.audit_by is not None:
+            hdrs.extend(h.redrive_headers(by=self._opts.audit_by, at_ms=at_ms, source=m.coordinates,
+                                          dlq_topic=self._topic))
         return Pending(m=m, target=target, headers=hdrs)
 
     def _produce(self, entry: Pending) -> None:

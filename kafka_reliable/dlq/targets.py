@@ -18,7 +18,7 @@ from typing import Any
 
 from kafka_reliable import headers as h
 from kafka_reliable.config import MAX_TOPIC_NAME_LENGTH, TopicNaming
-from kafka_reliable.dlq import dialects
+from kafka_reliable.dlq import dialects, schema_rules
 from kafka_reliable.dlq.model import DlqMessage
 from kafka_reliable.errors import ConfigurationError
 
@@ -87,6 +87,36 @@ def replay_target(m: DlqMessage, *, to_topic: str | None, naming: TopicNaming) -
     if m.consumer_group and m.original_topic:
         return naming.group_retry_topic(m.original_topic, m.consumer_group)
     return m.original_topic
+
+
+def where(m: DlqMessage) -> str:
+    """``topic[partition]@offset`` of the original record, as far as known."""
+    at = m.original_topic or "(unknown topic)"
+    if m.original_partition is not None:
+        at += f"[{m.original_partition}]"
+    return at + (f"@{m.original_offset}" if m.original_offset is not None else "")
+
+
+def replay_refusal(m: DlqMessage, *, to_topic: str | None, from_source: bool) -> str | None:
+    """Why this record cannot be resent as it is (one line), or None when it can.
+
+    A headers-only share-group record has nothing to resend (``--from-source`` re-reads the
+    original); an undecodable record goes only to an explicit target; a Schema Registry
+    rule-action record not written in READ mode holds the serializer's input, not the
+    topic's wire format, so it goes back only to an explicit target.
+    """
+    if m.headers_only and not from_source:
+        group = m.extra.get("share_group", "?")
+        return (f"headers-only share-group DLQ record (group {group} has "
+                "errors.deadletterqueue.copy.record.enable=false): no key or value to resend; "
+                f"the original is {where(m)}; --from-source re-reads it there if still retained")
+    if to_topic or from_source:
+        return None
+    if m.undecodable:
+        return f"{m.notes[0]}; replay it only with --to-topic"
+    if m.dialect == dialects.SCHEMA_REGISTRY:
+        return schema_rules.replay_refusal(m.extra.get("rule_mode"), m.original_topic)
+    return None
 
 
 def into_group_retry(m: DlqMessage, target: str, naming: TopicNaming) -> bool:

@@ -30,7 +30,7 @@ from kafka_reliable import headers as h
 from kafka_reliable.config import RetryConfig, TopicNaming, legal_topic_name
 from kafka_reliable.errors import classify
 from kafka_reliable.routing import Route, route_failure
-from kafka_reliable.worker.scheduler import TP
+from kafka_reliable.scheduling import TP
 
 RawHeaders = Sequence[tuple[str, bytes | None]]
 #: Headers kept by a waiting record (a tuple: not tracked by the garbage collector once scanned).

@@ -14,9 +14,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
+from kafka_reliable.client_errors import ErrorNotes
 from kafka_reliable.errors import KafkaReliableError
 from kafka_reliable.topics import CompanionTopics
-from kafka_reliable.worker.notes import ErrorNotes
 from kafka_reliable.worker.settings import WorkerConfig
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
+from kafka_reliable.scheduling import TP
 from kafka_reliable.worker.records import RecordKind, RetryRecord
-from kafka_reliable.worker.scheduler import TP
 
 log = logging.getLogger(__name__)
 

@@ -21,15 +21,15 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable import tracing
+from kafka_reliable.client_errors import ErrorNotes
 from kafka_reliable.errors import classify
 from kafka_reliable.routing import Route
+from kafka_reliable.scheduling import TP
 from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.worker import clients, records
 from kafka_reliable.worker.metrics import WorkerMetrics, serve
-from kafka_reliable.worker.notes import ErrorNotes
 from kafka_reliable.worker.partitions import OwnedPartitions, names
 from kafka_reliable.worker.records import RecordKind, RetryRecord
-from kafka_reliable.worker.scheduler import TP
 from kafka_reliable.worker.sender import Report, Sender
 from kafka_reliable.worker.settings import WorkerConfig
 from kafka_reliable.worker.startup import WorkerError, prepare_topics, wait_for_cluster
@@ -81,7 +81,7 @@ class RetryWorker:
         self._requeue_fatal = False
         self._rebuild = False
         self._last_commit_ms = 0
-        self._notes = ErrorNotes()
+        self._notes = ErrorNotes(logger=log)
         #: Outcomes not yet counted: (count name, topic, detail) -> n.
         self._tally: Counter[tuple[str, str, str]] = Counter()
         self._consumer: Consumer | None = None

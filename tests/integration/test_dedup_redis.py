@@ -48,9 +48,21 @@ class PrivateRedis:
             reason = "the Redis outage tests need a redis-server of their own (apt-get install redis-server)"
             _unavailable(reason)  # fails under CI=true, skips on a laptop
         self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.home)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.home),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url, socket_timeout=0.5)
         deadline = time.monotonic() + 10
@@ -110,7 +122,13 @@ def test_claims_are_shared_between_instances_with_set_nx_ex(redis_url: str, pref
     raw = redis.Redis.from_url(redis_url)
     ttl = raw.ttl(prefix.encode() + keys[0])
     assert 0 < ttl <= 120
-    assert b.stats() == {"checks": 5, "duplicates": 3, "duplicate_rate": 0.6, "backend": "redis", "unavailable": 0}
+    assert b.stats() == {
+        "checks": 5,
+        "duplicates": 3,
+        "duplicate_rate": 0.6,
+        "backend": "redis",
+        "unavailable": 0,
+    }
     raw.delete(*(prefix.encode() + k for k in keys))
 
 
@@ -138,9 +156,15 @@ def test_release_lets_the_same_content_be_sent_again(redis_url: str, prefix: str
     d.release(keys)
 
 
-def test_batch_of_10000_with_10_percent_duplicates_is_one_round_trip(private_redis: PrivateRedis, prefix: str) -> None:
+def test_batch_of_10000_with_10_percent_duplicates_is_one_round_trip(
+    private_redis: PrivateRedis, prefix: str
+) -> None:
     # Given 9,000 distinct keys plus 1,000 repeats of some of them, shuffled
-    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(private_redis.url, connection_class=CountingConnection))
+    client = redis.Redis(
+        connection_pool=redis.ConnectionPool.from_url(
+            private_redis.url, connection_class=CountingConnection
+        )
+    )
     d = RedisDeduplicator(client=client, key_prefix=prefix)
     unique = _keys(9000, "batch")
     rng = random.Random(7)
@@ -177,7 +201,9 @@ def test_closed_port_fails_open_and_counts(prefix: str) -> None:
     d.close()
 
 
-def test_outage_fail_open_then_recovery(private_redis: PrivateRedis, prefix: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_outage_fail_open_then_recovery(
+    private_redis: PrivateRedis, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
     # Given a working dedup with one claim made
     d = RedisDeduplicator(url=private_redis.url, key_prefix=prefix, probe_interval_s=0.1)
     keys = _keys(10, "open")
@@ -200,13 +226,16 @@ def test_outage_fail_open_then_recovery(private_redis: PrivateRedis, prefix: str
 
 def test_outage_fail_closed_raises_then_recovers(private_redis: PrivateRedis, prefix: str) -> None:
     # Given
-    d = RedisDeduplicator(url=private_redis.url, key_prefix=prefix, on_unavailable="fail_closed",
-                          probe_interval_s=0.1)
+    d = RedisDeduplicator(
+        url=private_redis.url, key_prefix=prefix, on_unavailable="fail_closed", probe_interval_s=0.1
+    )
     keys = _keys(3, "closed")
     # When Redis stops
     private_redis.stop()
     # Then
-    with pytest.raises(DeduplicationUnavailableError, match="fail_closed.*none of the 3 records was sent"):
+    with pytest.raises(
+        DeduplicationUnavailableError, match="fail_closed.*none of the 3 records was sent"
+    ):
         d.check(keys)
     with pytest.raises(DeduplicationUnavailableError):
         d.check(keys)
@@ -224,12 +253,12 @@ class BreaksAfterWrite(redis.Connection):
 
     armed = False
 
-    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        super().send_packed_command(command, check_health)
         if BreaksAfterWrite.armed:
             BreaksAfterWrite.armed = False
-            time.sleep(0.05)
-            raise redis.ConnectionError("reply lost (test)")
-        return super().read_response(*args, **kwargs)
+            time.sleep(0.05)  # Redis has applied the batch
+            self._sock.close()  # type: ignore[union-attr]  # its replies are lost
 
 
 def test_fail_closed_undoes_only_its_own_claims(redis_url: str, prefix: str) -> None:
@@ -237,7 +266,9 @@ def test_fail_closed_undoes_only_its_own_claims(redis_url: str, prefix: str) -> 
     other = RedisDeduplicator(url=redis_url, key_prefix=prefix)
     keys = _keys(4, "undo")
     assert other.check(keys[:1]) == [True]
-    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=BreaksAfterWrite))
+    client = redis.Redis(
+        connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=BreaksAfterWrite)
+    )
     d = RedisDeduplicator(client=client, key_prefix=prefix, on_unavailable="fail_closed")
     client.ping()
     # When the batch reaches Redis but the replies are lost
@@ -252,7 +283,9 @@ def test_fail_closed_undoes_only_its_own_claims(redis_url: str, prefix: str) -> 
 def test_processed_messages_on_redis(redis_url: str, prefix: str) -> None:
     # Given two consumers of one group and one of another group
     a = ProcessedMessages(namespace="group-a", redis_url=redis_url, key_prefix=prefix)
-    a2 = ProcessedMessages(namespace="group-a", redis_client=redis.Redis.from_url(redis_url), key_prefix=prefix)
+    a2 = ProcessedMessages(
+        namespace="group-a", redis_client=redis.Redis.from_url(redis_url), key_prefix=prefix
+    )
     b = ProcessedMessages(namespace="group-b", redis_url=redis_url, key_prefix=prefix)
     # When / Then
     assert a.check_and_mark("m-1") is True
@@ -274,3 +307,26 @@ def test_processed_messages_fail_open_answers_not_seen(prefix: str) -> None:
     pm.mark("m")
     assert pm.check_and_mark("m") is True
     assert pm.available is False
+
+
+def test_check_chunks_gives_check_verdicts_and_releases_a_chunk_left_untaken(
+    redis_url: str, prefix: str
+) -> None:
+    # Given 3 chunks, some keys already claimed
+    d = RedisDeduplicator(url=redis_url, ttl_s=60, key_prefix=prefix)
+    keys = _keys(300, "chunks")
+    d.check(keys[::7])
+    chunks = [keys[0:100], keys[100:200], keys[200:300]]
+    # When every chunk is taken
+    verdicts = [v for chunk in d.check_chunks(chunks) for v in chunk]
+    # Then the verdicts are check()'s
+    assert verdicts == [i % 7 != 0 for i in range(300)]
+    # And when the caller stops after the first chunk of new keys
+    fresh = _keys(200, "untaken")
+    it = d.check_chunks([fresh[:100], fresh[100:]])
+    assert next(it) == [True] * 100
+    it.close()
+    # Then the second chunk's claims (written ahead) were given back
+    assert d.contains(fresh[100:]) == [False] * 100
+    assert d.contains(fresh[:100]) == [True] * 100
+    d.close()

@@ -13,6 +13,7 @@ from kafka_reliable.aio.consumer import Runner
 from kafka_reliable.aio.engine import Work
 from kafka_reliable.aio.settle import DELIVER_SLICE, SettleHub
 from kafka_reliable.consumer import ConsumerRecord
+from kafka_reliable.consumer.invoke import Call, Invoker
 
 
 def test_settle_hub_resolves_awaited_ids_from_another_thread_in_slices() -> None:
@@ -54,32 +55,56 @@ def test_settle_hub_resolve_all_uses_the_known_status() -> None:
     asyncio.run(main())
 
 
-class FakeEngine:
-    """What the runner asks of the engine: stale / done / stop_event."""
+class FakeCalls:
+    """What the runner asks of the engine's call driver: stale / done / invoker."""
 
-    def __init__(self) -> None:
+    def __init__(self, local_retries: int) -> None:
+        s = SimpleNamespace(local_retries=local_retries, local_retry_delay_ms=0,
+                            non_retriable_exceptions=())
+        self.invoker = Invoker(s=s, naming=None, stats=None, metrics=None, health=None,  # type: ignore[arg-type]
+                               stop=threading.Event())
         self.outcomes: list[Work] = []
-        self.stop_event = threading.Event()
         self.stale_tps: set[Any] = set()
 
     def stale(self, w: Work) -> bool:
-        return w.tp in self.stale_tps
+        return w.call.tp in self.stale_tps
 
     def done(self, w: Work) -> None:
         self.outcomes.append(w)
 
 
+class Outcome:
+    """A finished work as the tests read it."""
+
+    def __init__(self, w: Work) -> None:
+        c = w.call
+        self.offset, self.failed, self.ok_s, self.returned = c.offset, c.failed, c.ok_s, w.returned
+        self.skipped, self.failures = c.skipped, c.failures or []
+
+
 def _work(serial: Hashable | None, offset: int, *, tp: Any = ("t", 0), holds: bool = False) -> Work:
     rec = ConsumerRecord("t", tp[1], offset, b"k", {"o": offset}, [], 0, f"id-{offset}", 0)
-    return Work(rec, tp, offset, 1, serial, holds_on_failure=holds)
+    return Work(Call(rec, tp, offset, 1, None, None, None), serial, holds_on_failure=holds)
 
 
-def _runner(handler: Any, concurrency: int = 10, local_retries: int = 0) -> tuple[Runner, FakeEngine]:
-    s = SimpleNamespace(local_retries=local_retries, local_retry_delay_ms=0, non_retriable_exceptions=())
-    r = Runner(handler, concurrency, s)  # type: ignore[arg-type]
-    engine = FakeEngine()
-    r.engine = engine  # type: ignore[assignment]
-    return r, engine
+class _Seen:
+    def __init__(self, calls: FakeCalls) -> None:
+        self.calls = calls
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return [Outcome(w) for w in self.calls.outcomes]
+
+    @property
+    def stale_tps(self) -> set[Any]:
+        return self.calls.stale_tps
+
+
+def _runner(handler: Any, concurrency: int = 10, local_retries: int = 0) -> tuple[Runner, _Seen]:
+    r = Runner(handler, concurrency)
+    calls = FakeCalls(local_retries)
+    r.calls = calls  # type: ignore[assignment]
+    return r, _Seen(calls)
 
 
 def test_runner_one_serial_in_order_different_serials_concurrently_within_the_limit() -> None:

@@ -9,8 +9,8 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from kafka_reliable import headers as h
+from kafka_reliable.client_errors import ErrorNotes
 from kafka_reliable.errors import ConfigurationError
-from kafka_reliable.worker.notes import ErrorNotes
 from kafka_reliable.worker.records import RecordKind, RetryRecord
 from kafka_reliable.worker.settings import WorkerConfig
 from kafka_reliable.worker.transactions import TransactionalCommitter, TxnOutcome
@@ -28,7 +28,7 @@ def test_error_notes_log_each_kind_once_per_window_with_the_repeat_count(caplog:
     # Given: errors alternating between two kinds 30 times a second for 40 s
     clock = Clock()
     notes = ErrorNotes(window_s=30.0, clock=clock)
-    caplog.set_level(logging.INFO, logger="kafka_reliable.worker")
+    caplog.set_level(logging.INFO, logger="kafka_reliable.client")
     # When
     logged = 0
     for i in range(40 * 30):

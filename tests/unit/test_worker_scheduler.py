@@ -10,8 +10,8 @@ from kafka_reliable import headers as h
 from kafka_reliable.config import RetryConfig, TopicNaming
 from kafka_reliable.errors import ConfigurationError, classify
 from kafka_reliable.routing import route_failure
+from kafka_reliable.scheduling import DueHeap, OffsetTracker
 from kafka_reliable.worker import records
-from kafka_reliable.worker.scheduler import DueHeap, OffsetTracker
 from kafka_reliable.worker.settings import WorkerConfig, from_values
 
 TP0 = ("orders.retry", 0)

@@ -1,8 +1,11 @@
-"""Client errors of the worker, logged once per kind and window instead of once per event.
+"""librdkafka client callbacks for every part: errors logged once per kind and window, and the
+client configuration that routes librdkafka's own log lines through Python logging.
 
-A worker that cannot reach its cluster hears ``_TRANSPORT`` and ``_ALL_BROKERS_DOWN`` in turn,
+A client that cannot reach its cluster hears ``_TRANSPORT`` and ``_ALL_BROKERS_DOWN`` in turn,
 many times a second; each kind of error is logged when first seen, then at most once per
-``window_s`` with the number of repeats in between.
+``window_s`` with the number of repeats in between. ``with_logger(conf)`` adds the
+``logger`` key (``logs.client_logger``) so librdkafka does not print to stderr itself.
+Used by the retry worker and the ReliableConsumer (and the CLI's clients).
 """
 
 from __future__ import annotations
@@ -14,16 +17,30 @@ from typing import Any
 
 from confluent_kafka import KafkaError
 
-log = logging.getLogger("kafka_reliable.worker.worker")
+from kafka_reliable.logs import client_logger
+
+log = logging.getLogger("kafka_reliable.client")
 
 #: Seconds during which a repeated error is counted instead of logged.
 DEFAULT_WINDOW_S = 30.0
 
 
-class ErrorNotes:
-    """The last client error (for the recovery line) and rate-limited warnings."""
+def with_logger(conf: dict[str, Any]) -> dict[str, Any]:
+    """``conf`` with librdkafka's log lines going to Python logging (``kafka_reliable.librdkafka``)."""
+    conf.setdefault("logger", client_logger())
+    return conf
 
-    def __init__(self, *, window_s: float = DEFAULT_WINDOW_S, clock: Callable[[], float] = time.monotonic) -> None:
+
+class ErrorNotes:
+    """The last client error (for the recovery line) and rate-limited warnings.
+
+    ``logger``: where the lines go (each part passes its own, so ``-v`` filters stay per part).
+    """
+
+    def __init__(self, *, window_s: float = DEFAULT_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic,
+                 logger: logging.Logger | None = None) -> None:
+        self.log = logger or log
         self.window_s = window_s
         self._clock = clock
         #: kind -> (time last logged, repeats since)
@@ -50,12 +67,13 @@ class ErrorNotes:
         self._seen[kind] = (now, 0)
         detail = f" ({err.str()})" if isinstance(err, KafkaError) else ""
         repeats = f" [repeated {seen[1]} times in the last {now - seen[0]:.0f} s]" if seen and seen[1] else ""
-        log.warning("%s%s%s", kind, detail, repeats)
+        self.log.warning("%s%s%s", kind, detail, repeats)
         return True
 
-    def recovered(self, what: str) -> None:
-        """Log one line when work succeeds again after an error; forget the errors."""
-        if self.last is not None:
-            log.info("%s again after %s", what, self.last)
+    def recovered(self, what: str, after: str = "") -> None:
+        """Log one line when work succeeds again after an error (one whose kind starts with
+        ``after``, when given); forget the errors."""
+        if self.last is not None and self.last.startswith(after):
+            self.log.info("%s again after %s", what, self.last)
             self.last = None
             self._seen.clear()

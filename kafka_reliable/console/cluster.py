@@ -1,0 +1,132 @@
+"""The console's view of the cluster: one admin client and one read-only consumer, shared.
+
+A librdkafka consumer is not safe for concurrent use, so reads take :attr:`Cluster.lock`;
+keeping the consumer open saves its connection set-up on every page (a first page of a big
+DLQ is one fetch per partition, nothing more).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from kafka_reliable.config import client_config
+from kafka_reliable.dlq.reader import Offsets
+
+#: Seconds the topic list is reused before asking the cluster again.
+TOPICS_TTL_S = 5.0
+#: Group id of the console's reader (it never commits).
+CONSOLE_READER_GROUP = "kafka-reliable-console-reader"
+#: The reader's ``fetch.wait.max.ms``: a read is bounded and ends at the high watermark, where
+#: the last fetch long-polls; the next page's fetch waits for that one (500 ms by default).
+READER_FETCH_WAIT_MS = 10
+
+Watermarks = dict[int, tuple[int, int]]
+
+
+class Cluster:
+    """Topic metadata, watermarks and group offsets, batched through one admin client."""
+
+    def __init__(self, conf: Mapping[str, Any], *, timeout_s: float = 10.0) -> None:
+        self.conf = client_config(conf)
+        self.timeout_s = timeout_s
+        self.lock = threading.Lock()
+        self._admin: AdminClient | None = None
+        self._offsets: Offsets | None = None
+        self._topics: dict[str, int] = {}
+        self._parts: dict[str, tuple[float, int | None]] = {}
+        self._topics_at = 0.0
+
+    @property
+    def admin(self) -> AdminClient:
+        if self._admin is None:
+            self._admin = AdminClient(self.conf)
+        return self._admin
+
+    @property
+    def reader(self) -> Offsets:
+        """The shared read-only consumer (use it under :attr:`lock`)."""
+        if self._offsets is None:
+            self._offsets = Offsets(
+                self.conf, group_id=CONSOLE_READER_GROUP, timeout_s=self.timeout_s,
+                consumer_settings={"fetch.wait.max.ms": READER_FETCH_WAIT_MS},
+            )
+        return self._offsets
+
+    def close(self) -> None:
+        with self.lock:
+            if self._offsets is not None:
+                self._offsets.consumer.close()
+                self._offsets = None
+        self._admin = None
+
+    def topics(self, *, fresh: bool = False) -> dict[str, int]:
+        """``{topic: partition count}`` of every topic (internal ones excluded)."""
+        if fresh or time.monotonic() - self._topics_at > TOPICS_TTL_S:
+            md = self.admin.list_topics(timeout=self.timeout_s)
+            self._topics = {
+                name: len(t.partitions)
+                for name, t in md.topics.items()
+                if t.error is None and not name.startswith("__")
+            }
+            self._topics_at = time.monotonic()
+            self._parts = {name: (self._topics_at, n) for name, n in self._topics.items()}
+        return self._topics
+
+    def partitions(self, topic: str) -> int | None:
+        """The partition count of one topic (None when it does not exist), asked for alone:
+        a cluster with thousands of topics is not listed for every page."""
+        at, count = self._parts.get(topic, (0.0, None))
+        if time.monotonic() - at > TOPICS_TTL_S:
+            md = self.admin.list_topics(topic=topic, timeout=self.timeout_s)
+            t = md.topics.get(topic)
+            count = len(t.partitions) if t is not None and t.error is None and t.partitions else None
+            self._parts[topic] = (time.monotonic(), count)
+        return count
+
+    def exists(self, topic: str) -> bool:
+        return self.partitions(topic) is not None
+
+    def watermarks(self, topics: Iterable[str]) -> dict[str, Watermarks]:
+        """``{topic: {partition: (low, high)}}`` for many topics in two ListOffsets calls."""
+        tps = [TopicPartition(t, p) for t in topics for p in range(self.partitions(t) or 0)]
+        if not tps:
+            return {}
+        low = self._list_offsets(tps, OffsetSpec.earliest())
+        high = self._list_offsets(tps, OffsetSpec.latest())
+        out: dict[str, Watermarks] = {}
+        for key, lo in low.items():
+            t, p = key
+            out.setdefault(t, {})[p] = (lo, high.get(key, lo))
+        return out
+
+    def _list_offsets(
+        self, tps: list[TopicPartition], spec: OffsetSpec
+    ) -> dict[tuple[str, int], int]:
+        futures = self.admin.list_offsets({tp: spec for tp in tps}, request_timeout=self.timeout_s)
+        out: dict[tuple[str, int], int] = {}
+        for tp, fut in futures.items():
+            try:
+                out[(tp.topic, tp.partition)] = fut.result(timeout=self.timeout_s).offset
+            except KafkaException:  # a partition without a leader right now: left out
+                continue
+        return out
+
+    def committed(self, group: str) -> dict[tuple[str, int], int]:
+        """Every offset ``group`` has committed, by (topic, partition)."""
+        req = [ConsumerGroupTopicPartitions(group)]
+        fut = self.admin.list_consumer_group_offsets(req, request_timeout=self.timeout_s)[group]
+        try:
+            result = fut.result(timeout=self.timeout_s)
+        except KafkaException:
+            return {}
+        return {
+            (tp.topic, tp.partition): tp.offset
+            for tp in result.topic_partitions or []
+            if tp.offset >= 0
+        }
