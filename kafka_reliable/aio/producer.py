@@ -36,6 +36,7 @@ from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming
 from kafka_reliable.dedup import RedisDeduplicator
 from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
 from kafka_reliable.health import CircuitBreaker, RateLimiter
+from kafka_reliable.wal import DEFAULT_MAX_BYTES
 from kafka_reliable.producer import ReliableKafkaProducer
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.producer import PreparedRecord
@@ -101,7 +102,11 @@ class AsyncReliableProducer(SyncTools):
         worker_group: str = DEFAULT_WORKER_GROUP,
         maintenance_interval_s: float = 1.0,
         dlq_check_interval_s: float = 5.0,
-        durability: str = "memory",
+        durability: str = "spool",
+        fsync: str = "never",
+        fsync_interval_ms: int = 100,
+        spool_max_bytes: int = DEFAULT_MAX_BYTES,
+        unsafe_producer_config: bool = False,
     ) -> None:
         kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         client = kwargs.get("redis_client")
@@ -118,7 +123,8 @@ class AsyncReliableProducer(SyncTools):
         self._admitter: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-reliable-aio-send")
         limiter = kwargs.get("rate_limiter")
-        self._blocking_admission = (kwargs.get("durability") == "spool"
+        # The write-ahead log's write is a memory copy; only fsync="always" waits on the disk.
+        self._blocking_admission = ((durability == "spool" and fsync == "always")
                                     or (limiter is not None and getattr(limiter, "mode", "block") == "block"))
         self._breaker = kwargs.get("circuit_breaker")
         self._queued = self._blocking_admission or self._breaker is not None
