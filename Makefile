@@ -6,7 +6,8 @@ PY     := $(BIN)/python
 KR     := $(BIN)/kafka-reliable
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-faults install services broker redis stop lint bench bench-cluster bench-quick clean console chromium
+.PHONY: demo test test-fast test-faults install install-test-tools services broker redis stop lint \
+	bench bench-cluster bench-quick clean console chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,14 +43,29 @@ console: broker
 demo: services
 	$(PY) scripts/demo_reliability_features.py --demo all
 
-# Tests take Kafka from KAFKA_BOOTSTRAP_SERVERS, else testcontainers when a Docker engine
-# answers, else the dev broker (tests/conftest.py); start the dev broker only in that case.
-test: install redis chromium
-	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && ! docker info >/dev/null 2>&1; then $(KR) dev-broker start; fi
-	$(BIN)/pytest -q tests
+# Tools some tests need besides Python packages (chromium for the console's browser tests, ...):
+# every scripts/install-*.sh runs (Redis's is the redis step's); each exits 0 at once when its
+# tool is there. One that cannot install its tool fails `make test` only under CI=true.
+install-test-tools:
+	@for s in scripts/install-*.sh; do [ "$$s" = scripts/install-redis.sh ] && continue; \
+	  bash "$$s" || [ "$${CI:-}" != "true" ] || exit 1; done
 
-# Every fault scenario on a private 3-broker cluster (ports from 19192); prints the table and
-# writes bench/results/faults.json. `make test` runs only the fast ones (docs/reliability.md).
+# The whole suite, tiers unit -> integration -> faults (testpaths), on PYTEST_WORKERS xdist
+# workers; tests sharing a private cluster run in one group (CONTRIBUTING.md). Kafka comes
+# from KAFKA_BOOTSTRAP_SERVERS when set, else testcontainers when a Docker engine answers,
+# else the dev broker, started here once so the workers only connect to it.
+PYTEST_WORKERS ?= 4
+test: install redis install-test-tools
+	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && ! docker info >/dev/null 2>&1; then \
+	  $(KR) dev-broker start && export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092; fi; \
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
+
+# The unit tier: no broker, no Redis, seconds.
+test-fast: install
+	$(BIN)/pytest -q tests/unit
+
+# Every fault scenario at full size on a private 3-broker cluster (reserved ports); prints the
+# table and writes bench/results/faults.json. `make test` runs the quick ones (docs/reliability.md).
 test-faults: install redis
 	KAFKA_RELIABLE_FAULTS=all $(BIN)/pytest -q tests/faults
 

@@ -10,6 +10,7 @@ Used by the retry worker and the ReliableConsumer (and the CLI's clients).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +27,8 @@ DEFAULT_WINDOW_S = 30.0
 
 
 def with_logger(conf: dict[str, Any]) -> dict[str, Any]:
-    """``conf`` with librdkafka's log lines going to Python logging (``kafka_reliable.librdkafka``)."""
+    """``conf`` with librdkafka's log lines going to Python logging
+    (``kafka_reliable.librdkafka``)."""
     conf.setdefault("logger", client_logger())
     return conf
 
@@ -37,9 +39,13 @@ class ErrorNotes:
     ``logger``: where the lines go (each part passes its own, so ``-v`` filters stay per part).
     """
 
-    def __init__(self, *, window_s: float = DEFAULT_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic,
-                 logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        window_s: float = DEFAULT_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger | None = None,
+    ) -> None:
         self.log = logger or log
         self.window_s = window_s
         self._clock = clock
@@ -66,7 +72,11 @@ class ErrorNotes:
             return False
         self._seen[kind] = (now, 0)
         detail = f" ({err.str()})" if isinstance(err, KafkaError) else ""
-        repeats = f" [repeated {seen[1]} times in the last {now - seen[0]:.0f} s]" if seen and seen[1] else ""
+        repeats = (
+            f" [repeated {seen[1]} times in the last {now - seen[0]:.0f} s]"
+            if seen and seen[1]
+            else ""
+        )
         self.log.warning("%s%s%s", kind, detail, repeats)
         return True
 
@@ -77,3 +87,12 @@ class ErrorNotes:
             self.log.info("%s again after %s", what, self.last)
             self.last = None
             self._seen.clear()
+
+
+def read_stats(raw: str) -> dict[str, Any] | None:
+    """librdkafka's ``stats_cb`` JSON, or None when it does not parse."""
+    try:
+        stats = json.loads(raw)
+    except ValueError:
+        return None
+    return stats if isinstance(stats, dict) else None

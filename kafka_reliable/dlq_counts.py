@@ -19,8 +19,14 @@ from kafka_reliable.topics import CompanionTopics
 class DlqCounts:
     """Counts of the DLQs of ``topics()``; ``get()`` reads them again after ``ttl_s``."""
 
-    def __init__(self, *, companions: Callable[[], CompanionTopics], naming: TopicNaming,
-                 topics: Callable[[], Iterable[str]], ttl_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        companions: Callable[[], CompanionTopics],
+        naming: TopicNaming,
+        topics: Callable[[], Iterable[str]],
+        ttl_s: float = 5.0,
+    ) -> None:
         self._make = companions
         self._client: CompanionTopics | None = None
         self._naming, self._topics, self._ttl_s = naming, topics, ttl_s
@@ -36,8 +42,10 @@ class DlqCounts:
             if self._client is None:
                 self._client = self._make()
             try:
-                counts = {t: self._client.count(self._naming.dlq_topic(t), timeout_s)
-                          for t in list(self._topics())}
+                counts = {
+                    t: self._client.count(self._naming.dlq_topic(t), timeout_s)
+                    for t in list(self._topics())
+                }
             except Exception as exc:  # noqa: BLE001 - stats must answer when the cluster does not
                 self.last_error = str(exc) or type(exc).__name__
                 return None

@@ -31,9 +31,16 @@ class BucketHistogram(Collector):
     without ``_total``), or None.
     """
 
-    def __init__(self, name: str, doc: str, *, buckets: Sequence[float],
-                 labels: Sequence[str] = (), counter: tuple[str, str] | None = None,
-                 registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        doc: str,
+        *,
+        buckets: Sequence[float],
+        labels: Sequence[str] = (),
+        counter: tuple[str, str] | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self._name, self._doc, self._labels, self._counter = name, doc, list(labels), counter
         self._bounds = [*buckets, math.inf]
         self._names = [*map(floatToGoString, buckets), "+Inf"]
@@ -88,8 +95,11 @@ class BucketHistogram(Collector):
         with self._lock:
             rows = {k: (r[0], r[1], list(r[2])) for k, r in self._rows.items()}
         hist = HistogramMetricFamily(self._name, self._doc, labels=self._labels)
-        count = (CounterMetricFamily(self._counter[0], self._counter[1], labels=self._labels)
-                 if self._counter else None)
+        count = (
+            CounterMetricFamily(self._counter[0], self._counter[1], labels=self._labels)
+            if self._counter
+            else None
+        )
         for labels, (n, total, counts) in sorted(rows.items()):
             if count is not None:
                 count.add_metric(list(labels), n)

@@ -51,11 +51,18 @@ class LatencyRing:
             filled = min(self._n, self._size)
             data = sorted(self._buf[:filled])
         if not filled:
-            return LatencyStats(avg_ms=0.0, p50_ms=0.0, p95_ms=0.0, p99_ms=0.0, max_ms=0.0,
-                                samples=0)
+            return LatencyStats(
+                avg_ms=0.0, p50_ms=0.0, p95_ms=0.0, p99_ms=0.0, max_ms=0.0, samples=0
+            )
 
         def pct(p: float) -> float:
             return data[min(filled - 1, int(p * filled))]
 
-        return LatencyStats(avg_ms=sum(data) / filled, p50_ms=pct(0.5), p95_ms=pct(0.95),
-                            p99_ms=pct(0.99), max_ms=data[-1], samples=filled)
+        return LatencyStats(
+            avg_ms=sum(data) / filled,
+            p50_ms=pct(0.5),
+            p95_ms=pct(0.95),
+            p99_ms=pct(0.99),
+            max_ms=data[-1],
+            samples=filled,
+        )

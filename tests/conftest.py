@@ -7,6 +7,8 @@ With CI=true a missing service fails the run; elsewhere those tests skip with th
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -16,8 +18,9 @@ from confluent_kafka.admin import AdminClient
 
 from tests.containers import docker_answers, start_kafka_container
 from tests.helpers.dlq import Dlq500, dead_letter, make_source
+from tests.helpers.groups import group_of, join_group, order_for_workers
 from tests.helpers.kafka import create_topic, unique_name
-from tests.helpers.ports import free_port
+from tests.helpers.ports import reserve_ports
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -50,7 +53,8 @@ class _Kafka:
 
         broker = DevBroker()
         try:
-            broker.start()
+            with _one_starter("dev-broker"):
+                broker.start()
         except Exception as exc:  # noqa: BLE001 - reported as the reason
             self.error = f"no Kafka broker: {exc}"
             return
@@ -59,6 +63,22 @@ class _Kafka:
 
 
 _kafka = _Kafka()
+
+
+@contextlib.contextmanager
+def _one_starter(service: str) -> Iterator[None]:
+    """Only one process at a time starts a shared dev service (xdist workers, parallel runs);
+    the others wait, then find it running (``start()`` is a no-op then)."""
+    from kafka_reliable.dev.broker import default_home
+
+    lock = default_home() / f"{service}.start.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
@@ -73,23 +93,26 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def outage_broker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A second, private dev broker (free ports) that outage tests may stop and start.
+    """A second, private dev broker (reserved ports) that outage tests may stop and start.
 
     The shared broker is never stopped, so other tests (and other test runs) are not disturbed.
     Call ``.stop()`` / ``.start()`` on it; it is started on entry and stopped at session end.
+    Every test using it is in one xdist group, so it starts once per run.
     """
     from kafka_reliable.dev.broker import DevBroker
 
-    port, cport = free_port(), free_port()
-    broker = DevBroker(
-        port=port, controller_port=cport, data_dir=tmp_path_factory.mktemp("outage-broker"), heap_mb=512
-    )
+    block = reserve_ports(2)
+    broker = DevBroker(port=block.base, controller_port=block.base + 1,
+                       data_dir=tmp_path_factory.mktemp("outage-broker"), heap_mb=512)
     try:
-        broker.start()
-    except Exception as exc:  # noqa: BLE001
-        _unavailable(f"outage tests need a second dev broker (Java + Maven): {exc}")
-    yield broker
-    broker.stop()
+        try:
+            broker.start()
+        except Exception as exc:  # noqa: BLE001
+            _unavailable(f"outage tests need a second dev broker (Java + Maven): {exc}")
+        yield broker
+    finally:
+        broker.stop()
+        block.release()
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +139,8 @@ def redis_url() -> str:
 
     r = DevRedis()
     try:
-        r.start()
+        with _one_starter("dev-redis"):
+            r.start()
     except Exception as exc:  # noqa: BLE001
         _unavailable(f"no Redis: {exc}")
     return r.url
@@ -127,10 +151,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _kafka.container.stop()  # type: ignore[attr-defined]
 
 
+#: Fixtures that reach a real service: never in the unit tier.
+SERVICE_FIXTURES = frozenset({"kafka_bootstrap", "redis_url"})
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tier markers, the unit tier kept broker-free, xdist groups (tests/helpers/groups.py)."""
+    on_worker = bool(os.environ.get("PYTEST_XDIST_WORKER")) and bool(config.getvalue("loadgroup"))
     for item in items:
-        if "tests/integration" in str(item.fspath).replace(os.sep, "/"):
+        path = str(item.fspath).replace(os.sep, "/")
+        if "tests/integration/" in path:
             item.add_marker(pytest.mark.integration)
+        if "tests/unit/" in path and SERVICE_FIXTURES & set(item.fixturenames):
+            raise pytest.UsageError(f"{item.nodeid} uses a real service: it belongs in tests/integration "
+                                    "(tests/unit is the broker-free tier: make test-fast)")
+        group = group_of(item)
+        if group is None:
+            continue
+        name, private = group
+        if private:
+            item.add_marker(pytest.mark.slow)
+        if on_worker:
+            join_group(item, name)
+    if on_worker:
+        order_for_workers(items)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@ handler.
 
 The consumer's engine keeps its one thread (reading, routing failures to the group's retry
 topic/DLQ, key parking, due-time retries, contiguous commits); its call driver
-(:mod:`kafka_reliable.aio.engine`) has the handler run on the caller's event loop. Records of one partition — or of one key with
+(:mod:`kafka_reliable.aio.engine`) has the handler run on the caller's event loop. Records of
+one partition — or of one key with
 ``ordering="key"`` — are handled one after the other, in order; different ones concurrently,
 at most ``concurrency`` at a time. A failure is routed exactly as with ``run()``.
 

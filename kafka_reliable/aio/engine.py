@@ -49,8 +49,9 @@ class Work:
 class AsyncCalls:
     """The engine's call driver for an event loop; ``submit`` sends a batch to the loop."""
 
-    def __init__(self, engine: Engine, *, submit: Callable[[list[Work | Release]], None],
-                 concurrency: int) -> None:
+    def __init__(
+        self, engine: Engine, *, submit: Callable[[list[Work | Release]], None], concurrency: int
+    ) -> None:
         self.engine = engine
         self.stop_event = engine.stop_event
         self.invoker = engine.invoker
@@ -69,8 +70,11 @@ class AsyncCalls:
     def stale(self, w: Work) -> bool:
         """Whether a work must not start: its partition is revoked, or the engine stops."""
         c = w.call
-        return (self.stopping or (c.tp, c.gen) in self._revoking
-                or not self.engine.own.current(c.tp, c.gen))
+        return (
+            self.stopping
+            or (c.tp, c.gen) in self._revoking
+            or not self.engine.own.current(c.tp, c.gen)
+        )
 
     def done(self, w: Work) -> None:
         self.outcomes.append(w)

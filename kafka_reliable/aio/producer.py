@@ -18,16 +18,15 @@ been made, the record is claimed and handed to Kafka by a task of the producer's
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from kafka_reliable.aio.admission import Admission, queue_marks, same_loop
 from kafka_reliable.aio.dedup import AsyncClaims, async_client_from_url
 from kafka_reliable.aio.errors import DeliveryRoutedError
 from kafka_reliable.aio.settle import SettleHub
@@ -46,29 +45,13 @@ from kafka_reliable.serialization import Serializer
 
 log = logging.getLogger(__name__)
 
-#: Records handed over per slice before the loop gets a turn (batches, the admission queue).
-ADMIT_SLICE = 256
 #: A caller sending in a tight loop gives the loop a turn every this many records (each
 #: ``wait=False`` send returns without suspending; ~10 µs each, so the loop is held < 1 ms).
 YIELD_EVERY = 64
-#: librdkafka's default ``queue.buffering.max.messages``.
-DEFAULT_QUEUE_MAX = 100_000
-#: Sends wait (asynchronously) while librdkafka's queue is above this fraction of its bound,
-#: until it is below ``QUEUE_RESUME``: the sync path would wait in ``poll()``, on the loop.
-QUEUE_HIGH, QUEUE_RESUME = 0.9, 0.7
 _DELIVERED = frozenset({T.SENT, T.DUPLICATE})
 
 
-class _Admission:
-    """A record waiting to be claimed (Redis) and handed to the producer."""
-
-    __slots__ = ("rec", "headers", "handed")
-
-    def __init__(self, rec: PreparedRecord, headers: UserHeaders, handed: asyncio.Future[None]) -> None:
-        self.rec, self.headers, self.handed = rec, headers, handed
-
-
-class AsyncReliableProducer(SyncTools):
+class AsyncReliableProducer(Admission, SyncTools):
     """``ReliableKafkaProducer`` for asyncio: the same keyword arguments (a test holds the two
     signatures equal), statuses, stats, health, DLQ methods and spool. Use ``async with`` (or
     ``await start()`` / ``await close()``)."""
@@ -109,27 +92,22 @@ class AsyncReliableProducer(SyncTools):
         unsafe_producer_config: bool = False,
     ) -> None:
         kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        client = kwargs.get("redis_client")
-        if client is not None and inspect.iscoroutinefunction(getattr(client, "execute_command", None)):
+        if redis_client is not None and inspect.iscoroutinefunction(
+            getattr(redis_client, "execute_command", None)
+        ):
             raise ConfigurationError(
-                "redis_client is a redis.asyncio client: pass redis_url= instead (the async producer opens "
-                "its own redis.asyncio connection for claims, and a sync one for releases)")
+                "redis_client is a redis.asyncio client: pass redis_url= instead (the async "
+                "producer opens its own redis.asyncio connection for claims, a sync one for "
+                "releases)"
+            )
         self._kwargs = kwargs
         self._sync: ReliableKafkaProducer | None = None
         self._hub: SettleHub | None = None
         self._claims: AsyncClaims | None = None
         self._start_lock = asyncio.Lock()
-        self._queue: collections.deque[_Admission] = collections.deque()
-        self._admitter: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-reliable-aio-send")
-        limiter = kwargs.get("rate_limiter")
         # The write-ahead log's write is a memory copy; only fsync="always" waits on the disk.
-        self._blocking_admission = ((durability == "spool" and fsync == "always")
-                                    or (limiter is not None and getattr(limiter, "mode", "block") == "block"))
-        self._breaker = kwargs.get("circuit_breaker")
-        self._queued = self._blocking_admission or self._breaker is not None
+        self._setup_admission(rate_limiter, circuit_breaker, durability == "spool" and fsync == "always")
         self._closed = False
-        self._queue_high = self._queue_resume = DEFAULT_QUEUE_MAX
         self._sends = 0
         #: Batches still being handed over (their callers may have been cancelled).
         self._batches: set[asyncio.Future[None]] = set()
@@ -155,7 +133,7 @@ class AsyncReliableProducer(SyncTools):
                     else:  # a sync client was given: its round trips run off the loop
                         self._blocking_admission = True
                     self._queued = True
-                self._queue_high, self._queue_resume = _queue_marks(p)
+                self._queue_high, self._queue_resume = queue_marks(p)
                 self._hub, self._sync = hub, p
         return self._sync
 
@@ -184,8 +162,15 @@ class AsyncReliableProducer(SyncTools):
 
     # ---- sending --------------------------------------------------------------------------
 
-    async def send_message(self, topic: str, value: Any, key: Any = None, headers: UserHeaders = None,
-                           *, wait: bool = True) -> str:
+    async def send_message(
+        self,
+        topic: str,
+        value: Any,
+        key: Any = None,
+        headers: UserHeaders = None,
+        *,
+        wait: bool = True,
+    ) -> str:
         """Send one record. ``wait=True``: return its id once Kafka acknowledged it (or it was a
         duplicate: not sent, status ``duplicate``); raise DeliveryRoutedError when it was routed
         to ``.retry`` / ``.dlq`` / the spool instead. ``wait=False``: return once it is queued."""
@@ -195,7 +180,9 @@ class AsyncReliableProducer(SyncTools):
         if not wait and not self._queued:
             if self._queue_full(p):
                 await self._queue_room(p)
-            mid = p.send_message(topic, value, key, headers)  # the sync call itself, fast path included
+            mid = p.send_message(
+                topic, value, key, headers
+            )  # the sync call itself, fast path included
             self._sends += 1
             if not self._sends % YIELD_EVERY:
                 await asyncio.sleep(0)
@@ -223,8 +210,14 @@ class AsyncReliableProducer(SyncTools):
             return rec.message_id
         raise DeliveryRoutedError(status, error_class, rec.message_id)
 
-    async def send_batch(self, topic: str, messages: Iterable[Any], key_extractor: Callable[[Any], Any] | None = None,
-                         timeout_s: float = 120.0, headers: UserHeaders = None) -> dict[str, Any]:
+    async def send_batch(
+        self,
+        topic: str,
+        messages: Iterable[Any],
+        key_extractor: Callable[[Any], Any] | None = None,
+        timeout_s: float = 120.0,
+        headers: UserHeaders = None,
+    ) -> dict[str, Any]:
         """Send many records; return the sync ``send_batch`` counts once every record is
         delivered or routed (or ``timeout_s`` passed: the rest count as ``pending``)."""
         if self._closed:
@@ -268,7 +261,7 @@ class AsyncReliableProducer(SyncTools):
         """The hub (checked to belong to the running loop)."""
         hub = self._hub
         assert hub is not None
-        _same_loop(hub)
+        same_loop(hub)
         return hub
 
     @staticmethod
@@ -281,7 +274,9 @@ class AsyncReliableProducer(SyncTools):
 
     async def _admit_all(self, recs: list[PreparedRecord], headers: UserHeaders) -> None:
         if self._queued:
-            results = await asyncio.gather(*(self._enqueue(r, headers) for r in recs), return_exceptions=True)
+            results = await asyncio.gather(
+                *(self._enqueue(r, headers) for r in recs), return_exceptions=True
+            )
             errors = [e for e in results if isinstance(e, BaseException)]
             if errors:
                 raise errors[0]
@@ -290,77 +285,9 @@ class AsyncReliableProducer(SyncTools):
         for start in range(0, len(recs), YIELD_EVERY):
             if self._queue_full(p):
                 await self._queue_room(p)
-            for r in recs[start:start + YIELD_EVERY]:
+            for r in recs[start : start + YIELD_EVERY]:
                 p.send_prepared(r, headers)
             await asyncio.sleep(0)
-
-    # ---- the admission queue (Redis claims, blocking admission) ----------------------------
-
-    def _enqueue(self, rec: PreparedRecord, headers: UserHeaders) -> asyncio.Future[None]:
-        assert self._hub is not None
-        handed: asyncio.Future[None] = _same_loop(self._hub).create_future()
-        self._queue.append(_Admission(rec, headers, handed))
-        if self._admitter is None:
-            self._admitter = asyncio.ensure_future(self._admit_loop())
-        return handed
-
-    async def _admit_loop(self) -> None:
-        try:
-            while self._queue:
-                n = min(len(self._queue), ADMIT_SLICE)
-                items = [self._queue.popleft() for _ in range(n)]
-                try:
-                    await self._admit(items)
-                except BaseException as exc:  # noqa: BLE001 - every waiter hears of it
-                    for it in items:
-                        _fail(it.handed, exc)
-                    if not isinstance(exc, Exception):
-                        raise
-        finally:
-            self._admitter = None
-
-    async def _admit(self, items: list[_Admission]) -> None:
-        if self._queue_full(self.sync):
-            await self._queue_room(self.sync)
-        verdicts: list[bool | None] = [None] * len(items)
-        if self._claims is not None:
-            verdicts = list(await self._claims.claim([it.rec.dedup_key or b"" for it in items]))
-        if self._blocking_admission or (self._breaker is not None and self._breaker.state != "closed"):
-            errors = await asyncio.get_running_loop().run_in_executor(self._executor, self._hand_over, items, verdicts)
-        else:
-            errors = self._hand_over(items, verdicts)
-            await asyncio.sleep(0)
-        refused = [it.rec.dedup_key for it, err, fresh in zip(items, errors, verdicts, strict=True)
-                   if err is not None and fresh and it.rec.dedup_key is not None]
-        if refused and self._claims is not None:  # our claims: the producer leaves them to us
-            await self._claims.release(refused)
-        for it, err in zip(items, errors, strict=True):
-            if err is not None:
-                _fail(it.handed, err)
-            elif not it.handed.done():
-                it.handed.set_result(None)
-
-    def _queue_full(self, p: ReliableKafkaProducer) -> bool:
-        return _queued_in_client(p) >= self._queue_high
-
-    async def _queue_room(self, p: ReliableKafkaProducer) -> None:
-        """Back-pressure without blocking the loop: wait while librdkafka's queue drains (the
-        producer's poller serves the delivery reports meanwhile)."""
-        while _queued_in_client(p) > self._queue_resume:
-            await asyncio.sleep(0.002)
-
-    def _hand_over(self, items: list[_Admission], verdicts: list[bool | None]) -> list[BaseException | None]:
-        """``send_prepared`` for each record with its dedup verdict; the error of each record
-        that was refused (its claim, taken here, is released by the caller)."""
-        p = self.sync
-        errors: list[BaseException | None] = []
-        for it, fresh in zip(items, verdicts, strict=True):
-            try:
-                p.send_prepared(it.rec, it.headers, claimed=fresh)
-                errors.append(None)
-            except Exception as exc:  # noqa: BLE001 - handed to that record's caller
-                errors.append(exc)
-        return errors
 
     async def flush(self, timeout: float = 30.0) -> int:
         """Hand over what is queued, then wait (off the loop) for reports and routing;
@@ -372,27 +299,3 @@ class AsyncReliableProducer(SyncTools):
         """Wait until every record already passed to a send call is in the producer."""
         while self._batches or self._admitter is not None:
             await asyncio.wait([*self._batches, *([self._admitter] if self._admitter else [])])
-
-
-def _same_loop(hub: SettleHub) -> asyncio.AbstractEventLoop:
-    loop = asyncio.get_running_loop()
-    if loop is not hub.loop:
-        raise RuntimeError("this AsyncReliableProducer belongs to the event loop that started it; "
-                           "create one producer per loop")
-    return loop
-
-
-def _queued_in_client(p: ReliableKafkaProducer) -> int:
-    """Records in librdkafka's queue."""
-    return p.queue_depth()[0]
-
-
-def _queue_marks(p: ReliableKafkaProducer) -> tuple[int, int]:
-    bound = p.queue_depth()[1]
-    return max(1, int(bound * QUEUE_HIGH)), max(0, int(bound * QUEUE_RESUME))
-
-
-def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
-        fut.exception()  # retrieved: a cancelled caller must not leave "never retrieved" noise

@@ -21,11 +21,13 @@ class SyncTools:
         """The sync producer underneath (after ``start``); its blocking calls block the loop."""
         if self._sync is None:
             raise RuntimeError(
-                "AsyncReliableProducer not started: use 'async with' or await start()")
+                "AsyncReliableProducer not started: use 'async with' or await start()"
+            )
         return self._sync
 
     def get_message_status(self, message_id: str) -> str | None:
-        """``pending``, ``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``; None if unknown."""
+        """``pending``, ``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``; None if
+        unknown."""
         return self._sync.get_message_status(message_id) if self._sync is not None else None
 
     def get_pending_messages(self) -> list[str]:
@@ -41,15 +43,20 @@ class SyncTools:
         """``callback(alert)`` from a producer thread (hand it to the loop yourself if needed)."""
         self.sync.add_health_alert_callback(callback)
 
-    async def get_dlq_messages(self, topic: str, limit: int | None = 100, **filters: Any) -> list[DlqMessage]:
+    async def get_dlq_messages(
+        self, topic: str, limit: int | None = 100, **filters: Any
+    ) -> list[DlqMessage]:
         return await asyncio.to_thread(self.sync.get_dlq_messages, topic, limit, **filters)
 
     async def clear_dlq(self, topic: str) -> int:
         return await asyncio.to_thread(self.sync.clear_dlq, topic)
 
-    async def replay_dlq_messages(self, topic: str, max_messages: int | None = None, **options: Any) -> int:
-        return await asyncio.to_thread(self.sync.replay_dlq_messages, topic, max_messages, **options)
+    async def replay_dlq_messages(
+        self, topic: str, max_messages: int | None = None, **options: Any
+    ) -> int:
+        return await asyncio.to_thread(
+            self.sync.replay_dlq_messages, topic, max_messages, **options
+        )
 
     async def drain_spool(self, max_records: int = 5000, timeout_s: float = 30.0) -> int:
         return await asyncio.to_thread(self.sync.drain_spool, max_records, timeout_s)
-

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka_reliable.console.cluster import Cluster
+from kafka_reliable.console.filters import FIELDS
 from kafka_reliable.console.paging import ConsoleInputError
 from kafka_reliable.console.settings import ConsoleSettings
 from kafka_reliable.dlq.maintenance import Cuts, DlqMaintenance
@@ -62,7 +63,12 @@ class RedriveRequest:
         )
 
     def describe(self) -> str:
-        what = f"{len(self.selected)} selected" if self.selected is not None else "all matching"
+        """One line: which records, of which DLQ, to where."""
+        if self.selected is not None:
+            what = f"{len(self.selected)} selected"
+        else:
+            shown = [f"{k}={v}" for k, v in self.fields if k in FIELDS]
+            what = "all matching " + " ".join(shown) if shown else "all"
         to = self.to_topic or "original topics"
         return f"{what} of {self.topic} -> {to}"
 

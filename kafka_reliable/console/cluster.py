@@ -22,9 +22,10 @@ from kafka_reliable.dlq.reader import Offsets
 TOPICS_TTL_S = 5.0
 #: Group id of the console's reader (it never commits).
 CONSOLE_READER_GROUP = "kafka-reliable-console-reader"
-#: The reader's ``fetch.wait.max.ms``: a read is bounded and ends at the high watermark, where
-#: the last fetch long-polls; the next page's fetch waits for that one (500 ms by default).
-READER_FETCH_WAIT_MS = 10
+#: The reader's fetch settings: a read is bounded and often ends at the high watermark, where
+#: the last fetch long-polls (``fetch.wait.max.ms``) and a partition's end backs its fetches
+#: off (``fetch.error.backoff.ms``), 500 ms each by default: the next page would wait for them.
+READER_SETTINGS = {"fetch.wait.max.ms": 10, "fetch.error.backoff.ms": 10, "fetch.queue.backoff.ms": 10}
 
 Watermarks = dict[int, tuple[int, int]]
 
@@ -54,7 +55,7 @@ class Cluster:
         if self._offsets is None:
             self._offsets = Offsets(
                 self.conf, group_id=CONSOLE_READER_GROUP, timeout_s=self.timeout_s,
-                consumer_settings={"fetch.wait.max.ms": READER_FETCH_WAIT_MS},
+                consumer_settings=READER_SETTINGS,
             )
         return self._offsets
 

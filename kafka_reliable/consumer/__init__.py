@@ -1,4 +1,4 @@
-"""ReliableConsumer: handler failures through the retry/DLQ contract, scoped to the consumer group."""
+"""ReliableConsumer: handler failures through the retry/DLQ contract, scoped to the group."""
 
 from __future__ import annotations
 

@@ -75,7 +75,9 @@ class Lanes:
         source = self._source_of.get(tp[0])
         return self._lanes.get((source, tp[1]) if source is not None else tp)
 
-    def assigned(self, consumer: Consumer, partitions: list[TopicPartition], owned: Collection[TP]) -> None:
+    def assigned(
+        self, consumer: Consumer, partitions: list[TopicPartition], owned: Collection[TP]
+    ) -> None:
         if not self.s.key_ordering:
             return
         for p in partitions:
@@ -85,8 +87,12 @@ class Lanes:
             retry_tp = (self.naming.retry_topic(p.topic), p.partition)
             caught_up = retry_tp not in owned
             if caught_up:
-                log.warning("%s[%s] assigned without %s[%s]: key order is not guaranteed for it",
-                            p.topic, p.partition, *retry_tp)
+                log.warning(
+                    "%s[%s] assigned without %s[%s]: key order is not guaranteed for it",
+                    p.topic,
+                    p.partition,
+                    *retry_tp,
+                )
             self._lanes[tp] = KeyLane(caught_up=caught_up)
             self._targets[tp] = None
             if not caught_up:
@@ -110,11 +116,21 @@ class Lanes:
                 if not lane.caught_up and consumer.position([rtp])[0].offset >= target:
                     lane.caught_up = True
             except KafkaException as exc:
-                log.warning("cannot tell whether %s[%s] is read to its end yet: %s", rtp.topic, rtp.partition, exc)
+                log.warning(
+                    "cannot tell whether %s[%s] is read to its end yet: %s",
+                    rtp.topic,
+                    rtp.partition,
+                    exc,
+                )
                 continue
             if lane.caught_up:
-                log.info("%s[%s]: retry state rebuilt (%d records of %d keys waiting)", tp[0], tp[1],
-                         lane.pending(), lane.keys_blocked())
+                log.info(
+                    "%s[%s]: retry state rebuilt (%d records of %d keys waiting)",
+                    tp[0],
+                    tp[1],
+                    lane.pending(),
+                    lane.keys_blocked(),
+                )
                 done.append(lane)
         return done
 
@@ -129,21 +145,34 @@ class Lanes:
             self._targets.pop(key, None)
 
     # ---- pausing ------------------------------------------------------------------------
-    def flow_control(self, consumer: Consumer, owned: Mapping[TP, int], heap: DueHeap[Pending],
-                     hurry: bool = False) -> None:
+    def flow_control(
+        self,
+        consumer: Consumer,
+        owned: Mapping[TP, int],
+        heap: DueHeap[Pending],
+        hurry: bool = False,
+    ) -> None:
         """Pause or resume partitions so that the look-ahead stays bounded; with ``hurry`` (a retry
         record due and still unread) pause the source partitions so it is handed over in time."""
         sources = {tp for tp in owned if tp[0] not in self._source_of}
         want: set[TP] = set()
         if self.s.key_ordering:
             waiting = self.pending() + len(heap)
-            limit = self.s.max_pending if not self._any_source_paused() else self.s.max_pending * RESUME_FRACTION
+            limit = (
+                self.s.max_pending
+                if not self._any_source_paused()
+                else self.s.max_pending * RESUME_FRACTION
+            )
             for tp in sources:
                 lane = self._lanes.get(tp)
                 if waiting >= limit or (lane is not None and not lane.caught_up):
                     want.add(tp)
         else:
-            limit = self.s.max_pending if not self.retry_paused else self.s.max_pending * RESUME_FRACTION
+            limit = (
+                self.s.max_pending
+                if not self.retry_paused
+                else self.s.max_pending * RESUME_FRACTION
+            )
             if len(heap) >= limit:
                 want = set(owned) - sources
                 hurry = False  # the unread record waits behind a full look-ahead anyway
@@ -160,15 +189,19 @@ class Lanes:
         except KafkaException as exc:
             log.warning("pause/resume failed: %s", exc)
             return
-        log.debug("paused %d partitions, resumed %d (%d waiting)", len(pause), len(resume), len(heap))
+        log.debug(
+            "paused %d partitions, resumed %d (%d waiting)", len(pause), len(resume), len(heap)
+        )
 
     @property
     def retry_paused(self) -> bool:
         return any(tp[0] in self._source_of for tp in self.own.paused)
 
     def _any_source_paused(self) -> bool:
-        return any(tp[0] not in self._source_of and tp in self._lanes and self._lanes[tp].caught_up
-                   for tp in self.own.paused)
+        return any(
+            tp[0] not in self._source_of and tp in self._lanes and self._lanes[tp].caught_up
+            for tp in self.own.paused
+        )
 
 
 def _wait_partitions(companions: CompanionTopics, topic: str) -> int:

@@ -23,12 +23,10 @@ from kafka_reliable.consumer.arguments import check_handler
 from kafka_reliable.consumer.engine import ConsumerError, Engine
 from kafka_reliable.consumer.invoke import CallDriver, Handler, InlineCalls
 from kafka_reliable.consumer.metrics import ConsumerMetrics
-from kafka_reliable.consumer.record import as_deserializer
 from kafka_reliable.consumer.routes import GroupTopicNaming
-from kafka_reliable.consumer.settings import ConsumerSettings, admin_conf, translate_consumer_config
+from kafka_reliable.consumer.settings import admin_conf
 from kafka_reliable.consumer.stats import ConsumerStats
 from kafka_reliable.dlq_counts import DlqCounts
-from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.health.monitor import HealthMonitor
 from kafka_reliable.stats import DlqStats
 from kafka_reliable.topics import CompanionTopics
@@ -65,34 +63,32 @@ class ReliableConsumer:
         enable_metrics: bool = True,
         shutdown_timeout_s: float = 10.0,
     ) -> None:
-        consumer_keys, producer_keys, python_keys = translate_consumer_config(consumer_config)
-        self.settings = ConsumerSettings(
-            group_id=group_id, topics=arguments.topic_names(topics),
-            retry_config=arguments.retry_config(retry_config),
-            non_retriable_exceptions=arguments.exception_classes(non_retriable_exceptions),
-            local_retries=local_retries, local_retry_delay_ms=local_retry_delay_ms,
-            ordering=ordering, max_pending=max_pending,
-            max_poll_records=python_keys.get("max_poll_records", 500),
-            shutdown_timeout_s=shutdown_timeout_s, consumer=consumer_keys, producer=producer_keys,
-        )
-        self.bootstrap_servers = arguments.bootstrap(bootstrap_servers, consumer_keys)
+        given = {k: v for k, v in locals().items() if k != "self"}
+        self.settings, self.bootstrap_servers = arguments.settings(**given)
         base = topic_naming or TopicNaming()
-        self.naming = GroupTopicNaming(retry_suffix=base.retry_suffix, dlq_suffix=base.dlq_suffix,
-                                       dlq_retention_ms=base.dlq_retention_ms, group=group_id)
-        try:
-            self._deserializer = as_deserializer(deserializer)
-        except TypeError as exc:
-            raise ConfigurationError(str(exc)) from None
-        self.metrics = ConsumerMetrics(group=group_id, registry=metrics_registry, enabled=enable_metrics)
+        self.naming = GroupTopicNaming(
+            retry_suffix=base.retry_suffix,
+            dlq_suffix=base.dlq_suffix,
+            dlq_retention_ms=base.dlq_retention_ms,
+            group=group_id,
+        )
+        self._deserializer = arguments.deserializer(deserializer)
+        self.metrics = ConsumerMetrics(
+            group=group_id, registry=metrics_registry, enabled=enable_metrics
+        )
         self.stats = ConsumerStats()
         self._health = HealthMonitor(thresholds=health_thresholds)
         self._stop = threading.Event()
         self._running = threading.Lock()
         self._engine: Engine | None = None
         self._dlq = DlqCounts(
-            companions=lambda: CompanionTopics(admin_conf(self.settings, self.bootstrap_servers),
-                                               naming=self.naming),
-            naming=self.naming, topics=lambda: self.settings.topics, ttl_s=DLQ_COUNT_TTL_S)
+            companions=lambda: CompanionTopics(
+                admin_conf(self.settings, self.bootstrap_servers), naming=self.naming
+            ),
+            naming=self.naming,
+            topics=lambda: self.settings.topics,
+            ttl_s=DLQ_COUNT_TTL_S,
+        )
 
     # ---- topics -------------------------------------------------------------------------
     def retry_topic(self, topic: str) -> str:
@@ -129,12 +125,21 @@ class ReliableConsumer:
         try:
             self._stop.clear()
             engine = self._engine = Engine(
-                s=self.settings, bootstrap=self.bootstrap_servers,
-                deserializer=self._deserializer, naming=self.naming, metrics=self.metrics,
-                health=self._health, stats=self.stats, stop=self._stop,
+                s=self.settings,
+                bootstrap=self.bootstrap_servers,
+                deserializer=self._deserializer,
+                naming=self.naming,
+                metrics=self.metrics,
+                health=self._health,
+                stats=self.stats,
+                stop=self._stop,
             )
-            log.info("consumer starting: group %s, topics %s, %s", self.settings.group_id,
-                     list(self.settings.topics), redact(self.settings.consumer))
+            log.info(
+                "consumer starting: group %s, topics %s, %s",
+                self.settings.group_id,
+                list(self.settings.topics),
+                redact(self.settings.consumer),
+            )
             engine.run(driver(engine))
             log.info("consumer stopped: %s", {k: v for k, v in self.stats.counts.items() if v})
         finally:
@@ -182,19 +187,23 @@ class ReliableConsumer:
         writer = engine.writer if engine is not None else None
         stats["writes_failing"] = writer.failing if writer is not None else 0
         counts = self._dlq.get()
-        stats["dlq_stats"] = DlqStats(total_messages=sum(counts.values()),
-                                      topic_breakdown=dict(counts),
-                                      routed_by_this_consumer=dict(self.stats.dlq_by_topic))
+        stats["dlq_stats"] = DlqStats(
+            total_messages=sum(counts.values()),
+            topic_breakdown=dict(counts),
+            routed_by_this_consumer=dict(self.stats.dlq_by_topic),
+        )
         lag = dict(engine.events.lag) if engine is not None else {}
-        stats.update({
-            "group_id": self.settings.group_id,
-            "topics": list(self.settings.topics),
-            "ordering": self.settings.ordering,
-            "running": self.running,
-            "assignment": [f"{t}[{p}]" for t, p in self.assignment()],
-            "lag": {f"{t}[{p}]": n for (t, p), n in sorted(lag.items())},
-            "connected": self._health.connected,
-        })
+        stats.update(
+            {
+                "group_id": self.settings.group_id,
+                "topics": list(self.settings.topics),
+                "ordering": self.settings.ordering,
+                "running": self.running,
+                "assignment": [f"{t}[{p}]" for t, p in self.assignment()],
+                "lag": {f"{t}[{p}]": n for (t, p), n in sorted(lag.items())},
+                "connected": self._health.connected,
+            }
+        )
         return stats
 
     def get_health_status(self) -> dict[str, Any]:

@@ -49,17 +49,27 @@ MAX_POLL_WAIT_S = 0.05
 class Engine:
     """State and loop of one ``run`` / ``run_async``; ``driver`` runs the handler calls."""
 
-    def __init__(self, *, s: ConsumerSettings, bootstrap: str, deserializer: Deserializer,
-                 naming: GroupTopicNaming, metrics: ConsumerMetrics, health: HealthMonitor,
-                 stats: ConsumerStats, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        *,
+        s: ConsumerSettings,
+        bootstrap: str,
+        deserializer: Deserializer,
+        naming: GroupTopicNaming,
+        metrics: ConsumerMetrics,
+        health: HealthMonitor,
+        stats: ConsumerStats,
+        stop: threading.Event,
+    ) -> None:
         self.s, self.bootstrap, self.deser = s, bootstrap, deserializer
         self.naming, self.metrics, self.health, self.stats = naming, metrics, health, stats
         self.stop_event = stop
         self.own: Owned[Pending] = Owned(max_pending=s.max_pending)
         self.heap, self.tracker, self.gens = self.own.heap, self.own.tracker, self.own.gens
         self.lanes = Lanes(s, naming, self.own)
-        self.invoker = Invoker(s=s, naming=naming, stats=stats, metrics=metrics, health=health,
-                               stop=stop)
+        self.invoker = Invoker(
+            s=s, naming=naming, stats=stats, metrics=metrics, health=health, stop=stop
+        )
         self.steps = Steps(self)
         self.driver: CallDriver | None = None
         self.events = ClientEvents(health=health, metrics=metrics, stop=stop, owned=self.gens)
@@ -84,13 +94,19 @@ class Engine:
                 self.companions.ensure(topic)
                 self.lanes.add_topic(topic, self.companions)
             self.producer = Producer(
-                settings.producer_conf(self.s, self.bootstrap, ev.on_producer_error))
+                settings.producer_conf(self.s, self.bootstrap, ev.on_producer_error)
+            )
             self.writer = Writer(self.producer, self.lanes.partitions, ev.note)
-            self.consumer = Consumer(settings.consumer_conf(
-                self.s, self.bootstrap, ev.on_consumer_error, ev.on_stats))
+            self.consumer = Consumer(
+                settings.consumer_conf(self.s, self.bootstrap, ev.on_consumer_error, ev.on_stats)
+            )
             subscription = [*self.s.topics, *self.lanes.retry_topics()]
-            self.consumer.subscribe(subscription, on_assign=self._on_assign,
-                                    on_revoke=self._on_revoke, on_lost=self._on_lost)
+            self.consumer.subscribe(
+                subscription,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
         except KafkaException as exc:
             why = exc.args[0] if exc.args else exc
             raise ConsumerError(f"consumer could not start: {why}") from exc
@@ -214,7 +230,9 @@ class Engine:
         for m in backlog:
             tp: TP = (m.topic() or "", m.partition() or 0)  # type: ignore[attr-defined]
             gen = self.gens.get(tp)
-            call = self.steps.begin_source(m, tp, gen, lane) if gen is not None else None  # type: ignore[arg-type]
+            if gen is None:
+                continue
+            call = self.steps.begin_source(m, tp, gen, lane)  # type: ignore[arg-type]
             if call is not None:
                 self.hand(call)
 
@@ -223,8 +241,17 @@ class Engine:
             self.hand(call)
 
     # ---- writes to the retry topic / DLQ ------------------------------------------------
-    def send(self, route: Route, tp: TP, offset: int, gen: int, key: bytes | None,
-             value: bytes | None, source: str, kind: str | None = None) -> None:
+    def send(
+        self,
+        route: Route,
+        tp: TP,
+        offset: int,
+        gen: int,
+        key: bytes | None,
+        value: bytes | None,
+        source: str,
+        kind: str | None = None,
+    ) -> None:
         assert self.writer is not None
         self.writer.send(route, tp, offset, gen, key, value, source, kind)
 

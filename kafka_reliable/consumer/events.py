@@ -3,14 +3,13 @@ line per kind and window), statistics (health and lag), a fatal error stops the 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Mapping
 
 from confluent_kafka import KafkaError
 
-from kafka_reliable.client_errors import ErrorNotes
+from kafka_reliable.client_errors import ErrorNotes, read_stats
 from kafka_reliable.consumer.metrics import ConsumerMetrics
 from kafka_reliable.health.monitor import HealthMonitor
 from kafka_reliable.scheduling import TP
@@ -21,8 +20,14 @@ log = logging.getLogger("kafka_reliable.consumer.engine")
 class ClientEvents:
     """Feeds health and lag; logs one line per change of client error; stops on a fatal one."""
 
-    def __init__(self, *, health: HealthMonitor, metrics: ConsumerMetrics, stop: threading.Event,
-                 owned: Mapping[TP, int]) -> None:
+    def __init__(
+        self,
+        *,
+        health: HealthMonitor,
+        metrics: ConsumerMetrics,
+        stop: threading.Event,
+        owned: Mapping[TP, int],
+    ) -> None:
         self.health, self.metrics, self.stop, self.owned = health, metrics, stop, owned
         self.lag: dict[TP, int] = {}
         self.fatal: str | None = None
@@ -30,9 +35,8 @@ class ClientEvents:
         self.note = self.notes.note
 
     def on_stats(self, raw: str) -> None:
-        try:
-            stats = json.loads(raw)
-        except ValueError:
+        stats = read_stats(raw)
+        if stats is None:
             return
         self.health.record_stats(stats)
         for topic, t in (stats.get("topics") or {}).items():

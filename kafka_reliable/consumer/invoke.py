@@ -37,12 +37,30 @@ Handler = Callable[[ConsumerRecord], Any]
 class Call:
     """One handler call: the record, where it was read, and (once run) how it went."""
 
-    __slots__ = ("rec", "tp", "offset", "gen", "lane", "pending", "msg", "failed", "failures",
-                 "ok_s", "skipped")
+    __slots__ = (
+        "rec",
+        "tp",
+        "offset",
+        "gen",
+        "lane",
+        "pending",
+        "msg",
+        "failed",
+        "failures",
+        "ok_s",
+        "skipped",
+    )
 
-    def __init__(self, rec: ConsumerRecord, tp: TP, offset: int, gen: int,
-                 lane: KeyLane[Pending] | None, pending: Pending | None,
-                 msg: Message | None) -> None:
+    def __init__(
+        self,
+        rec: ConsumerRecord,
+        tp: TP,
+        offset: int,
+        gen: int,
+        lane: KeyLane[Pending] | None,
+        pending: Pending | None,
+        msg: Message | None,
+    ) -> None:
         self.rec, self.tp, self.offset, self.gen = rec, tp, offset, gen
         #: The key-order lane (``ordering="key"``), else None.
         self.lane = lane
@@ -78,9 +96,14 @@ class Call:
         m = self.msg
         assert m is not None
         _, ts = m.timestamp()
-        return Origin(topic=self.tp[0], partition=self.tp[1], offset=self.offset,
-                      timestamp_ms=ts if ts > 0 else None, message_id=self.rec.message_id,
-                      headers=m.headers() or [])  # type: ignore[arg-type]
+        return Origin(
+            topic=self.tp[0],
+            partition=self.tp[1],
+            offset=self.offset,
+            timestamp_ms=ts if ts > 0 else None,
+            message_id=self.rec.message_id,
+            headers=m.headers() or [],  # type: ignore[arg-type]
+        )
 
 
 class CallDriver(Protocol):
@@ -103,8 +126,16 @@ class CallDriver(Protocol):
 class Invoker:
     """Counts outcomes, decides local retries, and says what a failure means."""
 
-    def __init__(self, *, s: ConsumerSettings, naming: GroupTopicNaming, stats: ConsumerStats,
-                 metrics: ConsumerMetrics, health: HealthMonitor, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        *,
+        s: ConsumerSettings,
+        naming: GroupTopicNaming,
+        stats: ConsumerStats,
+        metrics: ConsumerMetrics,
+        health: HealthMonitor,
+        stop: threading.Event,
+    ) -> None:
         self.s, self.naming = s, naming
         self.stats, self.metrics, self.health, self.stop = stats, metrics, health, stop
         #: outcomes not yet given to the health monitor: ok, failed, latency sum (ms)
@@ -113,9 +144,12 @@ class Invoker:
     def final(self, exc: Exception, attempt: int) -> bool:
         """Whether attempt ``attempt`` (0-based) failing with ``exc`` ends the local retries."""
         s = self.s
-        return (isinstance(exc, routes.Retry)
-                or (bool(s.non_retriable_exceptions) and isinstance(exc, s.non_retriable_exceptions))
-                or attempt >= s.local_retries or self.stop.is_set())
+        return (
+            isinstance(exc, routes.Retry)
+            or (bool(s.non_retriable_exceptions) and isinstance(exc, s.non_retriable_exceptions))
+            or attempt >= s.local_retries
+            or self.stop.is_set()
+        )
 
     def account(self, call: Call) -> None:
         """Count a call's attempts (stats, metrics, the health window)."""
@@ -139,9 +173,15 @@ class Invoker:
         name = exception_name(exc)
         cls = routes.classify_exception(exc, name, self.s.non_retriable_exceptions)
         delay = exc.delay_ms if isinstance(exc, routes.Retry) else None
-        return routes.failure_route(origin, classification=cls, error_message=str(exc) or name,
-                                    retry_config=self.s.retry_config, naming=self.naming,
-                                    now_ms=int(time.time() * 1000), delay_ms=delay)
+        return routes.failure_route(
+            origin,
+            classification=cls,
+            error_message=str(exc) or name,
+            retry_config=self.s.retry_config,
+            naming=self.naming,
+            now_ms=int(time.time() * 1000),
+            delay_ms=delay,
+        )
 
     def flush_health(self) -> None:
         """Give the outcomes since the last call to the health monitor (once per loop turn)."""
@@ -188,8 +228,10 @@ class InlineCalls:
         if callable(close):
             close()
         call.skipped = True
-        self.misuse = (f"the handler returned {type(result).__name__} instead of running: "
-                       "an async handler needs kafka_reliable.aio.run_async")
+        self.misuse = (
+            f"the handler returned {type(result).__name__} instead of running: "
+            "an async handler needs kafka_reliable.aio.run_async"
+        )
         self.invoker.stop.set()
 
     def ready(self) -> bool:

@@ -54,14 +54,20 @@ class KeyLane(Generic[T]):
 
     def known(self, key: Hashable, ident: Ident) -> bool:
         """Whether this record is already in the retry topic or on its way (a re-delivery)."""
-        return ident in self._awaiting.get(key, ()) or any(e[0] == ident for e in self._queues.get(key, ()))
+        return ident in self._awaiting.get(key, ()) or any(
+            e[0] == ident for e in self._queues.get(key, ())
+        )
 
     def expect(self, key: Hashable, ident: Ident) -> None:
-        """A record of ``key`` was sent to the retry topic: keep the key blocked until it is read."""
+        """A record of ``key`` was sent to the retry topic: the key stays blocked until it is
+        read."""
         self._awaiting.setdefault(key, set()).add(ident)
 
-    def arrived(self, key: Hashable, ident: Ident, rank: Rank, item: T) -> tuple[T | None, T | None]:
-        """A retry record was read. Returns ``(superseded copy or None, item to schedule or None)``."""
+    def arrived(
+        self, key: Hashable, ident: Ident, rank: Rank, item: T
+    ) -> tuple[T | None, T | None]:
+        """A retry record was read. Returns ``(superseded copy or None, item to schedule or
+        None)``."""
         aw = self._awaiting.get(key)
         if aw is not None:
             aw.discard(ident)
@@ -84,7 +90,8 @@ class KeyLane(Generic[T]):
         return superseded, self.next_head(key)
 
     def next_head(self, key: Hashable) -> T | None:
-        """The record of ``key`` to schedule now, or None (nothing, not yet, or already scheduled)."""
+        """The record of ``key`` to schedule now, or None (nothing, not yet, or already
+        scheduled)."""
         if not self.caught_up or key in self._scheduled:
             return None
         q = self._queues.get(key)
@@ -116,12 +123,14 @@ class KeyLane(Generic[T]):
             del self._scheduled[key]
 
     def done(self, key: Hashable, ident: Ident) -> T | None:
-        """The record was handled (or dead-lettered): return the next record of the key to schedule."""
+        """The record was handled (or dead-lettered): return the key's next record to
+        schedule."""
         self._remove(key, ident)
         return self.next_head(key)
 
     def requeue(self, key: Hashable, ident: Ident) -> None:
-        """The record failed again and was sent back to the retry topic: its followers keep waiting."""
+        """The record failed again and was sent back to the retry topic: its followers keep
+        waiting."""
         self._remove(key, ident)
         self.expect(key, ident)
 

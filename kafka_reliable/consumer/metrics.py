@@ -6,11 +6,11 @@ Names::
     kafka_reliable_consumer_failed_total{topic,group,error_class}   handler raised (each attempt)
     kafka_reliable_consumer_retried_total{topic,group}              sent to <topic>.<group>.retry
     kafka_reliable_consumer_dead_lettered_total{topic,group,reason} sent to <topic>.<group>.dlq
-    kafka_reliable_consumer_parked_total{topic,group}               parked behind a key (ordering="key")
+    kafka_reliable_consumer_parked_total{topic,group}               parked behind its key
     kafka_reliable_consumer_handler_seconds{topic,group}            histogram
-    kafka_reliable_consumer_retry_lateness_seconds{group}           histogram: handed over minus due time
+    kafka_reliable_consumer_retry_lateness_seconds{group}           histogram: handed over - due
     kafka_reliable_consumer_lag{topic,partition,group}              gauge (librdkafka statistics)
-    kafka_reliable_consumer_pending{group}                          gauge: retry records read, not done
+    kafka_reliable_consumer_pending{group}                          gauge: retries read, not done
 
 Default registry: prometheus_client's global one. Several consumers on one registry share
 the collectors (no duplicate-registration error); label values are bounded like the producer's.
@@ -24,15 +24,45 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from kafka_reliable.histogram import BucketHistogram
-from kafka_reliable.registry import per_registry, registry_or_default
+from kafka_reliable.registry import BoundedLabel, per_registry, registry_or_default
 
 #: Handler latency buckets (seconds).
-HANDLER_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+HANDLER_BUCKETS_S = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 #: Retry lateness buckets (seconds).
-LATENESS_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LATENESS_BUCKETS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 #: Distinct values per label before further ones are reported as ``_other``.
 MAX_LABEL_VALUES = 200
-OTHER = "_other"
 PREFIX = "kafka_reliable_consumer"
 
 
@@ -40,52 +70,67 @@ class _Collectors:
     def __init__(self, r: CollectorRegistry) -> None:
         p = PREFIX
         self.handler = BucketHistogram(
-            f"{p}_handler_seconds", "Handler run time", buckets=HANDLER_BUCKETS_S,
-            labels=("topic", "group"), registry=r,
-            counter=(f"{p}_handled", "Records the handler processed without raising"))
-        self.failed = Counter(f"{p}_failed", "Handler attempts that raised, by exception class",
-                              ["topic", "group", "error_class"], registry=r)
-        self.retried = Counter(f"{p}_retried", "Records sent to the group's retry topic", ["topic", "group"],
-                               registry=r)
-        self.dead_lettered = Counter(f"{p}_dead_lettered", "Records sent to the group's DLQ, by reason",
-                                     ["topic", "group", "reason"], registry=r)
-        self.parked = Counter(f"{p}_parked", "Records parked behind an earlier record of their key",
-                              ["topic", "group"], registry=r)
+            f"{p}_handler_seconds",
+            "Handler run time",
+            buckets=HANDLER_BUCKETS_S,
+            labels=("topic", "group"),
+            registry=r,
+            counter=(f"{p}_handled", "Records the handler processed without raising"),
+        )
+        self.failed = Counter(
+            f"{p}_failed",
+            "Handler attempts that raised, by exception class",
+            ["topic", "group", "error_class"],
+            registry=r,
+        )
+        self.retried = Counter(
+            f"{p}_retried",
+            "Records sent to the group's retry topic",
+            ["topic", "group"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            f"{p}_dead_lettered",
+            "Records sent to the group's DLQ, by reason",
+            ["topic", "group", "reason"],
+            registry=r,
+        )
+        self.parked = Counter(
+            f"{p}_parked",
+            "Records parked behind an earlier record of their key",
+            ["topic", "group"],
+            registry=r,
+        )
         self.lateness = BucketHistogram(
             f"{p}_retry_lateness_seconds",
             "Time a retry was handed to the handler minus its next.attempt.at",
-            buckets=LATENESS_BUCKETS_S, labels=("group",), registry=r)
-        self.lag = Gauge(f"{p}_lag", "Consumer lag per assigned partition", ["topic", "partition", "group"],
-                         registry=r)
-        self.pending = Gauge(f"{p}_pending", "Retry records read and not yet handled", ["group"], registry=r)
-
-
-class _Bounded:
-    __slots__ = ("_seen", "_limit")
-
-    def __init__(self, limit: int = MAX_LABEL_VALUES) -> None:
-        self._seen: set[str] = set()
-        self._limit = limit
-
-    def __call__(self, value: str) -> str:
-        if value in self._seen:
-            return value
-        if len(self._seen) >= self._limit:
-            return OTHER
-        self._seen.add(value)
-        return value
+            buckets=LATENESS_BUCKETS_S,
+            labels=("group",),
+            registry=r,
+        )
+        self.lag = Gauge(
+            f"{p}_lag",
+            "Consumer lag per assigned partition",
+            ["topic", "partition", "group"],
+            registry=r,
+        )
+        self.pending = Gauge(
+            f"{p}_pending", "Retry records read and not yet handled", ["group"], registry=r
+        )
 
 
 class ConsumerMetrics:
     """The metrics of one consumer (one group); labelled children cached per topic."""
 
-    def __init__(self, *, group: str, registry: CollectorRegistry | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self, *, group: str, registry: CollectorRegistry | None = None, enabled: bool = True
+    ) -> None:
         self.registry = registry_or_default(registry)
         self.group = group
         self.enabled = enabled
         self._c = per_registry(self.registry, "consumer", _Collectors) if enabled else None
-        self._topic = _Bounded()
-        self._cls = _Bounded()
+        self._topic = BoundedLabel(MAX_LABEL_VALUES)
+        self._cls = BoundedLabel(MAX_LABEL_VALUES)
         self._children: dict[tuple[str, str], Any] = {}
         self._labels: dict[str, str] = {}
         self._group = (group,)
@@ -96,7 +141,8 @@ class ConsumerMetrics:
         if child is None:
             assert self._c is not None
             child = self._children[(name, topic)] = getattr(self._c, name).labels(
-                topic=self._topic(topic), group=self.group)
+                topic=self._topic(topic), group=self.group
+            )
         return child
 
     def _label(self, topic: str) -> str:
@@ -111,7 +157,9 @@ class ConsumerMetrics:
 
     def failed(self, topic: str, error_class: str, seconds: float) -> None:
         if self._c is not None:
-            self._c.failed.labels(topic=self._topic(topic), group=self.group, error_class=self._cls(error_class)).inc()
+            self._c.failed.labels(
+                topic=self._topic(topic), group=self.group, error_class=self._cls(error_class)
+            ).inc()
             self._c.handler.observe(seconds, (self._label(topic), self.group), counted=False)
 
     def retried(self, topic: str) -> None:
@@ -124,7 +172,9 @@ class ConsumerMetrics:
 
     def dead_lettered(self, topic: str, reason: str) -> None:
         if self._c is not None:
-            self._c.dead_lettered.labels(topic=self._topic(topic), group=self.group, reason=reason).inc()
+            self._c.dead_lettered.labels(
+                topic=self._topic(topic), group=self.group, reason=reason
+            ).inc()
 
     def lateness(self, seconds: float) -> None:
         if self._c is not None:
@@ -136,7 +186,9 @@ class ConsumerMetrics:
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         if self._c is not None:
-            self._c.lag.labels(topic=self._topic(topic), partition=str(partition), group=self.group).set(lag)
+            self._c.lag.labels(
+                topic=self._topic(topic), partition=str(partition), group=self.group
+            ).set(lag)
 
     def forget_lag(self, topic: str, partition: int) -> None:
         if self._c is not None:

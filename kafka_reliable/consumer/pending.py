@@ -48,8 +48,12 @@ class Pending:
         return Origin(
             topic=f.original_topic,
             partition=f.original_partition if f.original_partition is not None else self.tp[1],
-            offset=f.original_offset, timestamp_ms=f.original_timestamp_ms, message_id=self.message_id,
-            headers=self.headers, attempt=f.attempt, first_failure_at_ms=f.first_failure_at_ms or None,
+            offset=f.original_offset,
+            timestamp_ms=f.original_timestamp_ms,
+            message_id=self.message_id,
+            headers=self.headers,
+            attempt=f.attempt,
+            first_failure_at_ms=f.first_failure_at_ms or None,
             replay_count=f.replay_count,
         )
 
@@ -75,8 +79,15 @@ class Write:
 
 
 def decode_retry(
-    *, tp: TP, offset: int, gen: int, key: bytes | None, value: bytes | None, timestamp_ms: int,
-    headers: RawHeaders | None, source_topic: str,
+    *,
+    tp: TP,
+    offset: int,
+    gen: int,
+    key: bytes | None,
+    value: bytes | None,
+    timestamp_ms: int,
+    headers: RawHeaders | None,
+    source_topic: str,
 ) -> Pending:
     """A retry record; ValueError/UnicodeDecodeError names what makes it a poison record."""
     hdrs = list(headers or ())
@@ -86,9 +97,13 @@ def decode_retry(
     if f.original_topic != source_topic:
         raise ValueError(f"header {h.ORIGINAL_TOPIC} is {f.original_topic!r}, not {source_topic!r}")
     part = f.original_partition if f.original_partition is not None else tp[1]
-    mid = message_id(hdrs, source_topic, part, f.original_offset if f.original_offset is not None else -1)
+    mid = message_id(
+        hdrs, source_topic, part, f.original_offset if f.original_offset is not None else -1
+    )
     ident = (part, f.original_offset) if f.original_offset is not None else None
-    return Pending(tp, offset, gen, key, value, timestamp_ms, hdrs, f, f.next_attempt_at_ms, mid, ident)
+    return Pending(
+        tp, offset, gen, key, value, timestamp_ms, hdrs, f, f.next_attempt_at_ms, mid, ident
+    )
 
 
 def poison_origin(*, tp: TP, offset: int, headers: RawHeaders | None, source_topic: str) -> Origin:
@@ -98,5 +113,12 @@ def poison_origin(*, tp: TP, offset: int, headers: RawHeaders | None, source_top
         attempt = max(0, (h.get_int(hdrs, h.ATTEMPT) or 0) - 1)
     except (ValueError, UnicodeDecodeError):
         attempt = 0
-    return Origin(topic=source_topic, partition=tp[1], offset=None, timestamp_ms=None,
-                  message_id=message_id(hdrs, tp[0], tp[1], offset), headers=hdrs, attempt=attempt)
+    return Origin(
+        topic=source_topic,
+        partition=tp[1],
+        offset=None,
+        timestamp_ms=None,
+        message_id=message_id(hdrs, tp[0], tp[1], offset),
+        headers=hdrs,
+        attempt=attempt,
+    )

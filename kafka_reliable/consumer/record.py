@@ -76,7 +76,9 @@ def as_deserializer(obj: Any) -> Deserializer:
         return lambda data, _topic: None if data is None else decode(data)
     if callable(obj):
         return obj
-    raise TypeError(f"deserializer must be callable(data, topic) or have decode(data), got {type(obj).__name__}")
+    raise TypeError(
+        f"deserializer must be callable(data, topic) or have decode(data), got {type(obj).__name__}"
+    )
 
 
 def message_id(headers: RawHeaders | None, topic: str, partition: int, offset: int) -> str:

@@ -2,7 +2,8 @@
 
 Topics are scoped to the consumer group (``<topic>.<group>.retry`` / ``.dlq``, see
 ``TopicNaming.group_retry_topic``) so that a retry makes only this group process the record
-again. The header contract is the producer's (docs/architecture.md) plus ``kafka_reliable.consumer.group``.
+again. The header contract is the producer's (docs/architecture.md) plus
+``kafka_reliable.consumer.group``.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ class GroupTopicNaming(TopicNaming):
     def source_of(self, companion: str) -> str | None:
         """The source topic of one of this group's companion topics, or None."""
         for i in range(len(companion) - 1, 0, -1):
-            if companion[i] == "." and companion in (self.retry_topic(companion[:i]), self.dlq_topic(companion[:i])):
+            if companion[i] == "." and companion in (
+                self.retry_topic(companion[:i]),
+                self.dlq_topic(companion[:i]),
+            ):
                 return companion[:i]
         return None
 
@@ -73,10 +77,16 @@ class Origin:
     replay_count: int = 0
 
 
-def classify_exception(exc: BaseException, name: str, non_retriable: tuple[type[BaseException], ...]) -> Classification:
+def classify_exception(
+    exc: BaseException, name: str, non_retriable: tuple[type[BaseException], ...]
+) -> Classification:
     if isinstance(exc, Retry):
         return Classification(RETRY_REQUESTED, name, ErrorKind.RETRIABLE)
-    kind = ErrorKind.NON_RETRIABLE if non_retriable and isinstance(exc, non_retriable) else ErrorKind.RETRIABLE
+    kind = (
+        ErrorKind.NON_RETRIABLE
+        if non_retriable and isinstance(exc, non_retriable)
+        else ErrorKind.RETRIABLE
+    )
     return Classification(HANDLER_ERROR, name, kind)
 
 
@@ -86,36 +96,77 @@ def _with_group(route: Route, group: str) -> Route:
 
 
 def failure_route(
-    origin: Origin, *, classification: Classification, error_message: str, retry_config: RetryConfig,
-    naming: GroupTopicNaming, now_ms: int, delay_ms: int | None = None, poison: bool = False,
+    origin: Origin,
+    *,
+    classification: Classification,
+    error_message: str,
+    retry_config: RetryConfig,
+    naming: GroupTopicNaming,
+    now_ms: int,
+    delay_ms: int | None = None,
+    poison: bool = False,
 ) -> Route:
     """The route of a record whose ``origin.attempt + 1``-th attempt just failed."""
-    cfg = retry_config if retry_config.retriable_errors is None else dataclasses.replace(
-        retry_config, retriable_errors=None
+    cfg = (
+        retry_config
+        if retry_config.retriable_errors is None
+        else dataclasses.replace(retry_config, retriable_errors=None)
     )
     route = route_failure(
-        topic=origin.topic, classification=classification, error_message=error_message,
-        attempt=origin.attempt + 1, retry_config=cfg, naming=naming, now_ms=now_ms,
-        headers=origin.headers, message_id=origin.message_id, first_failure_at_ms=origin.first_failure_at_ms,
-        original_partition=origin.partition, original_offset=origin.offset,
-        original_timestamp_ms=origin.timestamp_ms, replay_count=origin.replay_count, poison=poison,
+        topic=origin.topic,
+        classification=classification,
+        error_message=error_message,
+        attempt=origin.attempt + 1,
+        retry_config=cfg,
+        naming=naming,
+        now_ms=now_ms,
+        headers=origin.headers,
+        message_id=origin.message_id,
+        first_failure_at_ms=origin.first_failure_at_ms,
+        original_partition=origin.partition,
+        original_offset=origin.offset,
+        original_timestamp_ms=origin.timestamp_ms,
+        replay_count=origin.replay_count,
+        poison=poison,
     )
     if route.to_retry and delay_ms is not None:
         failure = dataclasses.replace(route.failure, next_attempt_at_ms=now_ms + delay_ms)
-        route = Route(route.target_topic, True, failure, h.failure_headers(origin.headers, failure, origin.message_id))
+        route = Route(
+            route.target_topic,
+            True,
+            failure,
+            h.failure_headers(origin.headers, failure, origin.message_id),
+        )
     return _with_group(route, naming.group)
 
 
-def park_route(origin: Origin, *, behind_offset: int, naming: GroupTopicNaming, now_ms: int) -> Route:
+def park_route(
+    origin: Origin, *, behind_offset: int, naming: GroupTopicNaming, now_ms: int
+) -> Route:
     """A record whose key waits behind an earlier record of the same key: to the retry topic,
-    due now, attempt unchanged (it was not tried); the consumer hands it over after the earlier one."""
+    due now, attempt unchanged (it was not tried); the consumer hands it over after the earlier
+    one."""
     failure = Failure(
-        original_topic=origin.topic, attempt=origin.attempt, error_code=PARKED, error_class="ParkedBehindKey",
-        error_message=f"key waits behind offset {behind_offset} of {origin.topic}[{origin.partition}]",
-        retriable=True, first_failure_at_ms=now_ms, last_failure_at_ms=now_ms, next_attempt_at_ms=now_ms,
-        original_partition=origin.partition, original_offset=origin.offset,
-        original_timestamp_ms=origin.timestamp_ms, replay_count=origin.replay_count,
+        original_topic=origin.topic,
+        attempt=origin.attempt,
+        error_code=PARKED,
+        error_class="ParkedBehindKey",
+        error_message=(
+            f"key waits behind offset {behind_offset} of {origin.topic}[{origin.partition}]"
+        ),
+        retriable=True,
+        first_failure_at_ms=now_ms,
+        last_failure_at_ms=now_ms,
+        next_attempt_at_ms=now_ms,
+        original_partition=origin.partition,
+        original_offset=origin.offset,
+        original_timestamp_ms=origin.timestamp_ms,
+        replay_count=origin.replay_count,
     )
-    route = Route(naming.retry_topic(origin.topic), True, failure,
-                  h.failure_headers(origin.headers, failure, origin.message_id))
+    route = Route(
+        naming.retry_topic(origin.topic),
+        True,
+        failure,
+        h.failure_headers(origin.headers, failure, origin.message_id),
+    )
     return _with_group(route, naming.group)

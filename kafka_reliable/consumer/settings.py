@@ -14,14 +14,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka_reliable.client_errors import with_logger
-from kafka_reliable.config import RELIABLE_DEFAULTS, RetryConfig, client_config
+from kafka_reliable.config import KAFKA_PYTHON_KEYS, RELIABLE_DEFAULTS, RetryConfig, client_config
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.owned_keys import Owned, owned, refuse_owned
 
+#: Connection and security keys: the same kafka-python names as the producer's.
+_SHARED_KEYS = [
+    "bootstrap_servers",
+    "client_id",
+    "metadata_max_age_ms",
+    "connections_max_idle_ms",
+    "reconnect_backoff_ms",
+    "reconnect_backoff_max_ms",
+    "receive_buffer_bytes",
+    "send_buffer_bytes",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_plain_password",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+]
 #: kafka-python consumer key -> librdkafka key.
 CONSUMER_KEYS: dict[str, str] = {
-    "bootstrap_servers": "bootstrap.servers",
-    "client_id": "client.id",
+    **{k: KAFKA_PYTHON_KEYS[k] for k in _SHARED_KEYS},
     "group_instance_id": "group.instance.id",
     "session_timeout_ms": "session.timeout.ms",
     "heartbeat_interval_ms": "heartbeat.interval.ms",
@@ -33,20 +51,6 @@ CONSUMER_KEYS: dict[str, str] = {
     "max_partition_fetch_bytes": "max.partition.fetch.bytes",
     "isolation_level": "isolation.level",
     "partition_assignment_strategy": "partition.assignment.strategy",
-    "metadata_max_age_ms": "metadata.max.age.ms",
-    "connections_max_idle_ms": "connections.max.idle.ms",
-    "reconnect_backoff_ms": "reconnect.backoff.ms",
-    "reconnect_backoff_max_ms": "reconnect.backoff.max.ms",
-    "receive_buffer_bytes": "socket.receive.buffer.bytes",
-    "send_buffer_bytes": "socket.send.buffer.bytes",
-    "security_protocol": "security.protocol",
-    "sasl_mechanism": "sasl.mechanism",
-    "sasl_plain_username": "sasl.username",
-    "sasl_plain_password": "sasl.password",
-    "ssl_cafile": "ssl.ca.location",
-    "ssl_certfile": "ssl.certificate.location",
-    "ssl_keyfile": "ssl.key.location",
-    "ssl_password": "ssl.key.password",
 }
 #: Keys handled in Python (popped before the rest reaches librdkafka).
 PYTHON_KEYS = {"max_poll_records": "max_poll_records", "max.poll.records": "max_poll_records"}
@@ -97,28 +101,41 @@ class ConsumerSettings:
         if not self.group_id or not isinstance(self.group_id, str):
             raise ConfigurationError(f"group_id must be a non-empty string, got {self.group_id!r}")
         if not self.topics or any(not isinstance(t, str) or not t for t in self.topics):
-            raise ConfigurationError(f"topics must be a non-empty list of topic names, got {list(self.topics)!r}")
+            raise ConfigurationError(
+                f"topics must be a non-empty list of topic names, got {list(self.topics)!r}"
+            )
         if self.ordering not in ORDERINGS:
             raise ConfigurationError(f"ordering must be one of {ORDERINGS}, got {self.ordering!r}")
-        for name, low in (("local_retries", 0), ("local_retry_delay_ms", 0), ("max_pending", 1),
-                          ("max_poll_records", 1), ("commit_interval_ms", 1)):
+        for name, low in (
+            ("local_retries", 0),
+            ("local_retry_delay_ms", 0),
+            ("max_pending", 1),
+            ("max_poll_records", 1),
+            ("commit_interval_ms", 1),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigurationError(f"{name} must be an int >= {low}, got {v!r}")
         t = self.shutdown_timeout_s
         if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < float("inf"):
-            raise ConfigurationError(f"shutdown_timeout_s must be a number of seconds >= 0, got {t!r}")
+            raise ConfigurationError(
+                f"shutdown_timeout_s must be a number of seconds >= 0, got {t!r}"
+            )
         for exc in self.non_retriable_exceptions:
             if not (isinstance(exc, type) and issubclass(exc, BaseException)):
-                raise ConfigurationError(f"non_retriable_exceptions must be exception classes, got {exc!r}")
+                raise ConfigurationError(
+                    f"non_retriable_exceptions must be exception classes, got {exc!r}"
+                )
         strategy = str(self.consumer.get("partition.assignment.strategy", RANGE))
         if not {x.strip() for x in strategy.split(",")} <= EAGER:
             raise ConfigurationError(
-                f"partition.assignment.strategy {strategy!r} is not supported: use range or roundrobin (eager)"
+                f"partition.assignment.strategy {strategy!r} is not supported: "
+                "use range or roundrobin (eager)"
             )
         if self.ordering == "key" and strategy != RANGE:
             raise ConfigurationError(
-                f"ordering='key' needs partition.assignment.strategy=range (source and retry partition p "
+                "ordering='key' needs partition.assignment.strategy=range "
+                "(source and retry partition p "
                 f"on one member), got {strategy!r}"
             )
 
@@ -127,8 +144,10 @@ class ConsumerSettings:
         return self.ordering == "key"
 
 
-def translate_consumer_config(cfg: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """``(consumer keys, producer-only keys, python keys)`` from the caller's ``consumer_config``."""
+def translate_consumer_config(
+    cfg: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(consumer keys, producer-only keys, python keys)`` from ``consumer_config``."""
     consumer: dict[str, Any] = {}
     producer: dict[str, Any] = {}
     python: dict[str, Any] = {}
@@ -138,16 +157,21 @@ def translate_consumer_config(cfg: Mapping[str, Any] | None) -> tuple[dict[str, 
         if key == "enable_auto_commit":
             key = "enable.auto.commit"
         if key in _REFUSED:
-            raise ConfigurationError(f"consumer_config key {key!r} is not supported: {_REFUSED[key]}")
+            raise ConfigurationError(
+                f"consumer_config key {key!r} is not supported: {_REFUSED[key]}"
+            )
         if key in PYTHON_KEYS:
             python[PYTHON_KEYS[key]] = _whole(key, value)
         elif key.startswith("producer."):
-            producer[key[len("producer."):]] = value
+            producer[key[len("producer.") :]] = value
         elif "." in key:
             consumer[key] = value
         elif key in CONSUMER_KEYS:
-            consumer[CONSUMER_KEYS[key]] = ",".join(value) if key == "bootstrap_servers" and not isinstance(
-                value, str) else value
+            consumer[CONSUMER_KEYS[key]] = (
+                ",".join(value)
+                if key == "bootstrap_servers" and not isinstance(value, str)
+                else value
+            )
         else:
             hint = difflib.get_close_matches(key, [*CONSUMER_KEYS, *PYTHON_KEYS], n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
@@ -166,12 +190,18 @@ def _whole(key: str, value: Any) -> int:
         return int(value)
     except ValueError:
         raise ConfigurationError(
-            f"consumer_config {key} must be a whole number, got {value!r}") from None
+            f"consumer_config {key} must be a whole number, got {value!r}"
+        ) from None
 
 
-def consumer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any], None],
-                  stats_cb: Callable[[str], None]) -> dict[str, Any]:
-    """Manual commits only; range assignment (key ordering needs it); statistics for lag and health."""
+def consumer_conf(
+    s: ConsumerSettings,
+    bootstrap: str,
+    error_cb: Callable[[Any], None],
+    stats_cb: Callable[[str], None],
+) -> dict[str, Any]:
+    """Manual commits only; range assignment (key ordering needs it); statistics for lag and
+    health."""
     conf: dict[str, Any] = {
         "bootstrap.servers": bootstrap,
         "group.id": s.group_id,
@@ -183,12 +213,20 @@ def consumer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any],
         "statistics.interval.ms": 5000,
     }
     conf.update(s.consumer)
-    conf.update({"enable.auto.commit": False, "enable.auto.offset.store": False,
-                 "error_cb": error_cb, "stats_cb": stats_cb})
+    conf.update(
+        {
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "error_cb": error_cb,
+            "stats_cb": stats_cb,
+        }
+    )
     return with_logger(conf)
 
 
-def producer_conf(s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any], None]) -> dict[str, Any]:
+def producer_conf(
+    s: ConsumerSettings, bootstrap: str, error_cb: Callable[[Any], None]
+) -> dict[str, Any]:
     """Idempotent, acks=all: writes to the group's retry topic and DLQ."""
     conf: dict[str, Any] = {**RELIABLE_DEFAULTS, "delivery.timeout.ms": 30_000}
     conf.update(client_config(s.consumer))

@@ -11,8 +11,17 @@ from kafka_reliable.stats import RetryStats
 class ConsumerStats:
     """What happened to the records this consumer saw."""
 
-    COUNTERS = ("handled", "failed", "retried", "dead_lettered", "parked", "poison", "successful_retries",
-                "early", "rebalances")
+    COUNTERS = (
+        "handled",
+        "failed",
+        "retried",
+        "dead_lettered",
+        "parked",
+        "poison",
+        "successful_retries",
+        "early",
+        "rebalances",
+    )
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = dict.fromkeys(self.COUNTERS, 0)
@@ -35,7 +44,8 @@ class ConsumerStats:
             "failed_by_error_class": dict(self.failed_by_class),
             "latency_stats": self.handler_ms.snapshot(),
             "lateness_stats": self.lateness_ms.snapshot(),
-            "retry_stats": RetryStats(total_retries=c["retried"],
-                                      successful_retries=c["successful_retries"]),
+            "retry_stats": RetryStats(
+                total_retries=c["retried"], successful_retries=c["successful_retries"]
+            ),
             "rebalances": c["rebalances"],
         }

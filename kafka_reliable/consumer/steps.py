@@ -53,7 +53,9 @@ class Steps:
         self.e = engine
 
     # ---- source records -----------------------------------------------------------------
-    def begin_source(self, m: Message, tp: TP, gen: int, lane: KeyLane[Pending] | None) -> Call | None:
+    def begin_source(
+        self, m: Message, tp: TP, gen: int, lane: KeyLane[Pending] | None
+    ) -> Call | None:
         """A handler call for a source record, or None (re-delivered, parked or poison)."""
         e = self.e
         offset = m.offset() or 0
@@ -69,16 +71,41 @@ class Steps:
         try:
             value = e.deser(raw, tp[0])
         except Exception as exc:  # noqa: BLE001 - any deserializer failure makes a poison record
-            self.poison(_origin(tp, offset, ts, mid, hdrs), tp, offset, gen, key, raw,
-                        f"cannot deserialize {tp[0]}[{tp[1]}]@{offset}: "
-                        f"{exception_name(exc)}: {exc}")
+            self.poison(
+                _origin(tp, offset, ts, mid, hdrs),
+                tp,
+                offset,
+                gen,
+                key,
+                raw,
+                f"cannot deserialize {tp[0]}[{tp[1]}]@{offset}: {exception_name(exc)}: {exc}",
+            )
             return None
-        rec = ConsumerRecord(tp[0], tp[1], offset, key, value, user_headers(hdrs) if hdrs else [],
-                             ts if ts > 0 else 0, mid, 0, raw, e.s.group_id, (tp[0], tp[1], offset))
+        rec = ConsumerRecord(
+            tp[0],
+            tp[1],
+            offset,
+            key,
+            value,
+            user_headers(hdrs) if hdrs else [],
+            ts if ts > 0 else 0,
+            mid,
+            0,
+            raw,
+            e.s.group_id,
+            (tp[0], tp[1], offset),
+        )
         return Call(rec, tp, offset, gen, lane, None, m)
 
-    def park(self, lane: KeyLane[Pending], key: bytes, origin: Origin, tp: TP, gen: int,
-             raw: bytes | None) -> None:
+    def park(
+        self,
+        lane: KeyLane[Pending],
+        key: bytes,
+        origin: Origin,
+        tp: TP,
+        gen: int,
+        raw: bytes | None,
+    ) -> None:
         """Send a record of a blocked key to the retry topic, behind the record blocking it."""
         e = self.e
         assert origin.offset is not None
@@ -88,18 +115,33 @@ class Steps:
             return
         behind = lane.blocker(key)
         lane.expect(key, ident)
-        route = routes.park_route(origin, behind_offset=behind[1] if behind else -1,
-                                  naming=e.naming, now_ms=wall_ms())
+        route = routes.park_route(
+            origin, behind_offset=behind[1] if behind else -1, naming=e.naming, now_ms=wall_ms()
+        )
         e.send(route, tp, origin.offset, gen, key, raw, tp[0], kind=PARK)
 
-    def poison(self, origin: Origin, tp: TP, offset: int, gen: int, key: bytes | None,
-               raw: bytes | None, why: str) -> None:
+    def poison(
+        self,
+        origin: Origin,
+        tp: TP,
+        offset: int,
+        gen: int,
+        key: bytes | None,
+        raw: bytes | None,
+        why: str,
+    ) -> None:
         e = self.e
         e.stats.counts["poison"] += 1
         log.debug("poison record: %s", why)
-        route = routes.failure_route(origin, classification=_POISON, error_message=why,
-                                     retry_config=e.s.retry_config, naming=e.naming,
-                                     now_ms=wall_ms(), poison=True)
+        route = routes.failure_route(
+            origin,
+            classification=_POISON,
+            error_message=why,
+            retry_config=e.s.retry_config,
+            naming=e.naming,
+            now_ms=wall_ms(),
+            poison=True,
+        )
         e.send(route, tp, offset, gen, key, raw, origin.topic)
 
     def reenter(self, call: Call) -> Call | None:
@@ -122,14 +164,27 @@ class Steps:
             return
         ts_type, ts = m.timestamp()
         try:
-            p = decode_retry(tp=tp, offset=offset, gen=gen, key=m.key(), value=m.value(),
-                             timestamp_ms=ts if ts_type and ts > 0 else 0, headers=headers_of(m),
-                             source_topic=source)
+            p = decode_retry(
+                tp=tp,
+                offset=offset,
+                gen=gen,
+                key=m.key(),
+                value=m.value(),
+                timestamp_ms=ts if ts_type and ts > 0 else 0,
+                headers=headers_of(m),
+                source_topic=source,
+            )
         except (ValueError, UnicodeDecodeError) as exc:
-            origin = poison_origin(tp=tp, offset=offset, headers=headers_of(m),
-                                   source_topic=source)
-            self.poison(origin, tp, offset, gen, m.key(), m.value(),
-                        f"unreadable retry record at {tp[0]}[{tp[1]}]@{offset}: {exc}")
+            origin = poison_origin(tp=tp, offset=offset, headers=headers_of(m), source_topic=source)
+            self.poison(
+                origin,
+                tp,
+                offset,
+                gen,
+                m.key(),
+                m.value(),
+                f"unreadable retry record at {tp[0]}[{tp[1]}]@{offset}: {exc}",
+            )
             return
         lane = e.lanes.lane(tp)
         if lane is None or p.key is None or p.ident is None:
@@ -171,17 +226,33 @@ class Steps:
             value = e.deser(p.value, p.source_topic)
         except Exception as exc:  # noqa: BLE001 - any deserializer failure makes a poison record
             self.release(lane, p)
-            self.poison(p.origin(), p.tp, p.offset, p.gen, p.key, p.value,
-                        f"cannot deserialize {p.tp[0]}[{p.tp[1]}]@{p.offset}: "
-                        f"{exception_name(exc)}: {exc}")
+            self.poison(
+                p.origin(),
+                p.tp,
+                p.offset,
+                p.gen,
+                p.key,
+                p.value,
+                f"cannot deserialize {p.tp[0]}[{p.tp[1]}]@{p.offset}: {exception_name(exc)}: {exc}",
+            )
             return None
         f = p.failure
         part = f.original_partition if f.original_partition is not None else p.tp[1]
         rec = ConsumerRecord(
-            f.original_topic, part, f.original_offset if f.original_offset is not None else -1,
-            p.key, value, user_headers(p.headers), f.original_timestamp_ms or p.timestamp_ms,
-            p.message_id, f.attempt, p.value, e.s.group_id, (p.tp[0], p.tp[1], p.offset),
-            None if p.parked else f"{f.error_class}: {f.error_message}", p.due_ms,
+            f.original_topic,
+            part,
+            f.original_offset if f.original_offset is not None else -1,
+            p.key,
+            value,
+            user_headers(p.headers),
+            f.original_timestamp_ms or p.timestamp_ms,
+            p.message_id,
+            f.attempt,
+            p.value,
+            e.s.group_id,
+            (p.tp[0], p.tp[1], p.offset),
+            None if p.parked else f"{f.error_class}: {f.error_message}",
+            p.due_ms,
         )
         return Call(rec, p.tp, p.offset, p.gen, lane, p, None)
 
@@ -231,5 +302,11 @@ def headers_of(m: Message) -> RawHeaders:
 
 
 def _origin(tp: TP, offset: int, ts: int, mid: str, hdrs: RawHeaders) -> Origin:
-    return Origin(topic=tp[0], partition=tp[1], offset=offset,
-                  timestamp_ms=ts if ts > 0 else None, message_id=mid, headers=hdrs)
+    return Origin(
+        topic=tp[0],
+        partition=tp[1],
+        offset=offset,
+        timestamp_ms=ts if ts > 0 else None,
+        message_id=mid,
+        headers=hdrs,
+    )

@@ -30,8 +30,12 @@ def _wall_ms() -> int:
 class Writer:
     """The retry/DLQ producer of one consumer; ``settle`` returns what was acknowledged."""
 
-    def __init__(self, producer: Producer, partitions: Callable[[str], int],
-                 note_error: Callable[[str, Any], object]) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        partitions: Callable[[str], int],
+        note_error: Callable[[str, Any], object],
+    ) -> None:
         self.producer = producer
         self._partitions = partitions
         self._note_error = note_error
@@ -48,21 +52,52 @@ class Writer:
     def busy(self) -> bool:
         return bool(self.inflight or self._rewrites)
 
-    def send(self, route: Route, tp: TP, offset: int, gen: int, key: bytes | None, value: bytes | None,
-             source: str, kind: str | None = None) -> None:
+    def send(
+        self,
+        route: Route,
+        tp: TP,
+        offset: int,
+        gen: int,
+        key: bytes | None,
+        value: bytes | None,
+        source: str,
+        kind: str | None = None,
+    ) -> None:
         """Write the record at ``(tp, offset)`` where ``route`` says, to the partition numbered
         like its source partition."""
         f = route.failure
         part = f.original_partition if f.original_partition is not None else tp[1]
         target = route.target_topic
-        self.write(Write(tp, offset, gen, target, part % self._partitions(target), key, value, route.headers,
-                         f.original_timestamp_ms or 0, kind or (RETRY if route.to_retry else DLQ), source,
-                         f.dlq_reason, f.next_attempt_at_ms if route.to_retry else None))
+        self.write(
+            Write(
+                tp,
+                offset,
+                gen,
+                target,
+                part % self._partitions(target),
+                key,
+                value,
+                route.headers,
+                f.original_timestamp_ms or 0,
+                kind or (RETRY if route.to_retry else DLQ),
+                source,
+                f.dlq_reason,
+                f.next_attempt_at_ms if route.to_retry else None,
+            )
+        )
 
     def write(self, w: Write) -> None:
         try:
-            produce(self.producer, w.topic, w.value, w.key, w.headers, partial(self._on_delivery, w),
-                    w.timestamp_ms, partition=w.partition)
+            produce(
+                self.producer,
+                w.topic,
+                w.value,
+                w.key,
+                w.headers,
+                partial(self._on_delivery, w),
+                w.timestamp_ms,
+                partition=w.partition,
+            )
         except KafkaException as exc:
             self._reports.append((w, exc.args[0] if exc.args else None, -1))
         self.inflight += 1

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kafka_reliable.dedup.commands import SLOTS, Command, Reply, Route, is_redirect
-from kafka_reliable.dedup.redis_io import UNCOVERED, route_of
+from kafka_reliable.dedup.redis_io import UNCOVERED, Lines, route_of
 
 
 async def _read(conn: Any, n: int) -> Reply:
@@ -27,6 +27,32 @@ async def _read(conn: Any, n: int) -> Reply:
     except BaseException:  # cancelled mid-reply: the connection's state is unknown
         await conn.disconnect()
         raise
+
+
+async def _read_lines(conn: Any, n: int) -> Reply:
+    """``n`` one-line replies read off the connection's stream in chunks (see
+    :class:`~kafka_reliable.dedup.redis_io.Lines`), when its parser holds nothing."""
+    import redis
+
+    reader = getattr(conn, "_reader", None)
+    parser_buffer: Any = getattr(getattr(conn, "_parser", None), "_buffer", None)
+    if reader is None or parser_buffer != b"":  # another parser, or bytes held: its way
+        return await _read(conn, n)
+    lines = Lines(n)
+    try:
+        while not lines.feed(await reader.read(65536)):
+            pass
+        return lines.reply()
+    except (redis.RedisError, OSError) as exc:
+        await conn.disconnect()
+        return lines.failed(exc)
+    except BaseException:
+        await conn.disconnect()
+        raise
+
+
+def _reader_for(cmd: Command) -> Any:
+    return _read_lines if cmd.lines else _read
 
 
 async def _send(conn: Any, cmd: Command) -> Reply | None:
@@ -68,7 +94,7 @@ class AsyncSingleIO:
                 out.append(Reply([], exc, sent=False))
                 continue
             try:
-                out.append(await _send(conn, cmd) or await _read(conn, cmd.replies))
+                out.append(await _send(conn, cmd) or await _reader_for(cmd)(conn, cmd.replies))
             finally:
                 await pool.release(conn)
         return out
@@ -131,7 +157,7 @@ class AsyncClusterIO:
                 out[i] = await _send(conn, cmd)
             for i, _, conn in held:
                 if out[i] is None:
-                    out[i] = await _read(conn, commands[i].replies)
+                    out[i] = await _reader_for(commands[i])(conn, commands[i].replies)
         finally:
             for _, node, conn in held:
                 node.release(conn)

@@ -161,32 +161,57 @@ def _line_answer(line: bytes) -> Any:
     raise redis.InvalidResponse(f"unexpected reply {line[:40]!r} where one line was due")
 
 
+class Lines:
+    """``n`` one-line replies (status, integer, nil or error) gathered from raw chunks: about
+    0.1 µs a reply instead of ~1.5 µs through redis-py's per-reply parser."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.buf, self.seen = n, b"", 0
+
+    def feed(self, chunk: bytes) -> bool:
+        """Add bytes off the socket; True once all ``n`` replies are in."""
+        import redis
+
+        if not chunk:
+            raise redis.ConnectionError("Redis closed the connection")
+        straddles = self.buf[-1:] == b"\r" and chunk[:1] == b"\n"
+        self.seen += chunk.count(b"\r\n") + straddles
+        self.buf += chunk
+        return self.seen >= self.n
+
+    def reply(self) -> Reply:
+        import redis
+
+        lines = self.buf.split(b"\r\n")
+        if len(lines) != self.n + 1 or lines[-1]:
+            raise redis.InvalidResponse(f"{len(lines) - 1} reply lines where {self.n} were due")
+        return Reply([_line_answer(line) for line in lines[: self.n]])
+
+    def failed(self, exc: BaseException) -> Reply:
+        """What was read before ``exc``: the complete lines, and the error."""
+        import redis
+
+        done = [] if isinstance(exc, redis.InvalidResponse) else self.buf.split(b"\r\n")[:-1]
+        error = redis.ConnectionError(str(exc)) if isinstance(exc, OSError) else exc
+        return Reply([_line_answer(x) for x in done], error)
+
+
 def _read_lines(conn: Any, n: int) -> Reply:
-    """Read ``n`` one-line replies straight off the socket: about 0.1 µs a reply instead of
-    ~1.5 µs through redis-py's parser. A connection fresh from its pool has nothing buffered
-    (the pool checks), so every byte that arrives is ours. Other connections: :func:`_read`."""
+    """Read ``n`` one-line replies straight off the socket. A connection fresh from its pool has
+    nothing buffered (the pool checks), so every byte that arrives is ours."""
     import redis
 
     sock = getattr(conn, "_sock", None)
     if sock is None:
         return _read(conn, n)
-    buf, seen = b"", 0
+    lines = Lines(n)
     try:
-        while seen < n:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise redis.ConnectionError("Redis closed the connection")
-            seen += (buf[-1:] + chunk).count(b"\r\n") if buf[-1:] == b"\r" else chunk.count(b"\r\n")
-            buf += chunk
-        lines = buf.split(b"\r\n")
-        if len(lines) != n + 1 or lines[-1]:
-            raise redis.InvalidResponse(f"{len(lines) - 1} reply lines where {n} were due")
-        return Reply([_line_answer(line) for line in lines[:n]])
+        while not lines.feed(sock.recv(65536)):
+            pass
+        return lines.reply()
     except (redis.RedisError, OSError) as exc:
         conn.disconnect()
-        done = buf.split(b"\r\n")[:-1]
-        answers = [] if isinstance(exc, redis.InvalidResponse) else [_line_answer(x) for x in done]
-        return Reply(answers, redis.ConnectionError(str(exc)) if isinstance(exc, OSError) else exc)
+        return lines.failed(exc)
 
 
 @dataclass(slots=True)

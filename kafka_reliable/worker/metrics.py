@@ -16,7 +16,22 @@ from kafka_reliable.registry import per_registry, registry_or_default
 log = logging.getLogger(__name__)
 
 #: Lateness buckets (seconds): republish time minus due time.
-LATENESS_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LATENESS_BUCKETS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 
 
 class _Collectors:
@@ -26,17 +41,20 @@ class _Collectors:
         self.republished = Counter(
             "kafka_reliable_retry_republished_total",
             "Records republished to their original topic (acknowledged).",
-            ["topic"], registry=registry,
+            ["topic"],
+            registry=registry,
         )
         self.failed = Counter(
             "kafka_reliable_retry_failed_total",
             "Republish attempts that failed again.",
-            ["topic", "error_class"], registry=registry,
+            ["topic", "error_class"],
+            registry=registry,
         )
         self.dead_lettered = Counter(
             "kafka_reliable_retry_dead_lettered_total",
             "Records the worker sent to a .dlq topic.",
-            ["topic", "reason"], registry=registry,
+            ["topic", "reason"],
+            registry=registry,
         )
         self.pending = Gauge(
             "kafka_reliable_retry_pending",
@@ -46,12 +64,13 @@ class _Collectors:
         self.lateness = BucketHistogram(
             "kafka_reliable_retry_lateness_seconds",
             "Republish time minus due time (next.attempt.at).",
-            buckets=LATENESS_BUCKETS_S, registry=registry,
+            buckets=LATENESS_BUCKETS_S,
+            registry=registry,
         )
 
 
 class WorkerMetrics:
-    """``kafka_reliable_retry_*``: republished / failed / dead-lettered counters, pending, lateness."""
+    """``kafka_reliable_retry_*``: republished / failed / dead-lettered, pending, lateness."""
 
     def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry_or_default(registry)

@@ -51,13 +51,24 @@ class OwnedPartitions(Owned[Waiting]):
             log.info("dropped %d pending records of revoked partitions (re-read later)", dropped)
         return dropped
 
-    def read(self, msgs: list[Message], naming: TopicNaming, now_ms: int,
-             note: Callable[[str, Any], object]) -> list[RetryRecord]:
+    def read(
+        self,
+        msgs: list[Message],
+        naming: TopicNaming,
+        now_ms: int,
+        note: Callable[[str, Any], object],
+    ) -> list[RetryRecord]:
         """Track and decode fetched records: those to republish go into ``ready`` when due at
         ``now_ms``, else into the heap by due time; the poison ones are returned (to be
         dead-lettered). Errors go to ``note``."""
         poison: list[RetryRecord] = []
-        gens, track, push, decode, ready = self.gens, self.tracker.track, self.heap.push, records.decode_fields, self.ready
+        gens, track, push, decode, ready = (
+            self.gens,
+            self.tracker.track,
+            self.heap.push,
+            records.decode_fields,
+            self.ready,
+        )
         for m in msgs:
             if m.error() is not None:
                 note("consumer", m.error())
@@ -68,8 +79,17 @@ class OwnedPartitions(Owned[Waiting]):
             if gen is None or not track(tp, offset):
                 continue  # revoked meanwhile, or a re-delivery
             ts_type, ts = m.timestamp()
-            f = decode(tp, offset, gen, m.key(), m.value(), ts if ts_type != 0 and ts > 0 else 0,
-                       m.headers(), naming, now_ms)  # type: ignore[arg-type]
+            f = decode(
+                tp,
+                offset,
+                gen,
+                m.key(),
+                m.value(),
+                ts if ts_type != 0 and ts > 0 else 0,
+                m.headers(),  # type: ignore[arg-type]
+                naming,
+                now_ms,
+            )
             if f[POISON] is not None:
                 poison.append(RetryRecord(*f))
             elif f[DUE] <= now_ms:
@@ -94,7 +114,8 @@ class OwnedPartitions(Owned[Waiting]):
         return out
 
     def hold_ready(self) -> None:
-        """Producing must wait (after an aborted transaction): the ready records go into the heap."""
+        """Producing must wait (after an aborted transaction): the ready records go into the
+        heap."""
         for rec in self.take_ready():
             self.wait(rec.due_ms, rec)
 

@@ -22,15 +22,15 @@ from prometheus_client import CollectorRegistry
 
 from kafka_reliable import tracing
 from kafka_reliable.client_errors import ErrorNotes
-from kafka_reliable.errors import classify
 from kafka_reliable.routing import Route
 from kafka_reliable.scheduling import TP
 from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.worker import clients, records
 from kafka_reliable.worker.metrics import WorkerMetrics, serve
+from kafka_reliable.worker.outcomes import Outcomes, wall_ms
 from kafka_reliable.worker.partitions import OwnedPartitions, names
 from kafka_reliable.worker.records import RecordKind, RetryRecord
-from kafka_reliable.worker.sender import Report, Sender
+from kafka_reliable.worker.sender import Sender
 from kafka_reliable.worker.settings import WorkerConfig
 from kafka_reliable.worker.startup import WorkerError, prepare_topics, wait_for_cluster
 from kafka_reliable.worker.transactions import (
@@ -53,19 +53,9 @@ NEAR_DUE_BATCH, NEAR_DUE_MS = 100, 20
 DISPATCH_BATCH = 2_000
 #: With nothing in flight, commit after this fraction of ``commit_interval_ms`` (1/4).
 IDLE_COMMIT_FRACTION = 4
-#: Delay before retrying a record whose companion topic could not be written.
-ROUTE_RETRY_MS = 1_000
 
 
-#: The ``counts`` key of an acknowledged produce of each kind.
-_COUNT_NAME = {RecordKind.REPUBLISH: "republished", RecordKind.TO_RETRY: "retried", RecordKind.TO_DLQ: "dead_lettered"}
-
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class RetryWorker:
+class RetryWorker(Outcomes):
     """The retry worker. ``run()`` blocks until ``stop()`` (thread-safe, signal-safe)."""
 
     def __init__(self, *, config: WorkerConfig, registry: CollectorRegistry | None = None) -> None:
@@ -87,8 +77,10 @@ class RetryWorker:
         self._consumer: Consumer | None = None
         self._sender: Sender | None = None
         self._txn: TransactionalCommitter | None = None
-        self._companions = CompanionTopics({**clients.admin_config(config), "error_cb": self._notes.on_client_error},
-                                           naming=config.naming)
+        self._companions = CompanionTopics(
+            {**clients.admin_config(config), "error_cb": self._notes.on_client_error},
+            naming=config.naming,
+        )
         self._metrics_server: Any = None
         self._shutdown_deadline: float | None = None
 
@@ -125,9 +117,14 @@ class RetryWorker:
                 return  # stopped while waiting
             prepare_topics(self._companions, cfg, metadata)
             self._sender = Sender(self._new_producer())
-            self._consumer = Consumer(clients.consumer_config(cfg, self._on_consumer_error, self._on_commit))
+            self._consumer = Consumer(
+                clients.consumer_config(cfg, self._on_consumer_error, self._on_commit)
+            )
             self._consumer.subscribe(
-                cfg.subscription(), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+                cfg.subscription(),
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
             )
         except KafkaException as exc:
             err = exc.args[0] if exc.args else exc
@@ -145,7 +142,11 @@ class RetryWorker:
     def _shutdown(self) -> None:
         deadline = self._shutdown_deadline = time.monotonic() + self.config.shutdown_timeout_s
         sender, consumer = self._sender, self._consumer
-        log.info("retry worker stopping: %d pending, %d in flight", len(self._heap), sender.inflight if sender else 0)
+        log.info(
+            "retry worker stopping: %d pending, %d in flight",
+            len(self._heap),
+            sender.inflight if sender else 0,
+        )
         if consumer is not None and sender is not None:
             with contextlib.suppress(KafkaException):
                 consumer.pause(consumer.assignment())
@@ -181,14 +182,16 @@ class RetryWorker:
         self._poll()
         self.sender.poll(0)
         self._settle()
-        self._dispatch(_wall_ms())
+        self._dispatch(wall_ms())
         if self._rebuild:
             self._rebuild_producer()
         self._own.flow_control(self.consumer)
-        now_ms = _wall_ms()
+        now_ms = wall_ms()
         since_ms, interval_ms = now_ms - self._last_commit_ms, self.config.commit_interval_ms
-        # all handed over is acknowledged: commit sooner (a drained backlog, a transaction's records)
-        if since_ms >= interval_ms or (not self.sender.inflight and since_ms * IDLE_COMMIT_FRACTION >= interval_ms):
+        # all handed over is acknowledged: commit sooner (a drained backlog, a transaction)
+        if since_ms >= interval_ms or (
+            not self.sender.inflight and since_ms * IDLE_COMMIT_FRACTION >= interval_ms
+        ):
             self._commit(asynchronous=True)
             self._last_commit_ms = now_ms
         self.metrics.pending.set(self._tracker.pending())
@@ -207,15 +210,18 @@ class RetryWorker:
             wait_s = min(wait_s, 0.005)
         msgs = self.consumer.consume(num_messages=n, timeout=wait_s)
         if msgs:
-            now_ms = _wall_ms()
+            now_ms = wall_ms()
             for rec in self._own.read(msgs, self.config.naming, now_ms, self._notes.note):
                 self._poison(rec, now_ms)
 
     def _poison(self, rec: RetryRecord, now_ms: int) -> None:
-        log.debug("poison record %s[%s]@%s: %s", rec.tp[0], rec.tp[1], rec.offset, rec.poison_reason)
+        log.debug(
+            "poison record %s[%s]@%s: %s", rec.tp[0], rec.tp[1], rec.offset, rec.poison_reason
+        )
         self._tally[("poison", rec.source_topic, "")] += 1
-        route = records.poison_route(rec, retry_config=self.config.retry_config, naming=self.config.naming,
-                                     now_ms=now_ms)
+        route = records.poison_route(
+            rec, retry_config=self.config.retry_config, naming=self.config.naming, now_ms=now_ms
+        )
         self._route(rec, route)
 
     def _dispatch(self, now_ms: int) -> None:
@@ -240,7 +246,9 @@ class RetryWorker:
                 self._dispatch_one(txn, rec, now_ms)
         self.metrics.lateness.observe_due([rec.due_ms for rec in recs], time.time())
 
-    def _dispatch_one(self, txn: TransactionalCommitter | None, rec: RetryRecord, now_ms: int) -> None:
+    def _dispatch_one(
+        self, txn: TransactionalCommitter | None, rec: RetryRecord, now_ms: int
+    ) -> None:
         if rec.out_headers is None:
             self._poison(rec, now_ms)
             return
@@ -256,12 +264,19 @@ class RetryWorker:
             self._republish(rec)
 
     def _republish(self, rec: RetryRecord) -> None:
-        self.sender.produce(rec.source_topic, rec, records.republish_headers(rec), RecordKind.REPUBLISH, None)
+        self.sender.produce(
+            rec.source_topic, rec, records.republish_headers(rec), RecordKind.REPUBLISH, None
+        )
 
     def _republish_traced(self, rec: RetryRecord) -> None:
-        with tracing.span(tracing.SPAN_RETRY, headers=rec.headers, attributes={
-            "messaging.destination.name": rec.source_topic, "kafka_reliable.attempt": rec.attempt,
-        }):
+        with tracing.span(
+            tracing.SPAN_RETRY,
+            headers=rec.headers,
+            attributes={
+                "messaging.destination.name": rec.source_topic,
+                "kafka_reliable.attempt": rec.attempt,
+            },
+        ):
             self._republish(rec)
 
     def _route(self, rec: RetryRecord, route: Route) -> None:
@@ -274,86 +289,22 @@ class RetryWorker:
         kind = RecordKind.TO_RETRY if route.to_retry else RecordKind.TO_DLQ
         self._produce(route.target_topic, rec, route.headers, kind, route.failure.dlq_reason)
 
-    def _produce(self, topic: str, rec: RetryRecord, headers: list[tuple[str, bytes]], kind: RecordKind,
-                 reason: str | None) -> None:
+    def _produce(
+        self,
+        topic: str,
+        rec: RetryRecord,
+        headers: list[tuple[str, bytes]],
+        kind: RecordKind,
+        reason: str | None,
+    ) -> None:
         if self._txn is not None:
             self._txn.begin()
         self.sender.produce(topic, rec, headers, kind, reason)
 
-    # ---- outcomes -----------------------------------------------------------------------
-    def _settle(self) -> None:
-        """Act on every delivery report collected so far (an acknowledged republish inline)."""
-        sender, gens, finish, republish = self.sender, self._gens, self._tracker.finish, RecordKind.REPUBLISH
-        while True:
-            batch = sender.take_reports()
-            if not batch:
-                break
-            done: Counter[str] = Counter()
-            for report in batch:
-                rec, kind, _, err = report
-                if err is None and kind is republish and gens.get(rec.tp) == rec.gen:
-                    finish(rec.tp, rec.offset)
-                    done[rec.source_topic] += 1
-                else:
-                    self._settle_one(report)
-            for topic, n in done.items():
-                self._tally[("republished", topic, "")] += n
-        if self._txn is None:
-            self._count()
-
-    def _settle_one(self, report: Report) -> None:
-        rec, kind, reason, err = report
-        if self._gens.get(rec.tp) != rec.gen:
-            return  # revoked or rewound meanwhile: the next reading decides
-        if err is None:
-            self._tracker.finish(rec.tp, rec.offset)
-            self._tally[(_COUNT_NAME[kind], rec.source_topic, reason or "")] += 1
-        elif self._txn is not None:
-            self._txn.on_failed(kind, rec, err)
-        elif err.fatal() or self._requeue_fatal:
-            self._rebuild = True
-            self._own.wait(_wall_ms(), rec)
-        elif kind is RecordKind.REPUBLISH:
-            self._on_republish_failed(rec, err.name(), err.str(), False)
-        else:
-            self._route_failed(rec, f"{err.name()}: {err.str()}")
-
-    def _count(self) -> None:
-        """Apply the outcomes tallied so far (at once; in transactional mode when committed)."""
-        tally, self._tally = self._tally, Counter()
-        if not tally:
-            return
-        self.metrics.add(self.counts, tally)
-        if self._notes.last is not None and any(k[0] == "republished" for k in tally):
-            self._notes.recovered("republishing")
-
-    def _on_republish_failed(self, rec: RetryRecord, name: str, message: str, fatal: bool) -> None:
-        self._notes.note(f"republish to {rec.source_topic}", name)
-        self._tally[("failed", rec.source_topic, classify(name, fatal=fatal).error_class)] += 1
-        route = records.failure_route(rec, error_name=name, error_message=message, fatal=fatal,
-                                      retry_config=self.config.retry_config, naming=self.config.naming,
-                                      now_ms=_wall_ms())
-        self._route(rec, route)
-
-    def _route_failed(self, rec: RetryRecord, why: str) -> None:
-        """A companion topic could not be written: keep the record (offset uncommitted), retry later."""
-        self._notes.note("companion topic", why)
-        self._own.wait(_wall_ms() + ROUTE_RETRY_MS, rec)
-
-    def _rebuild_producer(self) -> None:
-        """After a fatal idempotent-producer error: purge, requeue what was in flight, start anew."""
-        log.warning("producer hit a fatal error; rebuilding it (in-flight records are requeued)")
-        self._requeue_fatal = True
-        try:
-            for report in self.sender.replace(self._new_producer):
-                self._settle_one(report)
-            self._count()
-        finally:
-            self._requeue_fatal = False
-        self._rebuild = False
-
     # ---- commits and rebalance ---------------------------------------------------------
-    def _commit(self, only: set[TP] | None = None, rewind: bool = True, asynchronous: bool = False) -> None:
+    def _commit(
+        self, only: set[TP] | None = None, rewind: bool = True, asynchronous: bool = False
+    ) -> None:
         """Commit the contiguous prefix of finished offsets (or the open transaction)."""
         if self._txn is not None:
             self._commit_transaction(self._txn, rewind)

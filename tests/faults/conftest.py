@@ -1,14 +1,13 @@
 """Fixtures of the fault suite: a private 3-broker cluster, a private Redis, the results table.
 
 Scenarios marked ``full_only`` run only with ``KAFKA_RELIABLE_FAULTS=all`` (``make test-faults``);
-the others also run in ``make test``.
+the others also run in ``make test``, at the quick sizes of ``scenario.sized``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +15,9 @@ import pytest
 
 from tests.conftest import _unavailable
 from tests.faults.harness import HEADER, Tally, record
+from tests.faults.scenario import FULL
 
 _rows: list[Tally] = []
-FULL = os.environ.get("KAFKA_RELIABLE_FAULTS", "").lower() == "all"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,39 +34,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _base_port() -> int:
-    env = os.environ.get("KAFKA_RELIABLE_FAULTS_PORT")
-    if env:
-        return int(env)
-    for base in range(19192, 19992, 100):
-        if all(_free(base + i) for i in range(21)):
-            return base
-    raise RuntimeError("no free port range for the fault cluster in 19192..19992")
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A private 1-controller + 3-broker cluster (RF 3, min ISR 2); SIGKILLed at session end."""
+    """A private 1-controller + 3-broker cluster (RF 3, min ISR 2), started once for this
+    package (one xdist group, so one worker); SIGKILLed after the package's last test."""
     from kafka_reliable.dev.cluster import DevCluster
+    from tests.helpers.ports import reserve_ports
 
-    c = DevCluster(brokers=3, base_port=_base_port(), data_dir=tmp_path_factory.mktemp("fault-cluster"))
+    env = os.environ.get("KAFKA_RELIABLE_FAULTS_PORT")
+    block = None if env else reserve_ports(21)
+    base = int(env) if env else block.base  # type: ignore[union-attr]
+    c = DevCluster(brokers=3, base_port=base, data_dir=tmp_path_factory.mktemp("fault-cluster"))
     try:
-        c.start()
-    except Exception as exc:  # noqa: BLE001
-        for n in c.nodes():
+        try:
+            c.start()
+        except Exception as exc:  # noqa: BLE001
+            _unavailable(f"the fault suite needs the 3-broker dev cluster (Java + Maven): {exc}")
+        yield c
+    finally:
+        for n in c.nodes():  # a half-started cluster too
             if c.pid(n.node_id):
+                c.signal_node(n.node_id, signal.SIGCONT)
                 c.signal_node(n.node_id, signal.SIGKILL)
-        _unavailable(f"the fault suite needs the 3-broker dev cluster (Java + Maven): {exc}")
-    yield c
-    for n in c.nodes():
-        if c.pid(n.node_id):
-            c.signal_node(n.node_id, signal.SIGCONT)
-            c.signal_node(n.node_id, signal.SIGKILL)
+        if block is not None:
+            block.release()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,15 @@ from tests.faults.harness import (
     wait_for,
 )
 from tests.helpers.kafka import unique_name
+
+#: ``make test-faults`` (KAFKA_RELIABLE_FAULTS=all): every scenario at full size. ``make test``
+#: runs the quick ones, sized to prove the same property (LOST 0, one id per copy) in seconds.
+FULL = os.environ.get("KAFKA_RELIABLE_FAULTS", "").lower() == "all"
+
+
+def sized(full: float, quick: float) -> float:
+    """``full`` in ``make test-faults``, ``quick`` in ``make test``."""
+    return full if FULL else quick
 
 
 def run_producer_scenario(

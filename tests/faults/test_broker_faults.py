@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.faults.harness import Tally, leader_of
-from tests.faults.scenario import later, run_producer_scenario
+from tests.faults.scenario import later, run_producer_scenario, sized
 
 pytestmark = pytest.mark.faults
 
@@ -26,16 +26,18 @@ def _check(t: Tally) -> None:
 
 
 def test_leader_sigkilled_mid_run_and_restarted(healthy: Any, tmp_path: Path, report: list[Tally]) -> None:
-    # Given 200,000 records paced over ~20 s; When the leader of partition 0 is SIGKILLed at
-    # 25 % and restarted 10 s later
+    # Given records paced over the run (200,000 over ~20 s; make test: 20,000 over ~5 s); When
+    # the leader of partition 0 is SIGKILLed at 25 % and restarted later (10 s; make test: 3 s)
+    restart_s = sized(10, 3)
+
     def fault(topic: str) -> None:
         node = leader_of({"bootstrap.servers": healthy.bootstrap_servers}, topic)
         healthy.signal_node(node, signal.SIGKILL)
-        later(10, lambda: healthy.start_node(node))
+        later(restart_s, lambda: healthy.start_node(node))
 
-    t = run_producer_scenario("leader_sigkill", healthy, tmp_path, records=200_000, duration_s=20,
-                              faults={0.25: fault})
-    t.notes = "leader of p0 SIGKILLed at 25 %, restarted 10 s later"
+    t = run_producer_scenario("leader_sigkill", healthy, tmp_path, records=int(sized(200_000, 20_000)),
+                              duration_s=sized(20, 5), faults={0.25: fault})
+    t.notes = f"leader of p0 SIGKILLed at 25 %, restarted {restart_s:.0f} s later"
     report.append(t)
     # Then nothing is lost
     _check(t)

@@ -13,21 +13,24 @@ from typing import Any
 import pytest
 
 from tests.faults.harness import Tally
-from tests.faults.scenario import later, run_producer_scenario
+from tests.faults.scenario import later, run_producer_scenario, sized
 
 pytestmark = pytest.mark.faults
 
 
 def _redis_outage(healthy: Any, redis: Any, tmp: Path, policy: str) -> Tally:
+    down_s = sized(5, 2)
+
     def fault(topic: str) -> None:
         redis.stop()
-        later(5, redis.start)
+        later(down_s, redis.start)
 
     t = run_producer_scenario(
-        f"redis_down_dedup_{policy}", healthy, tmp, records=30_000, duration_s=15, faults={0.3: fault},
+        f"redis_down_dedup_{policy}", healthy, tmp, records=int(sized(30_000, 6_000)), duration_s=sized(15, 5),
+        faults={0.3: fault},
         producer_kwargs={"enable_deduplication": True, "redis_url": redis.url, "dedup_on_unavailable": policy},
     )
-    t.notes = "private redis-server stopped 5 s mid-run, restarted"
+    t.notes = f"private redis-server stopped {down_s:.0f} s mid-run, restarted"
     print("\n" + t.row())
     assert t.lost == 0, f"{t.lost} LOST (e.g. {t.lost_sample}): {t}"
     assert t.unknown == 0 and t.id_mismatch == 0 and t.dup == 0, t

@@ -1,4 +1,4 @@
-"""The retry worker SIGKILLed while it drains 20,000 due records, then restarted.
+"""The retry worker SIGKILLed while it drains 20,000 due records (make test: 4,000), then restarted.
 
 At-least-once mode may republish a record twice (the kill lands between the produce and the
 offset commit), always with its one message id; ``--transactional`` must not duplicate for a
@@ -24,11 +24,12 @@ from tests.faults.harness import (
     value,
     wait_for,
 )
+from tests.faults.scenario import sized
 from tests.helpers.kafka import unique_name
 
 pytestmark = pytest.mark.faults
 
-RECORDS = 20_000
+RECORDS = int(sized(20_000, 4_000))
 
 
 def _fill_retry(conf: dict[str, Any], topic: str, n: int) -> list[int]:

@@ -48,55 +48,28 @@ def wait_for_config(admin: AdminClient, topic: str, key: str, value: str, timeou
     wait_until(lambda: current() == value, timeout_s, lambda: f"{topic} {key} is {current()!r}, wanted {value!r}")
 
 
-def consume_all(
-    bootstrap: str, topic: str, expected: int | None = None, timeout_s: float = 30.0, idle_s: float = 3.0
-) -> list[Message]:
-    """Read a topic from the beginning until `expected` records or `idle_s` without records."""
-    c = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": unique_name("test-reader"),
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        "enable.partition.eof": False,
-    })
-    c.subscribe([topic])
-    out: list[Message] = []
-    deadline = time.monotonic() + timeout_s
-    last = time.monotonic()
-    try:
-        while time.monotonic() < deadline:
-            if expected is not None and len(out) >= expected:
-                break
-            batch = c.consume(num_messages=1000, timeout=0.5)
-            got = [m for m in batch if m.error() is None]
-            for m in batch:
-                err = m.error()
-                if err is not None and err.code() != KafkaError._PARTITION_EOF:
-                    raise RuntimeError(f"consume error: {err}")
-            if got:
-                out.extend(got)
-                last = time.monotonic()
-            elif expected is None and out and time.monotonic() - last > idle_s or expected is None and not out and time.monotonic() - last > idle_s + 5:
-                break
-    finally:
-        c.close()
-    return out
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 30, *, at_least: int = 0) -> list[Message]:
+    """Every committed record of ``topic``, read up to the end of each partition (no idle wait).
 
-
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Message]:
-    """Every committed record of ``topic``, read up to the end of each partition (no idle wait)."""
+    With ``at_least`` (records still on their way, e.g. moved by a worker), reading goes on
+    until that many have arrived *and* every partition is at its end again, so copies beyond
+    ``at_least`` already written are returned too. Without it, a topic that does not exist
+    reads as empty. Fails naming the topic when ``timeout_s`` passes first.
+    """
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("end"), "enable.partition.eof": True,
                   "isolation.level": "read_committed", "enable.auto.commit": False})
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
     out: list[Message] = []
-    open_parts, deadline = set(parts), time.monotonic() + timeout_s
+    deadline = time.monotonic() + timeout_s
     try:
-        while open_parts and time.monotonic() < deadline:
+        parts = _partitions(c, topic, deadline if at_least else None)
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        open_parts = set(parts)
+        while (open_parts or len(out) < at_least) and time.monotonic() < deadline:
             for m in c.consume(500, timeout=0.2):
                 err = m.error()
                 if err is None:
                     out.append(m)
+                    open_parts.add(m.partition())  # more records: not at the end until EOF again
                 elif err.code() == KafkaError._PARTITION_EOF:
                     open_parts.discard(m.partition())
                 else:
@@ -104,7 +77,35 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Messa
     finally:
         c.close()
     assert not open_parts, f"{topic}: partitions {open_parts} not read to the end in {timeout_s}s"
+    assert len(out) >= at_least, f"{topic}: {len(out)} records in {timeout_s}s, expected at least {at_least}"
     return out
+
+
+def _partitions(c: Consumer, topic: str, deadline: float | None) -> list[int]:
+    """The partitions of ``topic``; with a deadline, wait for the topic to exist (else: none)."""
+    while True:
+        md = c.list_topics(topic, timeout=10).topics.get(topic)
+        if md is not None and md.error is None and md.partitions:
+            return sorted(md.partitions)
+        if deadline is None:
+            return []
+        assert time.monotonic() < deadline, f"topic {topic} does not exist"
+        time.sleep(0.1)
+
+
+def is_empty(bootstrap: str, topic: str) -> bool:
+    """True when ``topic`` holds no record (watermarks; a missing topic is empty)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("wm")})
+    try:
+        parts = _partitions(c, topic, None)
+        return all(_span(c, topic, p) == 0 for p in parts)
+    finally:
+        c.close()
+
+
+def _span(c: Consumer, topic: str, partition: int) -> int:
+    lo, hi = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+    return int(hi - lo)
 
 
 def topic_count(admin_conf: dict[str, Any], topic: str) -> int:

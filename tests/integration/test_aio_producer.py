@@ -12,11 +12,11 @@ from kafka_reliable import RetryConfig
 from kafka_reliable import headers as H
 from kafka_reliable.aio import AsyncReliableProducer, DeliveryRoutedError
 from kafka_reliable.errors import ProducerClosedError, SerializationError
-from tests.helpers.kafka import consume_all, headers_dict, unique_name
+from tests.helpers.kafka import headers_dict, read_to_end, unique_name
 
 
 def _ids(bootstrap: str, topic: str, expected: int) -> list[str]:
-    return [headers_dict(m)[H.MESSAGE_ID].decode() for m in consume_all(bootstrap, topic, expected=expected)]
+    return [headers_dict(m)[H.MESSAGE_ID].decode() for m in read_to_end(bootstrap, topic, at_least=expected)]
 
 
 def test_awaited_sends_resolve_to_delivered_ids(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ def test_cancelled_awaiting_task_still_delivers(kafka_bootstrap: str, new_topic,
     sent, pending = asyncio.run(main())
     # Then: all 1,000 were delivered anyway, once each
     assert (sent, pending) == (1000, [])
-    got = consume_all(kafka_bootstrap, topic, expected=1000)
+    got = read_to_end(kafka_bootstrap, topic, at_least=1000)
     assert sorted(int(m.key()) for m in got) == list(range(1000))
 
 
@@ -185,7 +185,7 @@ def test_blocking_admission_and_a_full_queue_never_block_the_loop(kafka_bootstra
     assert during_wait >= 5
     assert statuses == ["sent", "sent"]
     assert sent == 5000
-    assert len(consume_all(kafka_bootstrap, topic, expected=5002)) == 5002
+    assert len(read_to_end(kafka_bootstrap, topic, at_least=5002)) == 5002
 
 
 def test_open_circuit_breaker_spools_or_refuses(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
@@ -221,7 +221,7 @@ def test_open_circuit_breaker_spools_or_refuses(kafka_bootstrap: str, new_topic,
     assert all(isinstance(r, DeliveryRoutedError) and (r.status, r.error_class) == ("spooled", None)
                for r in routed), routed
     assert in_spool == 5
-    assert [m.value() for m in consume_all(kafka_bootstrap, topic, expected=1)] == [b'{"x":1}']
+    assert [m.value() for m in read_to_end(kafka_bootstrap, topic, at_least=1)] == [b'{"x":1}']
 
 
 def test_a_producer_belongs_to_the_loop_that_started_it(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from kafka_reliable import headers as H
 from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool
 from tests.helpers.cli import run_cli
-from tests.helpers.kafka import consume_all, headers_dict
+from tests.helpers.kafka import headers_dict, read_to_end
 
 
 def test_spool_status_and_drain(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_spool_status_and_drain(kafka_bootstrap: str, new_topic, tmp_path: Path)
     # Then every record is on its topic once and the spool is empty
     assert drain.returncode == 0, drain.stdout + drain.stderr
     assert "drained 50 of 50" in drain.stdout
-    got = consume_all(kafka_bootstrap, topic, idle_s=2)  # read until quiet: duplicates would show
+    got = read_to_end(kafka_bootstrap, topic)  # to the end: duplicates would show
     assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in got) == sorted(f"m{i}" for i in range(50))
     assert len(got) == 50
     assert json.loads(run_cli("spool", "status", "--spool-path", str(path), "--json", timeout_s=120).stdout)["records"] == 0
@@ -64,7 +64,7 @@ def test_quarantined_records_shown_exported_and_purged(kafka_bootstrap: str, new
     assert drain.returncode == 0, drain.stdout + drain.stderr
     assert "Traceback" not in drain.stderr
     assert "drained 2 of 3" in drain.stdout and "1 quarantined" in drain.stdout
-    got = consume_all(kafka_bootstrap, topic, idle_s=2)
+    got = read_to_end(kafka_bootstrap, topic)
     assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in got) == ["a", "b"]
     # Then status shows it with its reason
     info = json.loads(run_cli("spool", "status", "--spool-path", str(path), "--json", timeout_s=120).stdout)

@@ -358,3 +358,48 @@ def test_cli_warns_on_a_non_loopback_bind_without_token_and_refuses_bad_options(
     assert bad.returncode == 2 and "port must be 1..65535" in bad.stderr
     secret = _cli("--kafka-config", "sasl.password=hunter2", "--kafka-config", "nonsense.key=1")
     assert secret.returncode == 2 and "hunter2" not in secret.stderr
+
+
+def test_a_running_redrive_can_be_stopped_and_is_logged_as_one_line(
+    rw: TestClient, data: ConsoleData, admin: AdminClient, kafka_bootstrap: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a redrive of all 12 records at 1 record/s into a fresh topic
+    target = create_topic(admin, unique_name("console-slow"), 1)
+    csrf = csrf_of(rw.get(f"/dlq/{data.dlq}").text)
+    form = {"csrf": csrf, "mode": "filter", "to_topic": target, "rate": "1", "step": "run"}
+    with caplog.at_level("INFO", logger="kafka_reliable.console.audit"):
+        r = rw.post(f"/dlq/{data.dlq}/redrive", data=form, follow_redirects=False)
+        job = r.headers["location"]
+        # When stopped while it runs
+        assert rw.post(f"{job}/stop", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+        state = _wait_job(rw, job)
+    # Then it ends early, what it sent is on the target, and one audit line says so
+    assert state["state"] == "stopped"
+    sent = len(read_to_end(kafka_bootstrap, target))
+    assert sent == state["replayed"] and sent < 12
+    lines = [r.getMessage() for r in caplog.records if r.name == "kafka_reliable.console.audit"]
+    assert len([x for x in lines if "console redrive " in x and target in x]) == 1
+
+
+def test_an_unexpected_error_is_a_500_page_without_details(
+    ro: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kafka_reliable.console import overview
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("internal detail /etc/secret")
+
+    monkeypatch.setattr(overview, "find_dlqs", boom)
+    r = ro.get("/")
+    assert r.status_code == 500
+    assert "internal error (RuntimeError)" in error_of(r.text)
+    assert "/etc/secret" not in r.text and "Traceback" not in r.text
+
+
+def test_an_unreachable_cluster_is_a_clear_page(tmp_path: Path) -> None:
+    settings = ConsoleSettings(conf={"bootstrap.servers": "127.0.0.1:1"}, timeout_s=1.0)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        r = c.get("/")
+        assert r.status_code == 502 and "Kafka" in error_of(r.text)
+        assert c.get("/healthz").status_code == 200

@@ -42,6 +42,8 @@ def test_a_handler_returning_a_coroutine_stops_run_and_commits_nothing(
     assert consumer.stats.counts["handled"] == 0
     c = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": consumer.settings.group_id})
     try:
-        assert c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset < 1  # record 0 is read again
+        assert (
+            c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset < 1
+        )  # record 0 is read again
     finally:
         c.close()

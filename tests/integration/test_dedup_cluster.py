@@ -26,6 +26,7 @@ from kafka_reliable.dev.redis_cluster import DevRedisCluster
 from kafka_reliable.errors import DeduplicationUnavailableError
 from kafka_reliable.producer import ReliableKafkaProducer
 from tests.conftest import _unavailable
+from tests.helpers.cli import cli
 from tests.helpers.kafka import read_to_end
 from tests.helpers.ports import free_port
 from tests.helpers.waits import wait_until
@@ -327,3 +328,23 @@ def test_check_chunks_on_the_cluster(cluster: DevRedisCluster) -> None:
     ]
     assert out == [False] * 1000 + [True] * 2000
     d.close()
+
+
+def test_dev_redis_cluster_verbs(
+    cluster: DevRedisCluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # status of the running cluster (its data dir holds the ports)
+    code, out, _ = cli(
+        capsys, "dev-redis", "status", "--cluster", "--data-dir", str(cluster.home), "--json"
+    )
+    status = json.loads(out)
+    assert code == 0 and status["running"] and status["url"] == cluster.url
+    assert [n["cluster_state"] for n in status["nodes"]] == ["ok"] * 3
+    # a data dir without a cluster: not running, exit 3; fewer than 3 masters: refused in one line
+    code, out, _ = cli(capsys, "dev-redis", "status", "--cluster", "--data-dir", str(tmp_path))
+    assert code == 3 and "no cluster" in out
+    code, _, err = cli(capsys, "dev-redis", "start", "--cluster", "2", "--data-dir", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "at least 3 masters" in err
+    # start on the running cluster's dir: already running, nothing started
+    code, out, _ = cli(capsys, "dev-redis", "start", "--cluster", "--data-dir", str(cluster.home))
+    assert code == 0 and out.startswith("already running") and cluster.url in out

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,21 +18,10 @@ import pytest
 
 from tests.conftest import _unavailable
 from tests.helpers.kafka import wait_for_topic
+from tests.helpers.ports import reserve_ports
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _base() -> int:
-    def free(port: int) -> bool:
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) != 0
-
-    # Below Linux's ephemeral range (32768-60999): a port there may be taken by any client's
-    # outgoing connection between this check and the broker's bind.
-    for base in range(21192, 25992, 100):
-        if all(free(base + i) for i in range(21)):
-            return base
-    raise RuntimeError("no free port range")
+pytestmark = pytest.mark.slow  # a private 4-JVM cluster
 
 
 class _Cli:
@@ -54,16 +42,19 @@ class _Cli:
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Cli]:
-    c = _Cli(_base(), tmp_path_factory.mktemp("dev-cluster"))
+    block = reserve_ports(21)
+    c = _Cli(block.base, tmp_path_factory.mktemp("dev-cluster"))
     proc = c("start", "--brokers", "3", ok=False)
     if proc.returncode != 0:
         c("stop", "--cluster", ok=False)  # no node of a half-started cluster is left running
+        block.release()
         _unavailable(f"dev cluster did not start (Java + Maven needed): {proc.stderr[-500:]}")
     yield c
     for n in c.nodes().values():
         if n["pid"]:
             os.kill(n["pid"], signal.SIGCONT)
             os.kill(n["pid"], signal.SIGKILL)
+    block.release()
 
 
 def test_start_lists_every_node_with_rf3_and_min_isr2(cli: _Cli) -> None:

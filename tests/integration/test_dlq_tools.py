@@ -16,7 +16,7 @@ from tests.helpers.dlq import (
     make_source,
     write_foreign,
 )
-from tests.helpers.kafka import consume_all, create_topic, headers_dict, unique_name
+from tests.helpers.kafka import create_topic, headers_dict, read_to_end, unique_name
 
 
 def test_stats_are_exact_for_500_records_in_three_error_classes(kafka_bootstrap: str, dlq500: Dlq500) -> None:
@@ -89,7 +89,7 @@ def test_replay_200_resumes_after_an_interruption_and_replays_each_once(
     # Then exactly the 200 records arrived, once each
     assert first.stopped == "stopped" and 0 < first.replayed < 200
     assert first.replayed + second.replayed == 200 and second.stopped == "end"
-    got = consume_all(kafka_bootstrap, target, expected=200, timeout_s=30)
+    got = read_to_end(kafka_bootstrap, target, at_least=200, timeout_s=30)
     ids = [headers_dict(m)[h.MESSAGE_ID].decode() for m in got]
     assert len(ids) == 200 and len(set(ids)) == 200
     assert set(ids) == {f"m{i}" for i in range(500) if code_of(i) == "_MSG_TIMED_OUT"}
@@ -107,7 +107,7 @@ def test_replay_to_the_original_topic_with_max_messages(kafka_bootstrap: str, ad
     assert dlq.replay_dlq_messages(source, max_messages=12) == 12
     assert dlq.replay_dlq_messages(source, max_messages=12) == 12
     assert dlq.replay_dlq_messages(source, dry_run=True) == 6
-    got = consume_all(kafka_bootstrap, source, expected=24, timeout_s=20)
+    got = read_to_end(kafka_bootstrap, source, at_least=24, timeout_s=20)
     assert sorted(headers_dict(m)[h.MESSAGE_ID].decode() for m in got) == sorted(f"m{i}" for i in range(24))
 
 
@@ -118,7 +118,7 @@ def test_loop_guard_refuses_records_replayed_too_often_unless_forced(kafka_boots
     refused = dlq.replay(source)
     assert refused.replayed == 0 and refused.skipped_loop_guard == 5
     assert dlq.replay_dlq_messages(source, force=True) == 5
-    got = consume_all(kafka_bootstrap, source, expected=5, timeout_s=20)
+    got = read_to_end(kafka_bootstrap, source, at_least=5, timeout_s=20)
     assert {headers_dict(m)[h.REPLAY_COUNT] for m in got} == {b"4"}
 
 
@@ -191,12 +191,12 @@ def test_spring_and_connect_dlqs_are_listed_and_replayed(kafka_bootstrap: str, a
     # When replayed, they go back to their original topics without the foreign error headers
     assert dlq.replay_dlq_messages(spring_dlt) == 3
     assert dlq.replay_dlq_messages(connect_dlq, errors="DataException") == 3
-    back = consume_all(kafka_bootstrap, orders, expected=3, timeout_s=20)
+    back = read_to_end(kafka_bootstrap, orders, at_least=3, timeout_s=20)
     assert sorted(m.value() for m in back) == [b"s0", b"s1", b"s2"]
     hd = headers_dict(back[0])
     assert hd["trace"] == b"t-1" and hd[h.REPLAY_COUNT] == b"1"
     assert not [k for k in hd if k.startswith("kafka_dlt-")]
-    pay = consume_all(kafka_bootstrap, payments, expected=3, timeout_s=20)
+    pay = read_to_end(kafka_bootstrap, payments, at_least=3, timeout_s=20)
     assert sorted(m.value() for m in pay) == [b"c0", b"c1", b"c2"]
     assert not [k for k in headers_dict(pay[0]) if k.startswith("__connect.errors.")]
 
@@ -214,7 +214,7 @@ def test_raw_records_are_listed_and_replayed_only_with_to_topic(kafka_bootstrap:
     no_target = dlq.replay(raw)
     assert no_target.replayed == 0 and no_target.skipped_no_target == 4
     assert dlq.replay_dlq_messages(raw, to_topic=target) == 4
-    assert sorted(m.value() for m in consume_all(kafka_bootstrap, target, expected=4)) == [b"r0", b"r1", b"r2", b"r3"]
+    assert sorted(m.value() for m in read_to_end(kafka_bootstrap, target, at_least=4)) == [b"r0", b"r1", b"r2", b"r3"]
 
 
 def test_a_source_topic_is_never_mistaken_for_its_own_dlq(kafka_bootstrap: str, admin: AdminClient) -> None:
@@ -226,7 +226,7 @@ def test_a_source_topic_is_never_mistaken_for_its_own_dlq(kafka_bootstrap: str, 
     assert dlq.dlq_topic(source) == source + ".dlq"
     assert dlq.get_dlq_messages(source) == []
     assert dlq.clear_dlq(source) == 0
-    assert len(consume_all(kafka_bootstrap, source, expected=1)) == 1
+    assert len(read_to_end(kafka_bootstrap, source, at_least=1)) == 1
 
 
 def test_streams_and_karafka_dlqs_are_listed_and_replayed(kafka_bootstrap: str, admin: AdminClient) -> None:
@@ -266,10 +266,10 @@ def test_streams_and_karafka_dlqs_are_listed_and_replayed(kafka_bootstrap: str, 
     # When replayed, they return to their original topics without the foreign headers
     assert dlq.replay_dlq_messages(streams_dlq) == 2
     assert dlq.replay_dlq_messages(karafka_dlq) == 2
-    back = consume_all(kafka_bootstrap, clicks, expected=2, timeout_s=20)
+    back = read_to_end(kafka_bootstrap, clicks, at_least=2, timeout_s=20)
     assert sorted(m.value() for m in back) == [b"st0", b"st1"]
     assert not [k for k in headers_dict(back[0]) if k.startswith("__streams.errors.")]
-    assert sorted(m.value() for m in consume_all(kafka_bootstrap, carts, expected=2, timeout_s=20)) == [b"ka0", b"ka1"]
+    assert sorted(m.value() for m in read_to_end(kafka_bootstrap, carts, at_least=2, timeout_s=20)) == [b"ka0", b"ka1"]
 
 
 def test_maintenance_reads_sizes_through_a_shared_watermark_reader(kafka_bootstrap: str, admin: AdminClient) -> None:

@@ -20,7 +20,7 @@ from kafka_reliable import ReliableKafkaProducer
 from kafka_reliable import headers as H
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.spool import Spool
-from tests.helpers.kafka import consume_all, headers_dict
+from tests.helpers.kafka import headers_dict, read_to_end
 from tests.helpers.waits import wait_until
 
 _CHILD = textwrap.dedent("""
@@ -66,7 +66,7 @@ def test_sigkilled_durable_producer_loses_nothing(kafka_bootstrap: str, new_topi
             return False
 
         wait_until(drained, 60, lambda: f"spool drained, holds {p.spool.count()}", step_s=0.2)
-    got = consume_all(kafka_bootstrap, topic, idle_s=3, timeout_s=90)
+    got = read_to_end(kafka_bootstrap, topic, timeout_s=90)
     seen = Counter(json.loads(m.value())["i"] for m in got)
     lost = [i for i in range(returned + 1) if i not in seen]
     ids = Counter(headers_dict(m)[H.MESSAGE_ID] for m in got)

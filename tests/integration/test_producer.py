@@ -10,9 +10,10 @@ import pytest
 from kafka_reliable import ReliableKafkaProducer, RetryConfig, SerializationError
 from kafka_reliable import headers as H
 from tests.helpers.kafka import (
-    consume_all,
     create_topic,
     headers_dict,
+    is_empty,
+    read_to_end,
     unique_name,
     wait_for_config,
 )
@@ -37,7 +38,7 @@ def test_success_path_10k(kafka_bootstrap: str, new_topic, tmp_path: Path) -> No
         assert stats["error_rate"] == 0.0
         assert stats["latency_stats"]["p99_ms"] >= stats["latency_stats"]["p95_ms"] > 0
         assert p.get_pending_messages() == []
-    got = consume_all(kafka_bootstrap, topic, expected=10_000)
+    got = read_to_end(kafka_bootstrap, topic, at_least=10_000)
     assert len(got) == 10_000
     ids = {headers_dict(m)[H.MESSAGE_ID].decode() for m in got}
     assert ids == {first, *res["message_ids"]}
@@ -63,7 +64,7 @@ def test_oversized_record_goes_to_dlq_with_headers(kafka_bootstrap: str, new_top
         assert dm.error_class == "MessageSizeTooLargeError" and dm.reason == "non_retriable"
         assert dm.retry_count == 1 and "too large" in (dm.last_error or "").lower()
         assert dm.first_failed_at is not None
-    [rec] = consume_all(kafka_bootstrap, topic + ".dlq", expected=1)
+    [rec] = read_to_end(kafka_bootstrap, topic + ".dlq", at_least=1)
     h = headers_dict(rec)
     assert rec.value() == big and rec.key() == b"k1"
     assert h["trace"] == b"abc"
@@ -98,7 +99,7 @@ def test_retriable_failure_goes_to_retry(kafka_bootstrap: str, tmp_path: Path) -
         assert {p.get_message_status(m) for m in mids} == {"retrying"}
         assert p.get_stats()["retry_stats"]["total_retries"] == 20
         assert p.retry_manager.get_stats()["pending_retries"] == 20
-    recs = consume_all(kafka_bootstrap, topic + ".retry", expected=20)
+    recs = read_to_end(kafka_bootstrap, topic + ".retry", at_least=20)
     assert len(recs) == 20
     for r in recs:
         h = headers_dict(r)
@@ -123,7 +124,7 @@ def test_bad_value_raises_and_sends_nothing(kafka_bootstrap: str, new_topic, tmp
         with pytest.raises(ValueError, match="invalid topic name"):
             p.send_message("bad topic!", {"x": 1})
         assert p.get_stats()["messages_sent"] == 0
-    assert consume_all(kafka_bootstrap, topic, timeout_s=3, idle_s=1) == []
+    assert is_empty(kafka_bootstrap, topic)
 
 
 def test_cluster_down_spools_then_delivers_all(outage_broker, tmp_path: Path) -> None:
@@ -145,7 +146,7 @@ def test_cluster_down_spools_then_delivers_all(outage_broker, tmp_path: Path) ->
     # Then a new producer drains the spool and every message id arrives
     with ReliableKafkaProducer(bootstrap_servers=bootstrap, spool_path=spool) as p2:
         wait_until(lambda: p2.spool.count() == 0, 60, lambda: f"spool drained, holds {p2.spool.count()}", step_s=0.5)
-    got = consume_all(bootstrap, topic, expected=1000, timeout_s=60)
+    got = read_to_end(bootstrap, topic, at_least=1000, timeout_s=60)
     ids = [headers_dict(m)[H.MESSAGE_ID].decode() for m in got]
     assert set(ids) == set(mids), f"lost {len(set(mids) - set(ids))}"
     print(f"cluster-down: sent 1000, spooled 1000, arrived {len(set(ids))} distinct ({len(ids)} records)")
@@ -179,7 +180,7 @@ def test_record_over_the_client_limit_is_dead_lettered_not_raised(kafka_bootstra
         p.flush(30)
         # Then it is not lost: it is in the DLQ, byte for byte, with the local error code
         assert p.get_message_status(mid) == "dlq"
-    [rec] = consume_all(kafka_bootstrap, topic + ".dlq", expected=1)
+    [rec] = read_to_end(kafka_bootstrap, topic + ".dlq", at_least=1)
     assert rec.value() == big
     assert headers_dict(rec)[H.ERROR_CODE] == b"MSG_SIZE_TOO_LARGE"
     assert headers_dict(rec)[H.DLQ_REASON] == b"non_retriable"
@@ -218,6 +219,6 @@ def test_producer_replays_and_clears_its_dlq(kafka_bootstrap: str, admin, new_to
         # Then the records are back in their topic with the same ids, and the DLQ is empty
         assert p.get_dlq_messages(topic) == []
         assert p.get_stats()["dlq_stats"]["total_messages"] == 0
-    back = consume_all(kafka_bootstrap, topic, expected=3)
+    back = read_to_end(kafka_bootstrap, topic, at_least=3)
     assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in back) == sorted(mids)
     assert {headers_dict(m)[H.REPLAY_COUNT] for m in back} == {b"1"}

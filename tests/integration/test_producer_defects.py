@@ -19,16 +19,16 @@ from kafka_reliable.health import CircuitBreaker, CircuitOpenError, RateLimiter
 from kafka_reliable.health.ratelimit import RateLimitExceededError as RateLimitedError
 from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool
-from tests.helpers.kafka import consume_all, headers_dict
+from tests.helpers.kafka import headers_dict, read_to_end
 from tests.helpers.waits import wait_until
 
 
 def _ids(bootstrap: str, topic: str, expected: int) -> Counter[str]:
-    return Counter(headers_dict(m)[H.MESSAGE_ID].decode() for m in consume_all(bootstrap, topic, expected=expected))
+    return Counter(headers_dict(m)[H.MESSAGE_ID].decode() for m in read_to_end(bootstrap, topic, at_least=expected))
 
 
 def _values(bootstrap: str, topic: str, expected: int) -> Counter[bytes]:
-    return Counter(m.value() for m in consume_all(bootstrap, topic, expected=expected))
+    return Counter(m.value() for m in read_to_end(bootstrap, topic, at_least=expected))
 
 
 def test_rate_limited_send_releases_its_dedup_claim(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:

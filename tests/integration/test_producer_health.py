@@ -13,7 +13,7 @@ from kafka_reliable import ReliableKafkaProducer
 from kafka_reliable import headers as H
 from kafka_reliable.health import CircuitBreaker
 from kafka_reliable.health.alerts import make_alert
-from tests.helpers.kafka import consume_all, create_topic, headers_dict, unique_name
+from tests.helpers.kafka import create_topic, headers_dict, read_to_end, unique_name
 from tests.helpers.waits import wait_until
 
 
@@ -59,7 +59,7 @@ def test_dlq_max_size_trims_oldest(kafka_bootstrap: str, new_topic, tmp_path: Pa
         p.flush(30)
         # Then the newest 10 remain and 15 are counted as trimmed
         wait_until(lambda: p.get_stats()["dlq_stats"]["trimmed"] == 15, 20, "15 DLQ records trimmed", step_s=0.2)
-        left = consume_all(kafka_bootstrap, topic + ".dlq", expected=10, timeout_s=20)
+        left = read_to_end(kafka_bootstrap, topic + ".dlq", at_least=10, timeout_s=20)
         assert sorted(headers_dict(m)[H.MESSAGE_ID].decode() for m in left) == sorted(mids[-10:])
 
 
@@ -91,7 +91,7 @@ def test_circuit_breaker_spools_during_outage_and_drains(outage_broker, tmp_path
         wait_until(lambda: breaker.state == "closed", 30, lambda: f"breaker closed, is {breaker.state}", step_s=0.2)
     finally:
         p.close()
-    got = consume_all(bootstrap, topic, expected=101, timeout_s=30)
+    got = read_to_end(bootstrap, topic, at_least=101, timeout_s=30)
     ids = {headers_dict(m)[H.MESSAGE_ID].decode() for m in got}
     assert set(mids) <= ids, f"lost {len(set(mids) - ids)}"
 

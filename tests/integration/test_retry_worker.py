@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from kafka_reliable import headers as h
 from kafka_reliable.config import RetryConfig, TopicNaming
 from kafka_reliable.worker import WorkerConfig
-from tests.helpers.kafka import consume_all, headers_dict, unique_name
+from tests.helpers.kafka import headers_dict, read_to_end, unique_name
 from tests.helpers.ports import free_port
 from tests.integration.worker_helpers import (
     companions,
@@ -50,7 +50,7 @@ def test_never_early_1000_records_over_5s(kafka_bootstrap: str, new_topic) -> No
     write_retry(kafka_bootstrap, source, [(mid, d, rnd.randrange(4)) for mid, d in due.items()])
     # When
     with running(WorkerConfig(bootstrap_servers=kafka_bootstrap, topics=(source,), group_id=unique_name("g"))):
-        got = consume_all(kafka_bootstrap, source, expected=1_000, timeout_s=30)
+        got = read_to_end(kafka_bootstrap, source, at_least=1_000, timeout_s=30)
     # Then: every record arrived at or after its due time
     arrival = {headers_dict(m)[h.MESSAGE_ID].decode(): m.timestamp()[1] for m in got}
     assert set(arrival) == set(due)
@@ -71,13 +71,13 @@ def test_no_head_of_line_blocking_and_contiguous_commit(kafka_bootstrap: str, ne
     cfg = WorkerConfig(bootstrap_servers=kafka_bootstrap, topics=(source,), group_id=group, commit_interval_ms=50)
     with running(cfg) as worker:
         # When
-        first = consume_all(kafka_bootstrap, source, expected=1, timeout_s=5)
+        first = read_to_end(kafka_bootstrap, source, at_least=1, timeout_s=5)
         fast_seen_ms = now_ms()
         wait_for(lambda: worker.counts["republished"] == 1, 3, "the fast record's ack")
         # a commit after that ack stays at offset 0: the slow one is not acknowledged, nothing skipped
         wait_for(lambda: group_committed(kafka_bootstrap, group, f"{source}.retry", 1) == [0], 3, "commit 0")
         republished_at_commit_0 = worker.counts["republished"]
-        both = consume_all(kafka_bootstrap, source, expected=2, timeout_s=15)
+        both = read_to_end(kafka_bootstrap, source, at_least=2, timeout_s=15)
         wait_for(lambda: group_committed(kafka_bootstrap, group, f"{source}.retry", 1) == [2], 5, "commit 2")
     # Then: the 200 ms record came first and long before the 6 s one
     assert [m.key() for m in first] == [b"fast"]
@@ -160,7 +160,7 @@ def test_exhausted_retries_go_to_dlq(kafka_bootstrap: str, transactional: bool) 
     )
     # When
     with running(cfg, registry):
-        dlq = consume_all(kafka_bootstrap, f"{source}.dlq", expected=3, timeout_s=30)
+        dlq = read_to_end(kafka_bootstrap, f"{source}.dlq", at_least=3, timeout_s=30)
         retried = read_committed_all(kafka_bootstrap, f"{source}.retry", expected=6)
         end = max(m.offset() for m in retried) + 1
         wait_for(lambda: group_committed(kafka_bootstrap, group, f"{source}.retry", 1) == [end], 10,
@@ -190,7 +190,7 @@ def test_non_retriable_failure_goes_to_dlq(kafka_bootstrap: str, new_topic) -> N
     # When
     with running(WorkerConfig(bootstrap_servers=kafka_bootstrap, topics=(source,), group_id=unique_name("g"),
                               kafka_config=(("producer.compression.type", "none"),))):
-        dlq = consume_all(kafka_bootstrap, f"{source}.dlq", expected=1, timeout_s=20)
+        dlq = read_to_end(kafka_bootstrap, f"{source}.dlq", at_least=1, timeout_s=20)
     # Then
     assert len(dlq) == 1 and dlq[0].value() == b"x" * 4096
     assert headers_dict(dlq[0])[h.DLQ_REASON] == b"non_retriable"
@@ -211,8 +211,8 @@ def test_poison_record_goes_to_dlq_and_worker_keeps_running(kafka_bootstrap: str
                        metrics_port=port)
     # When
     with running(cfg) as worker:
-        good = consume_all(kafka_bootstrap, source, expected=2, timeout_s=20)
-        dlq = consume_all(kafka_bootstrap, f"{source}.dlq", expected=1, timeout_s=10)
+        good = read_to_end(kafka_bootstrap, source, at_least=2, timeout_s=20)
+        dlq = read_to_end(kafka_bootstrap, f"{source}.dlq", at_least=1, timeout_s=10)
         wait_for(lambda: worker.counts["dead_lettered"] == 1, 5, "dead-letter ack")
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         assert not worker.stopping
@@ -238,7 +238,7 @@ def test_two_workers_in_one_group_split_the_partitions(kafka_bootstrap: str, new
         wait_for(lambda: len(w1.assignment()) == 2 and len(w2.assignment()) == 2, 30, "a 2/2 split")
         # When
         write_retry(kafka_bootstrap, source, [(f"m{i}", now_ms() + 200, i % 4) for i in range(400)])
-        got = consume_all(kafka_bootstrap, source, expected=400, timeout_s=30)
+        got = read_to_end(kafka_bootstrap, source, at_least=400, timeout_s=30)
         wait_for(lambda: w1.counts["republished"] + w2.counts["republished"] >= 400, 10, "acks")
         a1, a2 = w1.assignment(), w2.assignment()
     # Then: disjoint halves, both did work, every record once
@@ -259,8 +259,8 @@ def test_pattern_subscribes_to_every_matching_retry_topic(kafka_bootstrap: str, 
                        naming=naming)
     # When
     with running(cfg) as worker:
-        got_a = consume_all(kafka_bootstrap, a, expected=1, timeout_s=20)
-        got_b = consume_all(kafka_bootstrap, b, expected=1, timeout_s=20)
+        got_a = read_to_end(kafka_bootstrap, a, at_least=1, timeout_s=20)
+        got_b = read_to_end(kafka_bootstrap, b, at_least=1, timeout_s=20)
         assigned = {t for t, _ in worker.assignment()}
     # Then
     assert len(got_a) == 1 and len(got_b) == 1

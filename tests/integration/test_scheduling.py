@@ -34,10 +34,14 @@ def test_a_resumed_partition_is_read_at_once(
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     producer.produce(topic, b"first")
     producer.flush(10)
-    consumer = Consumer({
-        "bootstrap.servers": kafka_bootstrap, "group.id": unique_name("resume"),
-        "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": unique_name("resume"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     own: Owned[object] = Owned(max_pending=10)
     try:
         own.assigned(consumer, [TopicPartition(topic, 0)])

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,36 +33,30 @@ from confluent_kafka.admin import (
 
 from tests.conftest import _unavailable
 from tests.helpers.kafka import unique_name
+from tests.helpers.ports import reserve_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Every CLI output, worker log and stats text the session produced: grepped for secrets.
 _SEEN: list[str] = []
 
 
-def _free_base() -> int:
-    def free(port: int) -> bool:
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) != 0
-
-    for base in range(29192, 29992, 100):
-        if all(free(base + i) for i in range(21)):
-            return base
-    raise RuntimeError("no free port range for the SASL cluster")
-
-
 @pytest.fixture(scope="session")
 def sasl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from kafka_reliable.dev.cluster import DevCluster
 
-    c = DevCluster(brokers=1, base_port=_free_base(), data_dir=tmp_path_factory.mktemp("sasl-cluster"), sasl=True)
+    block = reserve_ports(21)
+    c = DevCluster(brokers=1, base_port=block.base, data_dir=tmp_path_factory.mktemp("sasl-cluster"), sasl=True)
     try:
-        c.start()
-    except Exception as exc:  # noqa: BLE001
-        _unavailable(f"security tests need the SASL dev cluster (Java + Maven): {exc}")
-    yield c
-    for n in c.nodes():
-        if c.pid(n.node_id):
-            c.signal_node(n.node_id, signal.SIGKILL)
+        try:
+            c.start()
+        except Exception as exc:  # noqa: BLE001
+            _unavailable(f"security tests need the SASL dev cluster (Java + Maven): {exc}")
+        yield c
+    finally:
+        for n in c.nodes():  # a half-started cluster too
+            if c.pid(n.node_id):
+                c.signal_node(n.node_id, signal.SIGKILL)
+        block.release()
 
 
 def _secrets(c: Any) -> list[str]:

@@ -8,7 +8,7 @@ import redis
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from tests.helpers.kafka import consume_all, create_topic, unique_name
+from tests.helpers.kafka import create_topic, read_to_end, unique_name
 
 
 def test_produce_and_consume_10k(kafka_bootstrap: str, new_topic) -> None:
@@ -21,7 +21,7 @@ def test_produce_and_consume_10k(kafka_bootstrap: str, new_topic) -> None:
         p.produce(topic, json.dumps(v).encode(), key=k.encode())
         p.poll(0)
     assert p.flush(30) == 0
-    got = consume_all(kafka_bootstrap, topic, expected=10_000)
+    got = read_to_end(kafka_bootstrap, topic, at_least=10_000)
     # Then
     assert len(got) == 10_000
     back = {m.key().decode(): json.loads(m.value()) for m in got}

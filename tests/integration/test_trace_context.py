@@ -11,9 +11,9 @@ from kafka_reliable import DeadLetterQueue, ReliableKafkaProducer
 from kafka_reliable.dlq.replay import ReplayOptions
 from kafka_reliable.worker import RetryWorker, WorkerConfig
 from tests.helpers.kafka import (
-    consume_all,
     create_topic,
     headers_dict,
+    read_to_end,
     unique_name,
     wait_for_config,
 )
@@ -38,7 +38,7 @@ def test_trace_headers_survive_retry_and_worker(kafka_bootstrap: str, admin: Adm
         mid = p.send_message(topic, {"order": 1}, key="k", headers={"traceparent": TP, "tracestate": TS})
         p.flush(30)
         assert p.get_message_status(mid) == "retrying"
-    [retry_rec] = consume_all(kafka_bootstrap, topic + ".retry", expected=1)
+    [retry_rec] = read_to_end(kafka_bootstrap, topic + ".retry", at_least=1)
     assert headers_dict(retry_rec)["traceparent"] == TP and headers_dict(retry_rec)["tracestate"] == TS
     # When the topic appears and the worker republishes
     create_topic(admin, topic)
@@ -47,7 +47,7 @@ def test_trace_headers_survive_retry_and_worker(kafka_bootstrap: str, admin: Adm
     t = threading.Thread(target=worker.run, daemon=True)
     t.start()
     try:
-        [final] = consume_all(kafka_bootstrap, topic, expected=1, timeout_s=30)
+        [final] = read_to_end(kafka_bootstrap, topic, at_least=1, timeout_s=30)
     finally:
         worker.stop()
         t.join(20)
@@ -65,7 +65,7 @@ def test_trace_headers_survive_dlq_and_replay(kafka_bootstrap: str, admin: Admin
                                producer_config={"compression_type": "none"}) as p:
         p.send_message(topic, b"z" * 20_000, key="k", headers={"traceparent": TP, "tracestate": TS})
         p.flush(30)
-    [dead] = consume_all(kafka_bootstrap, topic + ".dlq", expected=1)
+    [dead] = read_to_end(kafka_bootstrap, topic + ".dlq", at_least=1)
     assert headers_dict(dead)["traceparent"] == TP
     # When the limit is raised and the DLQ replayed
     res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
@@ -75,6 +75,6 @@ def test_trace_headers_survive_dlq_and_replay(kafka_bootstrap: str, admin: Admin
     result = DeadLetterQueue(bootstrap_servers=kafka_bootstrap).replay(topic, ReplayOptions(group_id=unique_name("r")))
     assert result.replayed == 1, result
     # Then the replayed record carries the same trace context, and the replay span is in the trace
-    [back] = consume_all(kafka_bootstrap, topic, expected=1)
+    [back] = read_to_end(kafka_bootstrap, topic, at_least=1)
     assert headers_dict(back)["traceparent"] == TP and headers_dict(back)["tracestate"] == TS
     assert _spans(otel_exporter, "kafka_reliable.replay")

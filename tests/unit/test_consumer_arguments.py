@@ -27,7 +27,10 @@ BAD_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
     ({"bootstrap_servers": "a:1,"}, "bootstrap_servers must name at least one host:port"),
     ({"bootstrap_servers": 9092}, "bootstrap_servers must be"),
     ({"retry_config": {"max_retries": 1}}, "retry_config must be a RetryConfig"),
-    ({"non_retriable_exceptions": "ValueError"}, "non_retriable_exceptions must be exception classes"),
+    (
+        {"non_retriable_exceptions": "ValueError"},
+        "non_retriable_exceptions must be exception classes",
+    ),
     ({"non_retriable_exceptions": [ValueError, "KeyError"]}, "got 'KeyError'"),
     ({"shutdown_timeout_s": -1}, "shutdown_timeout_s must be a number of seconds >= 0"),
     ({"shutdown_timeout_s": float("nan")}, "shutdown_timeout_s"),
@@ -45,9 +48,11 @@ BAD_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "fragment"), BAD_ARGUMENTS,
-                         ids=[next(iter(o)) + "=" + repr(next(iter(o.values())))[:20]
-                              for o, _ in BAD_ARGUMENTS])
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    BAD_ARGUMENTS,
+    ids=[next(iter(o)) + "=" + repr(next(iter(o.values())))[:20] for o, _ in BAD_ARGUMENTS],
+)
 def test_bad_argument_is_one_line_naming_it(overrides: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         ReliableConsumer(**{**BASE, **overrides})
@@ -69,25 +74,33 @@ OWNED: list[tuple[dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(("config", "fragment"), OWNED, ids=[next(iter(c)) for c, _ in OWNED])
-def test_consumer_config_cannot_override_what_the_consumer_owns(config: dict[str, Any],
-                                                                fragment: str) -> None:
+def test_consumer_config_cannot_override_what_the_consumer_owns(
+    config: dict[str, Any], fragment: str
+) -> None:
     with pytest.raises(ConfigurationError, match="consumer_config: ") as info:
         ReliableConsumer(**BASE, consumer_config=config)
     assert fragment in str(info.value)
 
 
 def test_consumer_config_values_that_agree_with_ours_are_accepted() -> None:
-    consumer = ReliableConsumer(**BASE, retry_config=RetryConfig(max_retries=1), consumer_config={
-        "enable.auto.commit": False, "producer.acks": "all", "producer.enable.idempotence": True,
-        "enable.partition.eof": "false",
-    })
+    consumer = ReliableConsumer(
+        **BASE,
+        retry_config=RetryConfig(max_retries=1),
+        consumer_config={
+            "enable.auto.commit": False,
+            "producer.acks": "all",
+            "producer.enable.idempotence": True,
+            "enable.partition.eof": "false",
+        },
+    )
     assert consumer.settings.producer == {"acks": "all", "enable.idempotence": True}
     assert "enable.auto.commit" not in consumer.settings.consumer
 
 
 def test_a_single_exception_class_and_a_single_topic_name_are_accepted() -> None:
-    consumer = ReliableConsumer(**{**BASE, "topics": "orders"}, non_retriable_exceptions=KeyError,
-                                shutdown_timeout_s=0)
+    consumer = ReliableConsumer(
+        **{**BASE, "topics": "orders"}, non_retriable_exceptions=KeyError, shutdown_timeout_s=0
+    )
     assert consumer.settings.topics == ("orders",)
     assert consumer.settings.non_retriable_exceptions == (KeyError,)
 
@@ -101,8 +114,11 @@ class _AsyncCallable:
         return None
 
 
-@pytest.mark.parametrize("handler", [_async_handler, functools.partial(_async_handler),
-                                     _AsyncCallable()], ids=["def", "partial", "__call__"])
+@pytest.mark.parametrize(
+    "handler",
+    [_async_handler, functools.partial(_async_handler), _AsyncCallable()],
+    ids=["def", "partial", "__call__"],
+)
 def test_run_refuses_an_async_handler_pointing_to_run_async(handler: Any) -> None:
     # Given a consumer (its cluster is unreachable: nothing may be read before the refusal)
     consumer = ReliableConsumer(**BASE)

@@ -16,13 +16,18 @@ from kafka_reliable.consumer import ReliableConsumer
 
 def _params(cls: type) -> list[tuple[str, Any, Any, Any]]:
     sig = inspect.signature(cls.__init__)
-    return [(p.name, p.kind, p.default, p.annotation)
-            for p in sig.parameters.values() if p.name != "self"]
+    return [
+        (p.name, p.kind, p.default, p.annotation)
+        for p in sig.parameters.values()
+        if p.name != "self"
+    ]
 
 
-@pytest.mark.parametrize(("sync", "aio"), [(ReliableKafkaProducer, AsyncReliableProducer),
-                                           (ReliableConsumer, AsyncReliableConsumer)],
-                         ids=["producer", "consumer"])
+@pytest.mark.parametrize(
+    ("sync", "aio"),
+    [(ReliableKafkaProducer, AsyncReliableProducer), (ReliableConsumer, AsyncReliableConsumer)],
+    ids=["producer", "consumer"],
+)
 def test_async_twin_signature_matches_the_sync_one(sync: type, aio: type) -> None:
     assert _params(aio) == _params(sync)
     assert all(kind is inspect.Parameter.KEYWORD_ONLY for _, kind, _, _ in _params(aio))
