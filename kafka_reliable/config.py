@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -42,15 +43,15 @@ class RetryConfig:
             raise ConfigurationError(f"RetryConfig.max_retries must be an int >= 0, got {self.max_retries!r}")
         for name in ("initial_delay_ms", "max_delay_ms"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-                raise ConfigurationError(f"RetryConfig.{name} must be a number >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise ConfigurationError(f"RetryConfig.{name} must be a finite number >= 0, got {v!r}")
         if self.max_delay_ms < self.initial_delay_ms:
             raise ConfigurationError(
                 f"RetryConfig.max_delay_ms ({self.max_delay_ms}) is below initial_delay_ms ({self.initial_delay_ms})"
             )
         m = self.backoff_multiplier
-        if isinstance(m, bool) or not isinstance(m, int | float) or m < 1.0:
-            raise ConfigurationError(f"RetryConfig.backoff_multiplier must be >= 1.0, got {m!r}")
+        if isinstance(m, bool) or not isinstance(m, int | float) or not math.isfinite(m) or m < 1.0:
+            raise ConfigurationError(f"RetryConfig.backoff_multiplier must be a finite number >= 1.0, got {m!r}")
         if self.retriable_errors is not None:
             if isinstance(self.retriable_errors, str):
                 raise ConfigurationError("RetryConfig.retriable_errors must be a list of names, not a string")
@@ -387,6 +388,31 @@ def client_config(conf: Mapping[str, Any]) -> dict[str, Any]:
 def redact(conf: Mapping[str, Any]) -> dict[str, Any]:
     """A copy safe to log or print: secret values replaced by ``***``."""
     return {k: ("***" if _SECRET_KEY.search(k) else v) for k, v in conf.items()}
+
+
+#: A secret-looking key followed by its value, whatever the separator (``=``, ``:``, blanks).
+_SECRET_IN_TEXT = re.compile(
+    r"([\w.-]*(?:password|secret|jaas\.config|oauthbearer\.config|key\.pem|token|credentials?)[\w.-]*)"
+    r"(\s*[=:]\s*|\s+)(?!\*\*\*)(\S+)", re.I)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the value after every secret-looking key replaced by ``***``, whatever the
+    separator (``sasl.password=x``, ``sasl.password:x``, ``sasl.password x``): for messages that
+    repeat what the user typed (argparse's usage errors)."""
+    return _SECRET_IN_TEXT.sub(r"\1\2***", text)
+
+
+def parse_kafka_item(item: str, *, where: str = "--kafka-config") -> tuple[str, str]:
+    """``"key=value"`` -> ``(key, value)``; ConfigurationError otherwise, naming only the key as
+    typed (up to the first separator): the value is never shown, it may be a password."""
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep or not key or re.search(r"[\s:]", key):
+        head = re.split(r"[\s=:]", item.strip(), maxsplit=1)[0]
+        shown = f"{head!r} and a value (not shown)" if head != item.strip() else repr(head)
+        raise ConfigurationError(f"{where} wants KEY=VALUE (with '='), got {shown}")
+    return key, value
 
 
 def redact_url(url: str) -> str:

@@ -11,6 +11,8 @@ from kafka_reliable.config import (
     check_bootstrap_servers,
     check_client_keys,
     kafka_config_from_env,
+    legal_topic_name,
+    parse_kafka_item,
     redact_url,
 )
 from kafka_reliable.errors import ConfigurationError, KafkaReliableError
@@ -87,6 +89,14 @@ def bootstrap_servers(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def topic_name(text: str) -> str:
+    """A TOPIC argument Kafka would accept: an illegal name is a usage error, not "not found"."""
+    if not legal_topic_name(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a legal topic name (1-249 of [a-zA-Z0-9._-], not '.' or '..')")
+    return text
+
+
 def suffix(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("a companion topic suffix cannot be empty")
@@ -116,10 +126,8 @@ def client_conf(args: argparse.Namespace) -> dict[str, Any]:
                                                                           "--bootstrap-servers")}
     extra: dict[str, Any] = dict(kafka_config_from_env(os.environ))  # --kafka-config wins
     for item in args.kafka_config:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigurationError(f"--kafka-config wants KEY=VALUE, got {item.split('=')[0]!r}")
-        extra[key.strip()] = value
+        key, value = parse_kafka_item(item)
+        extra[key] = value
     check_client_keys(extra, where="--kafka-config")
     conf.update(extra)
     if "bootstrap.servers" in extra:
@@ -145,13 +153,14 @@ def connect_admin(conf: dict[str, Any], timeout_s: float) -> Any:
     while True:
         remaining = deadline - time.monotonic()
         try:
-            admin.list_topics(timeout=max(0.05, min(0.5, remaining)))
+            admin.list_topics(timeout=max(0.05, min(0.25, remaining)))
             return admin
         except KafkaException as exc:
             last = kafka_message(exc)
         admin.poll(0)
-        if any(name in _GIVE_UP_ERRORS for name, _ in errors) or time.monotonic() >= deadline:
-            raise ClusterUnreachableError(_unreachable(conf["bootstrap.servers"], errors, last, timeout_s))
+        mismatch = protocol_hint(str(conf.get("security.protocol", "plaintext")), errors)
+        if mismatch or any(name in _GIVE_UP_ERRORS for name, _ in errors) or time.monotonic() >= deadline:
+            raise ClusterUnreachableError(_unreachable(conf, errors, last, timeout_s))
 
 
 def kafka_message(exc: BaseException) -> str:
@@ -160,9 +169,29 @@ def kafka_message(exc: BaseException) -> str:
     return str(err.str()) if hasattr(err, "str") else str(exc)
 
 
-def _unreachable(bootstrap: str, errors: list[tuple[str, str]], last: str, timeout_s: float) -> str:
+def _unreachable(conf: dict[str, Any], errors: list[tuple[str, str]], last: str, timeout_s: float) -> str:
     causes = [text for name, text in errors if name != "_ALL_BROKERS_DOWN"]
     cause = causes[0] if causes else (errors[0][1] if errors else last)
     if not errors:
         cause = f"no answer within {timeout_s:g} s ({cause})"
-    return f"cannot reach Kafka at {bootstrap}: {cause}"
+    hint = protocol_hint(str(conf.get("security.protocol", "plaintext")), errors)
+    return f"cannot reach Kafka at {conf['bootstrap.servers']}: {hint}{cause}"
+
+
+#: Words of librdkafka's errors when client and listener speak different security protocols.
+_MISMATCH_SIGNS = ("SASL state", "supported mechanisms", "PLAINTEXT broker listener",
+                   "security.protocol", "SSL handshake failed", "Disconnected while requesting ApiVersion")
+
+
+def protocol_hint(protocol: str, errors: list[tuple[str, str]]) -> str:
+    """``"likely a protocol mismatch …; "`` when the errors look like the client and the
+    listener disagree on the security protocol (SASL/SSL settings against a PLAINTEXT listener,
+    or the reverse), else ``""``."""
+    texts = [text for name, text in errors if name in ("_TRANSPORT", "_AUTHENTICATION", "_SSL")]
+    if not any(sign in text for text in texts for sign in _MISMATCH_SIGNS):
+        return ""
+    if protocol.lower() == "plaintext":
+        return ("likely a protocol mismatch: the client speaks PLAINTEXT and the listener seems to "
+                "want SASL or SSL (set security.protocol with --kafka-config); ")
+    return (f"likely a protocol mismatch: security.protocol={protocol} but the listener does not "
+            "seem to speak it (a PLAINTEXT listener?); ")

@@ -17,7 +17,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.prompt import Confirm
 
 from kafka_reliable.cli import _dlq_render as render
-from kafka_reliable.cli.common import client_conf, connection_parent
+from kafka_reliable.cli.common import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    ClusterUnreachableError,
+    client_conf,
+    connect_admin,
+    connection_parent,
+    topic_name,
+)
 from kafka_reliable.dlq import (
     DeadLetterQueue,
     DlqError,
@@ -31,6 +38,7 @@ from kafka_reliable.dlq import (
 from kafka_reliable.dlq.reader import Offsets
 from kafka_reliable.dlq.replay import DEFAULT_MAX_REPLAYS
 from kafka_reliable.errors import ConfigurationError
+from kafka_reliable.logs import flush_repeats
 
 EXIT_OK = 0
 #: Kafka or operational failure (broker unreachable, delete or replay failed).
@@ -102,18 +110,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         return p
 
     p = verb("stats", "sizes, source topics, error classes and ages of one DLQ or of all", _stats)
-    p.add_argument("topic", nargs="?", metavar="TOPIC", help="one DLQ (default: every *.dlq / *-dlt / *.DLT topic)")
+    p.add_argument("topic", nargs="?", metavar="TOPIC", type=topic_name, help="one DLQ (default: every *.dlq / *-dlt / *.DLT topic)")
     p.add_argument("--scan-limit", type=int, default=100_000, help="records read per DLQ for breakdowns")
     p.add_argument("--json", action="store_true", help="one JSON object")
 
     p = verb("list", "list DLQ records with their error context (oldest first)", _list)
-    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("topic", metavar="TOPIC", type=topic_name)
     p.add_argument("--limit", type=int, default=50, help="at most this many records (default %(default)s)")
     _filters(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     p = verb("show", "one DLQ record in full: headers, error, stack trace, value", _show)
-    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("topic", metavar="TOPIC", type=topic_name)
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--offset", metavar="P:O", help="partition:offset in the DLQ topic")
     where.add_argument("--message-id", metavar="ID", help="kafka_reliable.message.id (or Karafka trace id)")
@@ -121,7 +129,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = verb("replay", "re-publish DLQ records to their original topic, or a consumer group's record to the "
              "group's retry topic, due now (resumable, rate-limited)", _replay)
-    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("topic", metavar="TOPIC", type=topic_name)
     p.add_argument("--max-messages", type=int, help="replay at most this many records in this run")
     p.add_argument("--rate", type=float, help="at most this many records per second (> 0)")
     p.add_argument("--to-topic", help="target topic instead of the original topic (or the group's retry topic)")
@@ -139,7 +147,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="result as one JSON object")
 
     p = verb("purge", "delete DLQ records (Kafka delete_records): all, or those before TIME", _purge)
-    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("topic", metavar="TOPIC", type=topic_name)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--before", metavar="TIME", help="delete records stamped before TIME")
     what.add_argument("--all", action="store_true", help="delete every record up to the high watermark")
@@ -180,13 +188,14 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except ReplayTargetError as exc:
         _err(f"error: {exc}")
         return EXIT_NOT_FOUND if exc.missing else EXIT_USAGE
-    except (DlqError, KafkaException) as exc:
+    except (DlqError, KafkaException, ClusterUnreachableError) as exc:
         _err(f"error: {exc}")
         return EXIT_FAILURE
 
 
 def _err(text: str) -> None:
-    """One line on stderr (never wrapped)."""
+    """One line on stderr (never wrapped), after librdkafka's repeat counts (the error stays last)."""
+    flush_repeats()
     print(f"kafka-reliable dlq: {text}", file=sys.stderr, flush=True)
 
 
@@ -195,7 +204,10 @@ def _dlq(args: argparse.Namespace) -> DeadLetterQueue:
         conf = client_conf(args)
     except ConfigurationError as exc:
         raise _Usage(str(exc)) from exc
-    return DeadLetterQueue(conf=conf, max_replays=getattr(args, "max_replays", DEFAULT_MAX_REPLAYS))
+    # one bounded first contact: an unreachable cluster or a protocol mismatch is one line at once
+    admin = connect_admin(conf, DEFAULT_CONNECT_TIMEOUT_S)
+    return DeadLetterQueue(conf=conf, admin=admin,
+                           max_replays=getattr(args, "max_replays", DEFAULT_MAX_REPLAYS))
 
 
 def _time(text: str | None, option: str) -> int | None:
@@ -260,10 +272,10 @@ def _stop_on_signals() -> Iterator[Callable[[], bool]]:
 # ---- verbs ---------------------------------------------------------------------------------
 
 def _stats(args: argparse.Namespace) -> int:
-    d = _dlq(args)
-    r = None
     if args.topic is None and args.group is not None:
         raise _Usage("--group needs TOPIC (the source topic of the consumer group's DLQ)")
+    d = _dlq(args)
+    r = None
     if args.topic is not None and (r := _resolve(d, args)) is None:
         return EXIT_NOT_FOUND
     stats = d.stats(None if r is None else r.dlq_topic, scan_limit=args.scan_limit)
@@ -292,15 +304,16 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    if args.offset is not None:
+        p, sep, o = args.offset.partition(":")
+        if not sep or not p.isdigit() or not o.isdigit():
+            raise _Usage(f"--offset wants PARTITION:OFFSET, got {args.offset!r}")
     d = _dlq(args)
     r = _resolve(d, args)
     if r is None:
         return EXIT_NOT_FOUND
     name = r.dlq_topic
     if args.offset is not None:
-        p, sep, o = args.offset.partition(":")
-        if not sep or not p.isdigit() or not o.isdigit():
-            raise _Usage(f"--offset wants PARTITION:OFFSET, got {args.offset!r}")
         m = d.reader.show(name, partition=int(p), offset=int(o))
     else:
         m = d.reader.find(name, args.message_id)

@@ -17,6 +17,7 @@ from kafka_reliable.cli.common import (
     bootstrap_servers,
     connect_admin,
     non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
     redis_url,
@@ -62,7 +63,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="avro: single-object encoding (Confluent framing with --registry-url)")
     p.add_argument("--registry-url", default=None, help="schema registry for the Confluent wire format")
     p.add_argument("--seed", type=int, default=None, help="same seed and --start-ms give the same records")
-    p.add_argument("--start-ms", type=int, default=None, help="simulated start time (epoch ms; default now)")
+    p.add_argument("--start-ms", type=non_negative_int, default=None,
+                   help="simulated start time (epoch ms >= 0; default now)")
     p.add_argument("--topic-prefix", default="", help="prefix of transactions/user-events/product-updates")
     p.add_argument("--partitions", type=positive_int, default=3, help="partitions of topics created (default 3)")
     p.add_argument("--max-records", type=positive_int, default=None, help="stop after this many records")

@@ -6,7 +6,6 @@ import argparse
 import importlib
 import logging
 import pkgutil
-import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import Any, NoReturn
 
 import kafka_reliable.cli as cli_pkg
 from kafka_reliable import __version__
+from kafka_reliable.config import redact_text
 from kafka_reliable.errors import InputError, KafkaReliableError
 from kafka_reliable.logs import LIBRDKAFKA_LOGGER, client_logger, flush_repeats
 
@@ -32,15 +32,12 @@ one level quieter than ours: default warnings (librdkafka: errors), -v info (lib
 warnings), -vv debug, -q errors only (none of librdkafka's), -qq nothing but the final error."""
 
 
-#: ``key=value`` arguments whose value must never be echoed (argparse repeats bad arguments).
-_SECRET_ARG = re.compile(r"((?:password|secret|jaas\.config|token|credentials?)[\w.]*=)\S+", re.I)
-
-
 class _Parser(argparse.ArgumentParser):
-    """argparse, except that a usage error never echoes a secret given as ``key=value``."""
+    """argparse, except that a usage error never echoes a secret (``key=value``, ``key:value``,
+    ``key value``: argparse repeats unrecognized arguments)."""
 
     def error(self, message: str) -> NoReturn:
-        super().error(_SECRET_ARG.sub(r"\1***", message))
+        super().error(redact_text(message))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,18 +1,20 @@
-"""The console's view of the cluster: one admin client and one read-only consumer, shared.
+"""The console's view of the cluster: one shared admin client, a short-lived consumer per read.
 
-A librdkafka consumer is not safe for concurrent use, so reads take :attr:`Cluster.lock`;
-keeping the consumer open saves its connection set-up on every page (a first page of a big
-DLQ is one fetch per partition, nothing more).
+Each bounded read (a page, a record, a sample) gets a consumer of its own (:meth:`reading`):
+librdkafka holds a reused consumer's next fetch back by up to a second after a re-assignment
+(a stale fetch of the previous read is still being served), while a fresh one fetches at once,
+tens of milliseconds in all. At most :data:`MAX_READERS` reads run at the same time.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from kafka_reliable.config import client_config
@@ -22,10 +24,16 @@ from kafka_reliable.dlq.reader import Offsets
 TOPICS_TTL_S = 5.0
 #: Group id of the console's reader (it never commits).
 CONSOLE_READER_GROUP = "kafka-reliable-console-reader"
-#: The reader's fetch settings: a read is bounded and often ends at the high watermark, where
-#: the last fetch long-polls (``fetch.wait.max.ms``) and a partition's end backs its fetches
-#: off (``fetch.error.backoff.ms``), 500 ms each by default: the next page would wait for them.
-READER_SETTINGS = {"fetch.wait.max.ms": 10, "fetch.error.backoff.ms": 10, "fetch.queue.backoff.ms": 10}
+#: A read's fetch settings: a read is bounded and often ends at the high watermark, where a
+#: fetch long-polls (``fetch.wait.max.ms``) and a partition's end backs fetches off
+#: (``fetch.error.backoff.ms``), 500 ms each by default.
+READER_SETTINGS = {
+    "fetch.wait.max.ms": 10,
+    "fetch.error.backoff.ms": 10,
+    "fetch.queue.backoff.ms": 10,
+}
+#: Reads running at the same time (each holds a consumer and its connections).
+MAX_READERS = 4
 
 Watermarks = dict[int, tuple[int, int]]
 
@@ -36,9 +44,8 @@ class Cluster:
     def __init__(self, conf: Mapping[str, Any], *, timeout_s: float = 10.0) -> None:
         self.conf = client_config(conf)
         self.timeout_s = timeout_s
-        self.lock = threading.Lock()
+        self._readers = threading.BoundedSemaphore(MAX_READERS)
         self._admin: AdminClient | None = None
-        self._offsets: Offsets | None = None
         self._topics: dict[str, int] = {}
         self._parts: dict[str, tuple[float, int | None]] = {}
         self._topics_at = 0.0
@@ -49,21 +56,22 @@ class Cluster:
             self._admin = AdminClient(self.conf)
         return self._admin
 
-    @property
-    def reader(self) -> Offsets:
-        """The shared read-only consumer (use it under :attr:`lock`)."""
-        if self._offsets is None:
-            self._offsets = Offsets(
-                self.conf, group_id=CONSOLE_READER_GROUP, timeout_s=self.timeout_s,
+    @contextmanager
+    def reading(self) -> Iterator[Consumer]:
+        """A read-only consumer for one bounded read (closed afterwards)."""
+        with self._readers:
+            o = Offsets(
+                self.conf,
+                group_id=CONSOLE_READER_GROUP,
+                timeout_s=self.timeout_s,
                 consumer_settings=READER_SETTINGS,
             )
-        return self._offsets
+            try:
+                yield o.consumer
+            finally:
+                o.consumer.close()
 
     def close(self) -> None:
-        with self.lock:
-            if self._offsets is not None:
-                self._offsets.consumer.close()
-                self._offsets = None
         self._admin = None
 
     def topics(self, *, fresh: bool = False) -> dict[str, int]:
@@ -86,7 +94,9 @@ class Cluster:
         if time.monotonic() - at > TOPICS_TTL_S:
             md = self.admin.list_topics(topic=topic, timeout=self.timeout_s)
             t = md.topics.get(topic)
-            count = len(t.partitions) if t is not None and t.error is None and t.partitions else None
+            count = (
+                len(t.partitions) if t is not None and t.error is None and t.partitions else None
+            )
             self._parts[topic] = (time.monotonic(), count)
         return count
 

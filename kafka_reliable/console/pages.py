@@ -146,8 +146,8 @@ def _read_one(cluster: Cluster, topic: str, partition: int, offset: int) -> DlqM
             if hi > lo
             else f"offset {offset} is out of range: partition {partition} of {topic} is empty"
         )
-    with cluster.lock:
-        for msg in RangeReader(cluster.reader.consumer, topic, {partition: (offset, offset + 1)}):
+    with cluster.reading() as consumer:
+        for msg in RangeReader(consumer, topic, {partition: (offset, offset + 1)}):
             return DlqMessage.from_record(msg)
     raise ConsoleInputError(f"record {partition}:{offset} of {topic} is no longer there")
 

@@ -98,18 +98,17 @@ def read_page(
     page = Page(total=sum(hi - lo for lo, hi in wm.values()), newest_first=newest_first)
     found: dict[int, list[DlqMessage]] = {p: [] for p in wm}
     chunk = size
-    with cluster.lock:
-        while sum(len(v) for v in found.values()) < size:
-            ranges = _ranges(wm, pos, chunk, newest_first)
-            if not ranges:
-                break
-            _read(cluster, topic, ranges, flt, found, page)
-            for p, (start, end) in ranges.items():
-                pos[p] = start if newest_first else end
-            if page.scanned >= scan_budget:
-                page.budget_hit = True
-                break
-            chunk = min(chunk * 4, MAX_CHUNK)
+    while sum(len(v) for v in found.values()) < size:
+        ranges = _ranges(wm, pos, chunk, newest_first)
+        if not ranges:
+            break
+        _read(cluster, topic, ranges, flt, found, page)
+        for p, (start, end) in ranges.items():
+            pos[p] = start if newest_first else end
+        if page.scanned >= scan_budget:
+            page.budget_hit = True
+            break
+        chunk = min(chunk * 4, MAX_CHUNK)
     return _finish(page, found, pos, wm, size)
 
 
@@ -132,13 +131,14 @@ def _read(
     found: dict[int, list[DlqMessage]],
     page: Page,
 ) -> None:
-    for msg in RangeReader(cluster.reader.consumer, topic, ranges):
-        page.scanned += 1
-        if flt is not None and _cannot_match(flt, msg):
-            continue
-        m = DlqMessage.from_record(msg)
-        if flt is None or flt.matches(m):
-            found[m.partition].append(m)
+    with cluster.reading() as consumer:
+        for msg in RangeReader(consumer, topic, ranges):
+            page.scanned += 1
+            if flt is not None and _cannot_match(flt, msg):
+                continue
+            m = DlqMessage.from_record(msg)
+            if flt is None or flt.matches(m):
+                found[m.partition].append(m)
 
 
 def _cannot_match(flt: DlqFilter, msg: Message) -> bool:

@@ -136,14 +136,22 @@ def build(m: DlqMessage, registry_url: str | None = None) -> RecordView:
     """The page's view of ``m``; the error context from the dialects' public decoding step."""
     decoded = decode_message(m)
     replays = m.replay_count if m.replay_count_readable else "unreadable"
-    hops = _pairs([
-        ("message id", m.message_id), ("failed attempts", m.retry_count),
-        ("first failure", _when(m.first_failed_at_ms)),
-        ("last failure", _when(m.last_failed_at_ms)),
-        ("replayed", replays), ("DLQ record time", _when(m.timestamp_ms)),
-    ])
+    hops = _pairs(
+        [
+            ("message id", m.message_id),
+            ("failed attempts", m.retry_count),
+            ("first failure", _when(m.first_failed_at_ms)),
+            ("last failure", _when(m.last_failed_at_ms)),
+            ("replayed", replays),
+            ("DLQ record time", _when(m.timestamp_ms)),
+        ]
+    )
     return RecordView(
-        m=m, headers=[_header(k, v, m.dialect) for k, v in m.headers],
-        value=value_view(m.value, registry_url), context=_context(decoded.fields), hops=hops,
-        notes=decoded.notes, replay=decoded.replay,
+        m=m,
+        headers=[_header(k, v, m.dialect) for k, v in m.headers],
+        value=value_view(m.value, registry_url),
+        context=_context(decoded.fields),
+        hops=hops,
+        notes=decoded.notes,
+        replay=decoded.replay,
     )

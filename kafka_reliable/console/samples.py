@@ -53,15 +53,16 @@ def sample_dlq(cluster: Cluster, topic: str, n: int = DLQ_SAMPLE) -> DlqSample:
     newest = {p: (max(lo, hi - per), hi) for p, (lo, hi) in wm.items()}
     firsts = {p: (lo, lo + 1) for p, (lo, hi) in wm.items() if hi > lo}
     stamps: list[int] = []
-    with cluster.lock:
-        for msg in RangeReader(cluster.reader.consumer, topic, newest):
+    with cluster.reading() as consumer:
+        for msg in RangeReader(consumer, topic, newest):
             m = DlqMessage.from_record(msg)
             out.sampled += 1
             out.error_classes[m.error_class or "(unknown)"] += 1
             out.dialects[m.dialect] += 1
             if m.timestamp_ms is not None:
                 stamps.append(m.timestamp_ms)
-        for msg in RangeReader(cluster.reader.consumer, topic, firsts):
+    with cluster.reading() as consumer:  # a consumer per read: see Cluster.reading
+        for msg in RangeReader(consumer, topic, firsts):
             ts_type, ts = msg.timestamp()
             if ts_type and ts >= 0:
                 stamps.append(ts)
@@ -79,8 +80,8 @@ def retry_head(cluster: Cluster, topic: str, group: str, n: int = RETRY_SAMPLE) 
     per = _split(n, len(wm))
     ranges = {p: (s, min(wm[p][1], s + per)) for p, s in starts.items()}
     now = now_ms()
-    with cluster.lock:
-        for msg in RangeReader(cluster.reader.consumer, topic, ranges):
+    with cluster.reading() as consumer:
+        for msg in RangeReader(consumer, topic, ranges):
             out.sampled += 1
             raw = msg.headers() or []
             pairs = [

@@ -16,7 +16,9 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import NoReturn
 
+from kafka_reliable.config import redact_text
 from kafka_reliable.errors import InputError, KafkaReliableError
 from kafka_reliable.logs import LIBRDKAFKA_LOGGER, client_logger, flush_repeats
 from kafka_reliable.worker.settings import DEFAULT_GROUP, DEFAULT_STARTUP_TIMEOUT_S, from_values
@@ -93,9 +95,16 @@ def _install_signal_handlers(worker: RetryWorker) -> None:
     signal.signal(signal.SIGINT, handle)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error never echoes a secret, whatever its separator (``config.redact_text``)."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(redact_text(message))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m kafka_reliable.worker``: the same as ``kafka-reliable retry-worker``."""
-    parser = argparse.ArgumentParser(prog="python -m kafka_reliable.worker",
+    parser = _Parser(prog="python -m kafka_reliable.worker",
                                      description="The kafka-reliable retry worker. Exit codes: 0 stopped, "
                                      "1 could not start or fatal error, 2 usage error.")
     add_arguments(parser)

@@ -3,7 +3,9 @@
 A record that can never be republished is a poison record: it goes at once (no retries) to
 the DLQ of the topic it came from with reason ``poison``. That is a record whose headers
 cannot be read (missing or garbled), and one whose ``original.topic`` is not a legal topic
-name, or is one whose companion names (``<topic>.retry``/``.dlq``) would not be.
+name, is one whose companion names (``<topic>.retry``/``.dlq``) would not be, or is itself a
+companion topic (``orders.retry``, ``orders.dlq``, a group's ``orders.g.retry``): republishing
+there would feed the worker its own input and create ``orders.retry.retry``.
 
 Decoding reads only what a republish needs (target, attempt, due time, replay count, message
 id) and builds the republish headers in the same pass: it runs for every record. The full
@@ -191,6 +193,8 @@ def _unusable(topic: str, retry_suffix: str, dlq_suffix: str) -> str | None:
     """``unusable_target`` cached by plain strings (hashing a TopicNaming per record costs more)."""
     if not legal_topic_name(topic):
         return f"{h.ORIGINAL_TOPIC} {topic!r} is not a legal topic name"
+    if topic.endswith((retry_suffix, dlq_suffix)):
+        return f"{h.ORIGINAL_TOPIC} {topic!r} is a companion topic, never a republish target"
     for companion in (topic + retry_suffix, topic + dlq_suffix):
         if not legal_topic_name(companion):
             return f"{h.ORIGINAL_TOPIC} {topic!r}: its companion topic {companion!r} would not be a legal name"

@@ -22,14 +22,32 @@ from kafka_reliable.config import (
     check_client_keys,
     kafka_config_from_env,
     legal_topic_name,
+    parse_kafka_item,
     redact,
 )
 from kafka_reliable.errors import ConfigurationError
+from kafka_reliable.owned_keys import Owned, owned, refuse_owned
 
 DEFAULT_GROUP = "kafka-reliable-retry"
 DEFAULT_MAX_PENDING = 10_000
 #: Seconds the worker waits for the cluster's first answer before it gives up (exit 1).
 DEFAULT_STARTUP_TIMEOUT_S = 30.0
+
+#: Consumer keys the worker sets itself (its commits and what it reads depend on them).
+CONSUMER_OWNED: tuple[Owned, ...] = (
+    owned("group.id", "use --group"),
+    owned("enable.auto.commit", "the worker commits each offset after its republish is acknowledged",
+          "false"),
+    owned("enable.auto.offset.store", "the worker stores offsets itself", "false"),
+    owned("isolation.level", "the worker reads read_committed so aborted hops are never seen",
+          "read_committed"),
+)
+#: Producer keys the worker sets itself (a republish must be acknowledged by all replicas, once).
+WORKER_PRODUCER_OWNED: tuple[Owned, ...] = (
+    owned("transactional.id", "use --transactional (one transactional id per worker instance)"),
+    owned("acks", "the worker republishes with acks=all", "all", "-1"),
+    owned("enable.idempotence", "the worker's producer must be idempotent", "true"),
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -80,6 +98,7 @@ class WorkerConfig:
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ConfigurationError(f"--pattern is not a valid regex: {exc}") from exc
+            _check_librdkafka_regex(self.pattern, self.subscription()[0])
         if not self.bootstrap_servers:
             raise ConfigurationError("bootstrap servers are empty")
         for name in ("max_pending", "commit_interval_ms", "poll_batch", "delivery_timeout_ms",
@@ -88,6 +107,7 @@ class WorkerConfig:
                 raise ConfigurationError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
             raise ConfigurationError(f"metrics port {self.metrics_port} is out of range")
+        check_owned_keys(self.kafka_config, transactional=self.transactional)
         for name in ("startup_timeout_s", "shutdown_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigurationError(f"{name} (--{name.replace('_', '-')}) must be > 0, got {getattr(self, name)}")
@@ -145,14 +165,24 @@ class WorkerConfig:
         }
 
 
+def _check_librdkafka_regex(pattern: str, subscription: str) -> None:
+    """librdkafka's regex engine is not Python's (no ``(?i)``, no lookarounds): ask it, with a
+    client that connects nowhere, so a pattern it refuses is a usage error naming the pattern."""
+    from confluent_kafka import Consumer, KafkaException
+
+    probe = Consumer({"group.id": "kafka-reliable-pattern-check", "log_level": 0})
+    try:
+        probe.subscribe([subscription])
+    except KafkaException:
+        raise ConfigurationError(
+            f"--pattern {pattern!r} is a Python regex librdkafka's regex engine does not accept "
+            "(POSIX-style: no (?i) flags, lookarounds or non-greedy quantifiers)") from None
+    finally:
+        probe.close()
+
+
 def parse_kafka_config(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    out: list[tuple[str, str]] = []
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigurationError(f"--kafka-config expects key=value, got {item.split('=')[0]!r}")
-        out.append((key.strip(), value))
-    return tuple(out)
+    return tuple(parse_kafka_item(item) for item in items)
 
 
 def check_kafka_config(items: Sequence[tuple[str, str]]) -> None:
@@ -162,6 +192,21 @@ def check_kafka_config(items: Sequence[tuple[str, str]]) -> None:
         head, _, rest = key.partition(".")
         bare = rest if head in ("producer", "consumer", "admin") and rest else key
         check_client_keys({bare: value}, where="--kafka-config")
+
+
+def check_owned_keys(items: Sequence[tuple[str, str]], *, transactional: bool = False) -> None:
+    """Refuse ``--kafka-config`` keys that would override what the worker owns (``CONSUMER_OWNED``,
+    ``WORKER_PRODUCER_OWNED``), naming the flag to use instead; a bare key counts for both clients."""
+    for key, value in items:
+        head, _, rest = key.partition(".")
+        prefix, bare = (f"{head}.", rest) if head in ("producer", "consumer", "admin") and rest else ("", key)
+        if transactional and prefix != "consumer." and bare == "enable.idempotence" and \
+                str(value).strip().lower() != "true":
+            raise ConfigurationError(f"--transactional needs the idempotent producer: drop "
+                                     f"--kafka-config {prefix}enable.idempotence={value}")
+        rules = {"consumer.": CONSUMER_OWNED, "producer.": WORKER_PRODUCER_OWNED, "admin.": ()}.get(
+            prefix, CONSUMER_OWNED + WORKER_PRODUCER_OWNED)
+        refuse_owned({bare: value}, rules, where="--kafka-config", prefix=prefix)
 
 
 def _bool(text: str, name: str) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing as mp
 import random
 import shutil
 from collections.abc import Callable, Iterator
@@ -19,8 +18,9 @@ from typing import Any
 import pytest
 import redis
 
+from kafka_reliable.aio import AsyncReliableProducer
 from kafka_reliable.aio.dedup import AsyncClaims, async_client_from_url
-from kafka_reliable.dedup import RedisDeduplicator, content_key
+from kafka_reliable.dedup import ProcessedMessages, RedisDeduplicator, content_key
 from kafka_reliable.dedup.commands import slot_of
 from kafka_reliable.dev.redis_cluster import DevRedisCluster
 from kafka_reliable.errors import DeduplicationUnavailableError
@@ -30,6 +30,7 @@ from tests.helpers.cli import cli
 from tests.helpers.kafka import read_to_end
 from tests.helpers.ports import free_port
 from tests.helpers.waits import wait_until
+from tests.integration.dedup_helpers import two_producers_send_once
 
 pytestmark = pytest.mark.xdist_group("redis_cluster")
 
@@ -132,66 +133,15 @@ def test_async_claims_on_the_cluster(cluster: DevRedisCluster) -> None:
     assert min(_count(cluster, i, prefix.encode()) for i in range(3)) > 250
 
 
-def _send_in_process(
-    bootstrap: str, url: str, topic: str, n: int, seed: int, barrier: Any, out: Any, spool: str
-) -> None:
-    """One producer process: the same ``n`` records, in its own order, in batches of 500."""
-    values = [{"order": i} for i in range(n)]
-    random.Random(seed).shuffle(values)
-    producer = ReliableKafkaProducer(
-        bootstrap_servers=bootstrap, enable_deduplication=True, redis_url=url, spool_path=spool
-    )
-    sent = duplicates = 0
-    try:
-        barrier.wait(timeout=60)
-        for i in range(0, n, 500):
-            result = producer.send_batch(
-                topic, values[i : i + 500], key_extractor=lambda v: str(v["order"])
-            )
-            sent += result["sent"]
-            duplicates += result["duplicates"]
-    finally:
-        producer.close()
-    out.put((sent, duplicates))
-
-
 def test_two_processes_send_the_same_10000_records_once(
     cluster: DevRedisCluster, kafka_bootstrap: str, new_topic: Callable[..., str], tmp_path: Path
 ) -> None:
-    # Given two producer processes on the cluster, each holding the same 10,000 records
+    # Given two producer processes on the cluster (by URL), each holding the same 10,000 records
     topic = new_topic(partitions=3, prefix="dedup-cluster")
-    ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(2), ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_send_in_process,
-            args=(
-                kafka_bootstrap,
-                cluster.url,
-                topic,
-                10_000,
-                seed,
-                barrier,
-                out,
-                str(tmp_path / f"spool-{seed}.db"),
-            ),
-        )
-        for seed in (1, 2)
-    ]
-    # When both send at the same time
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-    # Then exactly 10,000 records are on the topic (read to the watermarks), each once
-    assert [p.exitcode for p in procs] == [0, 0]
-    assert sum(s for s, _ in results) == 10_000
-    assert sum(d for _, d in results) == 10_000
-    orders = sorted(
-        json.loads(m.value() or b"null")["order"] for m in read_to_end(kafka_bootstrap, topic)
+    # When both send at the same time, in batches of 500 / Then exactly 10,000 are on the topic
+    two_producers_send_once(
+        kafka_bootstrap, cluster.url, topic, 10_000, tmp_path, batch=500, as_client=False
     )
-    assert orders == list(range(10_000))
 
 
 def _producer(bootstrap: str, url: str, policy: str, spool: Path) -> ReliableKafkaProducer:
@@ -204,10 +154,14 @@ def _producer(bootstrap: str, url: str, policy: str, spool: Path) -> ReliableKaf
     )
 
 
-def _wait_available(p: ReliableKafkaProducer) -> None:
+def _recovers(cluster: DevRedisCluster, p: ReliableKafkaProducer, topic: str, tag: str) -> None:
+    """Restart the killed master; once dedup sees it, batch ``tag`` is sent once, then refused."""
+    cluster.restart(VICTIM)
     dedup = p.deduplicator
     assert dedup is not None
     wait_until(lambda: dedup.available, 20, "dedup did not see the cluster back")
+    assert p.send_batch(topic, _batch(tag))["sent"] == 1000
+    assert p.send_batch(topic, _batch(tag))["duplicates"] == 1000
 
 
 def _batch(tag: str, n: int = 1000) -> list[dict[str, Any]]:
@@ -232,10 +186,7 @@ def test_master_killed_fail_open_sends_everything_and_counts_unverified(
         assert p.deduplicator is not None and p.deduplicator.available is False
         assert down["unavailable"] >= 1000 + 1
         # And after the master is back, claims work again
-        healthy.restart(VICTIM)
-        _wait_available(p)
-        assert p.send_batch(topic, _batch("C"))["sent"] == 1000
-        assert p.send_batch(topic, _batch("C"))["duplicates"] == 1000
+        _recovers(healthy, p, topic, "C")
     finally:
         p.close()
     records = read_to_end(kafka_bootstrap, topic)
@@ -263,10 +214,7 @@ def test_master_killed_fail_closed_refuses_and_keeps_no_claim(
         with pytest.raises(DeduplicationUnavailableError):
             p.send_batch(topic, _batch("B2", 10))
         # And after recovery the same batch B is accepted as new, once
-        healthy.restart(VICTIM)
-        _wait_available(p)
-        assert p.send_batch(topic, _batch("B"))["sent"] == 1000
-        assert p.send_batch(topic, _batch("B"))["duplicates"] == 1000
+        _recovers(healthy, p, topic, "B")
     finally:
         p.close()
     tags = [json.loads(m.value() or b"null")["batch"] for m in read_to_end(kafka_bootstrap, topic)]
@@ -348,3 +296,44 @@ def test_dev_redis_cluster_verbs(
     # start on the running cluster's dir: already running, nothing started
     code, out, _ = cli(capsys, "dev-redis", "start", "--cluster", "--data-dir", str(cluster.home))
     assert code == 0 and out.startswith("already running") and cluster.url in out
+
+
+def test_processed_messages_on_the_cluster(cluster: DevRedisCluster) -> None:
+    # Given two consumers of one group on the cluster URL
+    a = ProcessedMessages(namespace=f"g-{random.randrange(1 << 30)}", redis_url=cluster.url)
+    b = ProcessedMessages(namespace=a.namespace, redis_url=cluster.url)
+    ids = [f"m-{i}" for i in range(200)]
+    # When / Then: marks, checks and forgets behave as on one Redis
+    for mid in ids[:100]:
+        a.mark(mid)
+    assert [b.seen(m) for m in ids[:100:10]] == [True] * 10
+    assert [b.seen(m) for m in ids[100::10]] == [False] * 10
+    assert [b.check_and_mark(m) for m in ids[95:105]] == [False] * 5 + [True] * 5
+    b.forget("m-0")
+    assert a.seen("m-0") is False and a.check_and_mark("m-0") is True
+    assert b.stats()["unavailable"] == 0
+
+
+def test_async_producer_dedups_on_the_cluster(
+    cluster: DevRedisCluster, kafka_bootstrap: str, new_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    # Given an AsyncReliableProducer with a redis+cluster:// URL
+    topic = new_topic(partitions=2, prefix="dedup-cluster-aio")
+    orders = [{"order": i} for i in range(300)]
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        kw = {"bootstrap_servers": kafka_bootstrap, "enable_deduplication": True}
+        async with AsyncReliableProducer(
+            **kw, redis_url=cluster.url, spool_path=tmp_path / "a.db"
+        ) as a:
+            # When it sends 300 records, then the same 300 again
+            first = await a.send_batch(topic, orders, key_extractor=lambda o: str(o["order"]))
+            again = await a.send_batch(topic, orders, key_extractor=lambda o: str(o["order"]))
+            return first, again, (await a.get_stats())["deduplication_stats"]
+
+    first, again, stats = asyncio.run(main())
+    # Then the repeat is all duplicates, and the topic holds each record once
+    assert (first["sent"], again["sent"], again["duplicates"]) == (300, 0, 300)
+    assert stats["unavailable"] == 0
+    got = read_to_end(kafka_bootstrap, topic, at_least=300)
+    assert sorted(int(m.key()) for m in got) == list(range(300))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import multiprocessing as mp
 import os
 import random
 from collections.abc import Callable
@@ -17,32 +15,7 @@ from redis.retry import Retry
 from kafka_reliable.dedup import content_key
 from kafka_reliable.producer import ReliableKafkaProducer
 from tests.helpers.kafka import read_to_end
-
-
-def _values(n: int) -> list[dict[str, Any]]:
-    return [{"order": i, "amount": i * 3 + 1} for i in range(n)]
-
-
-def _send_in_process(
-    bootstrap: str, redis_url: str, topic: str, n: int, order_seed: int, barrier: Any, out: Any, spool: str
-) -> None:
-    """One producer process: the same n records, in its own order, in small batches."""
-    values = _values(n)
-    random.Random(order_seed).shuffle(values)
-    producer = ReliableKafkaProducer(
-        bootstrap_servers=bootstrap, enable_deduplication=True, redis_client=redis.Redis.from_url(redis_url),
-        spool_path=spool,
-    )
-    sent = duplicates = 0
-    try:
-        barrier.wait(timeout=60)
-        for i in range(0, n, 25):
-            result = producer.send_batch(topic, values[i : i + 25], key_extractor=lambda v: str(v["order"]))
-            sent += result["sent"]
-            duplicates += result["duplicates"]
-    finally:
-        producer.close()
-    out.put((sent, duplicates))
+from tests.integration.dedup_helpers import order_values, two_producers_send_once
 
 
 def test_two_producer_processes_send_the_same_records_once(
@@ -50,29 +23,8 @@ def test_two_producer_processes_send_the_same_records_once(
 ) -> None:
     # Given two producer processes sharing one Redis, each holding the same 1,000 records
     topic = new_topic(partitions=3, prefix="dedup2p")
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(2)
-    out = ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_send_in_process,
-            args=(kafka_bootstrap, redis_url, topic, 1000, seed, barrier, out, str(tmp_path / f"spool-{seed}.db")),
-        )
-        for seed in (1, 2)
-    ]
-    # When both send at the same time
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-    # Then exactly 1,000 records reach the topic, each once
-    assert [p.exitcode for p in procs] == [0, 0]
-    assert sum(s for s, _ in results) == 1000
-    assert sum(d for _, d in results) == 1000
-    records = read_to_end(kafka_bootstrap, topic, at_least=1000)
-    orders = sorted(json.loads(m.value() or b"null")["order"] for m in records)
-    assert orders == list(range(1000))
+    # When both send at the same time, in batches of 25 / Then each record reaches the topic once
+    two_producers_send_once(kafka_bootstrap, redis_url, topic, 1000, tmp_path, batch=25, as_client=True)
 
 
 class CountingConnection(redis.Connection):
@@ -91,7 +43,7 @@ def test_batch_of_10000_with_10_percent_duplicates(
     # Given 9,000 distinct records and 1,000 repeats of some of them, shuffled
     topic = new_topic(partitions=2, prefix="dedup10k")
     rng = random.Random(11)
-    unique = _values(9000)
+    unique = order_values(9000)
     batch = unique + rng.sample(unique, 1000)
     rng.shuffle(batch)
     client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
@@ -156,7 +108,7 @@ def test_redis_unreachable_fails_open_and_counts(
     )
     try:
         # When
-        result = producer.send_batch(topic, _values(20))
+        result = producer.send_batch(topic, order_values(20))
         stats = producer.get_stats()["deduplication_stats"]
     finally:
         producer.close()

@@ -81,3 +81,38 @@ def test_illegal_target_is_dead_lettered_at_once_and_commits_move_past_it(
     assert ids == ["before", "after", "sentinel"]
     assert counts_again == {"republished": 1, "retried": 0, "dead_lettered": 0, "poison": 0, "failed": 0}
 
+
+
+def test_companion_topic_target_goes_straight_to_dlq_and_nothing_is_created(
+    kafka_bootstrap: str, new_topic, admin
+) -> None:
+    # Given: .retry records whose original.topic is a companion topic (its own .retry, its .dlq,
+    # a consumer group's retry topic) between two good records
+    source = new_topic(partitions=1)
+    companions(kafka_bootstrap, source)
+    bad = {"own-retry": f"{source}.retry", "own-dlq": f"{source}.dlq", "group-retry": f"{source}.g1.retry"}
+    write_retry(kafka_bootstrap, source, [("before", now_ms(), 0)])
+    for mid, target in bad.items():
+        write_retry(kafka_bootstrap, source, [(mid, now_ms(), 0)], target=target)
+    write_retry(kafka_bootstrap, source, [("after", now_ms(), 0)])
+    group = unique_name("g")
+    cfg = WorkerConfig(bootstrap_servers=kafka_bootstrap, topics=(source,), group_id=group, commit_interval_ms=50)
+    # When
+    with running(cfg) as worker:
+        wait_for(lambda: group_committed(kafka_bootstrap, group, f"{source}.retry", 1) == [5], 20,
+                 "the committed offset past all five records")
+        counts = dict(worker.counts)
+    # Then: each bad one dead-lettered once as poison; the .retry topic got nothing back;
+    # no companion of a companion exists
+    dlq = read_to_end(kafka_bootstrap, f"{source}.dlq")
+    assert sorted(m.key().decode() for m in dlq) == sorted(bad)
+    for m in dlq:
+        hd = headers_dict(m)
+        assert hd[h.DLQ_REASON] == b"poison" and hd[h.ORIGINAL_TOPIC] == source.encode()
+        assert b"companion topic" in hd[h.ERROR_MESSAGE]
+    assert [m.key() for m in read_to_end(kafka_bootstrap, f"{source}.retry")] == [
+        b"before", b"own-retry", b"own-dlq", b"group-retry", b"after"]
+    assert ids_until(kafka_bootstrap, source, "after", timeout_s=10) == ["before", "after"]
+    assert counts["republished"] == 2 and counts["dead_lettered"] == 3 and counts["failed"] == 0
+    names = set(admin.list_topics(timeout=10).topics)
+    assert not {n for n in names if n.startswith(f"{source}.") and n.count(".") > source.count(".") + 1}
