@@ -23,6 +23,9 @@ from prometheus_client.utils import floatToGoString
 
 Labels = tuple[str, ...]
 
+#: Buckets (seconds) of a lateness (handed over minus due time): the worker's and the consumer's.
+LATENESS_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
 
 class BucketHistogram(Collector):
     """A histogram per label values, with an optional counter per label values.

@@ -34,7 +34,6 @@ from kafka_reliable.consumer.stats import ConsumerStats
 from kafka_reliable.consumer.steps import Steps, wall_ms
 from kafka_reliable.consumer.writer import Writer
 from kafka_reliable.health.monitor import HealthMonitor
-from kafka_reliable.routing import Route
 from kafka_reliable.scheduling import TP, Owned, names
 from kafka_reliable.topics import CompanionTopics
 
@@ -241,20 +240,6 @@ class Engine:
             self.hand(call)
 
     # ---- writes to the retry topic / DLQ ------------------------------------------------
-    def send(
-        self,
-        route: Route,
-        tp: TP,
-        offset: int,
-        gen: int,
-        key: bytes | None,
-        value: bytes | None,
-        source: str,
-        kind: str | None = None,
-    ) -> None:
-        assert self.writer is not None
-        self.writer.send(route, tp, offset, gen, key, value, source, kind)
-
     def _settle(self) -> None:
         if self.writer is not None:
             for w, written_at in self.writer.settle(self.gens):

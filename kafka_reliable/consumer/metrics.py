@@ -23,44 +23,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from kafka_reliable.histogram import BucketHistogram
+from kafka_reliable.histogram import LATENESS_BUCKETS_S, BucketHistogram
 from kafka_reliable.registry import BoundedLabel, per_registry, registry_or_default
 
 #: Handler latency buckets (seconds).
-HANDLER_BUCKETS_S = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
-#: Retry lateness buckets (seconds).
-LATENESS_BUCKETS_S = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
+HANDLER_BUCKETS_S = (0.0005, *LATENESS_BUCKETS_S)
 #: Distinct values per label before further ones are reported as ``_other``.
 MAX_LABEL_VALUES = 200
 PREFIX = "kafka_reliable_consumer"

@@ -131,12 +131,7 @@ def failure_route(
     )
     if route.to_retry and delay_ms is not None:
         failure = dataclasses.replace(route.failure, next_attempt_at_ms=now_ms + delay_ms)
-        route = Route(
-            route.target_topic,
-            True,
-            failure,
-            h.failure_headers(origin.headers, failure, origin.message_id),
-        )
+        return _to_retry(route.target_topic, failure, origin, naming)
     return _with_group(route, naming.group)
 
 
@@ -163,10 +158,9 @@ def park_route(
         original_timestamp_ms=origin.timestamp_ms,
         replay_count=origin.replay_count,
     )
-    route = Route(
-        naming.retry_topic(origin.topic),
-        True,
-        failure,
-        h.failure_headers(origin.headers, failure, origin.message_id),
-    )
-    return _with_group(route, naming.group)
+    return _to_retry(naming.retry_topic(origin.topic), failure, origin, naming)
+
+
+def _to_retry(topic: str, failure: Failure, origin: Origin, naming: GroupTopicNaming) -> Route:
+    headers = h.failure_headers(origin.headers, failure, origin.message_id)
+    return _with_group(Route(topic, True, failure, headers), naming.group)

@@ -28,6 +28,7 @@ from kafka_reliable.consumer.pending import (
 )
 from kafka_reliable.consumer.record import ConsumerRecord, exception_name, message_id
 from kafka_reliable.consumer.routes import Origin
+from kafka_reliable.consumer.writer import Writer
 from kafka_reliable.errors import Classification, ErrorKind
 from kafka_reliable.headers import user_headers
 from kafka_reliable.scheduling import TP
@@ -51,6 +52,12 @@ class Steps:
 
     def __init__(self, engine: Engine) -> None:
         self.e = engine
+
+    @property
+    def writer(self) -> Writer:
+        """The engine's retry/DLQ writer (there once the engine started)."""
+        assert self.e.writer is not None
+        return self.e.writer
 
     # ---- source records -----------------------------------------------------------------
     def begin_source(
@@ -118,7 +125,7 @@ class Steps:
         route = routes.park_route(
             origin, behind_offset=behind[1] if behind else -1, naming=e.naming, now_ms=wall_ms()
         )
-        e.send(route, tp, origin.offset, gen, key, raw, tp[0], kind=PARK)
+        self.writer.send(route, tp, origin.offset, gen, key, raw, tp[0], kind=PARK)
 
     def poison(
         self,
@@ -142,7 +149,7 @@ class Steps:
             now_ms=wall_ms(),
             poison=True,
         )
-        e.send(route, tp, offset, gen, key, raw, origin.topic)
+        self.writer.send(route, tp, offset, gen, key, raw, origin.topic)
 
     def reenter(self, call: Call) -> Call | None:
         """A source call handed back unrun (its key failed meanwhile): parked when its key is
@@ -285,14 +292,16 @@ class Steps:
         if p is None:
             if route.to_retry and lane is not None and key is not None:
                 lane.expect(key, (call.tp[1], call.offset))
-            e.send(route, call.tp, call.offset, call.gen, key, call.rec.raw_value, call.tp[0])
+            self.writer.send(
+                route, call.tp, call.offset, call.gen, key, call.rec.raw_value, call.tp[0]
+            )
             return True
         if lane is not None and route.to_retry:
             assert p.key is not None and p.ident is not None
             lane.requeue(p.key, p.ident)
         else:
             self.release(lane, p)
-        e.send(route, p.tp, p.offset, p.gen, p.key, p.value, p.source_topic)
+        self.writer.send(route, p.tp, p.offset, p.gen, p.key, p.value, p.source_topic)
         return True
 
 

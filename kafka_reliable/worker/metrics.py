@@ -10,28 +10,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from kafka_reliable.errors import KafkaReliableError
-from kafka_reliable.histogram import BucketHistogram
+from kafka_reliable.histogram import LATENESS_BUCKETS_S, BucketHistogram
 from kafka_reliable.registry import per_registry, registry_or_default
 
 log = logging.getLogger(__name__)
-
-#: Lateness buckets (seconds): republish time minus due time.
-LATENESS_BUCKETS_S = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
 
 
 class _Collectors:

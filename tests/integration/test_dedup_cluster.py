@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import redis
 
+from kafka_reliable.aio import AsyncReliableProducer
 from kafka_reliable.aio.dedup import AsyncClaims, async_client_from_url
-from kafka_reliable.dedup import RedisDeduplicator, content_key
+from kafka_reliable.dedup import ProcessedMessages, RedisDeduplicator, content_key
 from kafka_reliable.dedup.commands import slot_of
 from kafka_reliable.dev.redis_cluster import DevRedisCluster
 from kafka_reliable.errors import DeduplicationUnavailableError
@@ -295,3 +296,44 @@ def test_dev_redis_cluster_verbs(
     # start on the running cluster's dir: already running, nothing started
     code, out, _ = cli(capsys, "dev-redis", "start", "--cluster", "--data-dir", str(cluster.home))
     assert code == 0 and out.startswith("already running") and cluster.url in out
+
+
+def test_processed_messages_on_the_cluster(cluster: DevRedisCluster) -> None:
+    # Given two consumers of one group on the cluster URL
+    a = ProcessedMessages(namespace=f"g-{random.randrange(1 << 30)}", redis_url=cluster.url)
+    b = ProcessedMessages(namespace=a.namespace, redis_url=cluster.url)
+    ids = [f"m-{i}" for i in range(200)]
+    # When / Then: marks, checks and forgets behave as on one Redis
+    for mid in ids[:100]:
+        a.mark(mid)
+    assert [b.seen(m) for m in ids[:100:10]] == [True] * 10
+    assert [b.seen(m) for m in ids[100::10]] == [False] * 10
+    assert [b.check_and_mark(m) for m in ids[95:105]] == [False] * 5 + [True] * 5
+    b.forget("m-0")
+    assert a.seen("m-0") is False and a.check_and_mark("m-0") is True
+    assert b.stats()["unavailable"] == 0
+
+
+def test_async_producer_dedups_on_the_cluster(
+    cluster: DevRedisCluster, kafka_bootstrap: str, new_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    # Given an AsyncReliableProducer with a redis+cluster:// URL
+    topic = new_topic(partitions=2, prefix="dedup-cluster-aio")
+    orders = [{"order": i} for i in range(300)]
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        kw = {"bootstrap_servers": kafka_bootstrap, "enable_deduplication": True}
+        async with AsyncReliableProducer(
+            **kw, redis_url=cluster.url, spool_path=tmp_path / "a.db"
+        ) as a:
+            # When it sends 300 records, then the same 300 again
+            first = await a.send_batch(topic, orders, key_extractor=lambda o: str(o["order"]))
+            again = await a.send_batch(topic, orders, key_extractor=lambda o: str(o["order"]))
+            return first, again, (await a.get_stats())["deduplication_stats"]
+
+    first, again, stats = asyncio.run(main())
+    # Then the repeat is all duplicates, and the topic holds each record once
+    assert (first["sent"], again["sent"], again["duplicates"]) == (300, 0, 300)
+    assert stats["unavailable"] == 0
+    got = read_to_end(kafka_bootstrap, topic, at_least=300)
+    assert sorted(int(m.key()) for m in got) == list(range(300))
