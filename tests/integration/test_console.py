@@ -405,3 +405,31 @@ def test_an_unreachable_cluster_is_a_clear_page(tmp_path: Path) -> None:
         r = c.get("/")
         assert r.status_code == 502 and "Kafka" in error_of(r.text)
         assert c.get("/healthz").status_code == 200
+
+
+def test_a_headers_only_record_shows_its_note_and_is_skipped_with_the_reason(
+    rw: TestClient, kafka_bootstrap: str, admin: AdminClient
+) -> None:
+    from confluent_kafka import Producer
+
+    # Given a share-group DLQ record that carries only headers, one of them garbled
+    source = create_topic(admin, unique_name("console-share"), 1)
+    dlq = create_topic(admin, source + "-dlq", 1)
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    p.produce(dlq, headers=[("__dlq.errors.topic", source.encode()),
+                            ("__dlq.errors.offset", b"-3")])
+    assert p.flush(30) == 0
+    # Then its page shows the note, the raw bytes and why a redrive cannot resend it
+    page = html.unescape(rw.get(f"/dlq/{dlq}/record/0/0").text)
+    assert "undecodable: __dlq.errors.offset: negative number -3" in page
+    assert "2d 33" in page  # b"-3", raw
+    assert "headers-only share-group DLQ record" in page
+    # and a redrive preview skips it with that reason
+    csrf = csrf_of(page)
+    r = rw.post(f"/dlq/{dlq}/redrive", data={"csrf": csrf, "sel": "0:0", "mode": "selected"},
+                follow_redirects=False)
+    assert _wait_job(rw, r.headers["location"])["state"] == "done"
+    preview = html.unescape(rw.get(r.headers["location"]).text)
+    assert re.search(r'id="count">0<', preview)
+    assert "cannot be resent as they are" in preview and "--from-source re-reads it" in preview
+    assert read_to_end(kafka_bootstrap, source) == []
