@@ -35,6 +35,11 @@ class SpoolError(KafkaReliableError):
     """The local spool could not be written or read."""
 
 
+class SpoolFullError(SpoolError):
+    """The durable send path's write-ahead log reached ``spool_max_bytes`` (or the disk is
+    full): the record was not accepted; nothing accepted before it is lost."""
+
+
 class ProducerClosedError(KafkaReliableError):
     """The producer was used after ``close()``."""
 

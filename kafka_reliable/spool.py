@@ -7,16 +7,22 @@ A SQLite file in WAL mode. Rows are in one of three states:
 - ``quarantined``: Kafka can never take the record (too big for every limit, …): kept with
   its reason for an operator (``kafka-reliable spool export|purge --quarantined``), never
   retried by itself, never deleted by a drain;
-- ``inflight``: durable send mode (``durability="spool"``): written before the send call
-  returned, deleted once the record is acknowledged or routed. Rows left ``inflight`` by an
-  earlier process are turned back into ``spooled`` rows when a producer opens the spool.
+- ``inflight``: written only by releases before the write-ahead log (their durable mode);
+  such rows are turned back into ``spooled`` rows when a producer opens the spool.
 
-Each row keeps the bytes exactly as they would have been produced, and the topic.
+Records on their way in durable mode live in the write-ahead log beside the spool file
+(``<spool>.inflight/``, ``kafka_reliable.wal``); a dead producer's unsettled records are moved
+here as ``spooled`` rows by the next producer or ``kafka-reliable spool drain``.
+
+Each row keeps the bytes exactly as they would have been produced, and the topic. A row that
+cannot be decoded (corrupt bytes) is quarantined with its reason instead of blocking the rest.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -93,11 +99,56 @@ def decode_headers(raw: bytes) -> list[tuple[str, bytes | None]]:
     return out
 
 
+class UndecodableRow(SpoolError):
+    """A spool row whose stored bytes cannot be decoded (corrupt file or foreign writer)."""
+
+
 def _record(row: Sequence[Any]) -> OutgoingRecord:
+    try:
+        headers = decode_headers(row[5])
+        if not isinstance(row[2], str) or not (row[4] is None or isinstance(row[4], bytes)):
+            raise ValueError("topic or value of the wrong type")
+    except (struct.error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise UndecodableRow(f"row {row[0]}: undecodable ({exc})") from None
     return OutgoingRecord(
-        message_id=row[1], topic=row[2], key=row[3], value=row[4], headers=decode_headers(row[5]),
+        message_id=row[1], topic=row[2], key=row[3], value=row[4], headers=headers,
         timestamp_ms=row[6], row_id=row[0], spool_reason=row[7], quarantine_reason=row[8],
     )
+
+
+def _raw_record(row: Sequence[Any], problem: str) -> OutgoingRecord:
+    """A row that cannot be decoded, as far as it can be shown (headers left out)."""
+    value = row[4] if isinstance(row[4], bytes) else None
+    return OutgoingRecord(message_id=row[1], topic=str(row[2]), key=row[3] if isinstance(row[3], bytes) else None,
+                          value=value, headers=[], timestamp_ms=row[6], row_id=row[0], spool_reason=row[7],
+                          quarantine_reason=row[8] or problem)
+
+
+def check_spool_path(path: Path) -> None:
+    """Refuse, in one line, a path that is not (and cannot become) a spool file of ours."""
+    text = str(path)
+    if not text.strip():
+        raise SpoolError("spool path is empty: give a file path (e.g. ./spool.sqlite3)")
+    if text == ":memory:":
+        raise SpoolError("spool path ':memory:' is not a file: records kept there die with the process; "
+                         "give a file path")
+    if path.is_dir():
+        raise SpoolError(f"spool path {path} is a directory, not a spool file (give a file inside it, "
+                         f"e.g. {path / 'spool.sqlite3'})")
+    if path.is_file() and path.stat().st_size == 0:
+        raise SpoolError(f"{path} is an empty file, not a kafka-reliable spool (remove it or choose another path)")
+
+
+def _check_ours(db: sqlite3.Connection, path: Path) -> None:
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables.discard("sqlite_sequence")
+    if tables and "spool" not in tables:
+        raise SpoolError(f"{path} is not a kafka-reliable spool (an SQLite file with tables "
+                         f"{', '.join(sorted(tables))}); choose another spool path")
+    if "spool" in tables:
+        have = {r[1] for r in db.execute("PRAGMA table_info(spool)")}
+        if not {"message_id", "topic", "key", "value", "headers", "reason"} <= have:
+            raise SpoolError(f"{path} has a 'spool' table that is not kafka-reliable's; choose another spool path")
 
 
 def _headers_of(h: Any) -> list[tuple[str, bytes | None]]:
@@ -108,22 +159,42 @@ class Spool:
     """A thread-safe SQLite spool. ``add`` is durable (against a process crash) when it returns.
 
     ``create=False`` opens an existing spool only (reading commands must not create files).
+    ``durable``: the producer's durable mode will keep its write-ahead log beside this file
+    (named in the error when the folder cannot be written).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
+                 durable: bool = False) -> None:
+        if path is not None and not str(path).strip():
+            raise SpoolError("spool path is empty: give a file path (e.g. ./spool.sqlite3)")
         self.path = Path(path) if path is not None else default_spool_path()
+        check_spool_path(self.path)
         if not create and not self.path.is_file():
-            raise SpoolError(f"no spool at {self.path}")
+            raise SpoolError(f"no spool at {self.path} (no such file)")
+        self._closed = False
+        hint = ' (or pass durability="memory" to keep no local log of records in flight)' if durable else ""
+        db = None
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
+                if not os.access(self.path.parent, os.W_OK):
+                    raise PermissionError(f"folder {self.path.parent} is not writable")
+            db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            _check_ours(db, self.path)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_SCHEMA)
+            self._db = db
             self._upgrade()
         except (OSError, sqlite3.Error) as exc:
-            raise SpoolError(f"cannot open spool {self.path}: {exc}") from exc
+            if db is not None:
+                db.close()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise SpoolError(f"cannot open spool {self.path}: {reason}; give a writable spool_path{hint}") from None
+        except SpoolError:
+            if db is not None:
+                db.close()
+            raise
         self._lock = threading.Lock()
 
     def _upgrade(self) -> None:
@@ -136,7 +207,19 @@ class Spool:
 
     # -- writing ------------------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SpoolError(f"spool {self.path} is closed")
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open (SQLite has already rolled back a failed
+        COMMIT, e.g. on a full disk: a second ROLLBACK would hide the real error)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
     def _write(self, sql: str, rows: Any = None, many: bool = True) -> int:
+        self._check_open()
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -144,7 +227,7 @@ class Spool:
                     cur = self._db.executemany(sql, rows or ()) if many else self._db.execute(sql, rows or ())
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
                     raise
                 return cur.rowcount
         except sqlite3.Error as exc:
@@ -174,6 +257,7 @@ class Spool:
             return []
         sql = ("INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason, spooled_at_ms,"
                " state, owner) VALUES (?,?,?,?,?,?,?,?,?,?)")
+        self._check_open()
         try:
             with self._lock:
                 if len(rows) == 1:  # autocommit: one statement, one transaction
@@ -184,7 +268,7 @@ class Spool:
                     last = int(self._db.execute("SELECT last_insert_rowid()").fetchone()[0])
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
                     raise
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot write to spool {self.path}: {exc}") from exc
@@ -225,43 +309,67 @@ class Spool:
 
     # -- reading ------------------------------------------------------------------------
 
+    def _read(self, sql: str, args: Any = ()) -> list[Any]:
+        self._check_open()
+        try:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise SpoolError(f"cannot read spool {self.path}: {exc}") from exc
+
     def oldest(self, limit: int = 1000, after_id: int = 0) -> list[OutgoingRecord]:
-        """Spooled rows (not quarantined, not in flight) oldest first, after ``after_id``."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM spool WHERE state = 'spooled' AND id > ? ORDER BY id LIMIT ?",
-                (after_id, limit)).fetchall()
-        return [_record(r) for r in rows]
+        """Spooled rows (not quarantined, not in flight) oldest first, after ``after_id``. A row
+        that cannot be decoded is quarantined with its reason and skipped."""
+        rows = self._read(f"SELECT {_COLUMNS} FROM spool WHERE state = 'spooled' AND id > ? ORDER BY id LIMIT ?",
+                          (after_id, limit))
+        out = []
+        for r in rows:
+            try:
+                out.append(_record(r))
+            except UndecodableRow as exc:
+                self.quarantine(r[0], str(exc))
+        return out
 
     def quarantined(self, limit: int = 10_000) -> list[OutgoingRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM spool WHERE state = 'quarantined' ORDER BY id LIMIT ?", (limit,)).fetchall()
-        return [_record(r) for r in rows]
+        rows = self._read(f"SELECT {_COLUMNS} FROM spool WHERE state = 'quarantined' ORDER BY id LIMIT ?", (limit,))
+        return [_decoded_or_raw(r) for r in rows]
+
+    @contextlib.contextmanager
+    def drain_lock(self) -> Iterator[bool]:
+        """True while this process is the one draining the spool (a file lock: one drain at a
+        time across every process on this spool, so no row is sent twice at once)."""
+        fd = os.open(f"{self.path}.drain.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def iter_all(self, *, quarantined_only: bool = False, page: int = 500) -> Iterator[OutgoingRecord]:
         """Every row (or the quarantined ones) oldest first, a page at a time."""
         last = 0
         cond = "state = 'quarantined'" if quarantined_only else "1"
         while True:
-            with self._lock:
-                rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM spool WHERE {cond} AND id > ? ORDER BY id LIMIT ?", (last, page)
-                ).fetchall()
+            rows = self._read(f"SELECT {_COLUMNS} FROM spool WHERE {cond} AND id > ? ORDER BY id LIMIT ?",
+                              (last, page))
             if not rows:
                 return
             for r in rows:
-                yield _record(r)
+                yield _decoded_or_raw(r)
             last = rows[-1][0]
 
     def count(self, *, include_quarantined: bool = True) -> int:
         """Rows waiting to be drained (and, by default, quarantined ones); never in-flight rows."""
         states = "('spooled','quarantined')" if include_quarantined else "('spooled')"
-        with self._lock:
-            return int(self._db.execute(f"SELECT COUNT(*) FROM spool WHERE state IN {states}").fetchone()[0])
+        return int(self._read(f"SELECT COUNT(*) FROM spool WHERE state IN {states}")[0][0])
 
     def summary(self) -> dict[str, object]:
         """Counts by topic, reason and state, and the oldest spooled time (for operators)."""
+        self._check_open()
         with self._lock:
             db = self._db
             total, oldest = db.execute(
@@ -288,8 +396,18 @@ class Spool:
         return n
 
     def close(self) -> None:
+        if self._closed:
+            return
         with self._lock:
+            self._closed = True
             self._db.close()
+
+
+def _decoded_or_raw(row: Sequence[Any]) -> OutgoingRecord:
+    try:
+        return _record(row)
+    except UndecodableRow as exc:
+        return _raw_record(row, str(exc))
 
 
 def _b64(b: bytes | None) -> str | None:

@@ -45,14 +45,15 @@ class Admission:
     sync: Any
 
     def _setup_admission(
-        self, limiter: RateLimiter | None, breaker: CircuitBreaker | None, durability: str
+        self, limiter: RateLimiter | None, breaker: CircuitBreaker | None, writes_block: bool
     ) -> None:
+        """``writes_block``: a send waits on the disk (the write-ahead log with fsync="always")."""
         self._queue: collections.deque[_Admission] = collections.deque()
         self._admitter: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="kafka-reliable-aio-send"
         )
-        self._blocking_admission = durability == "spool" or (
+        self._blocking_admission = writes_block or (
             limiter is not None and getattr(limiter, "mode", "block") == "block"
         )
         self._breaker = breaker

@@ -35,6 +35,7 @@ from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming
 from kafka_reliable.dedup import RedisDeduplicator
 from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
 from kafka_reliable.health import CircuitBreaker, RateLimiter
+from kafka_reliable.wal import DEFAULT_MAX_BYTES
 from kafka_reliable.producer import ReliableKafkaProducer
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.producer import PreparedRecord
@@ -84,7 +85,11 @@ class AsyncReliableProducer(Admission, SyncTools):
         worker_group: str = DEFAULT_WORKER_GROUP,
         maintenance_interval_s: float = 1.0,
         dlq_check_interval_s: float = 5.0,
-        durability: str = "memory",
+        durability: str = "spool",
+        fsync: str = "never",
+        fsync_interval_ms: int = 100,
+        spool_max_bytes: int = DEFAULT_MAX_BYTES,
+        unsafe_producer_config: bool = False,
     ) -> None:
         kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         if redis_client is not None and inspect.iscoroutinefunction(
@@ -100,7 +105,8 @@ class AsyncReliableProducer(Admission, SyncTools):
         self._hub: SettleHub | None = None
         self._claims: AsyncClaims | None = None
         self._start_lock = asyncio.Lock()
-        self._setup_admission(rate_limiter, circuit_breaker, durability)
+        # The write-ahead log's write is a memory copy; only fsync="always" waits on the disk.
+        self._setup_admission(rate_limiter, circuit_breaker, durability == "spool" and fsync == "always")
         self._closed = False
         self._sends = 0
         #: Batches still being handed over (their callers may have been cancelled).

@@ -1,10 +1,12 @@
 """``kafka-reliable spool``: look into the local spool, drain it to Kafka, deal with quarantine.
 
-The spool holds records that could reach neither their topic nor a companion topic (cluster
-down, or undelivered at close), and, quarantined, records Kafka can never take (too big for
-every limit, an illegal topic). A producer drains it by itself when the cluster answers and
-at its next start; these verbs let an operator see what is there, drain it without starting
-the application, export what is quarantined and purge it once dealt with.
+One place for everything kept on local disk: records in flight in producers' write-ahead
+logs (``<spool>.inflight/``: owner alive, or dead and waiting to be sent again), records
+spooled because they could reach neither their topic nor a companion topic, and, quarantined,
+records Kafka can never take. A producer drains the spool by itself when the cluster answers
+and takes over dead producers' logs at its start; these verbs let an operator see what is
+there, drain it without starting the application (taking over dead producers' logs first,
+never a live one's), export it and purge what is quarantined once dealt with.
 Reading verbs never create a spool file.
 """
 
@@ -23,9 +25,12 @@ from rich.table import Table
 
 from kafka_reliable.cli.common import client_conf, connection_parent, positive_float
 from kafka_reliable.spool import Spool, default_spool_path
+from kafka_reliable.wal import OwnerLog, inspect, wal_root
 
 #: Exit code when records are left in the spool after a drain (or quarantined ones exist).
 EXIT_NOT_EMPTY = 1
+#: Exit code when a destructive verb was refused for want of ``--yes`` (as ``dlq purge``).
+EXIT_NOT_CONFIRMED = 4
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,6 +64,18 @@ def _open(path: Path | None) -> Spool:
     return Spool(path, create=False)
 
 
+def _in_flight(path: Path) -> tuple[dict[str, object], list[OwnerLog]]:
+    """Producers' write-ahead logs beside the spool: records in flight per owner."""
+    owners = inspect(wal_root(path))
+    info = {
+        "records": sum(len(o.records) for o in owners),
+        "of_dead_owners": sum(len(o.records) for o in owners if not o.alive),
+        "owners": [{"owner": o.owner, "pid": o.pid, "alive": o.alive, "records": len(o.records),
+                    "bytes": o.bytes_on_disk, "problems": o.problems} for o in owners],
+    }
+    return info, owners
+
+
 def _status(args: argparse.Namespace) -> int:
     spool = _open(args.spool_path)
     try:
@@ -66,6 +83,8 @@ def _status(args: argparse.Namespace) -> int:
         quarantined = spool.quarantined(limit=20)
     finally:
         spool.close()
+    in_flight, owners = _in_flight(spool.path)
+    info["write_ahead_log"] = in_flight
     if args.json:
         print(json.dumps(info))
         return 0
@@ -87,7 +106,20 @@ def _status(args: argparse.Namespace) -> int:
         console.print(q)
         console.print("export them with `kafka-reliable spool export --quarantined`, then "
                       "`kafka-reliable spool purge --quarantined`")
+    _print_owners(console, owners)
     return 0
+
+
+def _print_owners(console: Console, owners: list[OwnerLog]) -> None:
+    if not owners:
+        console.print("in flight: none (no producer's write-ahead log holds records)")
+        return
+    t = Table("owner", "pid", "state", "records in flight", "bytes", "problems", title="in flight (write-ahead logs)")
+    for o in owners:
+        state = "alive" if o.alive else "dead: sent again by the next producer or `spool drain`"
+        t.add_row(o.owner, str(o.pid or "-"), state, str(len(o.records)), str(o.bytes_on_disk),
+                  "; ".join(o.problems) or "-")
+    console.print(t)
 
 
 def _drain(args: argparse.Namespace) -> int:
@@ -97,10 +129,13 @@ def _drain(args: argparse.Namespace) -> int:
     conf = client_conf(args)
     bootstrap = conf.pop("bootstrap.servers")
     deadline = time.monotonic() + args.timeout_s
+    # The drain's own producer keeps no log (it sends rows that are on disk already); opening
+    # it moves dead producers' in-flight records into the spool, never a live producer's.
     producer = ReliableKafkaProducer(bootstrap_servers=bootstrap, producer_config=conf,
                                      spool_path=args.spool_path, enable_metrics=False,
-                                     maintenance_interval_s=3600.0)
+                                     maintenance_interval_s=3600.0, durability="memory")
     try:
+        missing = _missing_topics(producer, bootstrap, conf)
         total = producer.spool.count(include_quarantined=False)
         quarantined_before = producer.spool.summary()["quarantined"]
         columns = (TextColumn("draining spool"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -117,15 +152,45 @@ def _drain(args: argparse.Namespace) -> int:
     finally:
         producer.close(timeout=max(1.0, min(5.0, deadline - time.monotonic())))
     line = f"drained {total - left - quarantined} of {total} records"
-    if left:
-        line += f"; {left} left (cluster unreachable?)"
+    if left and missing:
+        line += (f"; {left} left: topic(s) {', '.join(sorted(missing))} do not exist on the cluster and are "
+                 "not created by a drain (create them, e.g. `kafka-reliable topics ensure`, and drain again)")
+    elif left:
+        line += f"; {left} left (the cluster did not acknowledge them within --timeout-s)"
     if quarantined:
         line += f"; {quarantined} quarantined (see `kafka-reliable spool status`)"
     print(line)
     return EXIT_NOT_EMPTY if left else 0
 
 
+def _missing_topics(producer: object, bootstrap: str, conf: dict[str, object]) -> set[str]:
+    """Topics of spooled rows that the cluster does not have (a drain cannot deliver those)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    wanted = set(producer.spool.summary()["by_topic"])  # type: ignore[attr-defined]
+    if not wanted:
+        return set()
+    try:
+        md = AdminClient({"bootstrap.servers": bootstrap, **conf}).list_topics(timeout=5)
+    except KafkaException:
+        return set()
+    return wanted - set(md.topics)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
 def _export(args: argparse.Namespace) -> int:
+    path = args.spool_path or default_spool_path()
+    if args.output is not None and any(_same_file(args.output, Path(f"{path}{sfx}")) for sfx in ("", "-wal", "-shm")):
+        print(f"kafka-reliable: error: --output {args.output} is the spool itself; choose another file",
+              file=sys.stderr)
+        return 2
     spool = _open(args.spool_path)
     try:
         if args.output is None:
@@ -145,8 +210,9 @@ def _purge(args: argparse.Namespace) -> int:
         n = spool.summary()["quarantined"]
         if n and not args.yes:
             if not sys.stdin.isatty():
-                print("kafka-reliable: error: purge deletes records for good; pass --yes", file=sys.stderr)
-                return 2
+                print("kafka-reliable: error: refusing: stdin is not a terminal and purge deletes records "
+                      "for good; pass --yes", file=sys.stderr)
+                return EXIT_NOT_CONFIRMED
             if input(f"delete {n} quarantined records from {spool.path}? [y/N] ").strip().lower() != "y":
                 print("nothing deleted")
                 return 0

@@ -147,16 +147,19 @@ def find_retry_topics(
 
 
 def spool_summary(path: Path | None) -> dict[str, Any] | None:
-    """The spool's own public summary (counts only), or ``{"error": ...}``; None without a path."""
+    """The spool's own public summary (counts only), or ``{"error": ...}``; None without a path.
+
+    Only ``Spool(path, create=False).summary()`` is used: the spool's format is its own.
+    """
     if path is None:
         return None
-    from kafka_reliable.spool import Spool  # the spool is optional for the console
+    try:
+        from kafka_reliable.spool import Spool
 
-    try:
         spool = Spool(path, create=False)
+        try:
+            return dict(spool.summary())
+        finally:
+            spool.close()
     except Exception as exc:  # noqa: BLE001 - shown on the page, the console keeps running
-        return {"path": str(path), "error": str(exc)}
-    try:
-        return dict(spool.summary())
-    finally:
-        spool.close()
+        return {"path": str(path), "error": f"cannot read the spool: {exc}"}

@@ -97,8 +97,18 @@ def where(m: DlqMessage) -> str:
     return at + (f"@{m.original_offset}" if m.original_offset is not None else "")
 
 
+#: Control characters shown escaped, so a reason built from header text stays on one line.
+_ONE_LINE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
 def replay_refusal(m: DlqMessage, *, to_topic: str | None, from_source: bool) -> str | None:
-    """Why this record cannot be resent as it is (one line), or None when it can.
+    """Why this record cannot be resent as it is (one line), or None when it can."""
+    reason = _refusal(m, to_topic=to_topic, from_source=from_source)
+    return None if reason is None else reason.translate(_ONE_LINE)
+
+
+def _refusal(m: DlqMessage, *, to_topic: str | None, from_source: bool) -> str | None:
+    """Why this record cannot be resent as it is, or None when it can.
 
     A headers-only share-group record has nothing to resend (``--from-source`` re-reads the
     original); an undecodable record goes only to an explicit target; a Schema Registry

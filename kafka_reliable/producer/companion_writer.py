@@ -129,12 +129,21 @@ class CompanionWriter:
             self._quarantine(rec, f"illegal topic name {rec.topic!r}")
             return
         attempt = (H.get_int(rec.headers, H.ATTEMPT) or 0) + 1
-        route = route_failure(
-            topic=rec.topic, classification=self._classify(rec), error_message=rec.error_message,
-            attempt=attempt, retry_config=self._retry_config, naming=self._naming,
-            now_ms=int(time.time() * 1000), headers=rec.headers, message_id=rec.message_id,
-            replay_count=H.get_int(rec.headers, H.REPLAY_COUNT) or 0,
-        )
+        try:
+            route = route_failure(
+                topic=rec.topic, classification=self._classify(rec), error_message=rec.error_message,
+                attempt=attempt, retry_config=self._retry_config, naming=self._naming,
+                now_ms=int(time.time() * 1000), headers=rec.headers, message_id=rec.message_id,
+                replay_count=H.get_int(rec.headers, H.REPLAY_COUNT) or 0,
+            )
+        except ValueError as exc:  # no legal companion name (e.g. a 249-character topic)
+            self._quarantine(rec, f"{rec.error_code or 'failed'} on {rec.topic!r} and no companion topic "
+                                  f"can take it: {exc}")
+            return
+        if not legal_topic_name(route.target_topic):
+            self._quarantine(rec, f"{rec.error_code or 'failed'} on {rec.topic!r} and its companion topic "
+                                  f"name is illegal ({len(route.target_topic)} characters, Kafka allows 249)")
+            return
         if not self._is_connected():
             self._spool_record(rec, "cluster_unreachable")
             return

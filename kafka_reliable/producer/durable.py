@@ -1,79 +1,80 @@
-"""Durable send mode (``durability="spool"``): every record is in the local spool (SQLite,
-WAL) before the send call returns, and leaves it once acknowledged or routed.
+"""Durable send mode (``durability="spool"``, the default): every record is in the producer's
+write-ahead log (``kafka_reliable.wal``) before the send call returns, and is settled there
+once acknowledged, routed to ``.retry`` / ``.dlq``, spooled or refused.
 
-A process that dies (even by SIGKILL) leaves its unacknowledged records as ``inflight`` rows;
-the next producer on the same spool turns them into spooled rows and sends them again with
-the same message ids, so consumers can drop the duplicates.
-
-Writes: one transaction per ``send_message``, one per ``send_batch``. Deletes are batched like
-consumer commits: rows are deleted up to the contiguous prefix of settled rows with one
-statement per poller tick (a record still in flight holds the rows after it; rows settled far
-past such a record are deleted by id once there are many of them).
+A process that dies (SIGKILL, OOM kill) leaves its unsettled records in its log folder; the
+next producer (or ``kafka-reliable spool drain``) on the same spool takes over the folders of
+dead owners only, moves their unsettled records into the spool and sends them again with the
+same message ids, so consumers can drop the duplicates.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from collections.abc import Sequence
+from pathlib import Path
 
-from kafka_reliable.producer import tracking as T
 from kafka_reliable.record import OutgoingRecord
-from kafka_reliable.spool import INFLIGHT, Spool
+from kafka_reliable.spool import Spool
+from kafka_reliable.wal import WalRecord, WriteAheadLog, take_over, wal_root
 
 #: Accepted values of ``durability``.
 DURABILITY_MODES = ("memory", "spool")
-#: Settled rows held behind an unsettled one before they are deleted one by one.
-EXPLICIT_DELETE_AFTER = 50_000
+
+
+def adopt_dead_owners(spool: Spool, *, skip: str | None = None) -> tuple[int, list[str]]:
+    """Move the unsettled records of dead producers' logs into the spool (then delete those
+    logs); return (records moved, problems found such as torn frames)."""
+
+    def sink(records: list[WalRecord]) -> None:
+        spool.add([OutgoingRecord(r.message_id, r.topic, r.key, r.value, r.headers, r.timestamp_ms)
+                   for r in records], "unacknowledged_at_exit")
+
+    return take_over(wal_root(spool.path), sink, skip=skip)
 
 
 class DurableLedger:
-    """In-flight rows of one producer (``owner``) in the spool."""
+    """The producer's side of its write-ahead log: appends from the send path, settlements
+    collected from any thread and written in bulk by the poller (``flush``)."""
 
-    def __init__(self, spool: Spool, owner: str) -> None:
-        self._spool = spool
-        self.owner = owner
-        self._lock = threading.Lock()
-        #: message id -> its row, for records in flight.
-        self._row_of: dict[str, int] = {}
-        #: This producer's rows in flight, oldest first (row ids increase).
-        self._rows: deque[int] = deque()
-        #: Rows settled but not yet behind the prefix; and those already deleted by id.
-        self._done: set[int] = set()
-        self._deleted: set[int] = set()
+    def __init__(self, spool_path: Path, owner: str, *, with_id_header: bool, max_bytes: int,
+                 fsync: str, fsync_interval_ms: int) -> None:
+        self.wal = WriteAheadLog(wal_root(spool_path), owner, max_bytes=max_bytes, fsync=fsync,
+                                 fsync_interval_ms=fsync_interval_ms)
+        if not with_id_header:
+            self.wal.plain_kind = 3
         self._settled: deque[str] = deque()
-
-    def write(self, records: Sequence[OutgoingRecord]) -> None:
-        """Durable when it returns (one transaction for all of ``records``)."""
-        with self._lock:
-            ids = self._spool.add_rows(records, "in_flight", state=INFLIGHT, owner=self.owner)
-            for r, row in zip(records, ids, strict=True):
-                self._row_of[r.message_id or ""] = row
-            self._rows.extend(ids)
+        #: ``append_plain(topic, key, value, mid)``: the fast path's one write.
+        self.append_plain = self.wal.append_plain
+        #: ``append(topic, key, value, mid, headers, ts_ms)``.
+        self.append = self.wal.append
+        self.append_many = self.wal.append_many
 
     def on_final(self, mid: str, status: str) -> None:
-        """The record needs nothing more from this process (any thread)."""
-        if status != T.DUPLICATE:
-            self._settled.append(mid)  # deque.append / popleft are atomic under the GIL
+        """The record needs nothing more from this process (any thread; an append)."""
+        self._settled.append(mid)
+
+    def abandon(self, mid: str) -> None:
+        """Written but never handed to librdkafka (the call raised): nothing to resend."""
+        self._settled.append(mid)
 
     def flush(self) -> int:
-        """Delete the rows of settled records; return how many rows went."""
+        """Record the settlements collected since the last call; return how many."""
         q = self._settled
         if not q:
+            self.wal.tick()
             return 0
-        with self._lock:
-            while q:
-                row = self._row_of.pop(q.popleft(), None)
-                if row is not None:
-                    self._done.add(row)
-            rows, done, last = self._rows, self._done, None
-            while rows and rows[0] in done:
-                last = rows.popleft()
-                done.discard(last)
-                self._deleted.discard(last)
-            n = self._spool.delete_inflight_upto(self.owner, last) if last is not None else 0
-            extra = [r for r in done if r not in self._deleted] if len(done) > EXPLICIT_DELETE_AFTER else []
-            if extra:
-                n += self._spool.delete(extra)
-                self._deleted.update(extra)
-        return n
+        mids = []
+        pop = q.popleft
+        try:
+            while True:
+                mids.append(pop())
+        except IndexError:
+            pass
+        return self.wal.settle(mids)
+
+    def stats(self) -> dict[str, object]:
+        return self.wal.stats()
+
+    def close(self) -> int:
+        self.flush()
+        return self.wal.close()

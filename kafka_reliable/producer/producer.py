@@ -34,13 +34,14 @@ from kafka_reliable.config import (
 )
 from kafka_reliable.dedup import Deduplicator, make_deduplicator
 from kafka_reliable.dlq import DeadLetterQueue, DlqMessage
-from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
+from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError, SpoolFullError
+from kafka_reliable.owned_keys import PRODUCER_OWNED, refuse_owned
 from kafka_reliable.health import CircuitBreaker, HealthMonitor, RateLimiter
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.companion_writer import CompanionWriter
 from kafka_reliable.producer.connection import ConnectionState
 from kafka_reliable.producer.dlq_watch import DlqWatch
-from kafka_reliable.producer.durable import DURABILITY_MODES, DurableLedger
+from kafka_reliable.producer.durable import DURABILITY_MODES, DurableLedger, adopt_dead_owners
 from kafka_reliable.producer.maintenance import Maintenance, Upkeep
 from kafka_reliable.producer.metrics import ProducerMetrics
 from kafka_reliable.producer.outcomes import RoutingOutcomes
@@ -51,8 +52,11 @@ from kafka_reliable.producer.spool_drainer import SpoolDrainer
 from kafka_reliable.serialization import JsonSerializer, Serializer, serialize_key
 from kafka_reliable.spool import Spool
 from kafka_reliable.topics import CompanionTopics
+from kafka_reliable.wal import DEFAULT_MAX_BYTES, FSYNC_POLICIES
 
 log = logging.getLogger(__name__)
+#: librdkafka's own log lines (connection failures, …) go here instead of to stderr.
+LIBRDKAFKA_LOG = logging.getLogger("kafka_reliable.librdkafka")
 
 #: Statistics interval requested from librdkafka (connection state for health and the spool).
 STATS_INTERVAL_MS = 1000
@@ -60,11 +64,17 @@ STATS_INTERVAL_MS = 1000
 STATS_READ_TIMEOUT_S = 1.0
 
 
-def _validate(dlq_max_size: object, durability: object) -> None:
+def _validate(dlq_max_size: object, durability: object, fsync: object, fsync_interval_ms: object,
+              spool_max_bytes: object) -> None:
     if isinstance(dlq_max_size, bool) or not isinstance(dlq_max_size, int) or dlq_max_size < 0:
         raise ConfigurationError(f"dlq_max_size must be an int >= 0, got {dlq_max_size!r}")
     if durability not in DURABILITY_MODES:
         raise ConfigurationError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
+    if fsync not in FSYNC_POLICIES:
+        raise ConfigurationError(f"fsync must be one of {FSYNC_POLICIES}, got {fsync!r}")
+    for name, value, low in (("fsync_interval_ms", fsync_interval_ms, 1), ("spool_max_bytes", spool_max_bytes, 1 << 20)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigurationError(f"{name} must be an int >= {low}, got {value!r}")
 
 
 class ReliableKafkaProducer:
@@ -103,9 +113,13 @@ class ReliableKafkaProducer:
         worker_group: str = DEFAULT_WORKER_GROUP,
         maintenance_interval_s: float = 1.0,
         dlq_check_interval_s: float = 5.0,
-        durability: str = "memory",
+        durability: str = "spool",
+        fsync: str = "never",
+        fsync_interval_ms: int = 100,
+        spool_max_bytes: int = DEFAULT_MAX_BYTES,
+        unsafe_producer_config: bool = False,
     ) -> None:
-        _validate(dlq_max_size, durability)
+        _validate(dlq_max_size, durability, fsync, fsync_interval_ms, spool_max_bytes)
         if bootstrap_servers is None and not (producer_config or {}).get("bootstrap_servers"):
             bootstrap_servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         self.retry_config = retry_config or RetryConfig()
@@ -118,25 +132,45 @@ class ReliableKafkaProducer:
         self._breaker = circuit_breaker
         self._connection = ConnectionState(self._health, circuit_breaker)
         self._conf = build_producer_config(bootstrap_servers, producer_config)
+        if not unsafe_producer_config:
+            refuse_owned(self._conf, PRODUCER_OWNED, where="producer_config")
+        elif str(self._conf.get("acks")).lower() not in {"all", "-1"} and "enable.idempotence" not in (
+                producer_config or {}):
+            self._conf["enable.idempotence"] = False  # librdkafka: idempotence requires acks=all
         self._conf.setdefault("statistics.interval.ms", STATS_INTERVAL_MS)
+        self._conf.setdefault("logger", LIBRDKAFKA_LOG)  # librdkafka's lines through Python logging
         self._conf["error_cb"] = self._connection.on_error
         self._conf["stats_cb"] = self._connection.on_stats
         self._dedup: Deduplicator | None = make_deduplicator(
             redis_client=redis_client, redis_url=redis_url, ttl_s=dedup_ttl_s,
             on_unavailable=dedup_on_unavailable, key_fn=dedup_key_fn,  # type: ignore[arg-type]
         ) if enable_deduplication else None
-        self._producer = self._new_producer()
         self._id_prefix = secrets.token_hex(6) + "-"
+        # Local state first: a spool or log that cannot be opened fails before any client or
+        # thread exists, so a failed constructor leaks nothing.
+        self.spool = Spool(spool_path, durable=durability == "spool")
+        owner = f"{os.getpid()}-{self._id_prefix[:-1]}"
+        try:
+            self._ledger = DurableLedger(
+                self.spool.path, owner, with_id_header=message_id_header, max_bytes=spool_max_bytes,
+                fsync=fsync, fsync_interval_ms=fsync_interval_ms) if durability == "spool" else None
+            self.spool.recover_inflight(self._id_prefix)  # rows of an older release's durable mode
+            adopt_dead_owners(self.spool, skip=owner)  # dead producers' records are sent again
+            self._producer = self._new_producer()
+        except BaseException:
+            if getattr(self, "_ledger", None) is not None:
+                self._ledger.close()  # type: ignore[union-attr]
+            self.spool.close()
+            raise
+
         self._ids = itertools.count(1)
         self._valid_topics: set[str] = set()
         self._topics_seen: dict[str, None] = {}
         self._closed = False
+        self._last_stats: dict[str, Any] = {}
         self._tracker = T.MessageTracker(capacity=status_capacity)
         self._metrics = ProducerMetrics(registry=metrics_registry) if enable_metrics else None
         self.companions = CompanionTopics(self._conf, self.naming)
-        self.spool = Spool(spool_path)
-        self.spool.recover_inflight(self._id_prefix)  # what a dead process left in flight is sent again
-        self._ledger = DurableLedger(self.spool, self._id_prefix) if durability == "spool" else None
         if self._ledger is not None:
             self._tracker.final_hook = self._ledger.on_final
         self._compose(worker_group, dlq_check_interval_s, enable_tracing, rate_limiter, message_id_header)
@@ -214,12 +248,14 @@ class ReliableKafkaProducer:
         mid = f"{self._id_prefix}{next(self._ids)}"
         send = self._send
         if headers is None and send.fast:
-            if send.plain or send.claim(topic, vb, kb, mid):
+            if send.plain:
                 send.produce_plain(topic, vb, kb, mid)
+            elif send.claim(topic, vb, kb, mid):
+                send.produce_plain(topic, vb, kb, mid, own_claim=True)
             return mid
         hdrs = self._send.admit(topic, vb, kb, headers, mid)
         if hdrs is not None:
-            self._send.produce(topic, vb, kb, hdrs, mid)
+            self._send.produce(topic, vb, kb, hdrs, mid, own_claim=self._dedup is not None)
         return mid
 
     def prepare(self, topic: str, value: Any, key: Any = None) -> PreparedRecord:
@@ -298,7 +334,14 @@ class ReliableKafkaProducer:
         verdicts: list[bool | None] = [None] * len(items)
         if self._dedup is not None and items:
             verdicts = list(self._dedup.check([self._dedup.key_for(topic, kb, vb) for vb, kb in encoded]))
-        statuses = self._send.run_batch(topic, encoded, mids, verdicts, headers, timeout_s, self._writer.drain)
+        try:
+            statuses = self._send.run_batch(topic, encoded, mids, verdicts, headers, timeout_s, self._writer.drain)
+        except SpoolFullError:
+            # the log refused the batch before any record was produced: give the claims back
+            for (vb, kb), fresh in zip(encoded, verdicts, strict=True):
+                if fresh:
+                    self._send.release(topic, vb, kb)
+            raise
         return {
             "total": len(items),
             "sent": statuses.count(T.SENT),
@@ -325,7 +368,9 @@ class ReliableKafkaProducer:
 
     def get_stats(self) -> dict[str, Any]:
         """Counters and sizes; never raises and never waits long on the cluster (parts not read
-        yet are reported as unknown)."""
+        yet are reported as unknown). After ``close()``: the stats taken at close."""
+        if self._closed:
+            return dict(self._last_stats)
         stats = self._tracker.snapshot()
         if self._dlq_watch.counts is None and self._connection.connected:
             self._dlq_watch.refresh_now(STATS_READ_TIMEOUT_S)
@@ -339,6 +384,9 @@ class ReliableKafkaProducer:
         stats["spool_quarantined"] = spool["quarantined"]
         stats["connected"] = self._connection.connected
         stats["durability"] = self.durability
+        if self._ledger is not None:
+            stats["write_ahead_log"] = self._ledger.stats()
+        self._last_stats = stats
         return stats
 
     # ---- health ---------------------------------------------------------------------------
@@ -374,6 +422,8 @@ class ReliableKafkaProducer:
 
     def drain_spool(self, max_records: int = 5000, timeout_s: float = 30.0) -> int:
         """Re-send spooled records oldest first; return how many were delivered or routed."""
+        if self._closed:
+            raise ProducerClosedError("drain_spool() after close()")
         return self._drainer.drain(max_records, timeout_s)
 
     def add_settle_listener(self, listener: Callable[[str, str], None]) -> None:
@@ -398,6 +448,10 @@ class ReliableKafkaProducer:
         """Deliver what can be delivered within ``timeout``; spool the rest (nothing is lost)."""
         if self._closed:
             return
+        try:
+            self.get_stats()  # what get_stats() answers after close
+        except Exception:  # noqa: BLE001 - stats are a courtesy here
+            self._last_stats = {}
         self._closed = True
         deadline = time.monotonic() + max(0.0, timeout)
 
@@ -411,7 +465,10 @@ class ReliableKafkaProducer:
         self._writer.close(max(0.5, left(0.8)))
         self._maintenance.stop(max(0.2, min(left(), 2.0)))
         if self._ledger is not None:
-            self._ledger.flush()
+            kept = self._ledger.close()
+            if kept:
+                log.warning("%d records were neither acknowledged nor spooled at close: kept in the "
+                            "write-ahead log, sent again by the next producer on this spool", kept)
         self._drainer.flush_deletes()
         self.companions.close()
         self.spool.close()

@@ -126,11 +126,18 @@ class SendPath:
         self.duplicate(topic, mid)
         return False
 
-    def produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str, *, in_ledger: bool = False) -> None:
-        """The fast path: one status store, one ``produce()``, a report that stores ``sent``."""
+    def produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str, *, in_ledger: bool = False,
+                      own_claim: bool = False) -> None:
+        """The fast path: one log write (durable mode), one status store, one ``produce()``, a
+        report that stores ``sent``. ``own_claim``: the dedup claim taken for this call, given
+        back when the log refuses the record."""
         if self._ledger is not None and not in_ledger:
-            self._ledger.write([OutgoingRecord(mid, topic, kb, vb, [(_MID, mid.encode())] if self._with_id else [],
-                                               int(time.time() * 1000))])
+            try:
+                self._ledger.append_plain(topic, kb, vb, mid)
+            except BaseException:
+                if own_claim:
+                    self.release(topic, vb, kb)
+                raise
         self._statuses[mid] = T.PENDING
         p = self.producer
         cb = partial(self._fast_cb, mid)
@@ -145,9 +152,19 @@ class SendPath:
         except KafkaException as exc:
             self._refused(topic, vb, kb, [(_MID, mid.encode())] if self._with_id else [], mid, exc)
             return
+        except BaseException:
+            self._abandon(mid)
+            raise
         self._sends += 1
         if not self._sends & SERVE_CHECK_MASK:
             self._serve(p)
+
+    def _abandon(self, mid: str) -> None:
+        """The call raised after the log write, before librdkafka took the record: the caller
+        was told it was not sent, so the log must not resend it."""
+        self._statuses.pop(mid, None)
+        if self._ledger is not None:
+            self._ledger.abandon(mid)
 
     def serving(self) -> bool:
         """Whether this path served delivery reports within the last few milliseconds (then
@@ -217,11 +234,17 @@ class SendPath:
     # -- producing ------------------------------------------------------------------------
 
     def produce(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
-                *, in_ledger: bool = False) -> None:
-        """Hand one admitted record to librdkafka (tracked as pending first)."""
-        self._tracker.add(mid)
+                *, in_ledger: bool = False, own_claim: bool = False) -> None:
+        """Hand one admitted record to librdkafka (written to the log first in durable mode;
+        ``own_claim`` as in ``produce_plain``)."""
         if self._ledger is not None and not in_ledger:
-            self._ledger.write([OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000))])
+            try:
+                self._ledger.append(topic, kb, vb, mid, hdrs, int(time.time() * 1000))
+            except BaseException:
+                if own_claim:
+                    self.release(topic, vb, kb)
+                raise
+        self._tracker.add(mid)
         if self._tracing:
             with tracing.span(tracing.SPAN_SEND, headers=hdrs, attributes={
                 "messaging.system": "kafka", "messaging.destination.name": topic, "messaging.message.id": mid,
@@ -242,6 +265,9 @@ class SendPath:
         except KafkaException as exc:
             self._refused(topic, vb, kb, hdrs, mid, exc)
             return
+        except BaseException:
+            self._abandon(mid)
+            raise
         self._sends += 1
         if not self._sends & SERVE_CHECK_MASK:
             self._serve(p)
@@ -257,8 +283,8 @@ class SendPath:
     def produce_batch(self, topic: str, admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]]) -> None:
         """Produce admitted records of one batch (one ledger transaction in durable mode)."""
         if self._ledger is not None and admitted:
-            now = int(time.time() * 1000)
-            self._ledger.write([OutgoingRecord(mid, topic, kb, vb, list(h), now) for vb, kb, h, mid in admitted])
+            self._ledger.append_many(topic, [(kb, vb, mid, h) for vb, kb, h, mid in admitted],
+                                     int(time.time() * 1000))
         for vb, kb, hdrs, mid in admitted:
             self.produce(topic, vb, kb, hdrs, mid, in_ledger=True)
 
@@ -273,11 +299,11 @@ class SendPath:
                 if claimed is False:
                     self.duplicate(topic, mid)
                 elif claimed or self.plain or self.claim(topic, vb, kb, mid):
-                    self.produce_plain(topic, vb, kb, mid)
+                    self.produce_plain(topic, vb, kb, mid, own_claim=not claimed and not self.plain)
                 return mid
             hdrs = self.admit(topic, vb, kb, headers, mid, claimed=claimed)
             if hdrs is not None:
-                self.produce(topic, vb, kb, hdrs, mid)
+                self.produce(topic, vb, kb, hdrs, mid, own_claim=claimed is None and self._dedup is not None)
         except BaseException:
             self._tracker.watchers.pop(mid, None)
             raise
@@ -313,11 +339,11 @@ class SendPath:
                         verdicts: list[bool | None]) -> None:
         """A batch on the fast path (dedup verdicts already taken in bulk)."""
         plain = self.produce_plain
-        if self._ledger is not None:  # one transaction for the batch's ledger rows
-            now = int(time.time() * 1000)
-            self._ledger.write([OutgoingRecord(mid, topic, kb, vb, [(_MID, mid.encode())] if self._with_id else [], now)
-                                for (vb, kb), mid, fresh in zip(encoded, mids, verdicts, strict=True)
-                                if fresh is not False])
+        if self._ledger is not None:  # one log write for the batch
+            ids_only = None if self._with_id else []
+            self._ledger.append_many(topic, [(kb, vb, mid, ids_only) for (vb, kb), mid, fresh
+                                             in zip(encoded, mids, verdicts, strict=True) if fresh is not False],
+                                     int(time.time() * 1000))
         for (vb, kb), mid, fresh in zip(encoded, mids, verdicts, strict=True):
             if fresh is False:
                 self.duplicate(topic, mid)

@@ -68,7 +68,9 @@ class SpoolDrainer:
         if not self._pass_lock.acquire(blocking=False):
             return 0
         try:
-            return self._pass(max_records, timeout_s)
+            with self._spool.drain_lock() as ours:
+                # another process (a producer or `spool drain`) is sending these rows now
+                return self._pass(max_records, timeout_s) if ours else 0
         finally:
             self._pass_lock.release()
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis
 
+from kafka_reliable.aio import AsyncReliableProducer
 from kafka_reliable.aio.dedup import AsyncClaims, async_client_from_url
 from kafka_reliable.dedup import ProcessedMessages, RedisDeduplicator, content_key
 from kafka_reliable.dedup.commands import slot_of
@@ -311,3 +312,30 @@ def test_processed_messages_on_the_cluster(cluster: DevRedisCluster) -> None:
     b.forget("m-0")
     assert a.seen("m-0") is False and a.check_and_mark("m-0") is True
     assert b.stats()["unavailable"] == 0
+
+
+def test_async_producer_dedups_on_the_cluster(
+    cluster: DevRedisCluster, kafka_bootstrap: str, new_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    # Given an AsyncReliableProducer with a redis+cluster:// URL
+    topic = new_topic(partitions=2, prefix="dedup-cluster-aio")
+    orders = [{"order": i} for i in range(300)]
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with AsyncReliableProducer(
+            bootstrap_servers=kafka_bootstrap,
+            enable_deduplication=True,
+            redis_url=cluster.url,
+            spool_path=tmp_path / "a.db",
+        ) as a:
+            # When it sends 300 records, then the same 300 again
+            first = await a.send_batch(topic, orders, key_extractor=lambda o: str(o["order"]))
+            again = await a.send_batch(topic, orders, key_extractor=lambda o: str(o["order"]))
+            return first, again, (await a.get_stats())["deduplication_stats"]
+
+    first, again, stats = asyncio.run(main())
+    # Then the repeat is all duplicates, and the topic holds each record once
+    assert (first["sent"], again["sent"], again["duplicates"]) == (300, 0, 300)
+    assert stats["unavailable"] == 0
+    got = read_to_end(kafka_bootstrap, topic, at_least=300)
+    assert sorted(int(m.key() or b"-1") for m in got) == list(range(300))
