@@ -35,13 +35,13 @@ from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming
 from kafka_reliable.dedup import RedisDeduplicator
 from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
 from kafka_reliable.health import CircuitBreaker, RateLimiter
-from kafka_reliable.wal import DEFAULT_MAX_BYTES
 from kafka_reliable.producer import ReliableKafkaProducer
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.producer import PreparedRecord
 from kafka_reliable.producer.retry_manager import DEFAULT_WORKER_GROUP
 from kafka_reliable.producer.send_path import UserHeaders
 from kafka_reliable.serialization import Serializer
+from kafka_reliable.wal import DEFAULT_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,9 @@ class AsyncReliableProducer(Admission, SyncTools):
         self._claims: AsyncClaims | None = None
         self._start_lock = asyncio.Lock()
         # The write-ahead log's write is a memory copy; only fsync="always" waits on the disk.
-        self._setup_admission(rate_limiter, circuit_breaker, durability == "spool" and fsync == "always")
+        self._setup_admission(
+            rate_limiter, circuit_breaker, durability == "spool" and fsync == "always"
+        )
         self._closed = False
         self._sends = 0
         #: Batches still being handed over (their callers may have been cancelled).
