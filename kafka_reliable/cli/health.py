@@ -13,13 +13,14 @@ import json
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from kafka_reliable.cli.common import (
     client_conf,
     connection_parent,
     fraction,
     non_negative_int,
+    protocol_hint,
     positive_float,
     redis_url,
 )
@@ -86,24 +87,30 @@ def run(args: argparse.Namespace) -> int:
                                   memory_usage_threshold=args.memory_usage_threshold)
     budget = _Budget(args.timeout_s)
     monitor = HealthMonitor(thresholds=thresholds, memory_probe=container_memory_usage)
-    missing: list[str] = []
-    consumer = _check_kafka(monitor, client_conf(args), budget)
+    conf = client_conf(args)
+    missing: dict[str, str] = {}
+    notes: list[str] = []
+    consumer, cluster = _check_kafka(monitor, conf, budget)
     try:
-        if args.dlq_topic and monitor.connected:
-            size, missing = _dlq_size(consumer, args.dlq_topic, budget)
+        if args.dlq_topic and cluster is not None:
+            size, missing, notes = _dlq_size(consumer, conf, args.dlq_topic, budget)
             monitor.set_dlq_size(size)
     finally:
         consumer.close()
     if args.redis_url:
         monitor.set_dedup_available(_redis_answers(args.redis_url, budget.left()))
     status = monitor.get_status()
-    if missing:
-        status["issues"].extend(f"DLQ topic {t!r} does not exist" for t in missing)
-        if status["status"] == "healthy":
-            status["status"] = "degraded"
+    extra = [*missing.values(), *(cluster.issues() if cluster is not None else [])]
+    status["issues"].extend(extra)
+    if extra and status["status"] == "healthy":
+        status["status"] = "degraded"
+    if cluster is not None:
+        status["metrics"].update(cluster.metrics())
+    status["notes"] = notes
     status["target"] = {"bootstrap_servers": args.bootstrap_servers,
                         "redis_url": redact_url(args.redis_url) if args.redis_url else None,
-                        "dlq_topics": list(args.dlq_topic), "dlq_topics_missing": missing}
+                        "dlq_topics": list(args.dlq_topic),
+                        "dlq_topics_missing": list(missing)}
     if args.json:
         print(json.dumps(status, default=str))
     else:
@@ -111,56 +118,89 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CODES[status["status"]]
 
 
-def _check_kafka(monitor: HealthMonitor, client: dict[str, Any], budget: _Budget) -> Consumer:
-    """Feed the monitor from a real client (error_cb, stats_cb, metadata); return the client.
+class _Cluster:
+    """What one metadata answer says: live brokers, and brokers partitions name that are not live."""
+
+    def __init__(self, md: Any) -> None:
+        self.live = sorted(md.brokers)
+        named = {r for t in md.topics.values() for p in t.partitions.values() for r in p.replicas}
+        self.down = sorted(named - set(self.live))
+        self.leaderless = sum(1 for name, t in md.topics.items() if not name.startswith("__")
+                              for p in t.partitions.values() if p.leader < 0)
+
+    def metrics(self) -> dict[str, Any]:
+        return {"brokers_up": len(self.live), "brokers_down": len(self.down), "broker_ids_down": self.down,
+                "partitions_without_leader": self.leaderless}
+
+    def issues(self) -> list[str]:
+        out = []
+        if self.down:
+            out.append(f"{len(self.down)} of {len(self.live) + len(self.down)} brokers down (ids {self.down})")
+        if self.leaderless:
+            out.append(f"{self.leaderless} partitions have no leader")
+        return out
+
+
+def _check_kafka(monitor: HealthMonitor, client: dict[str, Any], budget: _Budget) -> tuple[Consumer, _Cluster | None]:
+    """Reachable = a metadata answer from any broker within the budget (a dead bootstrap entry
+    or one broker of three down is not an outage); brokers up/down from that answer.
 
     A consumer that never subscribes: it joins no group, and can read watermarks after.
     """
-    down: list[str] = []
-
-    def on_error(err: KafkaError) -> None:
-        monitor.record_connection_error(err.name(), err.str())
-        if err.name() == "_ALL_BROKERS_DOWN":
-            down.append(err.str())
-
-    bootstrap = client["bootstrap.servers"]
+    errors: list[tuple[str, str]] = []
     conf = {
         **client,
         "group.id": "kafka-reliable-health",
         "enable.auto.commit": False,
-        "statistics.interval.ms": 100,
-        "error_cb": on_error,
-        "stats_cb": lambda raw: monitor.record_stats(json.loads(raw)),
+        "error_cb": lambda err: errors.append((err.name(), err.str())),
         "socket.connection.setup.timeout.ms": max(1000, int(budget.left() * 1000)),
     }
     consumer = Consumer(conf)
-    answered = False
-    while not budget.over and not down and not (answered and monitor.brokers_up is not None):
-        if not answered:
-            try:
-                consumer.list_topics(timeout=budget.left(0.5))
-                answered = True
-            except KafkaException:
-                pass
-        consumer.poll(budget.left(0.05))
-    if not answered and not down:
-        monitor.record_connection_error("_ALL_BROKERS_DOWN", f"no answer from {bootstrap} within the time budget")
-    return consumer
-
-
-def _dlq_size(consumer: Consumer, topics: list[str], budget: _Budget) -> tuple[int, list[str]]:
-    """Records in the existing DLQ topics (high - low watermarks), and the missing ones."""
-    total, missing = 0, []
-    for topic in topics:
-        md = consumer.list_topics(topic, timeout=budget.left())
-        t = md.topics.get(topic)
-        if t is None or t.error is not None or not t.partitions:
-            missing.append(topic)
+    protocol = str(client.get("security.protocol", "plaintext"))
+    while not budget.over:
+        try:
+            cluster = _Cluster(consumer.list_topics(timeout=budget.left(0.5)))
+        except KafkaException:
+            consumer.poll(0)  # serves error_cb
+            if any(name in _GIVE_UP for name, _ in errors) or protocol_hint(protocol, errors):
+                break
             continue
-        for p in t.partitions:
-            lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=budget.left())
+        monitor.record_metadata(len(cluster.live))
+        return consumer, cluster
+    causes = [(name, text) for name, text in errors if name != "_ALL_BROKERS_DOWN"] or \
+        [("_ALL_BROKERS_DOWN", f"no answer from {client['bootstrap.servers']} within the time budget")]
+    monitor.record_connection_error(causes[-1][0], protocol_hint(protocol, errors) + causes[-1][1])
+    return consumer, None
+
+
+#: Errors after which no broker will answer this client: stop waiting.
+_GIVE_UP = frozenset({"_ALL_BROKERS_DOWN", "_AUTHENTICATION", "_SSL"})
+
+
+def _dlq_size(consumer: Consumer, conf: dict[str, Any], topics: list[str],
+              budget: _Budget) -> tuple[int, dict[str, str], list[str]]:
+    """Records in the DLQ topics (high - low watermarks), the missing ones (name -> issue), notes.
+
+    Each name is resolved as ``kafka-reliable dlq`` does: a source topic means its DLQ
+    (``orders`` -> ``orders.dlq``, or a foreign ``orders-dlt``); a topic that is no DLQ at all
+    is reported as such, never counted."""
+    from kafka_reliable.dlq import DeadLetterQueue
+
+    dlq = DeadLetterQueue(conf=conf, timeout_s=budget.left())
+    total, missing, notes = 0, {}, []
+    for topic in topics:
+        r = dlq.resolve(topic)
+        if not r.exists:
+            missing[topic] = (f"DLQ topic '{topic}' does not exist" if r.dlq_topic == topic
+                              else f"'{topic}' is not a DLQ and has none: {r.missing}")
+            continue
+        if r.note:
+            notes.append(r.note)
+        t = consumer.list_topics(r.dlq_topic, timeout=budget.left()).topics.get(r.dlq_topic)
+        for p in t.partitions if t is not None else ():
+            lo, hi = consumer.get_watermark_offsets(TopicPartition(r.dlq_topic, p), timeout=budget.left())
             total += hi - lo
-    return total, missing
+    return total, missing, notes
 
 
 def _redis_answers(url: str, timeout_s: float) -> bool:
@@ -191,6 +231,8 @@ def _print_table(status: dict[str, Any]) -> None:
     console.print(table)
     for issue in status["issues"]:
         console.print(f"[{colour}]• {issue}[/]")
+    for note in status.get("notes", []):
+        console.print(f"  {note}")
 
 
 def _fmt(value: Any) -> str:

@@ -48,6 +48,8 @@ class RedriveRequest:
     rate_per_s: float | None
     max_replays: int
     by: str
+    #: Resend the original re-read from its topic (headers-only DLQ records, e.g. share groups).
+    from_source: bool = False
     #: The form fields that made this request (filter, target, rate), to post it again as a run.
     fields: tuple[tuple[str, str], ...] = ()
 
@@ -60,6 +62,7 @@ class RedriveRequest:
             max_replays=self.max_replays,
             dry_run=dry_run,
             audit_by=self.by,
+            from_source=self.from_source,
         )
 
     def describe(self) -> str:
@@ -70,7 +73,8 @@ class RedriveRequest:
             shown = [f"{k}={v}" for k, v in self.fields if k in FIELDS]
             what = "all matching " + " ".join(shown) if shown else "all"
         to = self.to_topic or "original topics"
-        return f"{what} of {self.topic} -> {to}"
+        source = " (originals re-read from their topics)" if self.from_source else ""
+        return f"{what} of {self.topic} -> {to}{source}"
 
 
 @dataclass(kw_only=True)
@@ -185,6 +189,7 @@ def _audit(job: Job) -> None:
     outcome = job.error or (
         f"replayed={r.replayed} scanned={r.scanned} loop_guard={r.skipped_loop_guard} "
         f"no_target={r.skipped_no_target} bad_target={r.skipped_bad_target} "
+            f"unsendable={r.skipped_unsendable} "
         f"targets={dict(r.by_target)} stopped={r.stopped}"
         if r is not None
         else ""

@@ -136,11 +136,7 @@ class HealthMonitor:
 
     def record_stats(self, stats: Mapping[str, Any]) -> None:
         """librdkafka statistics (the parsed ``stats_cb`` JSON)."""
-        brokers = stats.get("brokers") or {}
-        up = sum(
-            1 for b in brokers.values()
-            if isinstance(b, Mapping) and b.get("source") != "internal" and b.get("state") == "UP"
-        )
+        up = _brokers_up(stats.get("brokers") or {})
         self._brokers_up = up
         msg_cnt = stats.get("msg_cnt")
         if isinstance(msg_cnt, int):
@@ -150,6 +146,14 @@ class HealthMonitor:
             self._up_seq = next(self._events)
         elif self._seen_up and self.connected:
             self._mark_down()
+
+    def record_metadata(self, brokers_up: int) -> None:
+        """The cluster answered a metadata request (from any broker): reachable, with
+        ``brokers_up`` live brokers registered (what a one-shot check like ``kafka-reliable
+        health`` judges by, rather than per-connection errors of one bootstrap entry)."""
+        self._brokers_up = int(brokers_up)
+        self._seen_up = True
+        self._up_seq = next(self._events)
 
     def set_dlq_size(self, n: int) -> None:
         self._dlq_size = int(n)
@@ -264,6 +268,22 @@ class HealthMonitor:
                       "deduplication backend unavailable" if m["dedup_available"] is False
                       else "deduplication backend available"),
         ]
+
+
+def _brokers_up(brokers: Mapping[str, Any]) -> int:
+    """Distinct brokers in state UP: by node id, a bootstrap entry (node id -1, the same broker
+    under another name) counted only when no broker has a node id yet."""
+    ids: set[int] = set()
+    bootstrap_up = False
+    for b in brokers.values():
+        if not isinstance(b, Mapping) or b.get("source") == "internal" or b.get("state") != "UP":
+            continue
+        nodeid = b.get("nodeid", -1)
+        if isinstance(nodeid, int) and nodeid >= 0:
+            ids.add(nodeid)
+        else:
+            bootstrap_up = True
+    return len(ids) or int(bootstrap_up)
 
 
 def _connection(m: Mapping[str, Any]) -> Condition:

@@ -221,3 +221,55 @@ def test_cli_health_reports_an_unreachable_redis(kafka_bootstrap: str, capsys: p
     assert (code, status["status"]) == (1, "degraded")
     assert status["metrics"]["dedup_available"] is False
     assert "secret" not in json.dumps(status)
+
+
+def _dead_port() -> int:
+    """A port nothing listens on (bound by the OS, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_cli_health_a_dead_bootstrap_entry_is_not_an_outage(kafka_bootstrap: str) -> None:
+    # Given: a bootstrap list whose first entry is dead, the second the live (one-broker) cluster
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.helpers.cli import run_cli
+
+    servers = f"127.0.0.1:{_dead_port()},{kafka_bootstrap}"
+    live = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).brokers
+    # When: the check runs five times (librdkafka picks the first entry at random)
+    with ThreadPoolExecutor(3) as pool:
+        runs = list(pool.map(lambda _: run_cli("health", "--json", "--bootstrap-servers", servers), range(5)))
+    # Then: healthy every time, with the brokers the metadata lists (not a bootstrap entry twice)
+    for r in runs:
+        status = json.loads(r.stdout)
+        assert (r.returncode, status["status"]) == (0, "healthy"), status["issues"]
+        assert status["metrics"]["brokers_up"] == len(live)
+        assert status["metrics"]["brokers_down"] == 0
+
+
+def test_cli_health_dlq_topic_that_is_a_source_topic_is_resolved_or_said_to_be_no_dlq(
+    kafka_bootstrap: str, new_topic: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.helpers.consumer import produce
+
+    # Given: a source topic with 5 records and no DLQ, and one with 5 records and a 2-record DLQ
+    bare, with_dlq = new_topic(prefix="health-src"), new_topic(prefix="health-src")
+    create_topic(AdminClient({"bootstrap.servers": kafka_bootstrap}), f"{with_dlq}.dlq")
+    produce(kafka_bootstrap, bare, [(None, b"x")] * 5)
+    produce(kafka_bootstrap, with_dlq, [(None, b"x")] * 5)
+    produce(kafka_bootstrap, f"{with_dlq}.dlq", [(None, b"dead")] * 2)
+    # When / Then: the bare source is no DLQ: not counted, said so, degraded
+    code, status = _health(capsys, "--bootstrap-servers", kafka_bootstrap, "--dlq-topic", bare)
+    assert (code, status["status"]) == (1, "degraded")
+    assert status["metrics"]["dlq_size"] == 0
+    assert any(f"'{bare}' is not a DLQ" in i for i in status["issues"]), status["issues"]
+    assert status["target"]["dlq_topics_missing"] == [bare]
+    # When / Then: the source with a DLQ counts its DLQ's records, and says which topic it used
+    code, status = _health(capsys, "--bootstrap-servers", kafka_bootstrap, "--dlq-topic", with_dlq)
+    assert (code, status["status"]) == (0, "healthy"), status["issues"]
+    assert status["metrics"]["dlq_size"] == 2
+    assert status["notes"] == [f"{with_dlq}: using DLQ topic {with_dlq}.dlq"]

@@ -341,3 +341,19 @@ def test_last_status_is_set_by_tick() -> None:
     assert mon.last_status is None
     mon.tick()
     assert mon.last_status is not None and mon.last_status["status"] == "healthy"
+
+
+def test_brokers_up_counts_a_broker_once_not_once_per_name() -> None:
+    # Given: librdkafka's statistics of a one-broker cluster: the bootstrap entry (node id -1)
+    # and the same broker learned from metadata (node id 1), both UP
+    mon = HealthMonitor()
+    brokers = {"127.0.0.1:9092/bootstrap": {"state": "UP", "source": "configured", "nodeid": -1},
+               "127.0.0.1:9092/1": {"state": "UP", "source": "learned", "nodeid": 1},
+               ":0/internal": {"state": "UP", "source": "internal", "nodeid": -1}}
+    # When
+    mon.record_stats({"brokers": brokers})
+    # Then
+    assert mon.brokers_up == 1
+    # and before any metadata, an UP bootstrap entry is one broker up
+    mon.record_stats({"brokers": {"127.0.0.1:9092/bootstrap": brokers["127.0.0.1:9092/bootstrap"]}})
+    assert mon.brokers_up == 1
