@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from kafka_reliable.dedup import make_deduplicator
+from kafka_reliable.dedup import ProcessedMessages, make_deduplicator
 from kafka_reliable.dedup.claims import ClaimCore
 from kafka_reliable.dedup.commands import SLOTS, Command, Reply, drive, slot_of
 from kafka_reliable.errors import ConfigurationError, DeduplicationUnavailableError
@@ -127,6 +127,8 @@ def test_release_on_a_cluster_deletes_per_slot() -> None:
 def test_memory_backend_refuses_an_unknown_policy_like_redis() -> None:
     with pytest.raises(ConfigurationError, match="on_unavailable must be one of"):
         make_deduplicator(on_unavailable="fail_sideways")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="on_unavailable must be one of"):
+        ProcessedMessages(on_unavailable="fail_sideways")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="on_unavailable must be one of"):
         make_deduplicator(
             redis_url="redis://127.0.0.1:1/0",
