@@ -48,6 +48,8 @@ class RedriveRequest:
     rate_per_s: float | None
     max_replays: int
     by: str
+    #: Resend the original re-read from its topic (headers-only DLQ records, e.g. share groups).
+    from_source: bool = False
     #: The form fields that made this request (filter, target, rate), to post it again as a run.
     fields: tuple[tuple[str, str], ...] = ()
 
@@ -60,6 +62,7 @@ class RedriveRequest:
             max_replays=self.max_replays,
             dry_run=dry_run,
             audit_by=self.by,
+            from_source=self.from_source,
         )
 
     def describe(self) -> str:
@@ -70,7 +73,8 @@ class RedriveRequest:
             shown = [f"{k}={v}" for k, v in self.fields if k in FIELDS]
             what = "all matching " + " ".join(shown) if shown else "all"
         to = self.to_topic or "original topics"
-        return f"{what} of {self.topic} -> {to}"
+        source = " (originals re-read from their topics)" if self.from_source else ""
+        return f"{what} of {self.topic} -> {to}{source}"
 
 
 @dataclass(kw_only=True)
@@ -142,6 +146,7 @@ class Jobs:
         self._jobs: dict[str, Job] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
@@ -153,10 +158,21 @@ class Jobs:
             finished = [j.id for j in self._jobs.values() if j.state != "running"]
             for old in finished[: max(0, len(self._jobs) - MAX_JOBS)]:
                 del self._jobs[old]
-        threading.Thread(
+        thread = threading.Thread(
             target=self._run, args=(job,), name=f"console-{kind}-{job.id}", daemon=True
-        ).start()
+        )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
         return job
+
+    def stop_all(self, timeout_s: float = 30.0) -> None:
+        """Ask running jobs to stop (a redrive commits what it sent) and wait for them."""
+        for job in list(self._jobs.values()):
+            job.stop.set()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = [t for t in self._threads if t.is_alive()]
 
     def _run(self, job: Job) -> None:
         req, s = job.request, self._settings
@@ -185,6 +201,7 @@ def _audit(job: Job) -> None:
     outcome = job.error or (
         f"replayed={r.replayed} scanned={r.scanned} loop_guard={r.skipped_loop_guard} "
         f"no_target={r.skipped_no_target} bad_target={r.skipped_bad_target} "
+            f"unsendable={r.skipped_unsendable} "
         f"targets={dict(r.by_target)} stopped={r.stopped}"
         if r is not None
         else ""

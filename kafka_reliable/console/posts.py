@@ -119,9 +119,10 @@ def redrive_request(
         rate_per_s=_rate(fields.get("rate")),
         max_replays=_max_replays(fields.get("max_replays")),
         by=request.app.state.operator,
+        from_source=fields.get("from_source") == "on",
         fields=tuple(
             (k, fields[k])
-            for k in (*FIELDS, "to_topic", "rate", "max_replays", "mode")
+            for k in (*FIELDS, "to_topic", "rate", "max_replays", "mode", "from_source")
             if fields.get(k)
         )
         + tuple(("sel", v) for v in sel),

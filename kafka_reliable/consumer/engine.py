@@ -138,6 +138,7 @@ class Engine:
             except (KafkaException, RuntimeError) as exc:
                 log.warning("consumer shutdown: %s", exc)
             consumer.close()
+        self.invoker.flush_health()
         if producer is not None:
             producer.flush(max(0.0, deadline - time.monotonic()))
         self.companions.close()
@@ -192,13 +193,15 @@ class Engine:
         n = self.s.max_poll_records
         if not self.s.key_ordering and not self.lanes.retry_paused:
             n = max(1, min(n, self.heap.room))  # the look-ahead never overshoots by a whole batch
+        heap, stop, on_message = self.heap, self.stop_event, self._on_message
         for m in self.consumer.consume(num_messages=n, timeout=wait_s):
-            self._on_message(m)
-            nxt = self.heap.next_due_ms()
+            on_message(m)
+            nxt = heap.next_due_ms()
             if nxt is not None and nxt <= wall_ms():
                 self._dispatch()
-            if self.stop_event.is_set():
+            if stop.is_set():
                 break  # the rest is re-read by the next owner (offsets not finished)
+        self.invoker.fold()  # the batch's successes counted at once
 
     def _on_message(self, m: Message) -> None:
         err = m.error()
@@ -213,13 +216,13 @@ class Engine:
         if source is not None:
             self.steps.on_retry(m, tp, gen, source)
             return
-        lane = self.lanes.lane(tp)
+        lane = self.lanes.lane(tp) if self.s.key_ordering else None
         if lane is not None and not lane.caught_up:
             lane.backlog.append(m)
             return
         call = self.steps.begin_source(m, tp, gen, lane)
-        if call is not None:
-            self.hand(call)
+        if call is not None and self.driver.hand(call):  # type: ignore[union-attr]
+            self.steps.finish(call)
 
     def _on_caught_up(self, lane: KeyLane[Pending]) -> None:
         now = wall_ms()

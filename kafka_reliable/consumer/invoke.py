@@ -140,6 +140,8 @@ class Invoker:
         self.stats, self.metrics, self.health, self.stop = stats, metrics, health, stop
         #: outcomes not yet given to the health monitor: ok, failed, latency sum (ms)
         self._window: list[float] = [0, 0, 0.0]
+        #: Calls that succeeded, not yet counted (``fold``).
+        self.ok: list[Call] = []
 
     def final(self, exc: Exception, attempt: int) -> bool:
         """Whether attempt ``attempt`` (0-based) failing with ``exc`` ends the local retries."""
@@ -152,9 +154,13 @@ class Invoker:
         )
 
     def account(self, call: Call) -> None:
-        """Count a call's attempts (stats, metrics, the health window)."""
+        """Count a call's attempts: a plain success waits in ``ok`` until ``fold`` (per batch)."""
+        if call.failures is None:
+            if call.ok_s is not None:
+                self.ok.append(call)
+            return
         topic, win = call.rec.topic, self._window
-        for name, dt in call.failures or ():
+        for name, dt in call.failures:
             self.stats.counts["failed"] += 1
             self.stats.failed_by_class[name] = self.stats.failed_by_class.get(name, 0) + 1
             self.stats.handler_ms.add(dt * 1000)
@@ -162,11 +168,23 @@ class Invoker:
             win[1] += 1
             win[2] += dt * 1000
         if call.ok_s is not None:
-            self.stats.counts["handled"] += 1
-            self.stats.handler_ms.add(call.ok_s * 1000)
-            self.metrics.handled(topic, call.ok_s)
-            win[0] += 1
-            win[2] += call.ok_s * 1000
+            self.ok.append(call)
+
+    def fold(self) -> None:
+        """Count the successes waiting in ``ok`` (stats, metrics per topic, the health window)."""
+        ok, self.ok = self.ok, []
+        if not ok:
+            return
+        ms = [c.ok_s * 1000 for c in ok]  # type: ignore[operator]
+        self.stats.counts["handled"] += len(ok)
+        self.stats.handler_ms.add_many(ms)
+        by_topic: dict[str, list[float]] = {}
+        for c in ok:
+            by_topic.setdefault(c.rec.topic, []).append(c.ok_s)  # type: ignore[arg-type]
+        for topic, seconds in by_topic.items():
+            self.metrics.handled_many(topic, seconds)
+        self._window[0] += len(ok)
+        self._window[2] += sum(ms)
 
     def route(self, origin: Origin, exc: Exception) -> Route:
         """The group's retry topic or DLQ for a record whose handler raised ``exc``."""
@@ -184,7 +202,9 @@ class Invoker:
         )
 
     def flush_health(self) -> None:
-        """Give the outcomes since the last call to the health monitor (once per loop turn)."""
+        """Count what waits (``fold``) and give the outcomes since the last call to the health
+        monitor (once per loop turn)."""
+        self.fold()
         ok, failed, ms = self._window
         if ok or failed:
             self.health.record_deliveries(int(ok), int(failed), ms, int(ok + failed))
@@ -218,7 +238,7 @@ class InlineCalls:
                 if self.delay_s:
                     time.sleep(self.delay_s)
                 continue
-            call.succeeded(time.perf_counter() - t0)
+            call.ok_s = time.perf_counter() - t0
             return True
 
     def _refuse(self, result: Any, call: Call) -> None:

@@ -122,6 +122,10 @@ class ConsumerMetrics:
         if self._c is not None:
             self._c.handler.observe(seconds, (self._label(topic), self.group))
 
+    def handled_many(self, topic: str, seconds: list[float]) -> None:
+        if self._c is not None:
+            self._c.handler.observe_all(seconds, (self._label(topic), self.group))
+
     def failed(self, topic: str, error_class: str, seconds: float) -> None:
         if self._c is not None:
             self._c.failed.labels(

@@ -49,11 +49,18 @@ class ConsumerRecord:
     due_at_ms: int | None = None
 
 
+_decode = json.JSONDecoder().decode
+
+
 def json_deserializer(data: bytes | None, topic: str) -> Any:
-    """UTF-8 JSON; ``None`` (a tombstone) stays ``None``."""
+    """UTF-8 JSON (RFC 8259); ``None`` (a tombstone) stays ``None``. Other encodings ``json``
+    detects (a BOM, UTF-16/32) are read too, through ``json.loads``."""
     if data is None:
         return None
-    return json.loads(data)
+    try:
+        return _decode(data.decode())
+    except ValueError:  # not UTF-8, a BOM, or not JSON: json.loads decides (and names the error)
+        return json.loads(data)
 
 
 class AvroDeserializer(AvroDecoder):
@@ -83,7 +90,7 @@ def as_deserializer(obj: Any) -> Deserializer:
 
 def message_id(headers: RawHeaders | None, topic: str, partition: int, offset: int) -> str:
     """The record's message id header, or a stable id from its original position."""
-    raw = h.get(headers, h.MESSAGE_ID)
+    raw = h.get(headers, h.MESSAGE_ID) if headers else None
     if raw is not None:
         return raw.decode("utf-8", "replace")
     return f"{topic}-{partition}-{offset}"

@@ -69,9 +69,9 @@ class Steps:
         if not e.tracker.track(tp, offset):
             return None
         key, raw = m.key(), m.value()
-        hdrs = headers_of(m)
+        hdrs: RawHeaders = m.headers() or []  # type: ignore[assignment]
         _, ts = m.timestamp()
-        mid = message_id(hdrs, tp[0], tp[1], offset)
+        mid = message_id(hdrs, tp[0], tp[1], offset) if hdrs else f"{tp[0]}-{tp[1]}-{offset}"
         if lane is not None and key is not None and lane.blocked(key):
             self.park(lane, key, _origin(tp, offset, ts, mid, hdrs), tp, gen, raw)
             return None
@@ -274,7 +274,7 @@ class Steps:
     def finish(self, call: Call) -> bool:
         """Act on a call's outcome; False (nothing done) when its partition was revoked since."""
         e = self.e
-        if not e.own.current(call.tp, call.gen):
+        if e.gens.get(call.tp) != call.gen:
             return False  # the next owner reads it again
         e.invoker.account(call)
         if call.skipped:

@@ -31,9 +31,17 @@ from typing import Any
 
 import xxhash
 
+from kafka_reliable.errors import ConfigurationError
+
 _KQ = struct.Struct("<QQ")
 _unpack = _KQ.unpack
 _digest = xxhash.xxh3_128_digest
+
+#: Largest bound: entry numbers are signed 32-bit.
+MAX_BOUND = 2**31 - 2
+
+#: Memory per key once written: key 16, expiry 8, use-order list 8, hash 4, table 8.
+BYTES_PER_KEY = 44
 
 
 def _block(fmt: str, n: int) -> Any:
@@ -46,8 +54,17 @@ class CompactStore:
     """``claim`` / ``contains`` / ``add`` / ``discard`` / ``purge`` over at most ``bound`` keys."""
 
     def __init__(self, *, bound: int) -> None:
+        if not 1 <= bound <= MAX_BOUND:
+            raise ConfigurationError(f"dedup max_entries must be 1..{MAX_BOUND}, got {bound!r}")
         self.bound = bound
-        self._alloc()
+        try:
+            self._alloc()
+        except (OSError, MemoryError) as exc:
+            need_gb = BYTES_PER_KEY * bound / 1e9
+            raise ConfigurationError(
+                f"dedup max_entries={bound} needs {need_gb:.1f} GB of address space for the "
+                f"memory store, which this system refused ({exc!r}); lower max_entries"
+            ) from None
 
     def _alloc(self) -> None:
         n = self.capacity = self.bound

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka_reliable.dedup.base import DEFAULT_MAX_ENTRIES, OnUnavailable
+from kafka_reliable.dedup.base import DEFAULT_MAX_ENTRIES, OnUnavailable, validate
 from kafka_reliable.dedup.memory import MemoryDeduplicator
 from kafka_reliable.dedup.redis_backend import RedisDeduplicator
 from kafka_reliable.headers import MESSAGE_ID
@@ -57,6 +57,7 @@ class ProcessedMessages:
         on_unavailable: OnUnavailable = "fail_open",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        validate(ttl_s=ttl_s, on_unavailable=on_unavailable, max_entries=max_entries)
         self.namespace = namespace
         self._store: RedisDeduplicator | MemoryDeduplicator
         if redis_client is not None or redis_url is not None:

@@ -265,7 +265,9 @@ class _PooledIO:
         for i, pool, conn in sent.held:
             try:
                 cmd = sent.commands[i]
-                replies[i] = (_read_lines if cmd.lines else _read)(conn, cmd.replies)
+                # a client-side cache may push invalidations onto any connection: parse those
+                lines = cmd.lines and getattr(pool, "cache", None) is None
+                replies[i] = (_read_lines if lines else _read)(conn, cmd.replies)
             finally:
                 pool.release(conn)
         sent.held = []

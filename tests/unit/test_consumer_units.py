@@ -251,3 +251,19 @@ def test_avro_records_decode_and_garbage_raises() -> None:
     assert deser(None, "payments") is None
     with pytest.raises(SerializationError):
         deser(b"\xff\x00garbage", "payments")  # the consumer sends such a record to the DLQ as poison
+
+
+def test_json_deserializer_reads_utf8_and_what_json_loads_reads() -> None:
+    import json
+
+    import pytest
+
+    from kafka_reliable.consumer import json_deserializer
+
+    value = {"a": "ü", "n": [1, 2]}
+    for data in (json.dumps(value).encode(), json.dumps(value, ensure_ascii=False).encode(),
+                 b"\xef\xbb\xbf" + json.dumps(value).encode(), json.dumps(value).encode("utf-16")):
+        assert json_deserializer(data, "t") == value
+    assert json_deserializer(None, "t") is None
+    with pytest.raises(ValueError):  # not JSON: a poison record, as before
+        json_deserializer(b"{not json", "t")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from kafka_reliable.dedup import make_deduplicator
+from kafka_reliable.dedup import ProcessedMessages, make_deduplicator
 from kafka_reliable.dedup.claims import ClaimCore
 from kafka_reliable.dedup.commands import SLOTS, Command, Reply, drive, slot_of
 from kafka_reliable.errors import ConfigurationError, DeduplicationUnavailableError
@@ -30,7 +30,7 @@ class FakeNodes:
 
     def __init__(
         self,
-        taken: set[bytes] = frozenset(),
+        taken: frozenset[bytes] | set[bytes] = frozenset(),
         errors: dict[str, str] | None = None,
         cut: dict[str, int] | None = None,
     ) -> None:
@@ -60,7 +60,7 @@ def test_a_batch_becomes_one_pipeline_per_node_and_verdicts_follow_the_replies()
     # When
     out = drive(core.claim_flow(keys, lambda: THREE), nodes)
     # Then
-    assert sorted(c.node for c in nodes.rounds[0]) == ["a", "b", "c"]
+    assert sorted(str(c.node) for c in nodes.rounds[0]) == ["a", "b", "c"]
     assert sum(c.replies for c in nodes.rounds[0]) == 300
     for c in nodes.rounds[0]:
         assert all(THREE[slot_of(b"p:" + keys[j])] == c.node for j in c.index)
@@ -109,7 +109,7 @@ def test_fail_closed_undoes_its_own_and_maybe_applied_claims_per_slot_then_raise
     with pytest.raises(DeduplicationUnavailableError, match="none of the 300 records was sent"):
         drive(core.claim_flow(keys, lambda: THREE), nodes)
     undo = nodes.rounds[1]
-    assert sorted(c.node for c in undo) == ["a", "b", "c"]
+    assert sorted(str(c.node) for c in undo) == ["a", "b", "c"]
     scripts = b"".join(c.packed for c in undo)
     assert scripts.count(b"EVAL") == sum(c.replies for c in undo)  # one script call per slot
     assert sum(scripts.count(b"p:key-%d\r\n" % j) for j in range(300)) == 300
@@ -127,6 +127,8 @@ def test_release_on_a_cluster_deletes_per_slot() -> None:
 def test_memory_backend_refuses_an_unknown_policy_like_redis() -> None:
     with pytest.raises(ConfigurationError, match="on_unavailable must be one of"):
         make_deduplicator(on_unavailable="fail_sideways")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="on_unavailable must be one of"):
+        ProcessedMessages(on_unavailable="fail_sideways")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="on_unavailable must be one of"):
         make_deduplicator(
             redis_url="redis://127.0.0.1:1/0",

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kafka_reliable.dedup.compact import CompactStore
+from kafka_reliable.errors import ConfigurationError
 
 #: 16-byte keys (used as they are) and keys of other lengths (digested first).
 KEYS = [bytes([i]) * 16 for i in range(12)] + [b"short-%d" % i for i in range(6)] + [b""]
@@ -96,3 +98,10 @@ def test_a_full_store_keeps_its_arrays_and_holds_the_bound() -> None:
     assert store.size == 5000
     assert store.expiry((24_999).to_bytes(16, "big")) == 10.0
     assert store.expiry((19_999).to_bytes(16, "big")) is None
+
+
+def test_a_bound_the_store_cannot_hold_is_refused_in_one_line() -> None:
+    with pytest.raises(ConfigurationError, match="max_entries must be 1..2147483646"):
+        CompactStore(bound=2**31)
+    with pytest.raises(ConfigurationError, match="max_entries must be"):
+        CompactStore(bound=0)
