@@ -221,31 +221,38 @@ def test_master_killed_fail_closed_refuses_and_keeps_no_claim(
     assert (tags.count("A"), tags.count("B"), tags.count("B2")) == (1000, 1000, 0)
 
 
-def test_async_claims_fail_closed_with_a_dead_master_undo_their_claims(
+def test_async_claims_fail_closed_with_a_dead_master_undo_their_claims_then_recover(
     healthy: DevRedisCluster,
 ) -> None:
-    # Given asyncio claims (fail_closed) and a dead master
+    # Given asyncio claims (fail_closed) that learned the slot map while every master was up
     prefix = f"kr-acl-dead:{random.randrange(1 << 30)}:"
     backend = RedisDeduplicator(
-        url=healthy.url, ttl_s=60, key_prefix=prefix, on_unavailable="fail_closed"
-    )
+        url=healthy.url, ttl_s=60, key_prefix=prefix, on_unavailable="fail_closed",
+        probe_interval_s=0.2,
+    )  # fmt: skip
     keys = _keys(600, "dead")
+    live = [i for i in range(3) if i != VICTIM]
 
-    async def claim_with_dead_master() -> None:
+    async def scenario() -> list[bool]:
         claims = AsyncClaims(backend, async_client_from_url(healthy.url))
         try:
-            await claims.claim(keys[:3])  # learns the slot map while every master is up
+            await claims.claim(keys[:3])
+            # When a master dies: the call is refused and the live masters keep none of its claims
             healthy.kill(VICTIM)
-            await claims.claim(keys[3:])
+            with pytest.raises(DeduplicationUnavailableError):
+                await claims.claim(keys[3:])
+            live_claims = sum(_count(healthy, i, prefix.encode()) for i in live)
+            assert live_claims == sum(
+                not _on_victim(healthy, prefix.encode() + k) for k in keys[:3]
+            )
+            # And once it is back, the same client claims again (the refused keys are new)
+            await asyncio.to_thread(healthy.restart, VICTIM)
+            await asyncio.to_thread(wait_until, lambda: backend.available, 20, "no recovery")
+            return await claims.claim(keys[3:])
         finally:
             await claims.aclose()
 
-    # When / Then: refused, and the live masters keep none of the refused call's claims
-    with pytest.raises(DeduplicationUnavailableError):
-        asyncio.run(claim_with_dead_master())
-    live_claims = sum(_count(healthy, i, prefix.encode()) for i in range(3) if i != VICTIM)
-    first_three_live = sum(1 for k in keys[:3] if not _on_victim(healthy, prefix.encode() + k))
-    assert live_claims == first_three_live
+    assert asyncio.run(scenario()) == [True] * 597
     backend.close()
 
 
