@@ -19,8 +19,10 @@ Deserializer = Callable[[bytes | None, str], Any]
 RawHeaders = Sequence[tuple[str, bytes | None]]
 
 
-_FIELDS = ("topic", "partition", "offset", "key", "value", "headers", "timestamp", "message_id",
-           "attempt", "raw_value", "group", "delivered_from", "last_error", "due_at_ms")  # fmt: skip
+_FIELDS = (
+    "topic", "partition", "offset", "key", "value", "headers", "timestamp", "message_id",
+    "attempt", "raw_value", "group", "delivered_from", "last_error", "due_at_ms",
+)  # fmt: skip
 
 
 class ConsumerRecord:
