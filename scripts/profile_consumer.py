@@ -7,7 +7,9 @@ Entry points for the benchmark suite: :func:`fill` (a topic of ``n`` JSON record
 :func:`run_raw` / :func:`run_reliable` (records per second from the first record handled to the
 ``n``-th; each decodes the JSON value and calls a no-op handler), :func:`profile_reliable`
 (cProfile of the engine thread, top functions by own time). Prints the load average with every
-figure: on a shared machine a ratio is an indication only, quoted figures come from ``make bench``.
+figure, and the consuming thread's CPU time per record beside the rate: on a shared machine the
+rate follows the load (and the broker), the CPU time much less; both are indications only,
+quoted figures come from ``make bench``.
 """
 
 from __future__ import annotations
@@ -51,25 +53,29 @@ def fill(n: int, partitions: int = 4) -> str:
 
 
 class _Count:
+    """Wall time and the consuming thread's CPU time from the first record to the ``n``-th (the
+    CPU time excludes librdkafka's own threads, alike for both: the load-robust figure)."""
+
     def __init__(self, n: int) -> None:
-        self.n, self.seen, self.t0, self.t1 = n, 0, 0.0, 0.0
+        self.n, self.seen, self.t0, self.t1, self.cpu0, self.cpu1 = n, 0, 0.0, 0.0, 0.0, 0.0
         self.done = threading.Event()
 
     def tick(self) -> None:
         if not self.seen:
-            self.t0 = time.perf_counter()
+            self.t0, self.cpu0 = time.perf_counter(), time.thread_time()
         self.seen += 1
         if self.seen == self.n:
-            self.t1 = time.perf_counter()
+            self.t1, self.cpu1 = time.perf_counter(), time.thread_time()
             self.done.set()
 
     @property
-    def rate(self) -> float:
-        return (self.n - 1) / (self.t1 - self.t0)
+    def rate(self) -> tuple[float, float]:
+        """``(records per second, CPU µs per record on the consuming thread)``."""
+        return (self.n - 1) / (self.t1 - self.t0), (self.cpu1 - self.cpu0) * 1e6 / (self.n - 1)
 
 
-def run_raw(topic: str, n: int) -> float:
-    """Records/s of ``consume(500)`` + ``json.loads`` + a no-op handler."""
+def run_raw(topic: str, n: int) -> tuple[float, float]:
+    """``(records/s, CPU µs per record)`` of ``consume(500)`` + ``json.loads`` + a no-op handler."""
     count = _Count(n)
     c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"raw-{uuid.uuid4().hex[:8]}",
                   "auto.offset.reset": "earliest", "enable.partition.eof": False})  # fmt: skip
@@ -93,8 +99,10 @@ def _consumer(topic: str) -> ReliableConsumer:
                             topics=[topic], metrics_registry=CollectorRegistry())  # fmt: skip
 
 
-def run_reliable(topic: str, n: int, profiler: cProfile.Profile | None = None) -> float:
-    """Records/s of ``ReliableConsumer.run`` with a no-op handler (JSON deserializer)."""
+def run_reliable(
+    topic: str, n: int, profiler: cProfile.Profile | None = None
+) -> tuple[float, float]:
+    """``(records/s, CPU µs per record)`` of ``ReliableConsumer.run`` with a no-op handler (JSON deserializer)."""
     count = _Count(n)
     c = _consumer(topic)
 
@@ -131,10 +139,13 @@ def main() -> None:
     topic = fill(args.records)
     print(f"load at start {os.getloadavg()}")
     for r in range(args.rounds):
-        raw = run_raw(topic, args.records)
-        rel = run_reliable(topic, args.records)
-        print(f"round {r}: raw {raw:,.0f}/s  reliable {rel:,.0f}/s  ratio {rel / raw:.2f}  "
-              f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
+        (raw, raw_us), (rel, rel_us) = (
+            run_raw(topic, args.records),
+            run_reliable(topic, args.records),
+        )
+        print(f"round {r}: raw {raw:,.0f}/s {raw_us:.2f} µs CPU/record; reliable {rel:,.0f}/s "
+              f"{rel_us:.2f} µs CPU/record; ratio by rate {rel / raw:.2f}, by CPU "
+              f"{raw_us / rel_us:.2f}; load {os.getloadavg()[0]:.2f}")  # fmt: skip
     if args.profile:
         with open(args.profile, "w") as f:
             f.write(profile_reliable(topic, args.records))

@@ -116,7 +116,7 @@ class Runner:
         while True:
             t0 = time.perf_counter()
             try:
-                result = self.handler(call.rec)
+                result = self.handler(call)
                 if inspect.isawaitable(result):
                     await result
             except Exception as exc:  # noqa: BLE001 - the handler's failure is what we route
@@ -128,7 +128,7 @@ class Runner:
                 if invoker.s.local_retry_delay_ms:
                     await asyncio.sleep(invoker.s.local_retry_delay_ms / 1000)
                 continue
-            call.succeeded(time.perf_counter() - t0)
+            call.ok_s = time.perf_counter() - t0
             return
 
 

@@ -35,13 +35,13 @@ from kafka_reliable.config import HealthThresholds, RetryConfig, TopicNaming
 from kafka_reliable.dedup import RedisDeduplicator
 from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
 from kafka_reliable.health import CircuitBreaker, RateLimiter
-from kafka_reliable.wal import DEFAULT_MAX_BYTES
 from kafka_reliable.producer import ReliableKafkaProducer
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.producer import PreparedRecord
 from kafka_reliable.producer.retry_manager import DEFAULT_WORKER_GROUP
 from kafka_reliable.producer.send_path import UserHeaders
 from kafka_reliable.serialization import Serializer
+from kafka_reliable.wal import DEFAULT_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -91,22 +91,17 @@ class AsyncReliableProducer(Admission, SyncTools):
         spool_max_bytes: int = DEFAULT_MAX_BYTES,
         unsafe_producer_config: bool = False,
     ) -> None:
-        kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        if redis_client is not None and inspect.iscoroutinefunction(
-            getattr(redis_client, "execute_command", None)
-        ):
-            raise ConfigurationError(
-                "redis_client is a redis.asyncio client: pass redis_url= instead (the async "
-                "producer opens its own redis.asyncio connection for claims, a sync one for "
-                "releases)"
-            )
-        self._kwargs = kwargs
+        self._kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        _refuse_async_redis(redis_client)
+        # The write-ahead log's write is a memory copy; only fsync="always" waits on the disk.
+        self._setup(rate_limiter, circuit_breaker, durability == "spool" and fsync == "always")
+
+    def _setup(self, limiter: Any, breaker: Any, blocking: bool) -> None:
         self._sync: ReliableKafkaProducer | None = None
         self._hub: SettleHub | None = None
         self._claims: AsyncClaims | None = None
         self._start_lock = asyncio.Lock()
-        # The write-ahead log's write is a memory copy; only fsync="always" waits on the disk.
-        self._setup_admission(rate_limiter, circuit_breaker, durability == "spool" and fsync == "always")
+        self._setup_admission(limiter, breaker, blocking)
         self._closed = False
         self._sends = 0
         #: Batches still being handed over (their callers may have been cancelled).
@@ -299,3 +294,12 @@ class AsyncReliableProducer(Admission, SyncTools):
         """Wait until every record already passed to a send call is in the producer."""
         while self._batches or self._admitter is not None:
             await asyncio.wait([*self._batches, *([self._admitter] if self._admitter else [])])
+
+
+def _refuse_async_redis(client: Any) -> None:
+    if client is not None and inspect.iscoroutinefunction(getattr(client, "execute_command", None)):
+        raise ConfigurationError(
+            "redis_client is a redis.asyncio client: pass redis_url= instead (the async "
+            "producer opens its own redis.asyncio connection for claims, a sync one for "
+            "releases)"
+        )

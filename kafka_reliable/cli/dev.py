@@ -21,13 +21,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                f"client ports from --port (default {DEFAULT_CLUSTER_PORT}).",
     )
     broker.add_argument("action", choices=["start", "stop", "status", "kill", "pause", "resume"])
-    broker.add_argument("--port", type=int, default=None,
+    broker.add_argument("--port", type=dev_cluster.port, default=None,
                         help=f"client port (default {DEFAULT_PORT}; cluster: first port, default {DEFAULT_CLUSTER_PORT})")
-    broker.add_argument("--controller-port", type=int, default=None, help="controller port (default port+1)")
-    broker.add_argument("--data-dir", type=Path, default=None, help="data, pid and log folder")
+    broker.add_argument("--controller-port", type=dev_cluster.port, default=None,
+                        help="controller port (default port+1)")
+    broker.add_argument("--data-dir", type=Path, default=None,
+                        help="data, pid and log folder (a cluster's folder is enough to find it: cluster.json)")
     broker.add_argument("--json", action="store_true", help="status as JSON")
-    broker.add_argument("--brokers", type=int, default=None, help="start a cluster of N brokers + 1 controller")
-    broker.add_argument("--node", type=int, default=None, help="cluster node the action applies to (0 = controller)")
+    broker.add_argument("--brokers", type=dev_cluster.broker_count, default=None,
+                        help="start a cluster of N (1..9) brokers + 1 controller")
+    broker.add_argument("--node", type=dev_cluster.node_id, default=None,
+                        help="cluster node the action applies to (0 = controller)")
     broker.add_argument("--sasl", action="store_true", help="SASL/SCRAM-SHA-512 client listener with ACLs")
     broker.add_argument("--cluster", action="store_true", help="act on the dev cluster, not the single broker")
     broker.set_defaults(func=_broker)
@@ -44,7 +48,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _broker(args: argparse.Namespace) -> int:
-    if args.brokers is not None or args.node is not None or args.sasl or args.cluster:
+    if args.brokers is not None or args.node is not None or args.sasl or args.cluster or \
+            dev_cluster.is_cluster_dir(args.data_dir):
         return dev_cluster.run(args)
     if args.action in {"kill", "pause", "resume"}:
         print(f"kafka-reliable dev-broker: error: {args.action} needs --node N (cluster mode)", file=sys.stderr)

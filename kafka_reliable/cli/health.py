@@ -20,8 +20,8 @@ from kafka_reliable.cli.common import (
     connection_parent,
     fraction,
     non_negative_int,
-    protocol_hint,
     positive_float,
+    protocol_hint,
     redis_url,
 )
 from kafka_reliable.config import HealthThresholds, redact_url

@@ -146,6 +146,7 @@ class Jobs:
         self._jobs: dict[str, Job] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
@@ -157,10 +158,21 @@ class Jobs:
             finished = [j.id for j in self._jobs.values() if j.state != "running"]
             for old in finished[: max(0, len(self._jobs) - MAX_JOBS)]:
                 del self._jobs[old]
-        threading.Thread(
+        thread = threading.Thread(
             target=self._run, args=(job,), name=f"console-{kind}-{job.id}", daemon=True
-        ).start()
+        )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
         return job
+
+    def stop_all(self, timeout_s: float = 30.0) -> None:
+        """Ask running jobs to stop (a redrive commits what it sent) and wait for them."""
+        for job in list(self._jobs.values()):
+            job.stop.set()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = [t for t in self._threads if t.is_alive()]
 
     def _run(self, job: Job) -> None:
         req, s = job.request, self._settings

@@ -120,10 +120,12 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     from kafka_reliable.console import pages, posts
 
     cluster = Cluster(settings.conf, timeout_s=settings.timeout_s)
+    jobs = Jobs(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        jobs.stop_all()  # a redrive stopped at shutdown has committed what it sent
         cluster.close()
 
     app = FastAPI(
@@ -136,7 +138,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     app.state.settings = settings
     app.state.cluster = cluster
     app.state.auth = Auth(settings.token)
-    app.state.jobs = Jobs(settings)
+    app.state.jobs = jobs
     app.state.operator = operator()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(pages.router)

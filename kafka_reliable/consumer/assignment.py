@@ -64,6 +64,11 @@ class Lanes:
     def source_of_retry(self, topic: str) -> str | None:
         return self._source_of.get(topic)
 
+    @property
+    def retry_sources(self) -> Mapping[str, str]:
+        """``{retry topic: its source topic}`` (filled by ``add_topic`` before the loop runs)."""
+        return self._source_of
+
     def partitions(self, topic: str) -> int:
         return self._parts.get(topic, 1)
 

@@ -63,6 +63,7 @@ class Engine:
         self.s, self.bootstrap, self.deser = s, bootstrap, deserializer
         self.naming, self.metrics, self.health, self.stats = naming, metrics, health, stats
         self.stop_event = stop
+        self._keyed = s.key_ordering
         self.own: Owned[Pending] = Owned(max_pending=s.max_pending)
         self.heap, self.tracker, self.gens = self.own.heap, self.own.tracker, self.own.gens
         self.lanes = Lanes(s, naming, self.own)
@@ -70,6 +71,9 @@ class Engine:
             s=s, naming=naming, stats=stats, metrics=metrics, health=health, stop=stop
         )
         self.steps = Steps(self)
+        #: Bound once for the per-record path (each lookup costs on every record).
+        self._retry_sources = self.lanes.retry_sources
+        self._begin, self._finish = self.steps.begin_source, self.steps.finish
         self.driver: CallDriver | None = None
         self.events = ClientEvents(health=health, metrics=metrics, stop=stop, owned=self.gens)
         self.companions = CompanionTopics(settings.admin_conf(s, bootstrap), naming=naming)
@@ -85,6 +89,7 @@ class Engine:
     def start(self, driver: CallDriver) -> None:
         """Create the group's retry/DLQ topics (first use), the clients, and subscribe."""
         self.driver = driver
+        self._run = driver.hand
         ev = self.events
         try:
             for topic in self.s.topics:
@@ -193,11 +198,10 @@ class Engine:
         n = self.s.max_poll_records
         if not self.s.key_ordering and not self.lanes.retry_paused:
             n = max(1, min(n, self.heap.room))  # the look-ahead never overshoots by a whole batch
-        heap, stop, on_message = self.heap, self.stop_event, self._on_message
+        waiting, stop, on_message = self.heap.entries, self.stop_event, self._on_message
         for m in self.consumer.consume(num_messages=n, timeout=wait_s):
             on_message(m)
-            nxt = heap.next_due_ms()
-            if nxt is not None and nxt <= wall_ms():
+            if waiting and waiting[0][0] <= wall_ms():
                 self._dispatch()
             if stop.is_set():
                 break  # the rest is re-read by the next owner (offsets not finished)
@@ -212,17 +216,17 @@ class Engine:
         gen = self.gens.get(tp)
         if gen is None:
             return
-        source = self.lanes.source_of_retry(tp[0])
+        source = self._retry_sources.get(tp[0])
         if source is not None:
             self.steps.on_retry(m, tp, gen, source)
             return
-        lane = self.lanes.lane(tp) if self.s.key_ordering else None
+        lane = self.lanes.lane(tp) if self._keyed else None
         if lane is not None and not lane.caught_up:
             lane.backlog.append(m)
             return
-        call = self.steps.begin_source(m, tp, gen, lane)
-        if call is not None and self.driver.hand(call):  # type: ignore[union-attr]
-            self.steps.finish(call)
+        call = self._begin(m, tp, gen, lane)
+        if call is not None and self._run(call):
+            self._finish(call)
 
     def _on_caught_up(self, lane: KeyLane[Pending]) -> None:
         now = wall_ms()

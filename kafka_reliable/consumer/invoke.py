@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,7 +21,7 @@ from kafka_reliable.consumer import routes
 from kafka_reliable.consumer.keyorder import KeyLane
 from kafka_reliable.consumer.metrics import ConsumerMetrics
 from kafka_reliable.consumer.pending import Pending
-from kafka_reliable.consumer.record import ConsumerRecord, exception_name
+from kafka_reliable.consumer.record import ConsumerRecord, RawHeaders, exception_name
 from kafka_reliable.consumer.routes import GroupTopicNaming, Origin
 from kafka_reliable.consumer.settings import ConsumerSettings
 from kafka_reliable.consumer.stats import ConsumerStats
@@ -34,34 +35,36 @@ if TYPE_CHECKING:
 Handler = Callable[[ConsumerRecord], Any]
 
 
-class Call:
-    """One handler call: the record, where it was read, and (once run) how it went."""
+class Call(ConsumerRecord):
+    """One handler call: the record handed to the handler (a ``ConsumerRecord``: one object per
+    record), where it was read, and (once run) how it went."""
 
-    __slots__ = (
-        "rec",
-        "tp",
-        "offset",
-        "gen",
-        "lane",
-        "pending",
-        "msg",
-        "failed",
-        "failures",
-        "ok_s",
-        "skipped",
-    )
+    __slots__ = ("tp", "at", "gen", "lane", "pending", "msg", "failed", "failures", "ok_s",
+                 "skipped")  # fmt: skip
 
-    def __init__(
-        self,
-        rec: ConsumerRecord,
-        tp: TP,
-        offset: int,
-        gen: int,
-        lane: KeyLane[Pending] | None,
-        pending: Pending | None,
-        msg: Message | None,
-    ) -> None:
-        self.rec, self.tp, self.offset, self.gen = rec, tp, offset, gen
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: Any,
+                 headers: RawHeaders, timestamp: int, message_id: str | None, attempt: int,
+                 raw_value: bytes | None, group: str, last_error: str | None,
+                 due_at_ms: int | None, tp: TP, at: int, gen: int,
+                 lane: KeyLane[Pending] | None, pending: Pending | None,
+                 msg: Message | None) -> None:  # fmt: skip
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self._raw = headers
+        self._headers = None
+        self.timestamp = timestamp
+        self._message_id = message_id
+        self.attempt = attempt
+        self.raw_value = raw_value
+        self.group = group
+        self.delivered_from = (tp[0], tp[1], at)
+        self.last_error = last_error
+        self.due_at_ms = due_at_ms
+        #: The partition and offset this delivery was read at, and the partition's generation.
+        self.tp, self.at, self.gen = tp, at, gen
         #: The key-order lane (``ordering="key"``), else None.
         self.lane = lane
         #: The retry record this call delivers again; None for a source record.
@@ -74,13 +77,6 @@ class Call:
         self.ok_s: float | None = None
         #: Not run (stopping, revoked, handed back): not finished, read again after a restart.
         self.skipped = False
-
-    @property
-    def key(self) -> bytes | None:
-        return self.rec.key
-
-    def succeeded(self, seconds: float) -> None:
-        self.ok_s = seconds
 
     def failed_attempt(self, exc: Exception, seconds: float, final: bool) -> None:
         if self.failures is None:
@@ -99,9 +95,9 @@ class Call:
         return Origin(
             topic=self.tp[0],
             partition=self.tp[1],
-            offset=self.offset,
+            offset=self.at,
             timestamp_ms=ts if ts > 0 else None,
-            message_id=self.rec.message_id,
+            message_id=self.message_id,
             headers=m.headers() or [],  # type: ignore[arg-type]
         )
 
@@ -140,8 +136,8 @@ class Invoker:
         self.stats, self.metrics, self.health, self.stop = stats, metrics, health, stop
         #: outcomes not yet given to the health monitor: ok, failed, latency sum (ms)
         self._window: list[float] = [0, 0, 0.0]
-        #: Calls that succeeded, not yet counted (``fold``).
-        self.ok: list[Call] = []
+        #: Seconds of the handler calls that succeeded, per topic, not yet counted (``fold``).
+        self.ok_s: defaultdict[str, list[float]] = defaultdict(list)
 
     def final(self, exc: Exception, attempt: int) -> bool:
         """Whether attempt ``attempt`` (0-based) failing with ``exc`` ends the local retries."""
@@ -154,13 +150,9 @@ class Invoker:
         )
 
     def account(self, call: Call) -> None:
-        """Count a call's attempts: a plain success waits in ``ok`` until ``fold`` (per batch)."""
-        if call.failures is None:
-            if call.ok_s is not None:
-                self.ok.append(call)
-            return
-        topic, win = call.rec.topic, self._window
-        for name, dt in call.failures:
+        """Count a call's attempts; a success waits in ``ok_s`` until ``fold`` (per batch)."""
+        topic, win = call.topic, self._window
+        for name, dt in call.failures or ():
             self.stats.counts["failed"] += 1
             self.stats.failed_by_class[name] = self.stats.failed_by_class.get(name, 0) + 1
             self.stats.handler_ms.add(dt * 1000)
@@ -168,23 +160,27 @@ class Invoker:
             win[1] += 1
             win[2] += dt * 1000
         if call.ok_s is not None:
-            self.ok.append(call)
+            self.succeeded(topic, call.ok_s)
+
+    def succeeded(self, topic: str, seconds: float) -> None:
+        """A handler call returned: counted with its batch (only floats are kept meanwhile: no
+        record stays alive for the garbage collector to scan)."""
+        self.ok_s[topic].append(seconds)
 
     def fold(self) -> None:
-        """Count the successes waiting in ``ok`` (stats, metrics per topic, the health window)."""
-        ok, self.ok = self.ok, []
-        if not ok:
+        """Count the successes waiting in ``ok_s`` (stats, metrics per topic, health window)."""
+        if not self.ok_s:
             return
-        ms = [c.ok_s * 1000 for c in ok]  # type: ignore[operator]
-        self.stats.counts["handled"] += len(ok)
-        self.stats.handler_ms.add_many(ms)
-        by_topic: dict[str, list[float]] = {}
-        for c in ok:
-            by_topic.setdefault(c.rec.topic, []).append(c.ok_s)  # type: ignore[arg-type]
+        by_topic, self.ok_s = self.ok_s, defaultdict(list)
+        n, total_s = 0, 0.0
         for topic, seconds in by_topic.items():
             self.metrics.handled_many(topic, seconds)
-        self._window[0] += len(ok)
-        self._window[2] += sum(ms)
+            self.stats.handler_ms.add_many([s * 1000 for s in seconds])
+            n += len(seconds)
+            total_s += sum(seconds)
+        self.stats.counts["handled"] += n
+        self._window[0] += n
+        self._window[2] += total_s * 1000
 
     def route(self, origin: Origin, exc: Exception) -> Route:
         """The group's retry topic or DLQ for a record whose handler raised ``exc``."""
@@ -225,7 +221,7 @@ class InlineCalls:
         while True:
             t0 = time.perf_counter()
             try:
-                result = self.handler(call.rec)
+                result = self.handler(call)
                 if result is not None and inspect.isawaitable(result):
                     self._refuse(result, call)
                     return True

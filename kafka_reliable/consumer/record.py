@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kafka_reliable import headers as h
@@ -20,7 +19,12 @@ Deserializer = Callable[[bytes | None, str], Any]
 RawHeaders = Sequence[tuple[str, bytes | None]]
 
 
-@dataclass(slots=True)
+_FIELDS = (
+    "topic", "partition", "offset", "key", "value", "headers", "timestamp", "message_id",
+    "attempt", "raw_value", "group", "delivered_from", "last_error", "due_at_ms",
+)  # fmt: skip
+
+
 class ConsumerRecord:
     """One delivery of a record to the handler.
 
@@ -29,24 +33,72 @@ class ConsumerRecord:
     where this delivery was read. ``headers`` are the producer's own headers (our
     ``kafka_reliable.*`` namespace left out); ``message_id`` is the ``kafka_reliable.message.id``
     header, or ``<topic>-<partition>-<offset>`` when the record has none — the same on every hop.
+    ``last_error`` is ``ErrorClass: message`` of the previous failed attempt and ``due_at_ms``
+    the ``next.attempt.at`` this delivery was due at (None on first delivery).
+
+    ``headers`` and ``message_id`` are worked out from the record's headers when first read
+    (a handler that reads neither costs no header scan); given ``message_id=None``, it comes
+    from the headers and the position.
     """
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: Any
-    headers: list[tuple[str, bytes]]
-    timestamp: int
-    message_id: str
-    attempt: int
-    raw_value: bytes | None = None
-    group: str = ""
-    delivered_from: tuple[str, int, int] = ("", -1, -1)
-    #: ``ErrorClass: message`` of the previous failed attempt (None on first delivery).
-    last_error: str | None = None
-    #: The ``next.attempt.at`` (epoch ms) this delivery was due at; None on first delivery.
-    due_at_ms: int | None = None
+    __slots__ = ("topic", "partition", "offset", "key", "value", "_raw", "_headers", "timestamp",
+                 "_message_id", "attempt", "raw_value", "group", "delivered_from", "last_error",
+                 "due_at_ms")  # fmt: skip
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: Any,
+                 headers: RawHeaders, timestamp: int, message_id: str | None, attempt: int,
+                 raw_value: bytes | None = None, group: str = "",
+                 delivered_from: tuple[str, int, int] = ("", -1, -1),
+                 last_error: str | None = None, due_at_ms: int | None = None) -> None:  # fmt: skip
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self._raw = headers
+        self._headers: list[tuple[str, bytes]] | None = None
+        self.timestamp = timestamp
+        self._message_id = message_id
+        self.attempt = attempt
+        self.raw_value = raw_value
+        self.group = group
+        self.delivered_from = delivered_from
+        self.last_error = last_error
+        self.due_at_ms = due_at_ms
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]]:
+        if self._headers is None:
+            self._headers = h.user_headers(self._raw) if self._raw else []
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: list[tuple[str, bytes]]) -> None:
+        self._headers = value
+
+    @property
+    def message_id(self) -> str:
+        if self._message_id is None:
+            self._message_id = message_id(self._raw, self.topic, self.partition, self.offset)
+        return self._message_id
+
+    @message_id.setter
+    def message_id(self, value: str) -> None:
+        self._message_id = value
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ConsumerRecord):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={v!r}" for n, v in zip(_FIELDS, self._values(), strict=True))
+        return f"ConsumerRecord({shown})"
 
 
 _decode = json.JSONDecoder().decode

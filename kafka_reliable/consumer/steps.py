@@ -26,11 +26,10 @@ from kafka_reliable.consumer.pending import (
     decode_retry,
     poison_origin,
 )
-from kafka_reliable.consumer.record import ConsumerRecord, exception_name, message_id
+from kafka_reliable.consumer.record import exception_name, message_id
 from kafka_reliable.consumer.routes import Origin
 from kafka_reliable.consumer.writer import Writer
 from kafka_reliable.errors import Classification, ErrorKind
-from kafka_reliable.headers import user_headers
 from kafka_reliable.scheduling import TP
 
 if TYPE_CHECKING:
@@ -52,6 +51,7 @@ class Steps:
 
     def __init__(self, engine: Engine) -> None:
         self.e = engine
+        self.group = engine.s.group_id
 
     @property
     def writer(self) -> Writer:
@@ -71,15 +71,15 @@ class Steps:
         key, raw = m.key(), m.value()
         hdrs: RawHeaders = m.headers() or []  # type: ignore[assignment]
         _, ts = m.timestamp()
-        mid = message_id(hdrs, tp[0], tp[1], offset) if hdrs else f"{tp[0]}-{tp[1]}-{offset}"
         if lane is not None and key is not None and lane.blocked(key):
+            mid = message_id(hdrs, tp[0], tp[1], offset)
             self.park(lane, key, _origin(tp, offset, ts, mid, hdrs), tp, gen, raw)
             return None
         try:
             value = e.deser(raw, tp[0])
         except Exception as exc:  # noqa: BLE001 - any deserializer failure makes a poison record
             self.poison(
-                _origin(tp, offset, ts, mid, hdrs),
+                _origin(tp, offset, ts, message_id(hdrs, tp[0], tp[1], offset), hdrs),
                 tp,
                 offset,
                 gen,
@@ -88,21 +88,13 @@ class Steps:
                 f"cannot deserialize {tp[0]}[{tp[1]}]@{offset}: {exception_name(exc)}: {exc}",
             )
             return None
-        rec = ConsumerRecord(
-            tp[0],
-            tp[1],
-            offset,
-            key,
-            value,
-            user_headers(hdrs) if hdrs else [],
+        return Call(
+            tp[0], tp[1], offset, key, value,
+            hdrs,  # our headers are left out when the handler reads them
             ts if ts > 0 else 0,
-            mid,
-            0,
-            raw,
-            e.s.group_id,
-            (tp[0], tp[1], offset),
-        )
-        return Call(rec, tp, offset, gen, lane, None, m)
+            None,  # the message id, from the headers when read
+            0, raw, self.group, None, None, tp, offset, gen, lane, None, m,
+        )  # fmt: skip
 
     def park(
         self,
@@ -156,7 +148,7 @@ class Steps:
         now blocked, else the call to hand again."""
         lane, key = call.lane, call.key
         if lane is not None and key is not None and lane.blocked(key):
-            self.park(lane, key, call.origin(), call.tp, call.gen, call.rec.raw_value)
+            self.park(lane, key, call.origin(), call.tp, call.gen, call.raw_value)
             return None
         call.skipped = False
         return call
@@ -245,23 +237,27 @@ class Steps:
             return None
         f = p.failure
         part = f.original_partition if f.original_partition is not None else p.tp[1]
-        rec = ConsumerRecord(
+        return Call(
             f.original_topic,
             part,
             f.original_offset if f.original_offset is not None else -1,
             p.key,
             value,
-            user_headers(p.headers),
+            p.headers,
             f.original_timestamp_ms or p.timestamp_ms,
             p.message_id,
             f.attempt,
             p.value,
-            e.s.group_id,
-            (p.tp[0], p.tp[1], p.offset),
+            self.group,
             None if p.parked else f"{f.error_class}: {f.error_message}",
             p.due_ms,
+            p.tp,
+            p.offset,
+            p.gen,
+            lane,
+            p,
+            None,
         )
-        return Call(rec, p.tp, p.offset, p.gen, lane, p, None)
 
     def release(self, lane: KeyLane[Pending] | None, p: Pending) -> None:
         """The key's record is done: schedule the key's next one."""
@@ -276,12 +272,15 @@ class Steps:
         e = self.e
         if e.gens.get(call.tp) != call.gen:
             return False  # the next owner reads it again
-        e.invoker.account(call)
+        if call.failures is None and call.ok_s is not None:
+            e.invoker.ok_s[call.topic].append(call.ok_s)  # counted with its batch (fold)
+        else:
+            e.invoker.account(call)
         if call.skipped:
             return True  # not finished: read again after a restart
         p, lane = call.pending, call.lane
         if call.failed is None:
-            e.tracker.finish(call.tp, call.offset)
+            e.tracker.finish(call.tp, call.at)
             if p is not None:
                 if p.failure.attempt > 0:
                     e.stats.counts["successful_retries"] += 1
@@ -291,10 +290,8 @@ class Steps:
         key = call.key
         if p is None:
             if route.to_retry and lane is not None and key is not None:
-                lane.expect(key, (call.tp[1], call.offset))
-            self.writer.send(
-                route, call.tp, call.offset, call.gen, key, call.rec.raw_value, call.tp[0]
-            )
+                lane.expect(key, (call.tp[1], call.at))
+            self.writer.send(route, call.tp, call.at, call.gen, key, call.raw_value, call.tp[0])
             return True
         if lane is not None and route.to_retry:
             assert p.key is not None and p.ident is not None

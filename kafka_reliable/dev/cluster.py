@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -29,13 +28,17 @@ from typing import Any
 
 from kafka_reliable.dev import sasl as S
 from kafka_reliable.dev.broker import KAFKA_VERSION, DevBroker, DevBrokerError, default_home
+from kafka_reliable.dev.cluster_props import CONTROLLER_ID, node_props
+from kafka_reliable.dev.ports import port_free, port_holder, port_open
 
 #: Default first client port of the dev cluster (9092 stays the single dev broker's).
 DEFAULT_CLUSTER_PORT = 19092
 #: Seconds ``start`` waits for every node to be up.
 CLUSTER_START_TIMEOUT_S = 120.0
-#: Node id of the dedicated controller.
-CONTROLLER_ID = 0
+#: Most brokers a dev cluster runs (ports base..base+9 for clients, +10.. for inter-broker).
+MAX_BROKERS = 9
+#: Highest first port: the controller listens on ``base_port + 20``.
+MAX_BASE_PORT = 65535 - 20
 
 _JVM_FLAGS = [
     "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:ActiveProcessorCount=2",
@@ -76,8 +79,11 @@ class DevCluster:
     sasl: bool = False
 
     def __post_init__(self) -> None:
-        if not 1 <= self.brokers <= 9:
-            raise DevBrokerError(f"--brokers must be 1..9, got {self.brokers}")
+        if not 1 <= self.brokers <= MAX_BROKERS:
+            raise DevBrokerError(f"--brokers must be 1..{MAX_BROKERS}, got {self.brokers}")
+        if not 1 <= self.base_port <= MAX_BASE_PORT:
+            raise DevBrokerError(f"--port must be 1..{MAX_BASE_PORT} (the cluster uses up to port+20), "
+                                 f"got {self.base_port}")
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -133,51 +139,8 @@ class DevCluster:
     # ---- config -------------------------------------------------------------------------
 
     def _props(self, n: NodeSpec) -> dict[str, str]:
-        rf, isr = str(self.replication_factor), str(self.min_insync_replicas)
-        props = {
-            "node.id": str(n.node_id),
-            "controller.quorum.voters": f"{CONTROLLER_ID}@127.0.0.1:{self.controller_port}",
-            "controller.listener.names": "CONTROLLER",
-            "log.dirs": str(n.home / "data"),
-            "num.partitions": "3",
-            "default.replication.factor": rf,
-            "min.insync.replicas": isr,
-            "offsets.topic.replication.factor": rf,
-            "offsets.topic.num.partitions": "6",
-            "transaction.state.log.replication.factor": rf,
-            "transaction.state.log.min.isr": isr,
-            "transaction.state.log.num.partitions": "6",
-            "share.coordinator.state.topic.replication.factor": rf,
-            "share.coordinator.state.topic.min.isr": isr,
-            "auto.create.topics.enable": "false",
-            "group.initial.rebalance.delay.ms": "0",
-            "delete.topic.enable": "true",
-            "num.network.threads": "2",
-            "num.io.threads": "4",
-            "num.replica.fetchers": "1",
-            "background.threads": "2",
-            "log.retention.check.interval.ms": "10000",
-            "replica.lag.time.max.ms": "10000",
-            "controlled.shutdown.enable": "true",
-        }
-        if n.role == "controller":
-            props.update({
-                "process.roles": "controller",
-                "listeners": f"CONTROLLER://127.0.0.1:{n.port}",
-                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
-            })
-        else:
-            ext = "SASL_PLAINTEXT" if self.sasl else "PLAINTEXT"
-            props.update({
-                "process.roles": "broker",
-                "listeners": f"EXTERNAL://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{n.internal_port}",
-                "advertised.listeners": f"EXTERNAL://127.0.0.1:{n.port},INTERNAL://127.0.0.1:{n.internal_port}",
-                "inter.broker.listener.name": "INTERNAL",
-                "listener.security.protocol.map": f"EXTERNAL:{ext},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            })
-        if self.sasl:
-            props.update(S.broker_props(n.role))
-        return props
+        return node_props(n.node_id, n.role, n.port, n.internal_port, n.home, controller_port=self.controller_port,
+                          rf=self.replication_factor, isr=self.min_insync_replicas, sasl=self.sasl)
 
     def _write_config(self, n: NodeSpec) -> None:
         (n.home / "data").mkdir(parents=True, exist_ok=True)
@@ -185,9 +148,10 @@ class DevCluster:
         (n.home / "log4j2.properties").write_text(_log4j2())
 
     def _cluster_id(self) -> str:
+        known = self.cluster_id()
+        if known is not None:
+            return known
         f = self.home / "cluster.json"
-        if f.exists():
-            return str(json.loads(f.read_text())["cluster_id"])
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         self.home.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps({"cluster_id": cid, "brokers": self.brokers, "base_port": self.base_port,
@@ -230,7 +194,12 @@ class DevCluster:
         return "paused" if st in {"T", "t"} else "running"
 
     def start(self, timeout_s: float = CLUSTER_START_TIMEOUT_S) -> list[int]:
-        """Start every node not running; return once all brokers are registered. Started ids."""
+        """Start every node not running; return once all brokers are registered. Started ids.
+
+        The ports of the nodes to start must be free (else DevBrokerError naming the port and
+        the process holding it), and the cluster that answers must be this one (its cluster id).
+        """
+        self.check_ports_free([n for n in self.nodes() if self.pid(n.node_id) is None])
         started = [n.node_id for n in self.nodes() if self._launch(n)]
         self.wait_ready(timeout_s)
         if self.sasl:
@@ -239,7 +208,10 @@ class DevCluster:
 
     def start_node(self, node_id: int, timeout_s: float = CLUSTER_START_TIMEOUT_S) -> bool:
         """(Re)start one node; False when it was already running. Waits until it is back."""
-        launched = self._launch(self.node(node_id))
+        n = self.node(node_id)
+        if self.pid(node_id) is None:
+            self.check_ports_free([n])
+        launched = self._launch(n)
         self.wait_ready(timeout_s, nodes=[node_id])
         return launched
 
@@ -279,7 +251,7 @@ class DevCluster:
         raise DevBrokerError(f"the cluster at {self.bootstrap_servers} was not ready within {timeout_s:.0f} s")
 
     def _ready(self, want: list[int]) -> bool:
-        if CONTROLLER_ID in want and not _port_open(self.controller_port):
+        if CONTROLLER_ID in want and not port_open(self.controller_port):
             return False
         brokers = [i for i in want if i != CONTROLLER_ID]
         if not brokers:
@@ -288,15 +260,38 @@ class DevCluster:
         return all(i in registered for i in brokers)
 
     def registered_brokers(self, bootstrap: str | None = None, timeout_s: float = 2.0) -> set[int]:
-        """Broker ids the cluster metadata lists (empty when nothing answers)."""
+        """Broker ids the cluster metadata lists (empty when nothing answers); DevBrokerError when
+        the cluster that answers is not this one (another cluster id: someone else's ports)."""
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": bootstrap or self.internal_bootstrap, "log_level": 0})
+        bootstrap = bootstrap or self.internal_bootstrap
+        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
         try:
-            return set(admin.list_topics(timeout=timeout_s).brokers)
+            md = admin.list_topics(timeout=timeout_s)
         except KafkaException:
             return set()
+        ours = self.cluster_id()
+        if ours is not None and md.cluster_id and md.cluster_id != ours:
+            raise DevBrokerError(f"{bootstrap} answers for another Kafka cluster (id {md.cluster_id}), not "
+                                 f"the one in {self.home} (id {ours}): its ports are held by someone else")
+        return set(md.brokers)
+
+    def cluster_id(self) -> str | None:
+        """The id this cluster was formatted with (``cluster.json``), None before the first start."""
+        try:
+            return str(json.loads((self.home / "cluster.json").read_text())["cluster_id"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def check_ports_free(self, nodes: list[NodeSpec]) -> None:
+        """DevBrokerError naming the first port of ``nodes`` another process listens on."""
+        for n in nodes:
+            for kind, port in (("client" if n.role == "broker" else "controller", n.port),
+                               ("inter-broker", n.internal_port)):
+                if port is not None and not port_free(port):
+                    raise DevBrokerError(f"port {port} (node {n.node_id}'s {kind} port) is in use by "
+                                         f"{port_holder(port)}: pick another --port or stop that process")
 
     def signal_node(self, node_id: int, sig: signal.Signals) -> int:
         """Send ``sig`` to one node (kill, pause, resume); return its pid."""
@@ -365,12 +360,6 @@ class DevCluster:
             return None
         return cls(brokers=int(meta["brokers"]), base_port=int(meta["base_port"]), data_dir=data_dir,
                    sasl=bool(meta.get("sasl")))
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _log4j2() -> str:

@@ -43,15 +43,14 @@ class DurableLedger:
         if not with_id_header:
             self.wal.plain_kind = 3
         self._settled: deque[str] = deque()
+        #: ``on_final(mid)``: the record needs nothing more from this process (any thread).
+        self.on_final = self._settled.append
         #: ``append_plain(topic, key, value, mid)``: the fast path's one write.
         self.append_plain = self.wal.append_plain
         #: ``append(topic, key, value, mid, headers, ts_ms)``.
         self.append = self.wal.append
         self.append_many = self.wal.append_many
 
-    def on_final(self, mid: str, status: str) -> None:
-        """The record needs nothing more from this process (any thread; an append)."""
-        self._settled.append(mid)
 
     def abandon(self, mid: str) -> None:
         """Written but never handed to librdkafka (the call raised): nothing to resend."""
@@ -60,8 +59,8 @@ class DurableLedger:
     def flush(self) -> int:
         """Record the settlements collected since the last call; return how many."""
         q = self._settled
+        self.wal.tick()
         if not q:
-            self.wal.tick()
             return 0
         mids = []
         pop = q.popleft

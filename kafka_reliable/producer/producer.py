@@ -168,11 +168,10 @@ class ReliableKafkaProducer:
         self._topics_seen: dict[str, None] = {}
         self._closed = False
         self._last_stats: dict[str, Any] = {}
-        self._tracker = T.MessageTracker(capacity=status_capacity)
+        self._tracker = T.MessageTracker(capacity=status_capacity, final_hook=self._ledger.on_final
+                                         if self._ledger is not None else None)
         self._metrics = ProducerMetrics(registry=metrics_registry) if enable_metrics else None
         self.companions = CompanionTopics(self._conf, self.naming)
-        if self._ledger is not None:
-            self._tracker.final_hook = self._ledger.on_final
         self._compose(worker_group, dlq_check_interval_s, enable_tracing, rate_limiter, message_id_header)
         self._start_upkeep(maintenance_interval_s)
         log.info("ReliableKafkaProducer ready: %s",

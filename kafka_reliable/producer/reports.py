@@ -32,6 +32,7 @@ class DeliveryReports:
         self._statuses = tracker.statuses
         self._acks = tracker.acks
         self._watchers = tracker.watchers
+        self._final = tracker.final_hook
         self.with_id_header = True
         if metrics is not None:
             tracker.ack_sink = self._sink
@@ -47,8 +48,8 @@ class DeliveryReports:
         if err is None:
             self._statuses[mid] = T.SENT
             self._acks.append((msg.topic(), msg.latency()))  # type: ignore[arg-type]
-            if self._tracker.final_hook is not None:
-                self._tracker.final_hook(mid, T.SENT)
+            if self._final is not None:
+                self._final(mid)
             if self._watchers:
                 w = self._watchers.pop(mid, None)
                 if w is not None:

@@ -66,7 +66,8 @@ class MessageTracker:
     one lock, held for a few dict operations.
     """
 
-    def __init__(self, capacity: int = 100_000, latency_window: int = 10_000) -> None:
+    def __init__(self, capacity: int = 100_000, latency_window: int = 10_000,
+                 final_hook: Callable[[str], None] | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"status capacity must be >= 1, got {capacity}")
         self.capacity = capacity
@@ -90,9 +91,9 @@ class MessageTracker:
         #: ``(topic, latency_s)`` of records acknowledged on the fast path, folded into the
         #: counters in bulk (``fold``) by the poller and before every read.
         self.acks: deque[tuple[str, float | None]] = deque()
-        #: ``final_hook(mid, status)`` for every record that settles, fast path included (the
-        #: durable ledger); unlike listeners it leaves the fast path on.
-        self.final_hook: Callable[[str, str], None] | None = None
+        #: ``final_hook(mid)`` for every record that settles, fast path included (the durable
+        #: ledger's settlement queue: a C-level append); unlike listeners it leaves the fast path on.
+        self.final_hook: Callable[[str], None] | None = final_hook
         #: Per-record outcome callbacks (``watch``), popped when the record settles.
         self.watchers: dict[str, Callable[[str, str, str | None], None]] = {}
         #: ``sink({topic: [latency_s, ...]})`` receives each fold (the Prometheus metrics).
@@ -185,7 +186,7 @@ class MessageTracker:
         st[mid] = status
         if status in TERMINAL:
             if self.final_hook is not None:
-                self.final_hook(mid, status)
+                self.final_hook(mid)
             if self.watchers:
                 w = self.watchers.pop(mid, None)
                 if w is not None:

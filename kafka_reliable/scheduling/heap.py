@@ -33,6 +33,9 @@ class DueHeap(Generic[T]):
             raise ConfigurationError(f"max_pending must be >= 1, got {max_pending}")
         self.max_pending = max_pending
         self._heap: list[tuple[int, int, TP, T]] = []
+        #: The heap list itself, for a hot loop's "anything due?" (``entries[0][0]`` is the
+        #: earliest due time); read only.
+        self.entries = self._heap
         self._seq = itertools.count()
         self._per_tp: dict[TP, int] = {}
 
@@ -81,11 +84,11 @@ class DueHeap(Generic[T]):
             self._per_tp.pop(tp, None)
         if dropped:
             heapq.heapify(kept)
-            self._heap = kept
+            self._heap[:] = kept
         return dropped
 
     def clear(self) -> int:
         n = len(self._heap)
-        self._heap = []
+        self._heap.clear()
         self._per_tp.clear()
         return n

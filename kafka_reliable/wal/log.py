@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import fcntl
+import itertools
 import logging
 import os
 import threading
@@ -47,6 +48,7 @@ LOCK_FILE = "lock"
 _RECORD_PACK = RECORD.pack
 _HEAD_PACK_INTO = HEAD.pack_into
 _now = time.time
+_join = b"".join
 
 Headers = Sequence[tuple[str, bytes | None]] | None
 
@@ -66,7 +68,12 @@ class WriteAheadLog:
         self._lock = threading.Lock()
         self._lock_fd = _lock_folder(self.folder)
         self._segments: list[Segment] = []
-        self._active: Segment | None = None
+        #: The active segment's mapping, write position and size (None/0/0: none open).
+        self._mm: Any = None
+        self._pos = 0
+        self._size = 0
+        #: Epoch ms stamped on fast-path records, moved on by the poller's tick.
+        self.clock_ms = int(_now() * 1000)
         #: Record kind of ``append_plain``: the id header alone, or no header at all.
         self.plain_kind = KIND_ID_HEADER
         self._firsts: list[int] = []
@@ -84,53 +91,46 @@ class WriteAheadLog:
             self._syncer.start()
 
     # -- writing (the send path) ------------------------------------------------------------
+    # The active segment's mapping, write position and size live on the log itself (one
+    # attribute each on the hot path); a segment's record count is the span of its sequence
+    # numbers, so nothing is counted per record.
 
     def append(self, topic: str, key: bytes | None, value: bytes | None, mid: str, headers: Headers,
                ts_ms: int) -> None:
         """One record (``headers`` None: only the id header). In the kernel when it returns."""
         tb = self._topics.get(topic) or self._topic(topic)
         with self._lock:
-            self._put(record_payload(self._seq, tb, mid.encode(), key, value, headers, ts_ms), mid)
+            seq = self._seq
+            self._write(frame(record_payload(seq, tb, mid.encode(), key, value, headers, ts_ms)))
+            self._seq = seq + 1
+            self._open[mid] = seq
 
     def append_plain(self, topic: str, key: bytes | None, value: bytes, mid: str) -> None:
         """The send path's fast path: a record whose only header is its id (or none, per
-        ``plain_kind``), stamped now. ``append`` inlined: this runs once per record."""
+        ``plain_kind``), stamped with the log's clock (kept by the poller to the millisecond
+        tick). ``append`` inlined: this runs once per record."""
         tb = self._topics.get(topic) or self._topic(topic)
         mb = mid.encode()
-        ts = int(_now() * 1000)
         with self._lock:
             seq = self._seq
-            payload = b"".join((
-                _RECORD_PACK(self.plain_kind, seq, ts, -1, len(tb), len(mb),
+            payload = _join((
+                _RECORD_PACK(self.plain_kind, seq, self.clock_ms, -1, len(tb), len(mb),
                              -1 if key is None else len(key), len(value), 0),
                 tb, mb, key or b"", value))
-            seg = self._active
             n = len(payload)
-            pos = seg.pos if seg is not None else 0
+            pos = self._pos
             end = pos + HEAD_SIZE + n
-            if seg is None or end > seg.size:
-                seg = self._rotate(n)
-                pos, end = 0, HEAD_SIZE + n
-            mm = seg.mm
-            mm[pos + HEAD_SIZE:end] = payload
+            if end > self._size:
+                pos = self._rotate(HEAD_SIZE + n)
+                end = pos + HEAD_SIZE + n
+            mm = self._mm
+            mm[pos + HEAD_SIZE:end] = payload  # payload first: a frame cut short has no length
             _HEAD_PACK_INTO(mm, pos, n, crc32(payload))
-            seg.pos = end
-            seg.written += 1
+            self._pos = end
             self._seq = seq + 1
             self._open[mid] = seq
             if self._always:
-                seg.sync()
-
-    def _put(self, payload: bytes, mid: str) -> None:
-        seg = self._active
-        if seg is None or not seg.room(len(payload)):
-            seg = self._rotate(len(payload))
-        seg.put(payload)
-        seg.written += 1
-        self._open[mid] = self._seq
-        self._seq += 1
-        if self._always:
-            seg.sync()
+                self._sync_active()
 
     def append_many(self, topic: str, items: Sequence[tuple[bytes | None, bytes | None, str, Headers]],
                     ts_ms: int) -> None:
@@ -140,22 +140,27 @@ class WriteAheadLog:
         tb = self._topics.get(topic) or self._topic(topic)
         with self._lock:
             seq0 = self._seq
-            frames = [frame(record_payload(seq0 + i, tb, mid.encode(), k, v, h, ts_ms))
-                      for i, (k, v, mid, h) in enumerate(items)]
-            blob = b"".join(frames)
-            seg = self._active
-            if seg is None or not seg.room(len(blob) - HEAD_SIZE):
-                seg = self._rotate(len(blob))
-            # one copy of the whole batch: its frames carry their own headers
-            pos = seg.pos
-            seg.mm[pos:pos + len(blob)] = blob
-            seg.pos = pos + len(blob)
-            seg.written += len(items)
+            self._write(_join([frame(record_payload(seq0 + i, tb, mid.encode(), k, v, h, ts_ms))
+                               for i, (k, v, mid, h) in enumerate(items)]))
             self._seq = seq0 + len(items)
+            opened = self._open
             for i, item in enumerate(items):
-                self._open[item[2]] = seq0 + i
-            if self._always:
-                seg.sync()
+                opened[item[2]] = seq0 + i
+
+    def _write(self, blob: bytes) -> None:
+        """Frames, whole (the batch's frames carry their own headers), at the write position."""
+        pos = self._pos
+        if pos + len(blob) > self._size:
+            pos = self._rotate(len(blob))
+        self._mm[pos:pos + len(blob)] = blob
+        self._pos = pos + len(blob)
+        if self._always:
+            self._sync_active()
+
+    def _sync_active(self) -> None:
+        seg = self._segments[-1]
+        seg.pos = self._pos
+        seg.sync()
 
     def _topic(self, topic: str) -> bytes:
         tb = topic.encode("utf-8")
@@ -163,17 +168,20 @@ class WriteAheadLog:
             self._topics[topic] = tb
         return tb
 
-    def _rotate(self, need: int) -> Segment:
-        """A new segment (the log's limit checked first); the full one is synced if asked."""
-        size = max(self.segment_bytes, need + 2 * HEAD_SIZE)
+    def _rotate(self, need: int) -> int:
+        """A new segment (the log's limit checked first); the full one is synced if asked.
+        Returns the write position in it (0)."""
+        size = max(self.segment_bytes, need + HEAD_SIZE)
         reserved = sum(s.size for s in self._segments)
         if reserved + size > self.max_bytes:
             raise SpoolFullError(
                 f"write-ahead log {self.folder} is full: {reserved} bytes of records in flight, "
                 f"limit spool_max_bytes={self.max_bytes}; the record was not accepted (Kafka is not "
                 "acknowledging: check the cluster, or raise spool_max_bytes)")
-        if self._segments and self.fsync != "never":
-            self._segments[-1].sync()
+        if self._segments:
+            self._segments[-1].pos = self._pos
+            if self.fsync != "never":
+                self._segments[-1].sync()
         try:
             seg = Segment(self.folder, self._seq, size)
         except OSError as exc:
@@ -184,9 +192,15 @@ class WriteAheadLog:
             _sync_dir(self.folder)
         self._segments.append(seg)
         self._firsts.append(seg.first_seq)
-        self._active = seg
+        self._mm, self._pos, self._size = seg.mm, 0, size
         self._last_append = time.monotonic()
-        return seg
+        self.clock_ms = int(_now() * 1000)
+        return 0
+
+    def _written(self, i: int) -> int:
+        """Records in segment ``i``: the span of its sequence numbers."""
+        nxt = self._firsts[i + 1] if i + 1 < len(self._firsts) else self._seq
+        return nxt - self._firsts[i]
 
     # -- settling (the poller, once per tick) -------------------------------------------------
 
@@ -198,22 +212,16 @@ class WriteAheadLog:
         """Mark records settled (acknowledged, routed, spooled, refused); one write per
         segment touched; delete segments whose records are all settled. Returns how many."""
         with self._lock:
-            pop = self._open.pop
-            seqs = sorted(s for s in (pop(m, None) for m in mids) if s is not None)
+            # C-level loops: pop each id's sequence number (None: not ours), drop the Nones
+            # (sequence numbers start at 1), sort.
+            seqs = sorted(filter(None, map(self._open.pop, mids, itertools.repeat(None))))
             if seqs:
                 self._record_settled(seqs)
             self._release()
         return len(seqs)
 
     def _record_settled(self, seqs: list[int]) -> None:
-        runs: list[tuple[int, int]] = []
-        start = prev = seqs[0]
-        for s in seqs[1:]:
-            if s != prev + 1:
-                runs.append((start, prev - start + 1))
-                start = s
-            prev = s
-        runs.append((start, prev - start + 1))
+        runs = _runs(seqs)
         by_seg: dict[int, list[tuple[int, int]]] = {}
         for a, n in runs:
             while n:
@@ -235,30 +243,39 @@ class WriteAheadLog:
         """Delete settled segments: every full one, and the last one once idle."""
         segs = self._segments
         keep = []
+        idle = time.monotonic() - self._last_append > IDLE_RELEASE_S
         for i, seg in enumerate(segs):
             last = i == len(segs) - 1
-            idle = time.monotonic() - self._last_append > IDLE_RELEASE_S
-            if seg.done and (not last or idle):
+            if seg.settled >= self._written(i) and (not last or idle):
                 seg.delete()
             else:
                 keep.append(seg)
-        if len(keep) != len(segs):
-            self._segments = keep
-            self._firsts = [s.first_seq for s in keep]
-            self._active = keep[-1] if keep else None
+        if len(keep) == len(segs):
+            return
+        self._segments = keep
+        self._firsts = [s.first_seq for s in keep]
+        if not keep or keep[-1] is not segs[-1]:
+            self._mm, self._pos, self._size = None, 0, 0  # the next record opens a new segment
 
     def tick(self) -> None:
-        """Give back an idle, settled segment (called by the poller with nothing to settle)."""
-        if self._segments and self._segments[-1].done:
+        """Move the clock on; give back an idle, settled segment (called by the poller)."""
+        self.clock_ms = int(_now() * 1000)
+        segs = self._segments
+        if segs and segs[-1].settled >= self._written(len(segs) - 1):
             with self._lock:
                 self._release()
 
     # -- durability and lifecycle ---------------------------------------------------------
 
     def sync(self) -> None:
+        """msync the active segment (the group commit of ``fsync="interval"``): the range is
+        taken under the lock, the disk is waited for outside it."""
         with self._lock:
-            if self._segments:
-                self._segments[-1].sync()
+            if not self._segments or self._mm is None:
+                return
+            seg = self._segments[-1]
+            seg.pos = self._pos
+        seg.sync()
 
     def _sync_loop(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
@@ -274,6 +291,8 @@ class WriteAheadLog:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             segs = list(self._segments)
+            if segs and self._mm is not None:
+                segs[-1].pos = self._pos
         return {
             "path": str(self.folder), "fsync": self.fsync, "in_flight": len(self._open),
             "segments": len(segs), "reserved_bytes": sum(s.size for s in segs),
@@ -291,6 +310,8 @@ class WriteAheadLog:
             self._last_append = 0.0
             self._release()
             left = len(self._open)
+            if self._segments and self._mm is not None:
+                self._segments[-1].pos = self._pos
             for seg in self._segments:
                 if self.fsync != "never":
                     seg.sync()
@@ -302,6 +323,22 @@ class WriteAheadLog:
             os.close(self._lock_fd)
             self._lock_fd = -1
         return left
+
+
+def _runs(seqs: list[int]) -> list[tuple[int, int]]:
+    """Sorted sequence numbers as ``(first, count)`` runs (one run when they are contiguous,
+    the common case: acknowledgements arrive mostly in order)."""
+    if seqs[-1] - seqs[0] + 1 == len(seqs):
+        return [(seqs[0], len(seqs))]
+    runs: list[tuple[int, int]] = []
+    start = prev = seqs[0]
+    for s in seqs[1:]:
+        if s != prev + 1:
+            runs.append((start, prev - start + 1))
+            start = s
+        prev = s
+    runs.append((start, prev - start + 1))
+    return runs
 
 
 def _lock_folder(folder: Path) -> int:

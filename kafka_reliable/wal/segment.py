@@ -14,7 +14,6 @@ import mmap
 import os
 from pathlib import Path
 
-from kafka_reliable.wal.frames import HEAD, HEAD_SIZE, crc32
 
 PAGE = mmap.PAGESIZE
 
@@ -30,15 +29,14 @@ def settled_name(first_seq: int) -> str:
 class Segment:
     """A writable segment holding frames of sequence numbers ``first_seq`` onwards."""
 
-    __slots__ = ("path", "first_seq", "size", "pos", "written", "settled", "synced", "_fd", "mm",
-                 "_settled_fd")
+    __slots__ = ("path", "first_seq", "size", "pos", "settled", "synced", "_fd", "mm", "_settled_fd")
 
     def __init__(self, folder: Path, first_seq: int, size: int) -> None:
         self.path = folder / segment_name(first_seq)
         self.first_seq = first_seq
         self.size = size
+        #: Bytes written (kept up to date by the log at rotation, sync and close).
         self.pos = 0
-        self.written = 0
         self.settled = 0
         self.synced = 0
         self._settled_fd = -1
@@ -51,17 +49,6 @@ class Segment:
             self.path.unlink(missing_ok=True)
             raise
         self._fd = fd
-
-    def room(self, n: int) -> bool:
-        return self.pos + HEAD_SIZE + n <= self.size
-
-    def put(self, payload: bytes) -> None:
-        """Payload first, then its header: a frame cut short has no length and ends the scan."""
-        n = len(payload)
-        pos = self.pos
-        self.mm[pos + HEAD_SIZE:pos + HEAD_SIZE + n] = payload
-        HEAD.pack_into(self.mm, pos, n, crc32(payload))
-        self.pos = pos + HEAD_SIZE + n
 
     def sync(self) -> None:
         """msync what was written since the last sync (power-loss durability)."""
@@ -76,10 +63,6 @@ class Segment:
             self._settled_fd = os.open(self.path.with_name(settled_name(self.first_seq)),
                                        os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.write(self._settled_fd, frame)
-
-    @property
-    def done(self) -> bool:
-        return self.settled >= self.written
 
     def close(self) -> None:
         if self._fd < 0:

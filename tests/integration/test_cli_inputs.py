@@ -122,6 +122,10 @@ CASES = [
     Case("dlq-ssl-vs-plaintext", ("dlq", "list", "orders", "--bootstrap-servers", LIVE, "--kafka-config",
                                   "security.protocol=SSL"), 1,
          "likely a protocol mismatch: security.protocol=SSL", bound_s=20),
+    Case("health-sasl-vs-plaintext", ("health", "--json", "--bootstrap-servers", LIVE, "--kafka-config",
+                                      "security.protocol=SASL_PLAINTEXT", "--kafka-config", "sasl.mechanism=PLAIN",
+                                      "--kafka-config", "sasl.username=u", "--kafka-config", "sasl.password=p"), 2,
+         "likely a protocol mismatch: security.protocol=SASL_PLAINTEXT", bound_s=20, out=True),
     # issue 20 item 12: an illegal name is said to be illegal, not "not found"
     Case("topics-ensure-illegal", ("topics", "ensure", "bad topic!", "--bootstrap-servers", DEAD), 2,
          "'bad topic!' is not a legal topic name"),

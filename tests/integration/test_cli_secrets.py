@@ -104,3 +104,18 @@ def test_own_process_verbs_never_echo_a_planted_secret(verb: tuple[str, ...], tm
     assert leaks == []
     # and the planted setting never started anything: a usage error or an unreachable cluster
     assert {r.returncode for r in runs} <= {1, 2}
+
+
+def test_python_m_worker_never_echoes_a_planted_secret() -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers.cli import ROOT
+
+    # Given / When: the worker's own entry point, a secret as a bad --kafka-config and as a stray argument
+    runs = [subprocess.run([sys.executable, "-m", "kafka_reliable.worker", "--topics", "orders", *extra],
+                           cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+            for extra in (["--kafka-config", f"sasl.password:{SECRET}"], ["--bogus", f"sasl.password {SECRET}"])]
+    # Then: usage errors, the secret never shown
+    assert [r.returncode for r in runs] == [2, 2]
+    assert not any(SECRET in r.stdout + r.stderr for r in runs)

@@ -439,3 +439,33 @@ def test_a_headers_only_record_shows_its_note_and_is_skipped_with_the_reason(
     assert re.search(r'id="count">0<', preview)
     assert "cannot be resent as they are" in preview and "--from-source re-reads it" in preview
     assert read_to_end(kafka_bootstrap, source) == []
+
+
+def test_shutdown_stops_a_running_redrive_after_committing_what_it_sent(
+    kafka_bootstrap: str, data: ConsoleData, admin: AdminClient
+) -> None:
+    target = create_topic(admin, unique_name("console-shutdown"), 1)
+    app = create_app(ConsoleSettings(conf={"bootstrap.servers": kafka_bootstrap}, token=TOKEN))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        c.post("/login", data={"token": TOKEN}, follow_redirects=False)
+        csrf = csrf_of(c.get(f"/dlq/{data.dlq}").text)
+        form = {"csrf": csrf, "mode": "filter", "to_topic": target, "rate": "2", "step": "run"}
+        job_id = c.post(f"/dlq/{data.dlq}/redrive", data=form,
+                        follow_redirects=False).headers["location"].rsplit("/", 1)[1]
+    job = app.state.jobs.get(job_id)
+    assert job is not None and job.state == "stopped" and job.result is not None
+    assert len(read_to_end(kafka_bootstrap, target)) == job.result.replayed < 12
+
+
+def test_a_confluent_wire_format_value_without_a_registry_is_shown_as_hex_with_the_reason(
+    ro: TestClient, kafka_bootstrap: str, admin: AdminClient
+) -> None:
+    from confluent_kafka import Producer
+
+    dlq = create_topic(admin, unique_name("console-wire") + ".dlq", 1)
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    p.produce(dlq, value=b"\x00\x00\x00\x00\x07\x02ab", headers=[(h.ERROR_CLASS, b"X")])
+    assert p.flush(30) == 0
+    page = html.unescape(ro.get(f"/dlq/{dlq}/record/0/0").text)
+    assert "Confluent wire format, not decoded" in page and "no registry_url" in page
+    assert "00 00 00 00 07 02 61 62" in page

@@ -83,8 +83,9 @@ class Outcome:
 
 
 def _work(serial: Hashable | None, offset: int, *, tp: Any = ("t", 0), holds: bool = False) -> Work:
-    rec = ConsumerRecord("t", tp[1], offset, b"k", {"o": offset}, [], 0, f"id-{offset}", 0)
-    return Work(Call(rec, tp, offset, 1, None, None, None), serial, holds_on_failure=holds)
+    call = Call("t", tp[1], offset, b"k", {"o": offset}, [], 0, f"id-{offset}", 0, None, "g",
+                None, None, tp, offset, 1, None, None, None)
+    return Work(call, serial, holds_on_failure=holds)
 
 
 class _Seen:

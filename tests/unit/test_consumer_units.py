@@ -267,3 +267,21 @@ def test_json_deserializer_reads_utf8_and_what_json_loads_reads() -> None:
     assert json_deserializer(None, "t") is None
     with pytest.raises(ValueError):  # not JSON: a poison record, as before
         json_deserializer(b"{not json", "t")
+
+
+def test_consumer_record_headers_and_message_id_are_worked_out_when_read() -> None:
+    from kafka_reliable import headers as h
+    from kafka_reliable.consumer import ConsumerRecord
+
+    raw = [(h.MESSAGE_ID, b"m-1"), ("trace", b"t"), (h.ATTEMPT, b"2"), ("empty", None)]
+    rec = ConsumerRecord("orders", 3, 7, b"k", {"v": 1}, raw, 5, None, 0)
+    # our namespace left out, None values as b"", the id from our header
+    assert rec.headers == [("trace", b"t"), ("empty", b"")]
+    assert rec.message_id == "m-1"
+    # without headers: the id from the position; records compare by their fields
+    bare = ConsumerRecord("orders", 3, 7, b"k", {"v": 1}, [], 5, None, 0)
+    assert bare.headers == [] and bare.message_id == "orders-3-7"
+    assert bare == ConsumerRecord("orders", 3, 7, b"k", {"v": 1}, [], 5, "orders-3-7", 0)
+    assert bare != rec and "message_id='orders-3-7'" in repr(bare)
+    bare.headers = [("x", b"1")]
+    assert bare.headers == [("x", b"1")]
