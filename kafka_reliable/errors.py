@@ -58,10 +58,6 @@ class Classification:
     error_class: str
     kind: ErrorKind
 
-    @property
-    def retriable_by_default(self) -> bool:
-        return self.kind is not ErrorKind.NON_RETRIABLE
-
 
 _R, _N, _F = ErrorKind.RETRIABLE, ErrorKind.NON_RETRIABLE, ErrorKind.FATAL
 

@@ -289,13 +289,6 @@ class Spool:
         self._write("UPDATE spool SET state = ?, quarantine_reason = ?, quarantined_at_ms = ? WHERE id = ?",
                     [(QUARANTINED, reason[:500], int(time.time() * 1000), row_id)])
 
-    def settle_inflight(self, owner: str, message_ids: Sequence[str]) -> int:
-        """Durable mode: delete this owner's in-flight rows of acknowledged / routed records."""
-        rows = [(owner, m) for m in message_ids]
-        if not rows:
-            return 0
-        return self._write("DELETE FROM spool WHERE state = 'inflight' AND owner = ? AND message_id = ?", rows)
-
     def recover_inflight(self, owner: str) -> int:
         """Rows another (dead) process left in flight become spooled rows, to be sent again."""
         return self._write(

@@ -95,10 +95,6 @@ class CompanionWriter:
         with self._lock:
             return self._inflight
 
-    @property
-    def has_client(self) -> bool:
-        return self._producer is not None
-
     # -- writer thread --------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -191,12 +187,7 @@ class CompanionWriter:
                 self._spool_record(rec, f"companion_failed:{err.name()}")
             return
         tr = self._tracker
-        if status == T.RETRYING:
-            tr.count("retried")
-        else:
-            tr.count("dead_lettered")
-            with tr.lock:
-                tr.dlq_by_topic[rec.topic] = tr.dlq_by_topic.get(rec.topic, 0) + 1
+        tr.routed(rec.topic, status)
         self._on_routed(rec, status, reason)  # before settle: a dedup claim is released first
         tr.settle(rec.message_id, status, error_class)
         self._done()

@@ -191,6 +191,11 @@ class ProducerMetrics:
             label = self._sent_label[topic] = self._topic(topic)
         self._c.sent.record(label, latency_s)
 
+    def sent_by_topic(self, by_topic: dict[str, list[float | None]]) -> None:
+        """A fold of fast-path acknowledgements (the tracker's ``ack_sink``)."""
+        for topic, lats in by_topic.items():
+            self.sent_many(topic, lats)
+
     def sent_many(self, topic: str, latencies_s: list[float | None]) -> None:
         """Records acknowledged since the last fold, with their latencies (seconds)."""
         label = self._sent_label.get(topic)

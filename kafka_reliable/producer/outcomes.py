@@ -6,6 +6,7 @@ raises an alert (once per cooldown per topic)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,6 @@ from kafka_reliable.health import HealthMonitor
 from kafka_reliable.health.alerts import make_alert
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.metrics import ProducerMetrics
-from kafka_reliable.producer.spool_drainer import SpoolDrainer
 from kafka_reliable.record import OutgoingRecord
 
 
@@ -22,20 +22,20 @@ class RoutingOutcomes:
     """Callbacks of the companion writer (its thread) and of the DLQ tools."""
 
     def __init__(self, *, dedup: Deduplicator | None, metrics: ProducerMetrics | None, health: HealthMonitor,
-                 spool_path: Path) -> None:
+                 spool_path: Path, on_spool_routed: Callable[[OutgoingRecord, str], None]) -> None:
         self._dedup = dedup
         self._metrics = metrics
         self._health = health
         self._spool_path = spool_path
-        #: Set once the drainer exists (it needs the writer, which needs these callbacks).
-        self.drainer: SpoolDrainer | None = None
+        #: The spool drainer's ``on_routed`` (late-bound: the drainer needs the writer, which
+        #: needs these callbacks).
+        self._on_spool_routed = on_spool_routed
 
     def on_routed(self, rec: OutgoingRecord, status: str, reason: str | None) -> None:
         """A failed record reached ``.retry``, ``.dlq`` or the spool."""
         if status == T.DLQ and self._dedup is not None and rec.value is not None:
             self._dedup.release([self._dedup.key_for(rec.topic, rec.key, rec.value)])
-        if self.drainer is not None:
-            self.drainer.on_routed(rec, status)
+        self._on_spool_routed(rec, status)
         m = self._metrics
         if m is not None:
             if status == T.RETRYING:

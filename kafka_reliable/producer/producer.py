@@ -34,15 +34,15 @@ from kafka_reliable.config import (
 )
 from kafka_reliable.dedup import Deduplicator, make_deduplicator
 from kafka_reliable.dlq import DeadLetterQueue, DlqMessage
-from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError, SpoolFullError
-from kafka_reliable.owned_keys import PRODUCER_OWNED, refuse_owned
+from kafka_reliable.errors import ConfigurationError, KafkaReliableError, ProducerClosedError
 from kafka_reliable.health import CircuitBreaker, HealthMonitor, RateLimiter
+from kafka_reliable.owned_keys import PRODUCER_OWNED, refuse_owned
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.companion_writer import CompanionWriter
 from kafka_reliable.producer.connection import ConnectionState
 from kafka_reliable.producer.dlq_watch import DlqWatch
 from kafka_reliable.producer.durable import DURABILITY_MODES, DurableLedger, adopt_dead_owners
-from kafka_reliable.producer.maintenance import Maintenance, Upkeep
+from kafka_reliable.producer.maintenance import Maintenance, Poller
 from kafka_reliable.producer.metrics import ProducerMetrics
 from kafka_reliable.producer.outcomes import RoutingOutcomes
 from kafka_reliable.producer.reports import DeliveryReports
@@ -168,9 +168,10 @@ class ReliableKafkaProducer:
         self._topics_seen: dict[str, None] = {}
         self._closed = False
         self._last_stats: dict[str, Any] = {}
-        self._tracker = T.MessageTracker(capacity=status_capacity, final_hook=self._ledger.on_final
-                                         if self._ledger is not None else None)
         self._metrics = ProducerMetrics(registry=metrics_registry) if enable_metrics else None
+        self._tracker = T.MessageTracker(
+            capacity=status_capacity, final_hook=self._ledger.on_final if self._ledger is not None else None,
+            ack_sink=self._metrics.sent_by_topic if self._metrics is not None else None)
         self.companions = CompanionTopics(self._conf, self.naming)
         self._compose(worker_group, dlq_check_interval_s, enable_tracing, rate_limiter, message_id_header)
         self._start_upkeep(maintenance_interval_s)
@@ -178,19 +179,21 @@ class ReliableKafkaProducer:
                  redact({k: v for k, v in self._conf.items() if isinstance(v, str | int | float | bool)}))
 
     def _start_upkeep(self, interval_s: float) -> None:
-        self._maintenance = Maintenance(Upkeep(
-            client=lambda: self._producer, rebuild=self._rebuild, connection=self._connection,
-            tracker=self._tracker, spool=self.spool, drainer=self._drainer, dlq_watch=self._dlq_watch,
-            health=self._health, dedup=self._dedup, breaker=self._breaker, metrics=self._metrics,
-            ledger=self._ledger, sender_serving=self._send.serving,
-        ), interval_s)
+        poller = Poller(client=lambda: self._producer, tracker=self._tracker, ledger=self._ledger,
+                        sender_serving=self._send.serving)
+        self._maintenance = Maintenance(
+            poller=poller, rebuild=self._rebuild, connection=self._connection, tracker=self._tracker,
+            spool=self.spool, drainer=self._drainer, dlq_watch=self._dlq_watch, health=self._health,
+            dedup=self._dedup, breaker=self._breaker, metrics=self._metrics, interval_s=interval_s,
+        )
         self._maintenance.start()
 
     def _compose(self, worker_group: str, dlq_check_interval_s: float, enable_tracing: bool | None,
                  rate_limiter: RateLimiter | None, message_id_header: bool) -> None:
         """Build the parts that route, drain, watch and send."""
         outcomes = RoutingOutcomes(dedup=self._dedup, metrics=self._metrics, health=self._health,
-                                   spool_path=self.spool.path)
+                                   spool_path=self.spool.path,
+                                   on_spool_routed=lambda rec, status: self._drainer.on_routed(rec, status))
         self._writer = CompanionWriter(
             conf=self._conf, retry_config=self.retry_config, naming=self.naming, companions=self.companions,
             spool=self.spool, tracker=self._tracker, is_connected=lambda: self._connection.connected,
@@ -198,10 +201,9 @@ class ReliableKafkaProducer:
         )
         self._drainer = SpoolDrainer(spool=self.spool, client=lambda: self._producer, tracker=self._tracker,
                                      submit_failure=self._writer.submit, breaker=self._breaker)
-        outcomes.drainer = self._drainer
         self.retry_manager = RetryManager(
             companions=self.companions, topics=lambda: list(self._topics_seen), worker_group=worker_group,
-            routed=lambda: self._tracker.counts["retried"],
+            routed=lambda: self._tracker.counter("retried"),
         )
         self.dlq = DeadLetterQueue(conf=self._conf, naming=self.naming, admin=self.companions.admin,
                                    alert_callback=outcomes.on_dlq_alert, watermarks=self.companions.watermarks)
@@ -212,12 +214,13 @@ class ReliableKafkaProducer:
         tracing_on = tracing.OTEL_AVAILABLE and (
             enable_tracing is True or (enable_tracing is None and tracing.configured()))
         reports = DeliveryReports(tracker=self._tracker, metrics=self._metrics, breaker=self._breaker,
-                                  submit_failure=self._writer.submit)
+                                  submit_failure=self._writer.submit, with_id_header=message_id_header)
         self._send = SendPath(
             client=lambda: self._producer, reports=reports, tracker=self._tracker, spool=self.spool,
             with_id_header=message_id_header, dedup=self._dedup, limiter=rate_limiter, breaker=self._breaker,
             metrics=self._metrics, tracing_on=tracing_on, ledger=self._ledger, submit_failure=self._writer.submit,
         )
+        self._send_one = self._send.send
 
     def _new_producer(self) -> Producer:
         try:
@@ -245,16 +248,7 @@ class ReliableKafkaProducer:
         vb = self._serializer(value, topic)
         kb = key.encode() if type(key) is str else serialize_key(key)
         mid = f"{self._id_prefix}{next(self._ids)}"
-        send = self._send
-        if headers is None and send.fast:
-            if send.plain:
-                send.produce_plain(topic, vb, kb, mid)
-            elif send.claim(topic, vb, kb, mid):
-                send.produce_plain(topic, vb, kb, mid, own_claim=True)
-            return mid
-        hdrs = self._send.admit(topic, vb, kb, headers, mid)
-        if hdrs is not None:
-            self._send.produce(topic, vb, kb, hdrs, mid, own_claim=self._dedup is not None)
+        self._send_one(topic, vb, kb, mid, headers)
         return mid
 
     def prepare(self, topic: str, value: Any, key: Any = None) -> PreparedRecord:
@@ -280,19 +274,17 @@ class ReliableKafkaProducer:
         """
         if self._closed:
             raise ProducerClosedError("send_prepared() after close()")
-        return self._send.send_prepared(rec, headers, claimed, on_settle)
+        self._send_one(rec.topic, rec.value, rec.key, rec.message_id, headers, claimed, on_settle)
+        return rec.message_id
 
     def watch(self, message_id: str, on_settle: Callable[[str, str, str | None], None]) -> None:
         """``on_settle(message_id, status, error_class)`` once, when the record settles (see
         ``send_prepared``); a record already settled is reported at once."""
         self._tracker.watch(message_id, on_settle)
-        status = self._tracker.status(message_id)
-        if status in T.TERMINAL and self._tracker.watchers.pop(message_id, None) is not None:
-            on_settle(message_id, status, None)
 
     def unwatch(self, message_id: str) -> None:
         """Drop a ``watch`` (the caller stopped waiting)."""
-        self._tracker.watchers.pop(message_id, None)
+        self._tracker.unwatch(message_id)
 
     def queue_depth(self) -> tuple[int, int]:
         """``(records in librdkafka's queue, its bound)``: for callers that must not block on a
@@ -333,14 +325,7 @@ class ReliableKafkaProducer:
         verdicts: list[bool | None] = [None] * len(items)
         if self._dedup is not None and items:
             verdicts = list(self._dedup.check([self._dedup.key_for(topic, kb, vb) for vb, kb in encoded]))
-        try:
-            statuses = self._send.run_batch(topic, encoded, mids, verdicts, headers, timeout_s, self._writer.drain)
-        except SpoolFullError:
-            # the log refused the batch before any record was produced: give the claims back
-            for (vb, kb), fresh in zip(encoded, verdicts, strict=True):
-                if fresh:
-                    self._send.release(topic, vb, kb)
-            raise
+        statuses = self._send.send_batch(topic, encoded, mids, verdicts, headers, timeout_s, self._writer.drain)
         return {
             "total": len(items),
             "sent": statuses.count(T.SENT),
@@ -373,7 +358,7 @@ class ReliableKafkaProducer:
         stats = self._tracker.snapshot()
         if self._dlq_watch.counts is None and self._connection.connected:
             self._dlq_watch.refresh_now(STATS_READ_TIMEOUT_S)
-        stats["dlq_stats"] = self._dlq_watch.stats(dict(self._tracker.dlq_by_topic))
+        stats["dlq_stats"] = self._dlq_watch.stats(self._tracker.dlq_by_topic())
         if self._dedup is not None:
             stats["deduplication_stats"] = self._dedup.stats()
         if self._breaker is not None:
@@ -424,13 +409,6 @@ class ReliableKafkaProducer:
         if self._closed:
             raise ProducerClosedError("drain_spool() after close()")
         return self._drainer.drain(max_records, timeout_s)
-
-    def add_settle_listener(self, listener: Callable[[str, str], None]) -> None:
-        """``listener(message_id, status)`` once per record when its status becomes final
-        (``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``), from a producer thread;
-        it must return at once (hand the event off, e.g. ``loop.call_soon_threadsafe``)."""
-        self._tracker.add_listener(listener)
-        self._send.refresh_plain()
 
     # ---- lifecycle ----------------------------------------------------------------------------
 

@@ -23,39 +23,32 @@ class DeliveryReports:
 
     def __init__(
         self, *, tracker: T.MessageTracker, metrics: ProducerMetrics | None, breaker: CircuitBreaker | None,
-        submit_failure: Callable[[OutgoingRecord], None],
+        submit_failure: Callable[[OutgoingRecord], None], with_id_header: bool,
     ) -> None:
         self._tracker = tracker
         self._metrics = metrics
         self._breaker = breaker
         self._submit_failure = submit_failure
-        self._statuses = tracker.statuses
-        self._acks = tracker.acks
-        self._watchers = tracker.watchers
+        self._store = tracker.store
+        self._ack = tracker.ack
+        self._take_watcher = tracker.take_watcher
         self._final = tracker.final_hook
-        self.with_id_header = True
-        if metrics is not None:
-            tracker.ack_sink = self._sink
-
-    def _sink(self, by_topic: dict[str, list[float | None]]) -> None:
-        assert self._metrics is not None
-        for topic, lats in by_topic.items():
-            self._metrics.sent_many(topic, lats)
+        self._with_id_header = with_id_header
 
     def on_delivery_fast(self, mid: str, err: KafkaError | None, msg: Message) -> None:
         """A record sent with no user headers, no breaker, no listeners, not in a batch: on
         success one status store and one append (folded in bulk by the poller)."""
         if err is None:
-            self._statuses[mid] = T.SENT
-            self._acks.append((msg.topic(), msg.latency()))  # type: ignore[arg-type]
+            self._store(mid, T.SENT)
+            self._ack((msg.topic(), msg.latency()))  # type: ignore[arg-type]
             if self._final is not None:
                 self._final(mid)
-            if self._watchers:
-                w = self._watchers.pop(mid, None)
+            if self._tracker.watching:
+                w = self._take_watcher(mid, None)
                 if w is not None:
                     w(mid, T.SENT, None)
             return
-        self.on_delivery(mid, [(MESSAGE_ID, mid.encode())] if self.with_id_header else [], err, msg)
+        self.on_delivery(mid, [(MESSAGE_ID, mid.encode())] if self._with_id_header else [], err, msg)
 
     def on_delivery(self, mid: str, hdrs: list[tuple[str, bytes]], err: KafkaError | None, msg: Message) -> None:
         lat = msg.latency()

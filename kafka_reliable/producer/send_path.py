@@ -12,13 +12,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from kafka_reliable import headers as H
 from kafka_reliable import tracing
 from kafka_reliable.dedup import Deduplicator
+from kafka_reliable.errors import SpoolFullError
 from kafka_reliable.health import CircuitBreaker, CircuitOpenError, RateLimiter
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.producer.durable import DurableLedger
@@ -97,9 +98,8 @@ class SendPath:
         self._submit_failure = submit_failure
         self._sends = 0
         self._served_at = 0.0
-        self._statuses = tracker.statuses
+        self._store = tracker.store
         self._fast_cb = reports.on_delivery_fast
-        reports.with_id_header = with_id_header
         #: The current librdkafka client (replaced after a fatal error).
         self.producer = client()
         self.plain = False
@@ -110,23 +110,22 @@ class SendPath:
         break, trace or log, and nobody listening for each record's outcome (``plain``: and no
         dedup either; ``fast``: dedup allowed, claimed just before the produce; durable mode
         writes its ledger row first)."""
-        self.fast = (self._limiter is None and self._breaker is None and not self._tracing
-                     and not self._tracker.has_listeners)
+        self.fast = self._limiter is None and self._breaker is None and not self._tracing
         self.plain = self.fast and self._dedup is None
         one = getattr(self._dedup, "check_one", None)
         self._claim_one: Callable[[bytes], bool] = one if one is not None else (
             lambda k: self._dedup.check([k])[0])  # type: ignore[union-attr]
 
-    def claim(self, topic: str, vb: bytes, kb: bytes | None, mid: str) -> bool:
+    def _claim(self, topic: str, vb: bytes, kb: bytes | None, mid: str) -> bool:
         """Fast path with dedup: claim the record's key; a duplicate is settled here."""
         dedup = self._dedup
         assert dedup is not None
         if self._claim_one(dedup.key_for(topic, kb, vb)):
             return True
-        self.duplicate(topic, mid)
+        self._duplicate(topic, mid)
         return False
 
-    def produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str, *, in_ledger: bool = False,
+    def _produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str, *, in_ledger: bool = False,
                       own_claim: bool = False) -> None:
         """The fast path: one log write (durable mode), one status store, one ``produce()``, a
         report that stores ``sent``. ``own_claim``: the dedup claim taken for this call, given
@@ -136,9 +135,9 @@ class SendPath:
                 self._ledger.append_plain(topic, kb, vb, mid)
             except BaseException:
                 if own_claim:
-                    self.release(topic, vb, kb)
+                    self._release(topic, vb, kb)
                 raise
-        self._statuses[mid] = T.PENDING
+        self._store(mid, T.PENDING)
         p = self.producer
         cb = partial(self._fast_cb, mid)
         try:
@@ -162,7 +161,7 @@ class SendPath:
     def _abandon(self, mid: str) -> None:
         """The call raised after the log write, before librdkafka took the record: the caller
         was told it was not sent, so the log must not resend it."""
-        self._statuses.pop(mid, None)
+        self._tracker.forget(mid)
         if self._ledger is not None:
             self._ledger.abandon(mid)
 
@@ -182,7 +181,7 @@ class SendPath:
 
     # -- admission ------------------------------------------------------------------------
 
-    def admit(self, topic: str, vb: bytes, kb: bytes | None, headers: UserHeaders, mid: str,
+    def _admit(self, topic: str, vb: bytes, kb: bytes | None, headers: UserHeaders, mid: str,
               claimed: bool | None = None) -> list[tuple[str, bytes]] | None:
         """The record's headers when it may be produced now; None when it was a duplicate or
         was spooled by the open breaker. ``claimed``: the batch's dedup verdict, if checked."""
@@ -194,7 +193,7 @@ class SendPath:
             key = dedup.key_for(topic, kb, vb)
             fresh = claimed if claimed is not None else dedup.check([key])[0]
             if not fresh:
-                self.duplicate(topic, mid)
+                self._duplicate(topic, mid)
                 return None
         try:
             if self._limiter is not None:
@@ -210,12 +209,12 @@ class SendPath:
             raise
         return hdrs
 
-    def release(self, topic: str, vb: bytes, kb: bytes | None) -> None:
+    def _release(self, topic: str, vb: bytes, kb: bytes | None) -> None:
         """Give back the dedup claim of a record that was not sent after all."""
         if self._dedup is not None:
             self._dedup.release([self._dedup.key_for(topic, kb, vb)])
 
-    def duplicate(self, topic: str, mid: str) -> None:
+    def _duplicate(self, topic: str, mid: str) -> None:
         self._tracker.add(mid, T.PENDING)
         self._tracker.settle(mid, T.DUPLICATE)
         self._tracker.count("duplicates")
@@ -233,7 +232,7 @@ class SendPath:
 
     # -- producing ------------------------------------------------------------------------
 
-    def produce(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
+    def _produce_one(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
                 *, in_ledger: bool = False, own_claim: bool = False) -> None:
         """Hand one admitted record to librdkafka (written to the log first in durable mode;
         ``own_claim`` as in ``produce_plain``)."""
@@ -242,7 +241,7 @@ class SendPath:
                 self._ledger.append(topic, kb, vb, mid, hdrs, int(time.time() * 1000))
             except BaseException:
                 if own_claim:
-                    self.release(topic, vb, kb)
+                    self._release(topic, vb, kb)
                 raise
         self._tracker.add(mid)
         if self._tracing:
@@ -280,65 +279,78 @@ class SendPath:
         self._submit_failure(OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000))
                              .failed(err.name(), err.str()))
 
-    def produce_batch(self, topic: str, admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]]) -> None:
+    def _produce_admitted(self, topic: str, admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]]) -> None:
         """Produce admitted records of one batch (one ledger transaction in durable mode)."""
         if self._ledger is not None and admitted:
             self._ledger.append_many(topic, [(kb, vb, mid, h) for vb, kb, h, mid in admitted],
                                      int(time.time() * 1000))
         for vb, kb, hdrs, mid in admitted:
-            self.produce(topic, vb, kb, hdrs, mid, in_ledger=True)
+            self._produce_one(topic, vb, kb, hdrs, mid, in_ledger=True)
 
-    def send_prepared(self, rec: PreparedRecord, headers: UserHeaders, claimed: bool | None,
-                      on_settle: Callable[[str, str, str | None], None] | None) -> str:
-        """One prepared record through the same path as ``send_message`` (see the facade)."""
-        topic, vb, kb, mid = rec.topic, rec.value, rec.key, rec.message_id
+    def send(self, topic: str, vb: bytes, kb: bytes | None, mid: str, headers: UserHeaders = None,
+             claimed: bool | None = None, on_settle: Callable[[str, str, str | None], None] | None = None) -> None:
+        """One record (``send_message``, ``send_prepared``): the fast path when nothing needs
+        admitting, else headers, dedup claim, limiter and breaker first. ``claimed``: the dedup
+        verdict when the caller claimed the key itself (its claim is its own to release when
+        this raises); ``on_settle`` is watched before anything can settle the record."""
         if on_settle is not None:
             self._tracker.watch(mid, on_settle)
         try:
             if headers is None and self.fast:
                 if claimed is False:
-                    self.duplicate(topic, mid)
-                elif claimed or self.plain or self.claim(topic, vb, kb, mid):
-                    self.produce_plain(topic, vb, kb, mid, own_claim=not claimed and not self.plain)
-                return mid
-            hdrs = self.admit(topic, vb, kb, headers, mid, claimed=claimed)
+                    self._duplicate(topic, mid)
+                elif claimed or self.plain:
+                    self._produce_plain(topic, vb, kb, mid)
+                elif self._claim(topic, vb, kb, mid):
+                    self._produce_plain(topic, vb, kb, mid, own_claim=True)
+                return
+            hdrs = self._admit(topic, vb, kb, headers, mid, claimed=claimed)
             if hdrs is not None:
-                self.produce(topic, vb, kb, hdrs, mid, own_claim=claimed is None and self._dedup is not None)
+                self._produce_one(topic, vb, kb, hdrs, mid, own_claim=claimed is None and self._dedup is not None)
         except BaseException:
-            self._tracker.watchers.pop(mid, None)
+            if on_settle is not None:
+                self._tracker.unwatch(mid)
             raise
-        return mid
 
-    def run_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
+    def send_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
                   verdicts: list[bool | None], headers: UserHeaders, timeout_s: float,
                   drain_writer: Callable[[float], None]) -> list[str | None]:
         """Send a batch and wait (bounded) until each record is delivered or routed; return
         the statuses. One flush sends at once (no linger) and serves the reports; records
         that failed may still be on their way to ``.retry`` / ``.dlq`` / the spool after it."""
         deadline = time.monotonic() + timeout_s
-        if headers is None and self.fast:
-            self.send_batch_fast(topic, encoded, mids, verdicts)
-            self.producer.flush(timeout_s)
-            st = self._statuses
-            waiting = [m for m in mids if st.get(m) == T.PENDING]
+        fast = headers is None and self.fast
+        batch = None if fast else self._tracker.add_batch(mids)
+        try:
+            if fast:
+                self._batch_fast(topic, encoded, mids, verdicts)
+            else:
+                self._admit_batch(topic, encoded, mids, verdicts, headers)
+        except SpoolFullError:
+            # the log refused the batch before any record was produced: give the claims back
+            for (vb, kb), fresh in zip(encoded, verdicts, strict=True):
+                if fresh:
+                    self._release(topic, vb, kb)
+            raise
+        self.producer.flush(timeout_s)
+        if batch is not None:
+            batch.done.wait(max(0.0, deadline - time.monotonic()))
+        else:
+            status = self._tracker.status
+            waiting = [m for m in mids if status(m) == T.PENDING]
             while waiting and time.monotonic() < deadline:
                 drain_writer(min(0.05, max(0.0, deadline - time.monotonic())))
-                waiting = [m for m in waiting if st.get(m) == T.PENDING]
-        else:
-            batch = self._tracker.add_batch(mids)
-            self.send_batch(topic, encoded, mids, verdicts, headers)
-            self.producer.flush(timeout_s)
-            batch.done.wait(max(0.0, deadline - time.monotonic()))
+                waiting = [m for m in waiting if status(m) == T.PENDING]
         statuses = [self._tracker.status(m) for m in mids]
         if T.PENDING in statuses:
             log.warning("send_batch: %d records of %s not settled after %.0f s",
                         statuses.count(T.PENDING), topic, timeout_s)
         return statuses
 
-    def send_batch_fast(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
+    def _batch_fast(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
                         verdicts: list[bool | None]) -> None:
         """A batch on the fast path (dedup verdicts already taken in bulk)."""
-        plain = self.produce_plain
+        plain = self._produce_plain
         if self._ledger is not None:  # one log write for the batch
             ids_only = None if self._with_id else []
             self._ledger.append_many(topic, [(kb, vb, mid, ids_only) for (vb, kb), mid, fresh
@@ -346,11 +358,11 @@ class SendPath:
                                      int(time.time() * 1000))
         for (vb, kb), mid, fresh in zip(encoded, mids, verdicts, strict=True):
             if fresh is False:
-                self.duplicate(topic, mid)
+                self._duplicate(topic, mid)
             else:
                 plain(topic, vb, kb, mid, in_ledger=True)
 
-    def send_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
+    def _admit_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
                    verdicts: list[bool | None], headers: UserHeaders) -> None:
         """Admit each record of a batch (the same path as one record), then produce the admitted
         ones; when admission raises half-way, the claims of the records not sent are released."""
@@ -358,16 +370,13 @@ class SendPath:
         i = 0
         try:
             for i, ((vb, kb), mid, fresh) in enumerate(zip(encoded, mids, verdicts, strict=True)):  # noqa: B007
-                hdrs = self.admit(topic, vb, kb, headers, mid, claimed=fresh)
+                hdrs = self._admit(topic, vb, kb, headers, mid, claimed=fresh)
                 if hdrs is not None:
                     admitted.append((vb, kb, hdrs, mid))
         except BaseException:
             for (vb, kb), fresh in zip(encoded[i:], verdicts[i:], strict=True):
                 if fresh:
-                    self.release(topic, vb, kb)
-            self.produce_batch(topic, admitted)
+                    self._release(topic, vb, kb)
+            self._produce_admitted(topic, admitted)
             raise
-        self.produce_batch(topic, admitted)
-
-    def stats(self) -> dict[str, Any]:
-        return {"sends": self._sends}
+        self._produce_admitted(topic, admitted)

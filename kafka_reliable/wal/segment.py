@@ -14,7 +14,6 @@ import mmap
 import os
 from pathlib import Path
 
-
 PAGE = mmap.PAGESIZE
 
 

@@ -11,13 +11,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from kafka_reliable import ReliableKafkaProducer
-from kafka_reliable.errors import ConfigurationError, ProducerClosedError, SpoolError, SpoolFullError
+from kafka_reliable.errors import (
+    ConfigurationError,
+    ProducerClosedError,
+    SpoolError,
+    SpoolFullError,
+)
 from kafka_reliable.headers import MESSAGE_ID
 from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool

@@ -98,7 +98,7 @@ def test_a_retriable_failure_goes_to_retry_with_its_next_attempt_time(setup: Set
     assert int(call.header(H.NEXT_ATTEMPT_AT) or b"0") > before_ms
     assert call.header(H.MESSAGE_ID) == b"m1" and call.header(H.ATTEMPT) == b"1"
     assert setup.companions.ensured == ["orders"]
-    assert setup.tracker.status("m1") == T.RETRYING and setup.tracker.counts["retried"] == 1
+    assert setup.tracker.status("m1") == T.RETRYING and setup.tracker.counter("retried") == 1
     assert setup.routed == [("m1", T.RETRYING, None)] and setup.spool.count() == 0
 
 
@@ -107,8 +107,8 @@ def test_a_non_retriable_failure_goes_to_the_dlq(setup: Setup) -> None:
     setup.settled()
     [call] = setup.producer.calls
     assert call.topic == "orders.dlq" and call.header(H.DLQ_REASON) == b"non_retriable"
-    assert setup.tracker.status("m1") == T.DLQ and setup.tracker.counts["dead_lettered"] == 1
-    assert setup.tracker.dlq_by_topic == {"orders": 1}
+    assert setup.tracker.status("m1") == T.DLQ and setup.tracker.counter("dead_lettered") == 1
+    assert setup.tracker.dlq_by_topic() == {"orders": 1}
     assert setup.routed == [("m1", T.DLQ, "non_retriable")]
 
 
@@ -122,7 +122,7 @@ def test_an_unreachable_cluster_spools_the_record(setup: Setup) -> None:
     assert setup.producer.calls == []
     [row] = setup.spool.oldest()
     assert (row.message_id, row.value, row.spool_reason) == ("m1", b"v", "cluster_unreachable")
-    assert setup.tracker.status("m1") == T.SPOOLED and setup.tracker.counts["spooled"] == 1
+    assert setup.tracker.status("m1") == T.SPOOLED and setup.tracker.counter("spooled") == 1
     assert setup.routed == [("m1", T.SPOOLED, "cluster_unreachable")]
 
 

@@ -67,7 +67,7 @@ def test_delivered_rows_are_deleted_exactly_once(setup: Setup) -> None:
                and c.timestamp == 1_700_000_000_000 for c in setup.producer.calls)
     assert sorted(setup.spool.deleted) == sorted(rows)
     assert setup.spool.count() == 0
-    assert setup.tracker.counts["drained"] == 3 and setup.tracker.status("m-a") == T.SENT
+    assert setup.tracker.counter("drained") == 3 and setup.tracker.status("m-a") == T.SENT
     assert setup.failures == []
 
 
@@ -98,7 +98,7 @@ def test_other_errors_go_to_submit_failure_with_their_row_id(tmp_path: Path) -> 
     assert failed.error_code == "TOPIC_AUTHORIZATION_FAILED" and failed.spool_reason == "cluster_unreachable"
     assert failed.headers == [("app", b"shop")] and failed.timestamp_ms == 1_700_000_000_000
     assert sorted(s.spool.deleted) == [rows[0], rows[2]]
-    assert s.tracker.counts["failed"] == 1 and s.drainer.in_flight == 1
+    assert s.tracker.counter("failed") == 1 and s.drainer.in_flight == 1
     # When the companion writer reports it written to .dlq
     s.drainer.on_routed(failed, T.DLQ)
     # Then its row goes, once
@@ -134,7 +134,7 @@ def test_a_row_in_flight_is_never_sent_twice(setup: Setup) -> None:
     # Then each row was deleted once and nothing was sent again
     assert setup.sent_values() == [b"a", b"b", b"c"]
     assert len(setup.spool.deleted) == len(set(setup.spool.deleted)) == 3
-    assert setup.spool.count() == 0 and setup.tracker.counts["drained"] == 3
+    assert setup.spool.count() == 0 and setup.tracker.counter("drained") == 3
 
 
 def test_a_produce_that_raises_does_not_stop_the_pass(tmp_path: Path) -> None:

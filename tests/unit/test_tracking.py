@@ -37,7 +37,7 @@ def test_capacity_keeps_the_newest_ids_only() -> None:
         tr.add(f"m{i}")
     tr.settle("m5", T.SENT)
     # Then the oldest went first
-    assert list(tr.statuses) == ["m3", "m4", "m5"]
+    assert [m for m in (f"m{i}" for i in range(6)) if tr.status(m)] == ["m3", "m4", "m5"]
     assert tr.status("m0") is None and tr.status("m5") == "sent"
 
 
@@ -69,57 +69,59 @@ def test_an_empty_batch_is_done_at_once() -> None:
     assert MessageTracker().add_batch([]).done.is_set()
 
 
-def test_listeners_hear_each_final_status_once() -> None:
-    # Given two listeners
-    tr = MessageTracker()
-    first: list[tuple[str, str]] = []
-    second: list[tuple[str, str]] = []
-    tr.add_listener(lambda m, s: first.append((m, s)))
-    tr.add_listener(lambda m, s: second.append((m, s)))
-    assert tr.has_listeners
+def test_the_final_hook_and_watchers_hear_each_final_status_once() -> None:
+    # Given a final hook (the durable ledger's) and a watcher on "a"
+    heard: list[str] = []
+    watched: list[tuple[str, str, str | None]] = []
+    tr = MessageTracker(final_hook=heard.append)
+    tr.watch("a", lambda m, s, e: watched.append((m, s, e)))
     # When records settle, one passing through pending first
     tr.add("a")
     tr.settle("a", T.PENDING)
-    tr.settle("a", T.RETRYING)
+    tr.settle("a", T.RETRYING, "KafkaTimeoutError")
     tr.delivered("b", None, retried=True)
     tr.settle("c", T.SPOOLED)
-    # Then each final status was heard once, in order, by both
-    assert first == second == [("a", "retrying"), ("b", "sent"), ("c", "spooled")]
+    # Then each final status was heard once, in order; the watcher once, with the error class
+    assert heard == ["a", "b", "c"]
+    assert watched == [("a", "retrying", "KafkaTimeoutError")]
+    # and a watch on a record already final is answered at once
+    tr.watch("b", lambda m, s, e: watched.append((m, s, e)))
+    assert watched[-1] == ("b", "sent", None)
 
 
 def test_fold_counts_fast_path_acks_and_feeds_the_sink_per_topic() -> None:
     # Given three acknowledgements queued on the fast path (one without a latency)
-    tr = MessageTracker()
     sunk: list[dict[str, list[float | None]]] = []
-    tr.ack_sink = sunk.append
-    tr.acks.extend([("orders", 0.002), ("orders", None), ("payments", 0.010)])
+    tr = MessageTracker(ack_sink=sunk.append)
+    for ack in [("orders", 0.002), ("orders", None), ("payments", 0.010)]:
+        tr.ack(ack)
     # When
     folded = tr.fold()
     # Then counters, the latency window and the sink saw them once
-    assert folded == 3 and tr.counts["sent"] == 3
-    assert tr.latency_n == 2 and tr.latency_sum_ms == pytest.approx(12.0)
-    assert tr.latency.snapshot()["samples"] == 2 and tr.latency.snapshot()["max_ms"] == pytest.approx(10.0)
+    assert folded == 3 and tr.counter("sent") == 3
+    lat = tr.snapshot()["latency_stats"]
+    assert lat["samples"] == 2 and lat["max_ms"] == pytest.approx(10.0) and lat["avg_ms"] == pytest.approx(6.0)
     assert sunk == [{"orders": [0.002, None], "payments": [0.010]}]
     # and a second fold has nothing to do
-    assert tr.fold() == 0 and len(sunk) == 1 and tr.counts["sent"] == 3
+    assert tr.fold() == 0 and len(sunk) == 1 and tr.counter("sent") == 3
 
 
 def test_fold_evicts_what_the_fast_path_stored_over_capacity() -> None:
     # Given the fast path storing statuses directly (no eviction on its own)
     tr = MessageTracker(capacity=2)
     for i in range(4):
-        tr.statuses[f"m{i}"] = T.SENT
+        tr.store(f"m{i}", T.SENT)
     # When
     tr.fold()
     # Then
-    assert list(tr.statuses) == ["m2", "m3"]
+    assert [m for m in ("m0", "m1", "m2", "m3") if tr.status(m)] == ["m2", "m3"]
 
 
 def test_delivery_deltas_are_since_the_last_call() -> None:
     tr = MessageTracker()
     tr.delivered("a", 4.0, retried=False)
     tr.count("failed")
-    tr.acks.append(("t", 0.006))
+    tr.ack(("t", 0.006))
     assert tr.take_delivery_deltas() == (2, 1, pytest.approx(10.0), 2)
     tr.delivered("b", 2.0, retried=False)
     assert tr.take_delivery_deltas() == (1, 0, pytest.approx(2.0), 1)
@@ -131,7 +133,7 @@ def test_snapshot_has_the_documented_shape() -> None:
     tr.add("p")
     tr.delivered("a", 10.0, retried=False)
     tr.delivered("b", 30.0, retried=True)
-    tr.acks.append(("t", 0.020))
+    tr.ack(("t", 0.020))
     tr.count("failed")
     tr.count("retried", 2)
     tr.count("dead_lettered")
