@@ -60,9 +60,9 @@ test: install redis install-test-tools
 	  $(KR) dev-broker start && export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092; fi; \
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
-# The unit tier: no broker, no Redis, seconds.
+# The unit tier: no broker, no Redis, seconds (CPU-bound: one worker per core).
 test-fast: install
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -n auto tests/unit
 
 # Every fault scenario at full size on a private 3-broker cluster (reserved ports); prints the
 # table and writes bench/results/faults.json. `make test` runs the quick ones (docs/reliability.md).

@@ -1,8 +1,10 @@
 """Real services for tests: one Kafka broker and one Redis per run, unique topics per test.
 
 Kafka: KAFKA_BOOTSTRAP_SERVERS when set; else testcontainers when a Docker engine answers;
-else the project's dev broker. Redis: REDIS_URL when set; else a local redis-server.
-With CI=true a missing service fails the run; elsewhere those tests skip with the reason.
+else the project's dev broker (started by one xdist worker, the others wait for it). Redis:
+REDIS_URL when set; else a local redis-server. With CI=true a missing service fails the run;
+elsewhere those tests skip with the reason. How tests share workers: tests/helpers/groups.py,
+CONTRIBUTING.md.
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if private:
             item.add_marker(pytest.mark.slow)
         if on_worker:
-            join_group(item, name)
+            join_group(item, name, private=private)
     if on_worker:
         order_for_workers(items)
 

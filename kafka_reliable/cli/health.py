@@ -61,7 +61,9 @@ class _Budget:
     """
 
     def __init__(self, timeout_s: float, floor_s: float = 0.05) -> None:
-        self.deadline = time.monotonic() + max(0.2, timeout_s - _process_age_s() - _RESERVE_S)
+        age = _process_age_s()
+        age = age if age < timeout_s else 0.0  # older: not started for this check (run in-process)
+        self.deadline = time.monotonic() + max(0.2, timeout_s - age - _RESERVE_S)
         self.floor_s = floor_s
 
     def left(self, cap_s: float | None = None) -> float:

@@ -101,18 +101,23 @@ class ConsumerRecord:
         return f"ConsumerRecord({shown})"
 
 
-_decode = json.JSONDecoder().decode
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 def json_deserializer(data: bytes | None, topic: str) -> Any:
-    """UTF-8 JSON (RFC 8259); ``None`` (a tombstone) stays ``None``. Other encodings ``json``
-    detects (a BOM, UTF-16/32) are read too, through ``json.loads``."""
+    """UTF-8 JSON (RFC 8259); ``None`` (a tombstone) stays ``None``. A value with white space
+    around it, or in another encoding ``json`` detects (a BOM, UTF-16/32), goes through
+    ``json.loads``, which also names what is wrong with one that is not JSON."""
     if data is None:
         return None
     try:
-        return _decode(data.decode())
-    except ValueError:  # not UTF-8, a BOM, or not JSON: json.loads decides (and names the error)
-        return json.loads(data)
+        text = data.decode()
+        value, end = _raw_decode(text)
+        if end == len(text):
+            return value
+    except ValueError:
+        pass
+    return json.loads(data)
 
 
 class AvroDeserializer(AvroDecoder):

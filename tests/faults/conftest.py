@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,17 +74,22 @@ def healthy(cluster: object) -> object:
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[object]:
-    """A redis-server of our own on a free port, so stopping it disturbs nobody."""
+    """A redis-server of our own on a reserved port, so stopping and restarting it (the port
+    is free meanwhile) disturbs nobody and nobody takes its port."""
     from kafka_reliable.dev.redis_server import DevRedis
-    from tests.helpers.ports import free_port
+    from tests.helpers.ports import reserve_ports
 
-    r = DevRedis(port=free_port(), data_dir=tmp_path / "redis")
+    block = reserve_ports(1)
+    r = DevRedis(port=block.base, data_dir=tmp_path / "redis")
     try:
-        r.start()
-    except Exception as exc:  # noqa: BLE001
-        _unavailable(f"fault tests need redis-server: {exc}")
-    yield r
-    r.stop()
+        try:
+            r.start()
+        except Exception as exc:  # noqa: BLE001
+            _unavailable(f"fault tests need redis-server: {exc}")
+        yield r
+    finally:
+        r.stop()
+        block.release()
 
 
 @pytest.fixture
@@ -94,6 +101,19 @@ def report() -> Iterator[list[Tally]]:
         if FULL:  # the file holds one consistent full run (docs/reliability.md quotes it)
             record(t)
         _rows.append(t)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand the rows to the controller, which prints the table."""
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:
+        out["fault_rows"] = [asdict(t) for t in _rows]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the xdist controller: the rows of a worker that ran fault scenarios."""
+    _rows.extend(Tally(**row) for row in getattr(node, "workeroutput", {}).get("fault_rows", []))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -161,16 +161,32 @@ def tally(scenario: str, conf: dict[str, Any], topic: str, sent: Iterable[int], 
 
 def delivered_count(conf: dict[str, Any], topic: str) -> int:
     """Records in ``topic`` from watermarks (cheap progress probe)."""
-    c = Consumer({**conf, "group.id": "faults-wm", "log_level": 0})
-    try:
-        md = c.list_topics(topic, timeout=10)
+    with Probe(conf, topic) as probe:
+        return probe.count()
+
+
+class Probe:
+    """Watermark counts of one topic on one open consumer: after the first, a count costs a few
+    round trips (no new connections), so a fault can land close to the progress it waits for."""
+
+    def __init__(self, conf: dict[str, Any], topic: str) -> None:
+        self.topic = topic
+        self.consumer = Consumer({**conf, "group.id": "faults-wm", "log_level": 0})
+        md = self.consumer.list_topics(topic, timeout=10)
+        self.parts = [TopicPartition(topic, p) for p in md.topics[topic].partitions]
+
+    def count(self) -> int:
         total = 0
-        for p in md.topics[topic].partitions:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        for tp in self.parts:
+            lo, hi = self.consumer.get_watermark_offsets(tp, timeout=10)
             total += hi - lo
         return total
-    finally:
-        c.close()
+
+    def __enter__(self) -> Probe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.consumer.close()
 
 
 # ---- setup and driving ----------------------------------------------------------------------

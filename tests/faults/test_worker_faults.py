@@ -1,4 +1,4 @@
-"""The retry worker SIGKILLed while it drains 20,000 due records (make test: 4,000), then restarted.
+"""The retry worker SIGKILLed while it drains 20,000 due records (make test: 10,000), then restarted.
 
 At-least-once mode may republish a record twice (the kill lands between the produce and the
 offset commit), always with its one message id; ``--transactional`` must not duplicate for a
@@ -15,10 +15,10 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.faults.harness import (
+    Probe,
     Tally,
     Worker,
     create_topics,
-    delivered_count,
     read_topic,
     tally,
     value,
@@ -29,7 +29,7 @@ from tests.helpers.kafka import unique_name
 
 pytestmark = pytest.mark.faults
 
-RECORDS = int(sized(20_000, 4_000))
+RECORDS = int(sized(20_000, 10_000))
 
 
 def _fill_retry(conf: dict[str, Any], topic: str, n: int) -> list[int]:
@@ -64,20 +64,23 @@ def _scenario(cluster: Any, tmp: Path, transactional: bool) -> Tally:
     # takes its partitions back at once instead of after the dead member's session timeout
     worker = Worker(cluster.bootstrap_servers, topic, group, tmp, transactional=transactional,
                     env={"KAFKA_RELIABLE_INSTANCE_ID": f"{group}-0"})
-    worker.start()
-    try:
-        # When the worker is SIGKILLed after it has moved ~a quarter of the records
-        wait_for(lambda: delivered_count(conf, topic) >= RECORDS // 4 or not worker.alive(), 120,
-                 "worker moving the first quarter", step_s=0.1)
-        assert worker.alive(), worker.log_tail()
-        worker.kill()
-        moved_at_kill = delivered_count(conf, topic)
-        # Then a restarted worker (same group) finishes the job
+    with Probe(conf, topic) as probe:
         worker.start()
-        wait_for(lambda: delivered_count(conf, topic) >= RECORDS, 180, "worker draining after restart", step_s=1.0)
-        wait_for(lambda: {s for s, _ in read_topic(conf, topic)} >= set(sent), 120, "every record republished", 2.0)
-    finally:
-        worker.stop()
+        try:
+            # When the worker is SIGKILLed after it has moved ~a quarter of the records
+            wait_for(lambda: probe.count() >= RECORDS // 4 or not worker.alive(), 120,
+                     "worker moving the first quarter", step_s=0.01)
+            assert worker.alive(), worker.log_tail()
+            worker.kill()
+            moved_at_kill = probe.count()
+            assert moved_at_kill < RECORDS, "the kill came after the worker had moved every record"
+            # Then a restarted worker (same group) finishes the job
+            worker.start()
+            wait_for(lambda: probe.count() >= RECORDS, 180, "worker draining after restart", step_s=1.0)
+            wait_for(lambda: {s for s, _ in read_topic(conf, topic)} >= set(sent), 120,
+                     "every record republished", 2.0)
+        finally:
+            worker.stop()
     t = tally(f"retry_worker_sigkill_{mode}", conf, topic, sent)
     t.seconds = round(time.monotonic() - started, 1)
     t.notes = f"SIGKILL at ~{moved_at_kill} moved of {RECORDS}, restarted"

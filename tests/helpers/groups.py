@@ -10,8 +10,9 @@ fixture must run on the same worker: such tests form one xdist group.
 - Else a test using a module-scoped fixture defined under ``tests/`` is grouped with its module.
 - Every other test is distributed on its own.
 
-On the workers the items are ordered so that the groups that wait on JVMs start first, the
-unit tier next (a failing unit test shows within seconds), then the slow tests, then the rest.
+On the workers the items are ordered: the private-cluster groups first (their JVMs start
+while the rest runs), the unit tier next (a failing unit test shows within seconds), then the
+slow tests (the longest first is what keeps the workers evenly busy), then the rest.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ __all__ = ["SHARED_FIXTURES", "group_of", "join_group", "order_for_workers"]
 
 #: Session fixtures every test may use on any worker (one per worker is cheap).
 SHARED_FIXTURES = frozenset({"kafka_bootstrap", "admin", "redis_url", "otel_exporter"})
-_GROUP = pytest.StashKey[str]()
+_PRIVATE = pytest.StashKey[bool]()
 
 
 def group_of(item: pytest.Item) -> tuple[str, bool] | None:
@@ -47,11 +48,11 @@ def group_of(item: pytest.Item) -> tuple[str, bool] | None:
     return (module_group, False) if module_group else None
 
 
-def join_group(item: pytest.Item, group: str) -> None:
+def join_group(item: pytest.Item, group: str, *, private: bool) -> None:
     """Put ``item`` in xdist group ``group``: loadgroup reads it from the node id's ``@group``
     suffix. xdist writes ``_nodeid``, which pytest >= 9.2 no longer reads (the id lives in
     ``_id``: pytest-xdist#1386, groups silently ignored), so the suffix is set here."""
-    item.stash[_GROUP] = group
+    item.stash[_PRIVATE] = private
     nodeid = f"{item.nodeid}@{group}"
     if hasattr(item, "_id"):
         from _pytest.nodeid import NodeId
@@ -62,14 +63,14 @@ def join_group(item: pytest.Item, group: str) -> None:
 
 
 def order_for_workers(items: list[pytest.Item]) -> None:
-    """Slow groups first, then the unit tier, then slow tests, then the rest (stable)."""
+    """Private-cluster groups first (their JVMs start while the rest runs), then the unit tier
+    (a failing unit test shows within seconds), then slow tests, then the rest (stable)."""
 
     def rank(item: pytest.Item) -> int:
-        slow = item.get_closest_marker("slow") is not None
-        if slow and _GROUP in item.stash:
+        if item.stash.get(_PRIVATE, False):
             return 0
         if "tests/unit/" in str(item.fspath).replace(os.sep, "/"):
             return 1
-        return 2 if slow else 3
+        return 2 if item.get_closest_marker("slow") is not None else 3
 
     items.sort(key=rank)

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from kafka_reliable import headers as H
 from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool
@@ -14,6 +16,7 @@ from tests.helpers.cli import run_cli
 from tests.helpers.kafka import headers_dict, read_to_end
 
 
+@pytest.mark.slow
 def test_spool_status_and_drain(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
     # Given a spool left behind with 50 records for one topic
     topic = new_topic(partitions=2)
@@ -48,6 +51,7 @@ def test_reading_verbs_never_create_a_spool(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
+@pytest.mark.slow
 def test_quarantined_records_shown_exported_and_purged(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
     # Given a spool with one record too big for every limit between two good ones
     topic = new_topic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from kafka_reliable.config import DEFAULT_DLQ_RETENTION_MS
@@ -12,6 +13,7 @@ from tests.helpers.cli import run_cli
 from tests.helpers.ports import free_port
 
 
+@pytest.mark.slow
 def test_topics_ensure_creates_companions_like_the_source(kafka_bootstrap: str, admin: AdminClient, new_topic) -> None:
     # Given a 3-partition topic
     topic = new_topic(partitions=3, config={"max.message.bytes": "200000"})

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+import pytest
 from confluent_kafka.admin import AdminClient
 
 from kafka_reliable import headers as h
@@ -93,6 +94,7 @@ def test_flaky_handler_every_record_handled_once_and_1pct_in_the_dlq(kafka_boots
     assert stats["latency_stats"]["samples"] > 0 and stats["lateness_stats"]["samples"] > 0
 
 
+@pytest.mark.slow
 def test_a_long_delay_does_not_hold_up_a_short_one_behind_it(kafka_bootstrap: str, new_topic) -> None:
     # Given one partition: record A retried after 8 s, then record B retried after 100 ms;
     # max.poll.interval.ms (7 s) is shorter than A's wait
@@ -257,6 +259,7 @@ def test_dlq_replay_lands_back_in_this_group_only(kafka_bootstrap: str, new_topi
     assert sorted(seen_b) == list(range(20))
 
 
+@pytest.mark.slow
 def test_a_member_joining_mid_run_takes_over_cleanly(kafka_bootstrap: str, new_topic) -> None:
     # Given one member working through 2,000 records (10% failing once, retried after 300 ms)
     topic = new_topic(partitions=4)

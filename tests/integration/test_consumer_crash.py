@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.consumer import json_items, produce
 from tests.helpers.kafka import unique_name
 from tests.helpers.waits import wait_until
@@ -50,6 +52,7 @@ def start(bootstrap: str, topic: str, group: str, out: Path) -> subprocess.Popen
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_restart_loses_nothing(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
     # Given 3,000 records (10% failing once) and a consumer process handling them
     n = 3_000

@@ -58,6 +58,7 @@ def test_normal_traffic_arrives_and_decodes_with_the_schemas(kafka_bootstrap, tm
             assert H.MESSAGE_ID in headers_dict(r)
 
 
+@pytest.mark.slow
 def test_system_degradation_routes_oversized_to_dlq_and_unprovisioned_to_retry(
     kafka_bootstrap, admin, redis_url, tmp_path
 ):

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "demo_reliability_features.py"
 
 
+@pytest.mark.slow
 def test_every_demo_runs_and_sees_what_it_expects(kafka_bootstrap, redis_url):
     # Given
     env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(SCRIPT.parents[1])}

@@ -94,6 +94,7 @@ def _count_until(bootstrap: str, topic: str, at_least: int, timeout_s: float) ->
     return n
 
 
+@pytest.mark.slow
 def test_replay_killed_halfway_then_resumed_replays_exactly_200(
     kafka_bootstrap: str, dlq500: Dlq500, admin: AdminClient
 ) -> None:

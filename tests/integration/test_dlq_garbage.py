@@ -84,6 +84,7 @@ def _rule(mode: bytes, topic: str) -> list[tuple[str, bytes | None]]:
     ]
 
 
+@pytest.mark.slow
 def test_undecodable_records_are_listed_shown_counted_and_replayed_only_to_a_target(
     capsys: pytest.CaptureFixture[str],
     kafka_bootstrap: str,

@@ -29,6 +29,7 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, list[tuple[s
     assert p.flush(30) == 0
 
 
+@pytest.mark.slow
 def test_garbled_replay_count_is_said_unreadable_and_refused_unless_forced(
     capsys: pytest.CaptureFixture[str], kafka_bootstrap: str, admin: AdminClient
 ) -> None:
@@ -57,6 +58,7 @@ def test_garbled_replay_count_is_said_unreadable_and_refused_unless_forced(
     assert replayed[b"garbled"][h.REPLAY_COUNT] == b"1" and replayed[b"m0"][h.REPLAY_COUNT] == b"1"
 
 
+@pytest.mark.slow
 def test_foreign_dlq_names_are_found_after_ours_and_said(
     capsys: pytest.CaptureFixture[str], kafka_bootstrap: str, admin: AdminClient
 ) -> None:
@@ -114,6 +116,7 @@ def test_connect_times_are_original_timestamps_and_the_filters_say_so(
     assert "original timestamp" in out.replace("\n", " ")
 
 
+@pytest.mark.slow
 def test_a_consumer_group_dlq_replays_into_the_groups_retry_topic_due_now(
     capsys: pytest.CaptureFixture[str], kafka_bootstrap: str, admin: AdminClient
 ) -> None:

@@ -63,6 +63,7 @@ def _ids(bootstrap: str, topic: str) -> list[str]:
     return sorted(headers_dict(m)[h.MESSAGE_ID].decode() for m in read_to_end(bootstrap, topic))
 
 
+@pytest.mark.slow
 def test_cli_at_least_once_skips_reports_and_a_rerun_duplicates_nothing(
     capsys: pytest.CaptureFixture[str], kafka_bootstrap: str, admin: AdminClient
 ) -> None:
@@ -87,6 +88,7 @@ def test_cli_at_least_once_skips_reports_and_a_rerun_duplicates_nothing(
     assert _ids(kafka_bootstrap, source) == ["m0", "m1", "m2"]
 
 
+@pytest.mark.slow
 def test_library_transactional_replay_isolates_the_refused_record(kafka_bootstrap: str, admin: AdminClient) -> None:
     # Given the same DLQ, replayed in transactions (the refused record fails its chunk)
     source, missing, tiny = dlq_with_bad_targets(kafka_bootstrap, admin)

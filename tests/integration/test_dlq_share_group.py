@@ -227,6 +227,7 @@ def test_copied_share_group_dlq_records_are_listed_and_replayed_byte_for_byte(
     assert _high(kafka_bootstrap, d.dlq) == 6  # nothing written back into the DLQ
 
 
+@pytest.mark.slow
 def test_headers_only_share_group_records_are_refused_then_replayed_from_the_source(
     capsys: pytest.CaptureFixture[str],
     kafka_bootstrap: str,

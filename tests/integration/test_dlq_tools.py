@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
@@ -171,6 +172,7 @@ def test_retention_expiry_alert(kafka_bootstrap: str, admin: AdminClient) -> Non
     assert got == alerts
 
 
+@pytest.mark.slow
 def test_spring_and_connect_dlqs_are_listed_and_replayed(kafka_bootstrap: str, admin: AdminClient) -> None:
     # Given a Spring DLT and a Connect DLQ written with raw confluent-kafka
     orders, spring_dlt, payments, connect_dlq = write_foreign(kafka_bootstrap, admin)

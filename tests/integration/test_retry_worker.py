@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # ---- tests ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_never_early_1000_records_over_5s(kafka_bootstrap: str, new_topic) -> None:
     # Given: a source topic stamping broker arrival time, 1,000 records due over 5 s, random order
     source = new_topic(partitions=4, config={"message.timestamp.type": "LogAppendTime"})
@@ -61,6 +62,7 @@ def test_never_early_1000_records_over_5s(kafka_bootstrap: str, new_topic) -> No
           f"p99={percentile(lateness, 0.99):.0f} ms max={max(lateness)} ms")
 
 
+@pytest.mark.slow
 def test_no_head_of_line_blocking_and_contiguous_commit(kafka_bootstrap: str, new_topic) -> None:
     # Given: in ONE partition, a record due in 6 s ahead of one due in 200 ms
     source = new_topic(partitions=1)
@@ -102,6 +104,7 @@ def _start_worker(cmd: list[str], instance: str, log_path: Path) -> subprocess.P
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transactional", [False, True], ids=["at_least_once", "transactional"])
 def test_crash_safety_sigkill_halfway_through_20000(
     kafka_bootstrap: str, new_topic, transactional: bool, tmp_path: Path
@@ -144,6 +147,7 @@ def test_crash_safety_sigkill_halfway_through_20000(
         assert duplicated == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transactional", [False, True], ids=["at_least_once", "transactional"])
 def test_exhausted_retries_go_to_dlq(kafka_bootstrap: str, transactional: bool) -> None:
     # Given: the original topic is gone (auto-create is off), so every republish times out.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from kafka_reliable import DeadLetterQueue, ReliableKafkaProducer
@@ -28,6 +29,7 @@ def _spans(exporter, name: str) -> list:  # type: ignore[no-untyped-def]
             if s.name == name and format(s.context.trace_id, "032x") == TRACE_ID]
 
 
+@pytest.mark.slow
 def test_trace_headers_survive_retry_and_worker(kafka_bootstrap: str, admin: AdminClient, tmp_path: Path,
                                                 otel_exporter) -> None:  # type: ignore[no-untyped-def]
     # Given a record with trace context for a topic that does not exist yet (-> .retry)

@@ -285,3 +285,14 @@ def test_consumer_record_headers_and_message_id_are_worked_out_when_read() -> No
     assert bare != rec and "message_id='orders-3-7'" in repr(bare)
     bare.headers = [("x", b"1")]
     assert bare.headers == [("x", b"1")]
+
+
+def test_json_deserializer_takes_white_space_around_and_refuses_trailing_data() -> None:
+    import pytest
+
+    from kafka_reliable.consumer import json_deserializer
+
+    assert json_deserializer(b' \n{"a": 1}\t ', "t") == {"a": 1}
+    assert json_deserializer(b"3", "t") == 3
+    with pytest.raises(ValueError, match="Extra data"):
+        json_deserializer(b'{"a": 1} {"b": 2}', "t")
