@@ -51,8 +51,9 @@ class Call(ConsumerRecord):
                  due_at_ms: int | None, tp: TP, at: int, gen: int,
                  lane: KeyLane[Pending] | None, pending: Pending | None,
                  msg: Message | None) -> None:  # fmt: skip
-        _record_init(self, topic, partition, offset, key, value, headers, timestamp, message_id,
-                     attempt, raw_value, group, (tp[0], tp[1], at), last_error, due_at_ms)  # fmt: skip
+        _record_init(self, topic, partition, offset, key, value, headers, timestamp,
+                     message_id, attempt, raw_value, group, (tp[0], tp[1], at), last_error,
+                     due_at_ms)  # fmt: skip
         #: The partition and offset this delivery was read at, and the partition's generation.
         self.tp, self.at, self.gen = tp, at, gen
         #: The key-order lane (``ordering="key"``), else None.
