@@ -113,7 +113,8 @@ CASES = [
                                 "--bootstrap-servers", DEAD), 2, "backoff_multiplier must be a finite number"),
     Case("worker-backoff-inf", ("retry-worker", "--topics", "orders", "--backoff-multiplier", "inf",
                                 "--bootstrap-servers", DEAD), 2, "backoff_multiplier must be a finite number"),
-    Case("generate-start-negative", ("generate", "--start-ms", "-1"), 2, "argument --start-ms: must be >= 0, got -1"),
+    Case("generate-start-negative", ("generate", "--start-ms", "-1", "--bootstrap-servers", DEAD), 2,
+         "argument --start-ms: must be >= 0, got -1"),
     # issue 20 item 8: SASL/SSL settings against a PLAINTEXT listener name the likely cause, at once
     Case("dlq-sasl-vs-plaintext", ("dlq", "stats", "--bootstrap-servers", LIVE, "--kafka-config",
                                    "security.protocol=SASL_PLAINTEXT", "--kafka-config", "sasl.mechanism=PLAIN",

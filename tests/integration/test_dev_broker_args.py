@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,8 @@ def test_bad_dev_broker_arguments_get_one_line(
 def test_start_refuses_ports_another_process_holds(tmp_path: Path) -> None:
     # Given: a block of ports, the second one (node 1's inter-broker port is base+10) held by us
     block = reserve_ports(21)
-    holder = __import__("socket").socket()
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server does (TIME_WAIT is no holder)
     try:
         holder.bind(("127.0.0.1", block.base + 10))
         holder.listen(1)
