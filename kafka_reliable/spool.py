@@ -225,11 +225,17 @@ class Spool:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     cur = self._db.executemany(sql, rows or ()) if many else self._db.execute(sql, rows or ())
+                    n = cur.rowcount
+                    # The cursor goes under the lock: freed later (when this frame ends) it would
+                    # reset its statement while another thread steps the same cached statement
+                    # (SQLITE_MISUSE, seen under load when the writer and close() both spool).
+                    cur.close()
+                    del cur
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._rollback()
                     raise
-                return cur.rowcount
+                return n
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot write to spool {self.path}: {exc}") from exc
 
