@@ -90,6 +90,7 @@ bench: services
 	@$(BENCH_DEPS)
 	@$(BENCH_REDIS_CLUSTER)
 	$(PY) scripts/bench.py --wait-load 300 $(BENCH_ARGS)
+	$(PY) scripts/bench_wal_write.py
 
 bench-cluster: install redis
 	@$(BENCH_DEPS)

@@ -17,33 +17,46 @@ from kafka_reliable.errors import (
     ProducerClosedError,
     SerializationError,
     SpoolError,
+    SpoolFullError,
 )
+from kafka_reliable.health import CircuitBreaker, CircuitOpenError, RateLimiter, RateLimitExceededError
 from kafka_reliable.producer import ReliableKafkaProducer
 
+#: What a user passes or catches (the data generator stays importable by name, not exported).
 __all__ = [
+    "AsyncReliableProducer",
+    "AvroSerializer",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "ConfigurationError",
-    "DataGenerationOrchestrator",
     "DeadLetterQueue",
-    "DlqMessage",
     "DeduplicationUnavailableError",
+    "DeliveryRoutedError",
+    "DlqMessage",
     "HealthThresholds",
     "KafkaReliableError",
     "ProducerClosedError",
+    "RateLimitExceededError",
+    "RateLimiter",
     "ReliableConsumer",
     "ReliableKafkaProducer",
     "RetryConfig",
     "SerializationError",
     "SpoolError",
+    "SpoolFullError",
     "TopicNaming",
     "__version__",
 ]
 
 
-#: Public names imported on first use (PEP 562): the consumer, and the data generator (which
-#: needs rich and fastavro, that neither an application nor most CLI verbs should pay for).
+#: Public names imported on first use (PEP 562): the consumer, the asyncio side, Avro and the
+#: data generator (fastavro and rich, that neither an application nor most CLI verbs should pay for).
 _LAZY = {
     "ReliableConsumer": "kafka_reliable.consumer",
     "DataGenerationOrchestrator": "kafka_reliable.datagen",
+    "AvroSerializer": "kafka_reliable.avro",
+    "AsyncReliableProducer": "kafka_reliable.aio",
+    "DeliveryRoutedError": "kafka_reliable.aio",
 }
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import os
 import sqlite3
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kafka_reliable.errors import SpoolError
+from kafka_reliable.filelock import try_flock
 from kafka_reliable.record import OutgoingRecord
 
 SPOOLED, QUARANTINED, INFLIGHT = "spooled", "quarantined", "inflight"
@@ -327,20 +327,10 @@ class Spool:
         rows = self._read(f"SELECT {_COLUMNS} FROM spool WHERE state = 'quarantined' ORDER BY id LIMIT ?", (limit,))
         return [_decoded_or_raw(r) for r in rows]
 
-    @contextlib.contextmanager
-    def drain_lock(self) -> Iterator[bool]:
+    def drain_lock(self) -> contextlib.AbstractContextManager[bool]:
         """True while this process is the one draining the spool (a file lock: one drain at a
         time across every process on this spool, so no row is sent twice at once)."""
-        fd = os.open(f"{self.path}.drain.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
+        return try_flock(f"{self.path}.drain.lock")
 
     def iter_all(self, *, quarantined_only: bool = False, page: int = 500) -> Iterator[OutgoingRecord]:
         """Every row (or the quarantined ones) oldest first, a page at a time."""

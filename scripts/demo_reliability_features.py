@@ -258,7 +258,9 @@ def demo_health(d: Demo) -> None:
     console.rule("[bold]Health monitoring and alerts")
     good_topic, bad_topic = d.create(d.topic("health")), d.topic("health-missing")
     alerts: list[dict[str, Any]] = []
-    with d.producer("health", health_thresholds={"error_rate_threshold": 0.05, "latency_threshold_ms": 1000},
+    # the latency threshold is far off: the demo shows the error-rate alert, and a busy machine's
+    # first deliveries can take a second (the "before" status must not depend on load)
+    with d.producer("health", health_thresholds={"error_rate_threshold": 0.05, "latency_threshold_ms": 30_000},
                     health_window_s=30) as p:
         p.add_health_alert_callback(alerts.append)
         for i in range(40):

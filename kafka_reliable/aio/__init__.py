@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from kafka_reliable.aio.errors import DeliveryRoutedError
+from kafka_reliable.aio.errors import AsyncUsageError, DeliveryRoutedError
 from kafka_reliable.aio.producer import AsyncReliableProducer
 
-__all__ = ["AsyncReliableConsumer", "AsyncReliableProducer", "DeliveryRoutedError", "run_async"]
+__all__ = [
+    "AsyncReliableConsumer",
+    "AsyncReliableProducer",
+    "AsyncUsageError",
+    "DeliveryRoutedError",
+    "run_async",
+]
 
 
 def __getattr__(name: str) -> Any:

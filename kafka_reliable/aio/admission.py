@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kafka_reliable.aio.dedup import AsyncClaims
+from kafka_reliable.aio.errors import AsyncUsageError
 from kafka_reliable.aio.settle import SettleHub
 from kafka_reliable.health import CircuitBreaker, RateLimiter
 from kafka_reliable.producer import ReliableKafkaProducer
@@ -139,7 +140,7 @@ class Admission:
 def same_loop(hub: SettleHub) -> asyncio.AbstractEventLoop:
     loop = asyncio.get_running_loop()
     if loop is not hub.loop:
-        raise RuntimeError(
+        raise AsyncUsageError(
             "this AsyncReliableProducer belongs to the event loop that started it; "
             "create one producer per loop"
         )

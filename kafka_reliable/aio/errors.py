@@ -22,3 +22,8 @@ class DeliveryRoutedError(KafkaReliableError):
         self.message_id = message_id
         cause = f" ({error_class})" if error_class else ""
         super().__init__(f"record {message_id} was not delivered: {status}{cause}")
+
+
+class AsyncUsageError(KafkaReliableError, RuntimeError):
+    """The asyncio producer was used where it cannot work: before ``start()``, or from an event
+    loop other than the one that started it (the message says which)."""

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from kafka_reliable.aio.errors import AsyncUsageError
 from kafka_reliable.dlq import DlqMessage
 from kafka_reliable.producer import ReliableKafkaProducer
 
@@ -20,7 +21,7 @@ class SyncTools:
     def sync(self) -> ReliableKafkaProducer:
         """The sync producer underneath (after ``start``); its blocking calls block the loop."""
         if self._sync is None:
-            raise RuntimeError(
+            raise AsyncUsageError(
                 "AsyncReliableProducer not started: use 'async with' or await start()"
             )
         return self._sync

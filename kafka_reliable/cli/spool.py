@@ -18,6 +18,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -163,7 +164,7 @@ def _drain(args: argparse.Namespace) -> int:
     return EXIT_NOT_EMPTY if left else 0
 
 
-def _missing_topics(producer: object, bootstrap: str, conf: dict[str, object]) -> set[str]:
+def _missing_topics(producer: object, bootstrap: str, conf: dict[str, Any]) -> set[str]:
     """Topics of spooled rows that the cluster does not have (a drain cannot deliver those)."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 Handler = Callable[[ConsumerRecord], Any]
 
 
+_record_init = ConsumerRecord.__init__
+
+
 class Call(ConsumerRecord):
     """One handler call: the record handed to the handler (a ``ConsumerRecord``: one object per
     record), where it was read, and (once run) how it went."""
@@ -48,21 +51,9 @@ class Call(ConsumerRecord):
                  due_at_ms: int | None, tp: TP, at: int, gen: int,
                  lane: KeyLane[Pending] | None, pending: Pending | None,
                  msg: Message | None) -> None:  # fmt: skip
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.key = key
-        self.value = value
-        self._raw = headers
-        self._headers = None
-        self.timestamp = timestamp
-        self._message_id = message_id
-        self.attempt = attempt
-        self.raw_value = raw_value
-        self.group = group
-        self.delivered_from = (tp[0], tp[1], at)
-        self.last_error = last_error
-        self.due_at_ms = due_at_ms
+        _record_init(self, topic, partition, offset, key, value, headers, timestamp,
+                     message_id, attempt, raw_value, group, (tp[0], tp[1], at), last_error,
+                     due_at_ms)  # fmt: skip
         #: The partition and offset this delivery was read at, and the partition's generation.
         self.tp, self.at, self.gen = tp, at, gen
         #: The key-order lane (``ordering="key"``), else None.

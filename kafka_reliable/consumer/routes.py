@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from kafka_reliable import headers as h
 from kafka_reliable.config import RetryConfig, TopicNaming
-from kafka_reliable.errors import Classification, ErrorKind
+from kafka_reliable.errors import Classification, ConfigurationError, ErrorKind
 from kafka_reliable.headers import Failure, Headers
 from kafka_reliable.routing import Route, route_failure
 
@@ -35,7 +35,7 @@ class Retry(Exception):  # noqa: N818 - flow control, not an error (dramatiq's R
     def __init__(self, reason: str = "retry requested", *, delay_ms: int | None = None) -> None:
         super().__init__(reason)
         if delay_ms is not None and delay_ms < 0:
-            raise ValueError(f"Retry delay_ms must be >= 0, got {delay_ms}")
+            raise ConfigurationError(f"Retry delay_ms must be >= 0, got {delay_ms}")
         self.delay_ms = delay_ms
 
 

@@ -1,4 +1,4 @@
-"""The producer's view of its DLQs: exact counts (the one place they are kept), trimming to
+"""The producer's view of its DLQs: exact counts (read by ``dlq_counts.DlqCounts``), trimming to
 ``dlq_max_size``, and alerts before retention drops records.
 
 Counts are read from watermarks by the maintenance thread; ``get_stats()`` reads what was
@@ -15,6 +15,7 @@ from typing import Any
 
 from kafka_reliable.config import TopicNaming
 from kafka_reliable.dlq import DeadLetterQueue
+from kafka_reliable.dlq_counts import DlqCounts
 from kafka_reliable.topics import CompanionTopics
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class DlqWatch:
         self.max_size = max_size
         self._interval_s = check_interval_s
         self._lock = threading.Lock()
+        #: The one counting rule (``dlq_counts``); trimming and alerts stay here.
+        self._reader = DlqCounts(companions=lambda: companions, naming=naming, topics=topics,
+                                 ttl_s=check_interval_s)
         self._counts: dict[str, int] | None = None
         self._checked_at = 0.0
         self._expiry_checked_at = 0.0
@@ -63,16 +67,11 @@ class DlqWatch:
 
     def refresh_now(self, timeout_s: float) -> dict[str, int] | None:
         """Read every DLQ's count (each read bounded by ``timeout_s``); None when it failed."""
-        counts: dict[str, int] = {}
-        try:
-            for t in list(self._topics()):
-                n = self._companions.count(self._naming.dlq_topic(t), timeout_s)
-                if n:
-                    counts[t] = n
-        except Exception as exc:  # noqa: BLE001 - reported in stats; the next tick tries again
-            self.last_error = str(exc) or type(exc).__name__
+        read = self._reader.read(timeout_s)
+        self.last_error = self._reader.last_error
+        if read is None:  # reported in stats; the next tick tries again
             return None
-        self.last_error = None
+        counts = {t: n for t, n in read.items() if n}
         with self._lock:
             self._counts = counts
         return counts

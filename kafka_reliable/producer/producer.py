@@ -24,6 +24,7 @@ from confluent_kafka import KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 from kafka_reliable import tracing
+from kafka_reliable.client_errors import with_logger
 from kafka_reliable.config import (
     HealthThresholds,
     RetryConfig,
@@ -55,8 +56,6 @@ from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.wal import DEFAULT_MAX_BYTES, FSYNC_POLICIES
 
 log = logging.getLogger(__name__)
-#: librdkafka's own log lines (connection failures, …) go here instead of to stderr.
-LIBRDKAFKA_LOG = logging.getLogger("kafka_reliable.librdkafka")
 
 #: Statistics interval requested from librdkafka (connection state for health and the spool).
 STATS_INTERVAL_MS = 1000
@@ -138,7 +137,7 @@ class ReliableKafkaProducer:
                 producer_config or {}):
             self._conf["enable.idempotence"] = False  # librdkafka: idempotence requires acks=all
         self._conf.setdefault("statistics.interval.ms", STATS_INTERVAL_MS)
-        self._conf.setdefault("logger", LIBRDKAFKA_LOG)  # librdkafka's lines through Python logging
+        with_logger(self._conf)  # librdkafka's own lines through Python logging, not stderr
         self._conf["error_cb"] = self._connection.on_error
         self._conf["stats_cb"] = self._connection.on_stats
         self._dedup: Deduplicator | None = make_deduplicator(

@@ -352,7 +352,7 @@ class SendPath:
         """A batch on the fast path (dedup verdicts already taken in bulk)."""
         plain = self._produce_plain
         if self._ledger is not None:  # one log write for the batch
-            ids_only = None if self._with_id else []
+            ids_only: list[tuple[str, bytes | None]] | None = None if self._with_id else []
             self._ledger.append_many(topic, [(kb, vb, mid, ids_only) for (vb, kb), mid, fresh
                                              in zip(encoded, mids, verdicts, strict=True) if fresh is not False],
                                      int(time.time() * 1000))

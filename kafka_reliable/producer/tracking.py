@@ -153,7 +153,7 @@ class MessageTracker:
         self._watchers[mid] = fn
         status = self._status.get(mid)
         if status in TERMINAL and self._watchers.pop(mid, None) is not None:
-            fn(mid, status, None)  # type: ignore[arg-type]
+            fn(mid, status, None)
 
     def unwatch(self, mid: str) -> None:
         self._watchers.pop(mid, None)

@@ -10,16 +10,14 @@ gunicorn/uvicorn-workers case, where every worker shares one spool.
 from __future__ import annotations
 
 import bisect
-import fcntl
 import logging
-import os
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka_reliable.filelock import try_flock
 from kafka_reliable.wal.frames import KIND_SETTLED, WalRecord, decode_runs, iter_records, scan
 from kafka_reliable.wal.log import LOCK_FILE
 
@@ -49,23 +47,9 @@ class OwnerLog:
         return self.folder.name
 
 
-@contextmanager
-def _try_lock(folder: Path) -> Iterator[bool]:
+def _try_lock(folder: Path) -> AbstractContextManager[bool]:
     """True (and the lock held) when the folder's owner is dead; False while it lives."""
-    try:
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        yield False
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    return try_flock(folder / LOCK_FILE)
 
 
 def _pid(folder: Path) -> int | None:

@@ -135,3 +135,20 @@ def test_run_async_refuses_a_bad_concurrency() -> None:
     consumer = ReliableConsumer(**BASE)
     with pytest.raises(ConfigurationError, match="concurrency must be an int >= 1"):
         asyncio.run(run_async(consumer, _async_handler, concurrency=0))
+
+
+def test_retry_with_a_negative_delay_is_a_configuration_error() -> None:
+    from kafka_reliable.consumer import Retry
+
+    with pytest.raises(ConfigurationError, match="Retry delay_ms must be >= 0, got -1"):
+        Retry("later", delay_ms=-1)
+
+
+def test_async_producer_misuse_is_under_the_error_root() -> None:
+    from kafka_reliable.aio import AsyncReliableProducer, AsyncUsageError
+    from kafka_reliable.errors import KafkaReliableError
+
+    producer = AsyncReliableProducer(bootstrap_servers="127.0.0.1:1", durability="memory")
+    with pytest.raises(AsyncUsageError, match="not started") as info:
+        producer.sync  # noqa: B018 - the property is what is checked
+    assert isinstance(info.value, KafkaReliableError) and isinstance(info.value, RuntimeError)

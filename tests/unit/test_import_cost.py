@@ -19,4 +19,7 @@ def test_lazy_names_resolve() -> None:
 
     assert kafka_reliable.DataGenerationOrchestrator.__name__ == "DataGenerationOrchestrator"
     assert kafka_reliable.ReliableConsumer.__name__ == "ReliableConsumer"
-    assert set(kafka_reliable.__all__) >= {"DataGenerationOrchestrator", "ReliableConsumer", "ReliableKafkaProducer"}
+    assert set(kafka_reliable.__all__) >= {"ReliableConsumer", "ReliableKafkaProducer", "CircuitBreaker",
+                                           "RateLimiter", "AvroSerializer", "SpoolFullError"}
+    for name in kafka_reliable.__all__:  # every exported name resolves
+        assert getattr(kafka_reliable, name) is not None
