@@ -7,8 +7,9 @@ and the delivery reports take three C-level entry points once (``store``, ``ack`
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -53,9 +54,9 @@ class MessageTracker:
             raise ValueError(f"status capacity must be >= 1, got {capacity}")
         self.capacity = capacity
         self._lock = threading.Lock()
-        # OrderedDict: popitem(last=False) evicts the oldest in O(1); a plain dict's
-        # next(iter(d)) degrades to O(n) after many deletions at its front.
-        self._status: OrderedDict[str, str] = OrderedDict()
+        # A plain dict keeps first-insertion order (a status update keeps its place), so the
+        # oldest ids are at its front; they are evicted in bulk (``_evict``), never one by one.
+        self._status: dict[str, str] = {}
         self._batch_of: dict[str, _Batch] = {}
         self._latency = LatencyRing(latency_window)
         self._counts: dict[str, int] = {
@@ -131,10 +132,14 @@ class MessageTracker:
         self._watchers.pop(mid, None)
 
     def _evict(self) -> None:
+        """Drop the oldest ids beyond ``capacity`` (their keys listed in one C-level pass: no
+        thread can change the dict while ``list`` runs)."""
         st = self._status
         with self._lock:
-            while len(st) > self.capacity:
-                st.popitem(last=False)
+            excess = len(st) - self.capacity
+            if excess > 0:
+                for mid in list(itertools.islice(st, excess)):
+                    st.pop(mid, None)
 
     def add_batch(self, mids: Iterable[str]) -> _Batch:
         ids = list(mids)
