@@ -43,15 +43,18 @@ class RetryConfig:
             raise ConfigurationError(f"RetryConfig.max_retries must be an int >= 0, got {self.max_retries!r}")
         for name in ("initial_delay_ms", "max_delay_ms"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-                raise ConfigurationError(f"RetryConfig.{name} must be a finite number >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
+                    or v < 0:
+                raise ConfigurationError(
+                    f"RetryConfig.{name} must be a finite number >= 0, got {v!r}")
         if self.max_delay_ms < self.initial_delay_ms:
             raise ConfigurationError(
                 f"RetryConfig.max_delay_ms ({self.max_delay_ms}) is below initial_delay_ms ({self.initial_delay_ms})"
             )
         m = self.backoff_multiplier
         if isinstance(m, bool) or not isinstance(m, int | float) or not math.isfinite(m) or m < 1.0:
-            raise ConfigurationError(f"RetryConfig.backoff_multiplier must be a finite number >= 1.0, got {m!r}")
+            raise ConfigurationError(
+                f"RetryConfig.backoff_multiplier must be a finite number >= 1.0, got {m!r}")
         if self.retriable_errors is not None:
             if isinstance(self.retriable_errors, str):
                 raise ConfigurationError("RetryConfig.retriable_errors must be a list of names, not a string")
@@ -392,7 +395,8 @@ def redact(conf: Mapping[str, Any]) -> dict[str, Any]:
 
 #: A secret-looking key followed by its value, whatever the separator (``=``, ``:``, blanks).
 _SECRET_IN_TEXT = re.compile(
-    r"([\w.-]*(?:password|secret|jaas\.config|oauthbearer\.config|key\.pem|token|credentials?)[\w.-]*)"
+    r"([\w.-]*(?:password|secret|jaas\.config|oauthbearer\.config|key\.pem|token|credentials?)"
+    r"[\w.-]*)"
     r"(\s*[=:]\s*|\s+)(?!\*\*\*)(\S+)", re.I)
 
 

@@ -159,7 +159,8 @@ def connect_admin(conf: dict[str, Any], timeout_s: float) -> Any:
             last = kafka_message(exc)
         admin.poll(0)
         mismatch = protocol_hint(str(conf.get("security.protocol", "plaintext")), errors)
-        if mismatch or any(name in _GIVE_UP_ERRORS for name, _ in errors) or time.monotonic() >= deadline:
+        give_up = mismatch or any(name in _GIVE_UP_ERRORS for name, _ in errors)
+        if give_up or time.monotonic() >= deadline:
             raise ClusterUnreachableError(_unreachable(conf, errors, last, timeout_s))
 
 
@@ -169,7 +170,8 @@ def kafka_message(exc: BaseException) -> str:
     return str(err.str()) if hasattr(err, "str") else str(exc)
 
 
-def _unreachable(conf: dict[str, Any], errors: list[tuple[str, str]], last: str, timeout_s: float) -> str:
+def _unreachable(conf: dict[str, Any], errors: list[tuple[str, str]], last: str,
+                 timeout_s: float) -> str:
     causes = [text for name, text in errors if name != "_ALL_BROKERS_DOWN"]
     cause = causes[0] if causes else (errors[0][1] if errors else last)
     if not errors:
@@ -180,7 +182,8 @@ def _unreachable(conf: dict[str, Any], errors: list[tuple[str, str]], last: str,
 
 #: Words of librdkafka's errors when client and listener speak different security protocols.
 _MISMATCH_SIGNS = ("SASL state", "supported mechanisms", "PLAINTEXT broker listener",
-                   "security.protocol", "SSL handshake failed", "Disconnected while requesting ApiVersion")
+                   "security.protocol", "SSL handshake failed",
+                   "Disconnected while requesting ApiVersion")
 
 
 def protocol_hint(protocol: str, errors: list[tuple[str, str]]) -> str:

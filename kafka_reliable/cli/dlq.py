@@ -110,7 +110,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         return p
 
     p = verb("stats", "sizes, source topics, error classes and ages of one DLQ or of all", _stats)
-    p.add_argument("topic", nargs="?", metavar="TOPIC", type=topic_name, help="one DLQ (default: every *.dlq / *-dlt / *.DLT topic)")
+    p.add_argument("topic", nargs="?", metavar="TOPIC", type=topic_name,
+                   help="one DLQ (default: every *.dlq / *-dlt / *.DLT topic)")
     p.add_argument("--scan-limit", type=int, default=100_000, help="records read per DLQ for breakdowns")
     p.add_argument("--json", action="store_true", help="one JSON object")
 
@@ -194,7 +195,8 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
 
 
 def _err(text: str) -> None:
-    """One line on stderr (never wrapped), after librdkafka's repeat counts (the error stays last)."""
+    """One line on stderr (never wrapped), after librdkafka's repeat counts (the error stays
+    last)."""
     flush_repeats()
     print(f"kafka-reliable dlq: {text}", file=sys.stderr, flush=True)
 

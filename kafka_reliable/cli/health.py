@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Cluster:
-    """What one metadata answer says: live brokers, and brokers partitions name that are not live."""
+    """What one metadata answer says: live brokers, and brokers that partitions name but the
+    metadata does not list (down)."""
 
     def __init__(self, md: Any) -> None:
         self.live = sorted(md.brokers)
@@ -131,19 +132,21 @@ class _Cluster:
                               for p in t.partitions.values() if p.leader < 0)
 
     def metrics(self) -> dict[str, Any]:
-        return {"brokers_up": len(self.live), "brokers_down": len(self.down), "broker_ids_down": self.down,
-                "partitions_without_leader": self.leaderless}
+        return {"brokers_up": len(self.live), "brokers_down": len(self.down),
+                "broker_ids_down": self.down, "partitions_without_leader": self.leaderless}
 
     def issues(self) -> list[str]:
         out = []
         if self.down:
-            out.append(f"{len(self.down)} of {len(self.live) + len(self.down)} brokers down (ids {self.down})")
+            total = len(self.live) + len(self.down)
+            out.append(f"{len(self.down)} of {total} brokers down (ids {self.down})")
         if self.leaderless:
             out.append(f"{self.leaderless} partitions have no leader")
         return out
 
 
-def _check_kafka(monitor: HealthMonitor, client: dict[str, Any], budget: _Budget) -> tuple[Consumer, _Cluster | None]:
+def _check_kafka(monitor: HealthMonitor, client: dict[str, Any],
+                 budget: _Budget) -> tuple[Consumer, _Cluster | None]:
     """Reachable = a metadata answer from any broker within the budget (a dead bootstrap entry
     or one broker of three down is not an outage); brokers up/down from that answer.
 
@@ -169,8 +172,9 @@ def _check_kafka(monitor: HealthMonitor, client: dict[str, Any], budget: _Budget
             continue
         monitor.record_metadata(len(cluster.live))
         return consumer, cluster
+    silent = f"no answer from {client['bootstrap.servers']} within the time budget"
     causes = [(name, text) for name, text in errors if name != "_ALL_BROKERS_DOWN"] or \
-        [("_ALL_BROKERS_DOWN", f"no answer from {client['bootstrap.servers']} within the time budget")]
+        [("_ALL_BROKERS_DOWN", silent)]
     monitor.record_connection_error(causes[-1][0], protocol_hint(protocol, errors) + causes[-1][1])
     return consumer, None
 
@@ -200,7 +204,8 @@ def _dlq_size(consumer: Consumer, conf: dict[str, Any], topics: list[str],
             notes.append(r.note)
         t = consumer.list_topics(r.dlq_topic, timeout=budget.left()).topics.get(r.dlq_topic)
         for p in t.partitions if t is not None else ():
-            lo, hi = consumer.get_watermark_offsets(TopicPartition(r.dlq_topic, p), timeout=budget.left())
+            tp = TopicPartition(r.dlq_topic, p)
+            lo, hi = consumer.get_watermark_offsets(tp, timeout=budget.left())
             total += hi - lo
     return total, missing, notes
 

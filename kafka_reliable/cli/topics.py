@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("status", "record counts of TOPIC and its companion topics", _status),
     ):
         p = verbs.add_parser(name, help=helptext, parents=[connection_parent()])
-        p.add_argument("topics", nargs="+", metavar="TOPIC", type=topic_name, help="source topic(s)")
+        p.add_argument("topics", nargs="+", metavar="TOPIC", type=topic_name,
+                       help="source topic(s)")
         p.add_argument("--retry-suffix", type=suffix, default=".retry")
         p.add_argument("--dlq-suffix", type=suffix, default=".dlq")
         p.add_argument("--dlq-retention-ms", type=int, default=DEFAULT_DLQ_RETENTION_MS,

@@ -84,7 +84,8 @@ class DataGenerationOrchestrator:
     ) -> None:
         if serialization not in ("avro", "json"):
             raise ValueError(f"serialization must be 'avro' or 'json', got {serialization!r}")
-        if start_ms is not None and (isinstance(start_ms, bool) or not isinstance(start_ms, int) or start_ms < 0):
+        if start_ms is not None and (isinstance(start_ms, bool) or not isinstance(start_ms, int)
+                                     or start_ms < 0):
             raise ValueError(f"start_ms must be an epoch time in ms >= 0, got {start_ms!r}")
         self.topics = {kind: topic_prefix + name for kind, name in DEFAULT_TOPICS.items()}
         self.unprovisioned_topic = topic_prefix + UNPROVISIONED_TOPIC

@@ -82,8 +82,8 @@ class DevCluster:
         if not 1 <= self.brokers <= MAX_BROKERS:
             raise DevBrokerError(f"--brokers must be 1..{MAX_BROKERS}, got {self.brokers}")
         if not 1 <= self.base_port <= MAX_BASE_PORT:
-            raise DevBrokerError(f"--port must be 1..{MAX_BASE_PORT} (the cluster uses up to port+20), "
-                                 f"got {self.base_port}")
+            raise DevBrokerError(f"--port must be 1..{MAX_BASE_PORT} (the cluster uses up to "
+                                 f"port+20), got {self.base_port}")
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -139,8 +139,9 @@ class DevCluster:
     # ---- config -------------------------------------------------------------------------
 
     def _props(self, n: NodeSpec) -> dict[str, str]:
-        return node_props(n.node_id, n.role, n.port, n.internal_port, n.home, controller_port=self.controller_port,
-                          rf=self.replication_factor, isr=self.min_insync_replicas, sasl=self.sasl)
+        return node_props(n.node_id, n.role, n.port, n.internal_port, n.home,
+                          controller_port=self.controller_port, rf=self.replication_factor,
+                          isr=self.min_insync_replicas, sasl=self.sasl)
 
     def _write_config(self, n: NodeSpec) -> None:
         (n.home / "data").mkdir(parents=True, exist_ok=True)
@@ -273,12 +274,14 @@ class DevCluster:
             return set()
         ours = self.cluster_id()
         if ours is not None and md.cluster_id and md.cluster_id != ours:
-            raise DevBrokerError(f"{bootstrap} answers for another Kafka cluster (id {md.cluster_id}), not "
-                                 f"the one in {self.home} (id {ours}): its ports are held by someone else")
+            raise DevBrokerError(f"{bootstrap} answers for another Kafka cluster (id {md.cluster_id}), "
+                                 f"not the one in {self.home} (id {ours}): its ports are held by "
+                                 "someone else")
         return set(md.brokers)
 
     def cluster_id(self) -> str | None:
-        """The id this cluster was formatted with (``cluster.json``), None before the first start."""
+        """The id this cluster was formatted with (``cluster.json``); None before the first
+        start."""
         try:
             return str(json.loads((self.home / "cluster.json").read_text())["cluster_id"])
         except (OSError, ValueError, KeyError):
@@ -290,8 +293,9 @@ class DevCluster:
             for kind, port in (("client" if n.role == "broker" else "controller", n.port),
                                ("inter-broker", n.internal_port)):
                 if port is not None and not port_free(port):
-                    raise DevBrokerError(f"port {port} (node {n.node_id}'s {kind} port) is in use by "
-                                         f"{port_holder(port)}: pick another --port or stop that process")
+                    raise DevBrokerError(
+                        f"port {port} (node {n.node_id}'s {kind} port) is in use by "
+                        f"{port_holder(port)}: pick another --port or stop that process")
 
     def signal_node(self, node_id: int, sig: signal.Signals) -> int:
         """Send ``sig`` to one node (kill, pause, resume); return its pid."""

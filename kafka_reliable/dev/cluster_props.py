@@ -10,8 +10,18 @@ from kafka_reliable.dev import sasl as S
 CONTROLLER_ID = 0
 
 
-def node_props(node_id: int, role: str, port: int, internal_port: int | None, home: Path, *,
-               controller_port: int, rf: int, isr: int, sasl: bool) -> dict[str, str]:
+def node_props(
+    node_id: int,
+    role: str,
+    port: int,
+    internal_port: int | None,
+    home: Path,
+    *,
+    controller_port: int,
+    rf: int,
+    isr: int,
+    sasl: bool,
+) -> dict[str, str]:
     """Settings of node ``node_id`` (``role`` broker or controller) of a cluster with replication
     factor ``rf`` and ``min.insync.replicas`` ``isr``."""
     rf_s, isr_s = str(rf), str(isr)
@@ -42,20 +52,24 @@ def node_props(node_id: int, role: str, port: int, internal_port: int | None, ho
         "controlled.shutdown.enable": "true",
     }
     if role == "controller":
-        props.update({
-            "process.roles": "controller",
-            "listeners": f"CONTROLLER://127.0.0.1:{port}",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
-        })
+        props.update(
+            {
+                "process.roles": "controller",
+                "listeners": f"CONTROLLER://127.0.0.1:{port}",
+                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
+            }
+        )
     else:
         ext = "SASL_PLAINTEXT" if sasl else "PLAINTEXT"
-        props.update({
-            "process.roles": "broker",
-            "listeners": f"EXTERNAL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}",
-            "advertised.listeners": f"EXTERNAL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}",
-            "inter.broker.listener.name": "INTERNAL",
-            "listener.security.protocol.map": f"EXTERNAL:{ext},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        })
+        props.update(
+            {
+                "process.roles": "broker",
+                "listeners": f"EXTERNAL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}",
+                "advertised.listeners": f"EXTERNAL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}",
+                "inter.broker.listener.name": "INTERNAL",
+                "listener.security.protocol.map": f"EXTERNAL:{ext},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            }
+        )
     if sasl:
         props.update(S.broker_props(role))
     return props

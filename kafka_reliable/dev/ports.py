@@ -22,8 +22,11 @@ def port_holder(port: int) -> str:
     import psutil
 
     try:
-        pids = {c.pid for c in psutil.net_connections(kind="tcp")
-                if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid}
+        pids = {
+            c.pid
+            for c in psutil.net_connections(kind="tcp")
+            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid
+        }
     except (psutil.Error, OSError):
         pids = set()
     for pid in sorted(pids):

@@ -36,8 +36,8 @@ DEFAULT_STARTUP_TIMEOUT_S = 30.0
 #: Consumer keys the worker sets itself (its commits and what it reads depend on them).
 CONSUMER_OWNED: tuple[Owned, ...] = (
     owned("group.id", "use --group"),
-    owned("enable.auto.commit", "the worker commits each offset after its republish is acknowledged",
-          "false"),
+    owned("enable.auto.commit",
+          "the worker commits each offset after its republish is acknowledged", "false"),
     owned("enable.auto.offset.store", "the worker stores offsets itself", "false"),
     owned("isolation.level", "the worker reads read_committed so aborted hops are never seen",
           "read_committed"),
@@ -196,10 +196,12 @@ def check_kafka_config(items: Sequence[tuple[str, str]]) -> None:
 
 def check_owned_keys(items: Sequence[tuple[str, str]], *, transactional: bool = False) -> None:
     """Refuse ``--kafka-config`` keys that would override what the worker owns (``CONSUMER_OWNED``,
-    ``WORKER_PRODUCER_OWNED``), naming the flag to use instead; a bare key counts for both clients."""
+    ``WORKER_PRODUCER_OWNED``), naming the flag to use instead; a bare key counts for both
+    clients."""
     for key, value in items:
         head, _, rest = key.partition(".")
-        prefix, bare = (f"{head}.", rest) if head in ("producer", "consumer", "admin") and rest else ("", key)
+        scoped = head in ("producer", "consumer", "admin") and rest
+        prefix, bare = (f"{head}.", rest) if scoped else ("", key)
         if transactional and prefix != "consumer." and bare == "enable.idempotence" and \
                 str(value).strip().lower() != "true":
             raise ConfigurationError(f"--transactional needs the idempotent producer: drop "

@@ -45,7 +45,14 @@ ARGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("topics", "ensure"): ("orders", "--bootstrap-servers", DEAD),
     ("topics", "status"): ("orders", "--bootstrap-servers", DEAD),
     ("topics", "doctor"): ("orders", "--bootstrap-servers", DEAD),
-    ("retry-worker",): ("--topics", "orders", "--bootstrap-servers", DEAD, "--startup-timeout-s", "1"),
+    ("retry-worker",): (
+        "--topics",
+        "orders",
+        "--bootstrap-servers",
+        DEAD,
+        "--startup-timeout-s",
+        "1",
+    ),
     ("console",): ("--bootstrap-servers", DEAD, "--port", "1", "--check"),
 }
 #: Verbs run as their own process.
@@ -79,7 +86,10 @@ def _argv(verb: tuple[str, ...], planted: str, spool: Path) -> list[str]:
 
 @pytest.mark.parametrize("verb", [v for v in VERBS if v not in OWN_PROCESS], ids=" ".join)
 def test_no_verb_echoes_a_planted_secret(
-    verb: tuple[str, ...], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, tmp_path: Path
+    verb: tuple[str, ...],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     leaks = []
@@ -87,7 +97,9 @@ def test_no_verb_echoes_a_planted_secret(
         # a well-formed setting runs the verb (a connection attempt): once, with the first key
         for sep in SEPARATORS if key == KEYS[0] else [s for s in SEPARATORS if "=" not in s]:
             # When
-            code, out, err = cli(capsys, "-vv", *_argv(verb, f"{key}{sep}{SECRET}", tmp_path / "spool.db"))
+            code, out, err = cli(
+                capsys, "-vv", *_argv(verb, f"{key}{sep}{SECRET}", tmp_path / "spool.db")
+            )
             # Then: whatever happened (usage error, unreachable cluster), the secret is not shown
             if SECRET in out + err + caplog.text:
                 leaks.append((key, sep, code, (out + err + caplog.text).count(SECRET)))
@@ -96,11 +108,19 @@ def test_no_verb_echoes_a_planted_secret(
 
 
 @pytest.mark.parametrize("verb", sorted(OWN_PROCESS), ids=" ".join)
-def test_own_process_verbs_never_echo_a_planted_secret(verb: tuple[str, ...], tmp_path: Path) -> None:
+def test_own_process_verbs_never_echo_a_planted_secret(
+    verb: tuple[str, ...], tmp_path: Path
+) -> None:
     planted = [f"sasl.password{sep}{SECRET}" for sep in SEPARATORS]
     with ThreadPoolExecutor(4) as pool:
-        runs = list(pool.map(lambda p: run_cli("-vv", *_argv(verb, p, tmp_path / "spool.db")), planted))
-    leaks = [(p, r.returncode) for p, r in zip(planted, runs, strict=True) if SECRET in r.stdout + r.stderr]
+        runs = list(
+            pool.map(lambda p: run_cli("-vv", *_argv(verb, p, tmp_path / "spool.db")), planted)
+        )
+    leaks = [
+        (p, r.returncode)
+        for p, r in zip(planted, runs, strict=True)
+        if SECRET in r.stdout + r.stderr
+    ]
     assert leaks == []
     # and the planted setting never started anything: a usage error or an unreachable cluster
     assert {r.returncode for r in runs} <= {1, 2}
@@ -112,10 +132,21 @@ def test_python_m_worker_never_echoes_a_planted_secret() -> None:
 
     from tests.helpers.cli import ROOT
 
-    # Given / When: the worker's own entry point, a secret as a bad --kafka-config and as a stray argument
-    runs = [subprocess.run([sys.executable, "-m", "kafka_reliable.worker", "--topics", "orders", *extra],
-                           cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
-            for extra in (["--kafka-config", f"sasl.password:{SECRET}"], ["--bogus", f"sasl.password {SECRET}"])]
+    # Given / When: the worker's own entry point; a secret in --kafka-config and as a stray arg
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "kafka_reliable.worker", "--topics", "orders", *extra],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for extra in (
+            ["--kafka-config", f"sasl.password:{SECRET}"],
+            ["--bogus", f"sasl.password {SECRET}"],
+        )
+    ]
     # Then: usage errors, the secret never shown
     assert [r.returncode for r in runs] == [2, 2]
     assert not any(SECRET in r.stdout + r.stderr for r in runs)
