@@ -32,6 +32,7 @@ class DeliveryReports:
         self._store = tracker.store
         self._ack = tracker.ack
         self._take_watcher = tracker.take_watcher
+        self._watch_count = tracker.watch_count
         self._final = tracker.final_hook
         self._with_id_header = with_id_header
 
@@ -43,7 +44,7 @@ class DeliveryReports:
             self._ack((msg.topic(), msg.latency()))  # type: ignore[arg-type]
             if self._final is not None:
                 self._final(mid)
-            if self._tracker.watching:
+            if self._watch_count():
                 w = self._take_watcher(mid, None)
                 if w is not None:
                     w(mid, T.SENT, None)

@@ -77,6 +77,8 @@ class MessageTracker:
         self.store: Callable[[str, str], None] = self._status.__setitem__
         self.ack: Callable[[tuple[str, float | None]], None] = self._acks.append
         self.take_watcher: Callable[[str, None], Watcher | None] = self._watchers.pop
+        #: ``watch_count()``: records with a watcher (C-level, checked per fast-path report).
+        self.watch_count: Callable[[], int] = self._watchers.__len__
 
     @property
     def watching(self) -> bool:
