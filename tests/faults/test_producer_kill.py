@@ -10,6 +10,7 @@ the dead one's log while the others keep running; their records are never resent
 
 from __future__ import annotations
 
+import inspect
 import mmap
 import os
 import signal
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from kafka_reliable import ReliableKafkaProducer
 from tests.faults.harness import Tally, create_topics, tally, wait_for
 from tests.helpers.kafka import unique_name
 
@@ -31,6 +33,9 @@ CHILD = Path(__file__).with_name("producer_child.py")
 ROOT = Path(__file__).resolve().parents[2]
 #: How long a child sends flat out before the kill (full runs: KAFKA_RELIABLE_FAULTS=all).
 RUN_S = 3.0 if os.environ.get("KAFKA_RELIABLE_FAULTS") == "all" else 1.5
+#: The children's durability argument: the library's default when it is the write-ahead log.
+DEFAULT_DURABILITY = inspect.signature(ReliableKafkaProducer.__init__).parameters["durability"].default
+DURABLE = "default" if DEFAULT_DURABILITY == "spool" else "spool"
 
 
 class Child:
@@ -64,8 +69,6 @@ class Child:
 
 def _resend(cluster: Any, spool: Path) -> dict[str, Any]:
     """A new producer with default settings on the spool: it takes over dead owners' logs."""
-    from kafka_reliable import ReliableKafkaProducer
-
     p = ReliableKafkaProducer(bootstrap_servers=cluster.bootstrap_servers, spool_path=spool, enable_metrics=False)
     try:
         wait_for(lambda: p.spool.count() == 0, 120, "the new producer resending the dead one's records", 0.2)
@@ -91,13 +94,14 @@ def _tally(name: str, cluster: Any, child: Child, sent: int, spool: Path, starte
 def test_producer_sigkilled_default_settings(healthy: Any, tmp_path: Path, report: list[Tally]) -> None:
     started = time.monotonic()
     spool = tmp_path / "spool.sqlite3"
-    child = Child(healthy, tmp_path, spool, "default", "default")
+    child = Child(healthy, tmp_path, spool, DURABLE, "durable")
     child.wait_sending()
     time.sleep(RUN_S)  # the fault's timing, not a wait for a condition
     sent = child.stop(signal.SIGKILL)
     _resend(healthy, spool)
-    t = _tally("producer_sigkill_default", healthy, child, sent, spool, started,
-               f"producer SIGKILLed {RUN_S} s into a flat-out run; a new producer on the spool resends")
+    t = _tally("producer_sigkill_durable", healthy, child, sent, spool, started,
+               f"durability='spool' ({'the default' if DURABLE == 'default' else 'opted in'}); SIGKILLed "
+               f"{RUN_S} s into a flat-out run; a new producer on the spool resends")
     report.append(t)
     assert t.lost == 0, f"default settings LOST {t.lost} records (e.g. {t.lost_sample}): {t}"
     assert t.unknown == 0 and t.id_mismatch == 0, t
@@ -106,7 +110,7 @@ def test_producer_sigkilled_default_settings(healthy: Any, tmp_path: Path, repor
 def test_four_producers_one_spool_one_killed(healthy: Any, tmp_path: Path, report: list[Tally]) -> None:
     started = time.monotonic()
     spool = tmp_path / "spool.sqlite3"
-    children = [Child(healthy, tmp_path, spool, "default", f"w{i}") for i in range(4)]
+    children = [Child(healthy, tmp_path, spool, DURABLE, f"w{i}") for i in range(4)]
     for c in children:
         c.wait_sending()
     time.sleep(RUN_S)

@@ -48,7 +48,7 @@ def test_a_second_producer_never_resends_a_live_producers_records(
     topic = new_topic(partitions=3)
     spool = tmp_path / "spool.sqlite3"
     live = ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=spool, enable_metrics=False,
-                                 producer_config={"linger_ms": 4000})
+                                 producer_config={"linger_ms": 4000}, durability="spool")
     mids = [live.send_message(topic, {"n": i}, key=str(i)) for i in range(200)]
     assert live.get_stats()["write_ahead_log"]["in_flight"] == 200
     second = ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=spool, enable_metrics=False)
@@ -66,7 +66,7 @@ def test_spool_drain_beside_a_live_producer_sends_nothing_twice(
     topic = new_topic()
     spool = tmp_path / "spool.sqlite3"
     live = ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=spool, enable_metrics=False,
-                                 producer_config={"linger_ms": 3000})
+                                 producer_config={"linger_ms": 3000}, durability="spool")
     for i in range(100):
         live.send_message(topic, {"n": i})
     out = _cli("spool", "drain", "--spool-path", str(spool), "--bootstrap-servers", kafka_bootstrap,
@@ -189,7 +189,8 @@ def test_an_unwritable_spool_folder_fails_at_construction_and_leaks_nothing(tmp_
     before = _threads()
     for bad in (tmp_path / "file" / "spool.db", Path("/proc/kafka-reliable/spool.db")):
         with pytest.raises(SpoolError, match='durability="memory"') as err:
-            ReliableKafkaProducer(bootstrap_servers="127.0.0.1:1", spool_path=bad, enable_metrics=False)
+            ReliableKafkaProducer(bootstrap_servers="127.0.0.1:1", spool_path=bad, enable_metrics=False,
+                                  durability="spool")
         assert str(bad) in str(err.value) and "\n" not in str(err.value)
     time.sleep(0.2)
     assert _threads() <= before  # no librdkafka client or thread was left behind
@@ -197,7 +198,8 @@ def test_an_unwritable_spool_folder_fails_at_construction_and_leaks_nothing(tmp_
 
 def test_after_close_stats_are_the_last_ones_and_actions_say_closed(kafka_bootstrap: str, tmp_path: Path) -> None:
     # Before: get_stats(), spool.summary() and drain_spool() after close() raised sqlite3 errors.
-    p = ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db", enable_metrics=False)
+    p = ReliableKafkaProducer(bootstrap_servers=kafka_bootstrap, spool_path=tmp_path / "s.db", enable_metrics=False,
+                              durability="spool")
     p.close(5)
     assert p.get_stats()["durability"] == "spool"
     with pytest.raises(ProducerClosedError):
@@ -219,7 +221,7 @@ def test_producer_settings_that_break_the_guarantee_are_refused(tmp_path: Path, 
 def test_a_full_log_refuses_the_send_keeps_what_it_accepted_and_gives_the_claim_back(tmp_path: Path) -> None:
     # A cluster that never answers: nothing settles, the log fills up to spool_max_bytes.
     p = ReliableKafkaProducer(bootstrap_servers="127.0.0.1:1", spool_path=tmp_path / "s.db", enable_metrics=False,
-                              spool_max_bytes=1 << 20, enable_deduplication=True)
+                              spool_max_bytes=1 << 20, enable_deduplication=True, durability="spool")
     accepted = []
     with pytest.raises(SpoolFullError, match="spool_max_bytes"):
         for i in range(100_000):
