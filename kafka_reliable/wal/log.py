@@ -10,7 +10,6 @@ and never resends its records (``owners.py`` takes over only folders whose lock 
 from __future__ import annotations
 
 import bisect
-import fcntl
 import itertools
 import logging
 import os
@@ -343,6 +342,11 @@ def _runs(seqs: list[int]) -> list[tuple[int, int]]:
 
 def _lock_folder(folder: Path) -> int:
     """Create the owner's folder and hold its lock (released by the kernel when we die)."""
+    try:
+        import fcntl
+    except ImportError:
+        raise SpoolError('the write-ahead log needs a POSIX system (flock, mmap, posix_fallocate); '
+                         'pass durability="memory" here') from None
     try:
         folder.mkdir(parents=True, exist_ok=False)
         fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
