@@ -19,7 +19,12 @@ from kafka_reliable.errors import (
     SpoolError,
     SpoolFullError,
 )
-from kafka_reliable.health import CircuitBreaker, CircuitOpenError, RateLimiter, RateLimitExceededError
+from kafka_reliable.health import (
+    CircuitBreaker,
+    CircuitOpenError,
+    RateLimiter,
+    RateLimitExceededError,
+)
 from kafka_reliable.producer import ReliableKafkaProducer
 
 #: What a user passes or catches (the data generator stays importable by name, not exported).
@@ -50,7 +55,8 @@ __all__ = [
 
 
 #: Public names imported on first use (PEP 562): the consumer, the asyncio side, Avro and the
-#: data generator (fastavro and rich, that neither an application nor most CLI verbs should pay for).
+#: data generator (fastavro and rich, that neither an application nor most CLI verbs should pay
+#: for).
 _LAZY = {
     "ReliableConsumer": "kafka_reliable.consumer",
     "DataGenerationOrchestrator": "kafka_reliable.datagen",

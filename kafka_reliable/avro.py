@@ -36,7 +36,8 @@ from kafka_reliable.errors import SerializationError
 
 log = logging.getLogger(__name__)
 
-#: First two bytes of an Avro single-object encoded record (specification, "Single object encoding").
+#: First two bytes of an Avro single-object encoded record (specification, "Single object
+#: encoding").
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 #: Length of the single-object header: magic + 8-byte fingerprint.
 SINGLE_OBJECT_HEADER_LEN = 10
@@ -95,13 +96,15 @@ def _load_cached(path: str) -> AvroSchema:
 
 
 def load_schema(name_or_path: str | Path) -> AvroSchema:
-    """Load a bundled schema by name (``"transaction"``, ``"transaction_v2"``) or any ``.avsc`` path."""
+    """Load a bundled schema by name (``"transaction"``, ``"transaction_v2"``) or any ``.avsc``
+    path."""
     p = Path(name_or_path)
     if p.suffix != ".avsc":
         p = schema_dir() / f"{name_or_path}.avsc"
     if not p.is_file():
         raise SerializationError(
-            f"Avro schema {str(name_or_path)!r} not found (bundled: {', '.join(available_schemas())})"
+            f"Avro schema {str(name_or_path)!r} not found "
+            f"(bundled: {', '.join(available_schemas())})"
         )
     return _load_cached(str(p.resolve()))
 
@@ -124,7 +127,9 @@ def encode_body(schema: AvroSchema, record: Any, *, context: str = "value") -> b
     try:
         fastavro.schemaless_writer(buf, schema.parsed, record)
     except (TypeError, ValueError, KeyError, OverflowError) as exc:
-        raise SerializationError(f"{context} does not fit Avro schema {schema.name}: {exc}") from exc
+        raise SerializationError(
+            f"{context} does not fit Avro schema {schema.name}: {exc}"
+        ) from exc
     return buf.getvalue()
 
 
@@ -139,8 +144,14 @@ def _validation_message(schema: AvroSchema, exc: ValidationError, context: str) 
             expected = expected.get("name") or expected.get("type")
             expected = str(expected).rpartition(".")[2]
         elif isinstance(expected, list):
-            expected = " | ".join(str(x.get("type") if isinstance(x, dict) else x) for x in expected)
-        got = "missing or None" if err.datum is None else f"{err.datum!r:.60} ({type(err.datum).__name__})"
+            expected = " | ".join(
+                str(x.get("type") if isinstance(x, dict) else x) for x in expected
+            )
+        got = (
+            "missing or None"
+            if err.datum is None
+            else f"{err.datum!r:.60} ({type(err.datum).__name__})"
+        )
         problems.append(f"field {fld!r} is {got}, expected {expected}")
     return f"{context} does not fit Avro schema {schema.name}: " + "; ".join(problems)
 
@@ -157,7 +168,8 @@ class SchemaRegistryClient:
         parts = urllib.parse.urlsplit(url)
         self._auth: str | None = None
         if parts.username is not None:
-            token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+            user = urllib.parse.unquote(parts.username)
+            token = f"{user}:{urllib.parse.unquote(parts.password or '')}"
             self._auth = "Basic " + base64.b64encode(token.encode()).decode()
             netloc = parts.hostname or ""
             if parts.port:
@@ -210,7 +222,9 @@ class SchemaRegistryClient:
                 f"schema registry {redact_url(self.url)} {method} {path}: HTTP {exc.code} {detail}"
             ) from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise SerializationError(f"schema registry {redact_url(self.url)} unreachable: {exc}") from exc
+            raise SerializationError(
+                f"schema registry {redact_url(self.url)} unreachable: {exc}"
+            ) from exc
 
 
 SchemaSpec = AvroSchema | str | Path | Mapping[str, Any]
@@ -235,7 +249,9 @@ class AvroSerializer:
         self._schemas = {topic: _as_schema(s) for topic, s in (schemas or {}).items()}
         self._default = _as_schema(default_schema) if default_schema is not None else None
         self._registry = (
-            SchemaRegistryClient(url=registry_url, timeout_s=registry_timeout_s) if registry_url else None
+            SchemaRegistryClient(url=registry_url, timeout_s=registry_timeout_s)
+            if registry_url
+            else None
         )
         if not self._schemas and self._default is None:
             raise SerializationError("AvroSerializer needs schemas per topic or a default_schema")
@@ -260,11 +276,16 @@ class AvroSerializer:
         if self._registry is None:
             return encode_single_object(schema, value, context=context)
         schema_id = self._registry.register(f"{topic}-value", schema)
-        return CONFLUENT_MAGIC + schema_id.to_bytes(4, "big") + encode_body(schema, value, context=context)
+        return (
+            CONFLUENT_MAGIC
+            + schema_id.to_bytes(4, "big")
+            + encode_body(schema, value, context=context)
+        )
 
 
 class AvroDecoder:
-    """Reads single-object (and, with a registry, Confluent) records, optionally with a reader schema.
+    """Reads single-object (and, with a registry, Confluent) records, optionally with a reader
+    schema.
 
     Writer schemas are found by fingerprint among ``writer_schemas`` (default: every bundled
     schema). With ``reader_schema`` set, Avro schema resolution applies: fields the writer did
@@ -303,7 +324,9 @@ class AvroDecoder:
             return schema
         if data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
             if self._registry is None:
-                raise SerializationError("Confluent wire-format record but no registry_url configured")
+                raise SerializationError(
+                    "Confluent wire-format record but no registry_url configured"
+                )
             return self._registry.get_schema(int.from_bytes(data[1:5], "big"))
         raise SerializationError(
             f"not an Avro single-object or Confluent record (first bytes {bytes(data[:2]).hex()})"
@@ -315,11 +338,17 @@ class AvroDecoder:
         reader = self.reader.parsed if self.reader is not None else None
         try:
             return fastavro.schemaless_reader(io.BytesIO(data[offset:]), writer.parsed, reader)
-        except Exception as exc:  # fastavro raises several kinds for bad data or incompatible schemas
+        except (
+            Exception
+        ) as exc:  # fastavro raises several kinds for bad data or incompatible schemas
             target = self.reader.name if self.reader is not None else writer.name
-            raise SerializationError(f"cannot decode {writer.name} record as {target}: {exc}") from exc
+            raise SerializationError(
+                f"cannot decode {writer.name} record as {target}: {exc}"
+            ) from exc
 
 
-def decode_single_object(data: bytes, *, writer: SchemaSpec, reader: SchemaSpec | None = None) -> Any:
+def decode_single_object(
+    data: bytes, *, writer: SchemaSpec, reader: SchemaSpec | None = None
+) -> Any:
     """Decode one single-object record whose writer schema is known."""
     return AvroDecoder(reader_schema=reader, writer_schemas=[writer]).decode(data)

@@ -18,7 +18,9 @@ def backoff_ms(attempt: int, config: RetryConfig, rand: Callable[[], float] = ra
     if attempt < 1:
         raise ValueError(f"attempt is 1-based, got {attempt}")
     exp = min(attempt - 1, 64)
-    delay = min(float(config.max_delay_ms), config.initial_delay_ms * config.backoff_multiplier**exp)
+    delay = min(
+        float(config.max_delay_ms), config.initial_delay_ms * config.backoff_multiplier**exp
+    )
     if config.jitter:
         delay = delay / 2 + rand() * delay / 2
     return int(delay)

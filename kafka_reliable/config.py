@@ -39,31 +39,47 @@ class RetryConfig:
     retriable_errors: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ConfigurationError(f"RetryConfig.max_retries must be an int >= 0, got {self.max_retries!r}")
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or self.max_retries < 0
+        ):
+            raise ConfigurationError(
+                f"RetryConfig.max_retries must be an int >= 0, got {self.max_retries!r}"
+            )
         for name in ("initial_delay_ms", "max_delay_ms"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
-                    or v < 0:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, int | float)
+                or not math.isfinite(v)
+                or v < 0
+            ):
                 raise ConfigurationError(
-                    f"RetryConfig.{name} must be a finite number >= 0, got {v!r}")
+                    f"RetryConfig.{name} must be a finite number >= 0, got {v!r}"
+                )
         if self.max_delay_ms < self.initial_delay_ms:
             raise ConfigurationError(
-                f"RetryConfig.max_delay_ms ({self.max_delay_ms}) is below initial_delay_ms ({self.initial_delay_ms})"
+                f"RetryConfig.max_delay_ms ({self.max_delay_ms}) is below "
+                f"initial_delay_ms ({self.initial_delay_ms})"
             )
         m = self.backoff_multiplier
         if isinstance(m, bool) or not isinstance(m, int | float) or not math.isfinite(m) or m < 1.0:
             raise ConfigurationError(
-                f"RetryConfig.backoff_multiplier must be a finite number >= 1.0, got {m!r}")
+                f"RetryConfig.backoff_multiplier must be a finite number >= 1.0, got {m!r}"
+            )
         if self.retriable_errors is not None:
             if isinstance(self.retriable_errors, str):
-                raise ConfigurationError("RetryConfig.retriable_errors must be a list of names, not a string")
+                raise ConfigurationError(
+                    "RetryConfig.retriable_errors must be a list of names, not a string"
+                )
             names = tuple(self.retriable_errors)
             unknown = [n for n in names if n not in KNOWN_ERROR_NAMES]
             if unknown:
                 raise ConfigurationError(
                     f"RetryConfig.retriable_errors has unknown error names {unknown}; "
-                    "use librdkafka names (e.g. _MSG_TIMED_OUT) or class names (e.g. KafkaTimeoutError)"
+                    "use librdkafka names (e.g. _MSG_TIMED_OUT) "
+                    "or class names (e.g. KafkaTimeoutError)"
                 )
             object.__setattr__(self, "retriable_errors", names)
 
@@ -92,9 +108,19 @@ class HealthThresholds:
             if not isinstance(v, int | float) or not 0.0 < v <= 1.0:
                 raise ConfigurationError(f"HealthThresholds.{name} must be in (0, 1], got {v!r}")
         if not isinstance(self.latency_threshold_ms, int | float) or self.latency_threshold_ms <= 0:
-            raise ConfigurationError(f"HealthThresholds.latency_threshold_ms must be > 0, got {self.latency_threshold_ms!r}")
-        if isinstance(self.dlq_size_threshold, bool) or not isinstance(self.dlq_size_threshold, int) or self.dlq_size_threshold < 0:
-            raise ConfigurationError(f"HealthThresholds.dlq_size_threshold must be an int >= 0, got {self.dlq_size_threshold!r}")
+            raise ConfigurationError(
+                "HealthThresholds.latency_threshold_ms must be > 0, "
+                f"got {self.latency_threshold_ms!r}"
+            )
+        if (
+            isinstance(self.dlq_size_threshold, bool)
+            or not isinstance(self.dlq_size_threshold, int)
+            or self.dlq_size_threshold < 0
+        ):
+            raise ConfigurationError(
+                "HealthThresholds.dlq_size_threshold must be an int >= 0, "
+                f"got {self.dlq_size_threshold!r}"
+            )
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | HealthThresholds | None) -> HealthThresholds:
@@ -122,7 +148,9 @@ def legal_topic_name(name: object) -> bool:
 def check_topic_name(name: object) -> str:
     """``name`` when legal, else ValueError naming it (nothing is sent for such a record)."""
     if not legal_topic_name(name):
-        raise ValueError(f"invalid topic name {name!r}: use 1-249 of [a-zA-Z0-9._-], not '.' or '..'")
+        raise ValueError(
+            f"invalid topic name {name!r}: use 1-249 of [a-zA-Z0-9._-], not '.' or '..'"
+        )
     return name  # type: ignore[return-value]
 
 
@@ -143,17 +171,21 @@ class TopicNaming:
             v = getattr(self, name)
             if not isinstance(v, str) or not v or _ILLEGAL_TOPIC_CHARS.search(v):
                 raise ConfigurationError(
-                    f"TopicNaming.{name} must be non-empty [a-zA-Z0-9._-] (else a topic would be its own "
+                    f"TopicNaming.{name} must be non-empty [a-zA-Z0-9._-] "
+                    "(else a topic would be its own "
                     f"companion), got {v!r}"
                 )
         if self.retry_suffix == self.dlq_suffix:
             raise ConfigurationError(
-                f"TopicNaming.retry_suffix and dlq_suffix are both {self.retry_suffix!r}: retry and DLQ "
+                "TopicNaming.retry_suffix and dlq_suffix are both "
+                f"{self.retry_suffix!r}: retry and DLQ "
                 "records would share one topic"
             )
         r = self.dlq_retention_ms
         if isinstance(r, bool) or not isinstance(r, int) or r == 0 or r < -1:
-            raise ConfigurationError(f"TopicNaming.dlq_retention_ms must be > 0 (or -1: forever), got {r!r}")
+            raise ConfigurationError(
+                f"TopicNaming.dlq_retention_ms must be > 0 (or -1: forever), got {r!r}"
+            )
 
     def retry_topic(self, topic: str) -> str:
         return topic + self.retry_suffix
@@ -249,27 +281,84 @@ PYTHON_CLIENT_KEYS = frozenset({"logger"})
 #: Well-known librdkafka keys: the candidates a misspelt key is compared with (librdkafka
 #: itself decides what is valid; this list only feeds "did you mean").
 COMMON_LIBRDKAFKA_KEYS: tuple[str, ...] = (
-    "bootstrap.servers", "client.id", "client.rack", "debug", "acks", "retries", "partitioner",
-    "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username", "sasl.password",
-    "sasl.oauthbearer.method", "sasl.oauthbearer.client.id", "sasl.oauthbearer.client.secret",
-    "sasl.oauthbearer.token.endpoint.url", "sasl.oauthbearer.scope", "sasl.oauthbearer.config",
-    "sasl.kerberos.service.name", "sasl.kerberos.principal", "sasl.kerberos.keytab",
-    "ssl.ca.location", "ssl.ca.pem", "ssl.certificate.location", "ssl.certificate.pem",
-    "ssl.key.location", "ssl.key.pem", "ssl.key.password", "ssl.endpoint.identification.algorithm",
-    "ssl.keystore.location", "ssl.keystore.password", "enable.ssl.certificate.verification",
-    "socket.timeout.ms", "socket.keepalive.enable", "socket.connection.setup.timeout.ms",
-    "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "broker.address.family",
-    "connections.max.idle.ms", "reconnect.backoff.ms", "reconnect.backoff.max.ms",
-    "metadata.max.age.ms", "topic.metadata.refresh.interval.ms", "statistics.interval.ms",
-    "message.max.bytes", "request.timeout.ms", "message.timeout.ms", "delivery.timeout.ms",
-    "linger.ms", "batch.size", "batch.num.messages", "compression.type", "compression.codec",
-    "enable.idempotence", "max.in.flight.requests.per.connection", "transactional.id",
-    "transaction.timeout.ms", "queue.buffering.max.messages", "queue.buffering.max.kbytes",
-    "retry.backoff.ms", "retry.backoff.max.ms", "group.id", "group.instance.id",
-    "auto.offset.reset", "enable.auto.commit", "auto.commit.interval.ms", "session.timeout.ms",
-    "heartbeat.interval.ms", "max.poll.interval.ms", "isolation.level", "fetch.min.bytes",
-    "fetch.max.bytes", "fetch.wait.max.ms", "max.partition.fetch.bytes",
-    "partition.assignment.strategy", "group.protocol", "allow.auto.create.topics", "log_level",
+    "bootstrap.servers",
+    "client.id",
+    "client.rack",
+    "debug",
+    "acks",
+    "retries",
+    "partitioner",
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.method",
+    "sasl.oauthbearer.client.id",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.token.endpoint.url",
+    "sasl.oauthbearer.scope",
+    "sasl.oauthbearer.config",
+    "sasl.kerberos.service.name",
+    "sasl.kerberos.principal",
+    "sasl.kerberos.keytab",
+    "ssl.ca.location",
+    "ssl.ca.pem",
+    "ssl.certificate.location",
+    "ssl.certificate.pem",
+    "ssl.key.location",
+    "ssl.key.pem",
+    "ssl.key.password",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "enable.ssl.certificate.verification",
+    "socket.timeout.ms",
+    "socket.keepalive.enable",
+    "socket.connection.setup.timeout.ms",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "broker.address.family",
+    "connections.max.idle.ms",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
+    "metadata.max.age.ms",
+    "topic.metadata.refresh.interval.ms",
+    "statistics.interval.ms",
+    "message.max.bytes",
+    "request.timeout.ms",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "linger.ms",
+    "batch.size",
+    "batch.num.messages",
+    "compression.type",
+    "compression.codec",
+    "enable.idempotence",
+    "max.in.flight.requests.per.connection",
+    "transactional.id",
+    "transaction.timeout.ms",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "retry.backoff.ms",
+    "retry.backoff.max.ms",
+    "group.id",
+    "group.instance.id",
+    "auto.offset.reset",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "isolation.level",
+    "fetch.min.bytes",
+    "fetch.max.bytes",
+    "fetch.wait.max.ms",
+    "max.partition.fetch.bytes",
+    "partition.assignment.strategy",
+    "group.protocol",
+    "allow.auto.create.topics",
+    "log_level",
 )
 
 #: A key librdkafka is sure not to know: set last in a probe config (see ``check_client_keys``).
@@ -284,7 +373,9 @@ RELIABLE_DEFAULTS: dict[str, Any] = {
     "delivery.timeout.ms": 120_000,
 }
 
-_SECRET_KEY = re.compile(r"password|secret|sasl\.jaas|oauthbearer\.config|ssl\.key\.pem|token", re.I)
+_SECRET_KEY = re.compile(
+    r"password|secret|sasl\.jaas|oauthbearer\.config|ssl\.key\.pem|token", re.I
+)
 
 
 def _translate_value(key: str, value: Any) -> Any:
@@ -309,7 +400,9 @@ def translate_producer_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
         if not isinstance(key, str):
             raise ConfigurationError(f"producer_config keys must be strings, got {key!r}")
         if key in UNSUPPORTED_KEYS:
-            raise ConfigurationError(f"producer_config key {key!r} is not supported: {UNSUPPORTED_KEYS[key]}")
+            raise ConfigurationError(
+                f"producer_config key {key!r} is not supported: {UNSUPPORTED_KEYS[key]}"
+            )
         if key in PYTHON_CLIENT_KEYS:
             out[key] = value
         elif "." in key:
@@ -321,7 +414,9 @@ def translate_producer_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
             hint = difflib.get_close_matches(key, list(KAFKA_PYTHON_KEYS), n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigurationError(f"unknown producer_config key {key!r}{extra}")
-    idempotent = str(out.get("enable.idempotence", RELIABLE_DEFAULTS["enable.idempotence"])).lower() in {"true", "1"}
+    idempotent = str(
+        out.get("enable.idempotence", RELIABLE_DEFAULTS["enable.idempotence"])
+    ).lower() in {"true", "1"}
     if idempotent and str(out.get("retries", "1")) == "0":
         del out["retries"]
     return out
@@ -347,11 +442,15 @@ def check_bootstrap_servers(value: Any, name: str = "bootstrap_servers") -> str:
     text = value if isinstance(value, str) else ",".join(str(v) for v in (value or ()))
     hosts = [h.strip() for h in text.split(",")]
     if not text.strip() or not all(hosts):
-        raise ConfigurationError(f"{name} is empty (or has an empty entry): {value!r}; give host:port[,host:port...]")
+        raise ConfigurationError(
+            f"{name} is empty (or has an empty entry): {value!r}; give host:port[,host:port...]"
+        )
     return ",".join(hosts)
 
 
-def check_client_keys(conf: Mapping[str, Any], *, where: str = "client config", check_values: bool = True) -> None:
+def check_client_keys(
+    conf: Mapping[str, Any], *, where: str = "client config", check_values: bool = True
+) -> None:
     """Ask librdkafka whether it knows every key (and, by default, accepts every value).
 
     librdkafka applies a config dict in order and stops at the first problem, so a dict
@@ -370,11 +469,15 @@ def check_client_keys(conf: Mapping[str, Any], *, where: str = "client config", 
             if _PROBE_KEY in text:
                 continue
             if "No such configuration property" in text:
-                hint = difflib.get_close_matches(key, [*COMMON_LIBRDKAFKA_KEYS, *KAFKA_PYTHON_KEYS], n=1, cutoff=0.75)
+                hint = difflib.get_close_matches(
+                    key, [*COMMON_LIBRDKAFKA_KEYS, *KAFKA_PYTHON_KEYS], n=1, cutoff=0.75
+                )
                 extra = f" (did you mean {hint[0]}?)" if hint else ""
                 raise ConfigurationError(f"unknown {where} key {key!r}{extra}") from None
             if check_values:
-                detail = "invalid value (not shown: secret)" if _SECRET_KEY.search(key) else text.strip()
+                detail = (
+                    "invalid value (not shown: secret)" if _SECRET_KEY.search(key) else text.strip()
+                )
                 raise ConfigurationError(f"{where} {key}: {detail}") from None
         except (TypeError, ValueError) as exc:
             if check_values:
@@ -383,8 +486,18 @@ def check_client_keys(conf: Mapping[str, Any], *, where: str = "client config", 
 
 def client_config(conf: Mapping[str, Any]) -> dict[str, Any]:
     """Connection and security keys of a producer config, for admin clients and consumers."""
-    keep = ("bootstrap.servers", "security.", "sasl.", "ssl.", "client.id", "socket.", "broker.", "client.dns",
-            "error_cb", *PYTHON_CLIENT_KEYS)
+    keep = (
+        "bootstrap.servers",
+        "security.",
+        "sasl.",
+        "ssl.",
+        "client.id",
+        "socket.",
+        "broker.",
+        "client.dns",
+        "error_cb",
+        *PYTHON_CLIENT_KEYS,
+    )
     return {k: v for k, v in conf.items() if k.startswith(keep)}
 
 
@@ -397,7 +510,9 @@ def redact(conf: Mapping[str, Any]) -> dict[str, Any]:
 _SECRET_IN_TEXT = re.compile(
     r"([\w.-]*(?:password|secret|jaas\.config|oauthbearer\.config|key\.pem|token|credentials?)"
     r"[\w.-]*)"
-    r"(\s*[=:]\s*|\s+)(?!\*\*\*)(\S+)", re.I)
+    r"(\s*[=:]\s*|\s+)(?!\*\*\*)(\S+)",
+    re.I,
+)
 
 
 def redact_text(text: str) -> str:
@@ -430,9 +545,10 @@ KAFKA_ENV_PREFIX = "KAFKA_RELIABLE_KAFKA_"
 
 
 def kafka_config_from_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """``(key, value)`` pairs from ``KAFKA_RELIABLE_KAFKA_<KEY>`` variables (``_`` becomes ``.``)."""
+    """``(key, value)`` pairs from ``KAFKA_RELIABLE_KAFKA_<KEY>`` variables (``_`` becomes
+    ``.``)."""
     return tuple(
-        (k[len(KAFKA_ENV_PREFIX):].lower().replace("_", "."), v)
+        (k[len(KAFKA_ENV_PREFIX) :].lower().replace("_", "."), v)
         for k, v in sorted(env.items())
         if k.startswith(KAFKA_ENV_PREFIX) and len(k) > len(KAFKA_ENV_PREFIX)
     )

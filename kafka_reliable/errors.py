@@ -116,7 +116,9 @@ ERROR_TABLE: dict[str, tuple[str, ErrorKind]] = {
 }
 
 #: Every name a user may put in ``RetryConfig.retriable_errors`` (both naming styles).
-KNOWN_ERROR_NAMES: frozenset[str] = frozenset(ERROR_TABLE) | frozenset(c for c, _ in ERROR_TABLE.values())
+KNOWN_ERROR_NAMES: frozenset[str] = frozenset(ERROR_TABLE) | frozenset(
+    c for c, _ in ERROR_TABLE.values()
+)
 
 #: The document's default retriable set, as librdkafka names and class names.
 DEFAULT_RETRIABLE: frozenset[str] = frozenset(

@@ -76,7 +76,9 @@ class Failure:
 
 def user_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> Headers:
     """The caller's headers: everything not in our namespace."""
-    return [(k, v if v is not None else b"") for k, v in (headers or ()) if not k.startswith(PREFIX)]
+    return [
+        (k, v if v is not None else b"") for k, v in (headers or ()) if not k.startswith(PREFIX)
+    ]
 
 
 def get(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> bytes | None:
@@ -114,7 +116,9 @@ def get_int(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> in
     return n
 
 
-def get_int_or_none(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> tuple[int | None, bool]:
+def get_int_or_none(
+    headers: Sequence[tuple[str, bytes | None]] | None, name: str
+) -> tuple[int | None, bool]:
     """``(value, readable)``: ``(None, True)`` when absent, ``(None, False)`` when garbled."""
     v = get(headers, name)
     if v is None:
@@ -124,7 +128,9 @@ def get_int_or_none(headers: Sequence[tuple[str, bytes | None]] | None, name: st
 
 
 def failure_headers(
-    headers: Iterable[tuple[str, bytes | None]] | None, failure: Failure, message_id: str | None = None
+    headers: Iterable[tuple[str, bytes | None]] | None,
+    failure: Failure,
+    message_id: str | None = None,
 ) -> Headers:
     """The headers of a ``.retry``/``.dlq`` record: user headers + sticky ids + this failure."""
     src = list(headers or ())
@@ -157,7 +163,10 @@ def failure_headers(
 
 
 def republish_headers(
-    headers: Iterable[tuple[str, bytes | None]] | None, *, attempt: int | None = None, replay_count: int | None = None
+    headers: Iterable[tuple[str, bytes | None]] | None,
+    *,
+    attempt: int | None = None,
+    replay_count: int | None = None,
 ) -> Headers:
     """Headers for putting a record back on its own topic: user headers, message id, counters."""
     src = list(headers or ())
@@ -206,5 +215,8 @@ def read_failure(headers: Sequence[tuple[str, bytes | None]] | None) -> Failure:
 
 def redrive_headers(*, by: str, at_ms: int, dlq_topic: str, source: str) -> Headers:
     """The audit headers of one redriven record (``source`` is ``partition:offset``)."""
-    return [(REDRIVE_BY, by.encode()), (REDRIVE_AT, str(at_ms).encode()),
-            (REDRIVE_FROM, f"{dlq_topic}:{source}".encode())]
+    return [
+        (REDRIVE_BY, by.encode()),
+        (REDRIVE_AT, str(at_ms).encode()),
+        (REDRIVE_FROM, f"{dlq_topic}:{source}".encode()),
+    ]

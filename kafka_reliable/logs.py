@@ -63,8 +63,12 @@ class RepeatFilter(logging.Filter):
     dropped over that cap.
     """
 
-    def __init__(self, window_s: float = DEFAULT_WINDOW_S, max_lines: int = DEFAULT_MAX_LINES,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        window_s: float = DEFAULT_WINDOW_S,
+        max_lines: int = DEFAULT_MAX_LINES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.window_s = window_s
         self.max_lines = max_lines
@@ -88,7 +92,9 @@ class RepeatFilter(logging.Filter):
                 return False
             notes = []
             if seen is not None and seen.repeats:
-                notes.append(f"repeated {seen.repeats} times in the last {now - seen.window_start:.0f} s")
+                notes.append(
+                    f"repeated {seen.repeats} times in the last {now - seen.window_start:.0f} s"
+                )
             if self._over_cap:
                 notes.append(f"{self._over_cap} other librdkafka lines dropped over the rate limit")
                 self._over_cap = 0
@@ -127,8 +133,12 @@ class RepeatFilter(logging.Filter):
 _setup_lock = threading.Lock()
 
 
-def client_logger(name: str = LIBRDKAFKA_LOGGER, *, window_s: float = DEFAULT_WINDOW_S,
-                  max_lines: int = DEFAULT_MAX_LINES) -> logging.Logger:
+def client_logger(
+    name: str = LIBRDKAFKA_LOGGER,
+    *,
+    window_s: float = DEFAULT_WINDOW_S,
+    max_lines: int = DEFAULT_MAX_LINES,
+) -> logging.Logger:
     """The logger to pass as ``conf["logger"]`` to any confluent-kafka client.
 
     The same logger (and one :class:`RepeatFilter`) is returned for the same name, so every
@@ -154,7 +164,15 @@ def flush_repeats(name: str = LIBRDKAFKA_LOGGER) -> int:
                 total += repeats
                 if logger.isEnabledFor(level):
                     # straight to the handlers: the filter would take this line for a new kind
-                    logger.callHandlers(logger.makeRecord(
-                        logger.name, level, __file__, 0, "%s [repeated %d more times]",
-                        (message, repeats), None))
+                    logger.callHandlers(
+                        logger.makeRecord(
+                            logger.name,
+                            level,
+                            __file__,
+                            0,
+                            "%s [repeated %d more times]",
+                            (message, repeats),
+                            None,
+                        )
+                    )
     return total

@@ -1,4 +1,5 @@
-"""The ``/metrics`` HTTP endpoint: serves any registry (the producer's, the worker's, the consumer's).
+"""The ``/metrics`` HTTP endpoint: serves any registry (the producer's, the worker's, the
+consumer's).
 
 The collectors themselves live with their part: ``producer/metrics.py``, ``worker/metrics.py``.
 """
@@ -33,11 +34,16 @@ class MetricsServer:
         self.thread.join(timeout=5)
 
 
-def start_metrics_server(port: int, *, registry: CollectorRegistry | None = None, addr: str = "0.0.0.0") -> MetricsServer:
-    """Serve ``registry`` (default: the global one) on ``http://addr:port/metrics`` in a daemon thread.
+def start_metrics_server(
+    port: int, *, registry: CollectorRegistry | None = None, addr: str = "0.0.0.0"
+) -> MetricsServer:
+    """Serve ``registry`` (default: the global one) on ``http://addr:port/metrics`` in a daemon
+    thread.
 
     ``port=0`` picks a free port; read it from the returned ``MetricsServer.port``. Call
     ``.shutdown()`` to stop it.
     """
-    server, thread = start_http_server(port, addr=addr, registry=registry if registry is not None else REGISTRY)
+    server, thread = start_http_server(
+        port, addr=addr, registry=registry if registry is not None else REGISTRY
+    )
     return MetricsServer(server=server, thread=thread, addr=addr, port=int(server.server_port))

@@ -40,5 +40,8 @@ class OutgoingRecord:
     @property
     def size_bytes(self) -> int:
         """Key + value + header bytes: what counts against ``max.message.bytes``."""
-        return (len(self.value or b"") + len(self.key or b"")
-                + sum(len(k) + len(v or b"") for k, v in self.headers))
+        return (
+            len(self.value or b"")
+            + len(self.key or b"")
+            + sum(len(k) + len(v or b"") for k, v in self.headers)
+        )

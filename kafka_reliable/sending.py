@@ -50,5 +50,7 @@ def produce(
             return
         except BufferError:
             if deadline is not None and time.monotonic() >= deadline:
-                raise QueueFullTimeout(f"librdkafka queue full until the deadline; {topic!r} not sent") from None
+                raise QueueFullTimeout(
+                    f"librdkafka queue full until the deadline; {topic!r} not sent"
+                ) from None
             producer.poll(BACKPRESSURE_POLL_S)

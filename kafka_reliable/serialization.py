@@ -19,7 +19,9 @@ class JsonSerializer:
     """Compact UTF-8 JSON; bytes and str pass through unchanged."""
 
     def __init__(self, default: Callable[[Any], Any] | None = None) -> None:
-        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default).encode
+        self._dumps = json.JSONEncoder(
+            separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
+        ).encode
 
     def __call__(self, value: Any, topic: str) -> bytes:
         if isinstance(value, bytes):

@@ -32,7 +32,10 @@ class CompanionTopics:
     """Creates and describes companion topics; remembers what exists."""
 
     def __init__(
-        self, conf: Mapping[str, Any], naming: TopicNaming | None = None, admin: AdminClient | None = None
+        self,
+        conf: Mapping[str, Any],
+        naming: TopicNaming | None = None,
+        admin: AdminClient | None = None,
     ) -> None:
         self._conf = client_config(conf)
         self.naming = naming or TopicNaming()
@@ -79,12 +82,21 @@ class CompanionTopics:
         n = self.partitions(topic, timeout_s) or 1
         max_bytes = self.max_message_bytes(topic, timeout_s) + DLQ_MAX_MESSAGE_BYTES_HEADROOM
         wanted = {
-            retry: NewTopic(retry, num_partitions=n, replication_factor=-1,
-                            config={"max.message.bytes": str(max_bytes)}),
-            dlq: NewTopic(dlq, num_partitions=n, replication_factor=-1, config={
-                "retention.ms": str(self.naming.dlq_retention_ms),
-                "max.message.bytes": str(max_bytes),
-            }),
+            retry: NewTopic(
+                retry,
+                num_partitions=n,
+                replication_factor=-1,
+                config={"max.message.bytes": str(max_bytes)},
+            ),
+            dlq: NewTopic(
+                dlq,
+                num_partitions=n,
+                replication_factor=-1,
+                config={
+                    "retention.ms": str(self.naming.dlq_retention_ms),
+                    "max.message.bytes": str(max_bytes),
+                },
+            ),
         }
         self._create(wanted, timeout_s)
         with self._lock:
@@ -117,13 +129,19 @@ class CompanionTopics:
         if t is None or t.error is not None or not t.partitions:
             return {}
         tps = [TopicPartition(topic, p) for p in t.partitions]
-        low = self.admin.list_offsets({tp: OffsetSpec.earliest() for tp in tps}, request_timeout=timeout_s)
-        high = self.admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, request_timeout=timeout_s)
+        low = self.admin.list_offsets(
+            {tp: OffsetSpec.earliest() for tp in tps}, request_timeout=timeout_s
+        )
+        high = self.admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in tps}, request_timeout=timeout_s
+        )
         lows = {tp.partition: f.result(timeout=timeout_s).offset for tp, f in low.items()}
         highs = {tp.partition: f.result(timeout=timeout_s).offset for tp, f in high.items()}
         return {p: (lows[p], highs[p]) for p in lows}
 
-    def committed(self, group: str, topic: str, partitions: list[int], timeout_s: float = 10.0) -> dict[int, int]:
+    def committed(
+        self, group: str, topic: str, partitions: list[int], timeout_s: float = 10.0
+    ) -> dict[int, int]:
         """A consumer group's committed offsets (negative when none), by partition."""
         req = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])]
         fut = self.admin.list_consumer_group_offsets(req, request_timeout=timeout_s)[group]

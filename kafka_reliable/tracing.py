@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _otel_trace = None
     _otel_propagate = None
 
+
 def configured() -> bool:
     """OpenTelemetry is installed and the application set a real tracer provider.
 
@@ -46,7 +47,11 @@ TRACESTATE = "tracestate"
 TRACE_HEADERS = (TRACEPARENT, TRACESTATE)
 
 #: Span names of the three hops.
-SPAN_SEND, SPAN_RETRY, SPAN_REPLAY = "kafka_reliable.send", "kafka_reliable.retry", "kafka_reliable.replay"
+SPAN_SEND, SPAN_RETRY, SPAN_REPLAY = (
+    "kafka_reliable.send",
+    "kafka_reliable.retry",
+    "kafka_reliable.replay",
+)
 
 _TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
@@ -94,7 +99,8 @@ def new_traceparent(parent: TraceParent | None = None, *, sampled: bool = True) 
 
 
 def trace_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> Headers:
-    """The record's ``traceparent`` / ``tracestate`` headers (last value of each), bytes unchanged."""
+    """The record's ``traceparent`` / ``tracestate`` headers (last value of each), bytes
+    unchanged."""
     found: dict[str, bytes] = {}
     for key, value in headers or ():
         if key in TRACE_HEADERS and value is not None:

@@ -55,7 +55,9 @@ def _float(text: str, *, zero_ok: bool) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number {'>=' if zero_ok else '>'} 0, got {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be a number {'>=' if zero_ok else '>'} 0, got {text}"
+        )
     return value
 
 
@@ -93,7 +95,8 @@ def topic_name(text: str) -> str:
     """A TOPIC argument Kafka would accept: an illegal name is a usage error, not "not found"."""
     if not legal_topic_name(text):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a legal topic name (1-249 of [a-zA-Z0-9._-], not '.' or '..')")
+            f"{text!r} is not a legal topic name (1-249 of [a-zA-Z0-9._-], not '.' or '..')"
+        )
     return text
 
 
@@ -105,15 +108,24 @@ def suffix(text: str) -> str:
 
 # ---- connection options -------------------------------------------------------------------
 def connection_parent() -> argparse.ArgumentParser:
-    """``--bootstrap-servers`` (default $KAFKA_BOOTSTRAP_SERVERS) and repeatable ``--kafka-config``."""
+    """``--bootstrap-servers`` (default $KAFKA_BOOTSTRAP_SERVERS) and repeatable
+    ``--kafka-config``."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--bootstrap-servers", type=bootstrap_servers,
-                   default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
-                   help="Kafka brokers (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)")
-    p.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra librdkafka client setting, repeatable (e.g. security.protocol=SASL_SSL); "
-                   "also from env KAFKA_RELIABLE_KAFKA_<KEY> (e.g. KAFKA_RELIABLE_KAFKA_SASL_PASSWORD); "
-                   "unknown keys are refused")
+    p.add_argument(
+        "--bootstrap-servers",
+        type=bootstrap_servers,
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+        help="Kafka brokers (default: $KAFKA_BOOTSTRAP_SERVERS or localhost:9092)",
+    )
+    p.add_argument(
+        "--kafka-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra librdkafka client setting, repeatable (e.g. security.protocol=SASL_SSL); "
+        "also from env KAFKA_RELIABLE_KAFKA_<KEY> (e.g. KAFKA_RELIABLE_KAFKA_SASL_PASSWORD); "
+        "unknown keys are refused",
+    )
     return p
 
 
@@ -122,8 +134,9 @@ def client_conf(args: argparse.Namespace) -> dict[str, Any]:
 
     Includes ``logger`` (librdkafka's lines through Python logging, deduplicated).
     """
-    conf: dict[str, Any] = {"bootstrap.servers": check_bootstrap_servers(args.bootstrap_servers,
-                                                                          "--bootstrap-servers")}
+    conf: dict[str, Any] = {
+        "bootstrap.servers": check_bootstrap_servers(args.bootstrap_servers, "--bootstrap-servers")
+    }
     extra: dict[str, Any] = dict(kafka_config_from_env(os.environ))  # --kafka-config wins
     for item in args.kafka_config:
         key, value = parse_kafka_item(item)
@@ -131,7 +144,9 @@ def client_conf(args: argparse.Namespace) -> dict[str, Any]:
     check_client_keys(extra, where="--kafka-config")
     conf.update(extra)
     if "bootstrap.servers" in extra:
-        conf["bootstrap.servers"] = check_bootstrap_servers(extra["bootstrap.servers"], "bootstrap.servers")
+        conf["bootstrap.servers"] = check_bootstrap_servers(
+            extra["bootstrap.servers"], "bootstrap.servers"
+        )
     conf["logger"] = client_logger()
     return conf
 
@@ -170,8 +185,9 @@ def kafka_message(exc: BaseException) -> str:
     return str(err.str()) if hasattr(err, "str") else str(exc)
 
 
-def _unreachable(conf: dict[str, Any], errors: list[tuple[str, str]], last: str,
-                 timeout_s: float) -> str:
+def _unreachable(
+    conf: dict[str, Any], errors: list[tuple[str, str]], last: str, timeout_s: float
+) -> str:
     causes = [text for name, text in errors if name != "_ALL_BROKERS_DOWN"]
     cause = causes[0] if causes else (errors[0][1] if errors else last)
     if not errors:
@@ -181,9 +197,14 @@ def _unreachable(conf: dict[str, Any], errors: list[tuple[str, str]], last: str,
 
 
 #: Words of librdkafka's errors when client and listener speak different security protocols.
-_MISMATCH_SIGNS = ("SASL state", "supported mechanisms", "PLAINTEXT broker listener",
-                   "security.protocol", "SSL handshake failed",
-                   "Disconnected while requesting ApiVersion")
+_MISMATCH_SIGNS = (
+    "SASL state",
+    "supported mechanisms",
+    "PLAINTEXT broker listener",
+    "security.protocol",
+    "SSL handshake failed",
+    "Disconnected while requesting ApiVersion",
+)
 
 
 def protocol_hint(protocol: str, errors: list[tuple[str, str]]) -> str:
@@ -194,7 +215,11 @@ def protocol_hint(protocol: str, errors: list[tuple[str, str]]) -> str:
     if not any(sign in text for text in texts for sign in _MISMATCH_SIGNS):
         return ""
     if protocol.lower() == "plaintext":
-        return ("likely a protocol mismatch: the client speaks PLAINTEXT and the listener seems to "
-                "want SASL or SSL (set security.protocol with --kafka-config); ")
-    return (f"likely a protocol mismatch: security.protocol={protocol} but the listener does not "
-            "seem to speak it (a PLAINTEXT listener?); ")
+        return (
+            "likely a protocol mismatch: the client speaks PLAINTEXT and the listener seems to "
+            "want SASL or SSL (set security.protocol with --kafka-config); "
+        )
+    return (
+        f"likely a protocol mismatch: security.protocol={protocol} but the listener does not "
+        "seem to speak it (a PLAINTEXT listener?); "
+    )

@@ -16,48 +16,98 @@ from kafka_reliable.dev.redis_server import DEFAULT_REDIS_PORT, DevRedis, DevRed
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     broker = sub.add_parser(
-        "dev-broker", help="a local Apache Kafka broker (KRaft), or a multi-broker cluster with --brokers N",
-        epilog=f"Cluster mode (--brokers, --node, --sasl or --cluster): controller = node 0, brokers 1..N, "
-               f"client ports from --port (default {DEFAULT_CLUSTER_PORT}).",
+        "dev-broker",
+        help="a local Apache Kafka broker (KRaft), or a multi-broker cluster with --brokers N",
+        epilog=f"Cluster mode (--brokers, --node, --sasl or --cluster): controller = node 0, "
+        "brokers 1..N, "
+        f"client ports from --port (default {DEFAULT_CLUSTER_PORT}).",
     )
     broker.add_argument("action", choices=["start", "stop", "status", "kill", "pause", "resume"])
-    broker.add_argument("--port", type=dev_cluster.port, default=None,
-                        help=f"client port (default {DEFAULT_PORT}; cluster: first port, default {DEFAULT_CLUSTER_PORT})")
-    broker.add_argument("--controller-port", type=dev_cluster.port, default=None,
-                        help="controller port (default port+1)")
-    broker.add_argument("--data-dir", type=Path, default=None,
-                        help="data, pid and log folder (a cluster's folder is enough to find it: cluster.json)")
+    broker.add_argument(
+        "--port",
+        type=dev_cluster.port,
+        default=None,
+        help=f"client port (default {DEFAULT_PORT}; cluster: first port, "
+        f"default {DEFAULT_CLUSTER_PORT})",
+    )
+    broker.add_argument(
+        "--controller-port",
+        type=dev_cluster.port,
+        default=None,
+        help="controller port (default port+1)",
+    )
+    broker.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data, pid and log folder (a cluster's folder is enough to find it: cluster.json)",
+    )
     broker.add_argument("--json", action="store_true", help="status as JSON")
-    broker.add_argument("--brokers", type=dev_cluster.broker_count, default=None,
-                        help="start a cluster of N (1..9) brokers + 1 controller")
-    broker.add_argument("--node", type=dev_cluster.node_id, default=None,
-                        help="cluster node the action applies to (0 = controller)")
-    broker.add_argument("--sasl", action="store_true", help="SASL/SCRAM-SHA-512 client listener with ACLs")
-    broker.add_argument("--cluster", action="store_true", help="act on the dev cluster, not the single broker")
+    broker.add_argument(
+        "--brokers",
+        type=dev_cluster.broker_count,
+        default=None,
+        help="start a cluster of N (1..9) brokers + 1 controller",
+    )
+    broker.add_argument(
+        "--node",
+        type=dev_cluster.node_id,
+        default=None,
+        help="cluster node the action applies to (0 = controller)",
+    )
+    broker.add_argument(
+        "--sasl", action="store_true", help="SASL/SCRAM-SHA-512 client listener with ACLs"
+    )
+    broker.add_argument(
+        "--cluster", action="store_true", help="act on the dev cluster, not the single broker"
+    )
     broker.set_defaults(func=_broker)
 
-    redis = sub.add_parser("dev-redis", help="start/stop/status of a local redis-server, or a Redis Cluster",
-                           epilog="stop without --cluster also stops the dev cluster of the default data dir.")
+    redis = sub.add_parser(
+        "dev-redis",
+        help="start/stop/status of a local redis-server, or a Redis Cluster",
+        epilog="stop without --cluster also stops the dev cluster of the default data dir.",
+    )
     redis.add_argument("action", choices=["start", "stop", "status"])
     redis.add_argument("--port", type=int, default=DEFAULT_REDIS_PORT)
     redis.add_argument("--data-dir", type=Path, default=None)
-    redis.add_argument("--cluster", type=int, nargs="?", const=3, default=None, metavar="MASTERS",
-                       help="a Redis Cluster of MASTERS masters (default 3), ports found free from 17100")
+    redis.add_argument(
+        "--cluster",
+        type=int,
+        nargs="?",
+        const=3,
+        default=None,
+        metavar="MASTERS",
+        help="a Redis Cluster of MASTERS masters (default 3), ports found free from 17100",
+    )
     redis.add_argument("--json", action="store_true", help="status as JSON")
     redis.set_defaults(func=_redis)
 
 
 def _broker(args: argparse.Namespace) -> int:
-    if args.brokers is not None or args.node is not None or args.sasl or args.cluster or \
-            dev_cluster.is_cluster_dir(args.data_dir):
+    if (
+        args.brokers is not None
+        or args.node is not None
+        or args.sasl
+        or args.cluster
+        or dev_cluster.is_cluster_dir(args.data_dir)
+    ):
         return dev_cluster.run(args)
     if args.action in {"kill", "pause", "resume"}:
-        print(f"kafka-reliable dev-broker: error: {args.action} needs --node N (cluster mode)", file=sys.stderr)
+        print(
+            f"kafka-reliable dev-broker: error: {args.action} needs --node N (cluster mode)",
+            file=sys.stderr,
+        )
         return 2
-    b = DevBroker(port=args.port or DEFAULT_PORT, controller_port=args.controller_port, data_dir=args.data_dir)
+    b = DevBroker(
+        port=args.port or DEFAULT_PORT, controller_port=args.controller_port, data_dir=args.data_dir
+    )
     if args.action == "start":
         started = b.start()
-        print(("started" if started else "already running") + f": Apache Kafka on {b.bootstrap_servers} (pid {b.pid()})")
+        print(
+            ("started" if started else "already running")
+            + f": Apache Kafka on {b.bootstrap_servers} (pid {b.pid()})"
+        )
         return 0
     if args.action == "stop":
         print("stopped" if b.stop() else "not running (nothing this launcher started)")
@@ -92,8 +142,11 @@ def _redis(args: argparse.Namespace) -> int:
 
 def _redis_cluster(args: argparse.Namespace) -> int:
     if args.cluster < 3:
-        print(f"kafka-reliable dev-redis: error: --cluster needs at least 3 masters, got {args.cluster}",
-              file=sys.stderr)
+        print(
+            "kafka-reliable dev-redis: error: --cluster needs at least 3 masters, "
+            f"got {args.cluster}",
+            file=sys.stderr,
+        )
         return 2
     c = DevRedisCluster(masters=args.cluster, data_dir=args.data_dir)
     if args.action == "start":
@@ -113,5 +166,8 @@ def _redis_cluster(args: argparse.Namespace) -> int:
     else:
         print(f"{status['url'] or 'no cluster'} {'ok' if status['running'] else 'not ok'}")
         for n in status["nodes"]:
-            print(f"  node {n['node']}  port {n['port']}  pid {n['pid']}  cluster_state {n['cluster_state']}")
+            print(
+                f"  node {n['node']}  port {n['port']}  pid {n['pid']}  "
+                f"cluster_state {n['cluster_state']}"
+            )
     return 0 if status["running"] else 3

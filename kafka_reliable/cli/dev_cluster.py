@@ -54,14 +54,18 @@ def _cluster(args: argparse.Namespace) -> tuple[DevCluster, bool]:
     default = DEFAULT_SASL_PORT if args.sasl else DEFAULT_CLUSTER_PORT
     known = DevCluster.load(args.port or default, args.data_dir)
     if known is not None and args.port is not None and args.port != known.base_port:
-        raise _Usage(f"the cluster in {known.home} uses --port {known.base_port}, not {args.port}; "
-                     "drop --port or pass that one")
+        raise _Usage(
+            f"the cluster in {known.home} uses --port {known.base_port}, not {args.port}; "
+            "drop --port or pass that one"
+        )
     port = known.base_port if known is not None else (args.port or default)
     brokers = args.brokers or (known.brokers if known else (1 if args.sasl else 3))
     sasl = args.sasl or bool(known and known.sasl)
     if known is not None and args.brokers and args.brokers != known.brokers:
-        raise _Usage(f"the cluster at port {port} has {known.brokers} brokers; stop it and remove "
-                     f"{known.home} to change the count")
+        raise _Usage(
+            f"the cluster at port {port} has {known.brokers} brokers; stop it and remove "
+            f"{known.home} to change the count"
+        )
     c = DevCluster(brokers=brokers, base_port=port, data_dir=args.data_dir, sasl=sasl)
     if args.node is not None:
         c.node(args.node)  # DevBrokerError "no node N" for one the cluster does not have
@@ -78,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"kafka-reliable dev-broker: error: {exc}", file=sys.stderr)
         return 2
     if args.action != "start" and not exists:
-        print(f"no dev cluster in {c.home} (nothing started there; start it with --brokers N)",
-              file=sys.stderr)
+        print(
+            f"no dev cluster in {c.home} (nothing started there; start it with --brokers N)",
+            file=sys.stderr,
+        )
         return 3 if args.action == "status" else (0 if args.action == "stop" else 1)
     if args.action == "status":
         return _status(c, args.json, args.node)
@@ -89,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'started' if done else 'already running'}: node {args.node}")
         else:
             started = c.start()
-            print(f"started nodes {started or 'none (all running)'}: {c.brokers} broker(s) on "
-                  f"{c.bootstrap_servers}{' (SASL/SCRAM-SHA-512)' if c.sasl else ''}")
+            print(
+                f"started nodes {started or 'none (all running)'}: {c.brokers} broker(s) on "
+                f"{c.bootstrap_servers}{' (SASL/SCRAM-SHA-512)' if c.sasl else ''}"
+            )
         return 0
     if args.action == "stop":
         if args.node is not None:
@@ -110,10 +118,16 @@ def _status(c: DevCluster, as_json: bool, node: int | None) -> int:
     if as_json:
         print(json.dumps(status))
     else:
-        print(f"cluster {status['bootstrap_servers']}  RF {status['replication_factor']}  "
-              f"min.insync {status['min_insync_replicas']}  sasl {status['sasl']}  {status['data_dir']}")
+        print(
+            f"cluster {status['bootstrap_servers']}  RF {status['replication_factor']}  "
+            f"min.insync {status['min_insync_replicas']}  sasl {status['sasl']}  "
+            f"{status['data_dir']}"
+        )
         for n in status["nodes"]:
-            print(f"  node {n['node_id']} {n['role']:10} port {n['port']:5}  pid {n['pid'] or '-':>7}  {n['state']}")
+            print(
+                f"  node {n['node_id']} {n['role']:10} port {n['port']:5}  "
+                f"pid {n['pid'] or '-':>7}  {n['state']}"
+            )
     return 0 if all(n["running"] for n in status["nodes"]) else 3
 
 

@@ -86,38 +86,76 @@ exit codes:
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--error", action="append", default=[], metavar="NAME",
-                   help="error class (full or simple name) or error code; repeatable")
-    p.add_argument("--since", metavar="TIME",
-                   help="failed at or after TIME (failure time; for Kafka Connect records: original timestamp)")
-    p.add_argument("--until", metavar="TIME",
-                   help="failed before TIME (failure time; for Kafka Connect records: original timestamp)")
+    p.add_argument(
+        "--error",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="error class (full or simple name) or error code; repeatable",
+    )
+    p.add_argument(
+        "--since",
+        metavar="TIME",
+        help="failed at or after TIME "
+        "(failure time; for Kafka Connect records: original timestamp)",
+    )
+    p.add_argument(
+        "--until",
+        metavar="TIME",
+        help="failed before TIME (failure time; for Kafka Connect records: original timestamp)",
+    )
     p.add_argument("--key", help="record key (UTF-8) equals KEY")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
-    dlq = sub.add_parser("dlq", help="inspect, replay and purge dead letter queues", epilog=EPILOG,
-                         formatter_class=fmt, description="Inspect, replay and purge dead letter queues.")
+    dlq = sub.add_parser(
+        "dlq",
+        help="inspect, replay and purge dead letter queues",
+        epilog=EPILOG,
+        formatter_class=fmt,
+        description="Inspect, replay and purge dead letter queues.",
+    )
     verbs = dlq.add_subparsers(dest="dlq_command", metavar="VERB", required=True)
     common = connection_parent()
 
-    def verb(name: str, help_: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
-        p = verbs.add_parser(name, help=help_, description=help_, parents=[common], epilog=EPILOG, formatter_class=fmt)
+    def verb(
+        name: str, help_: str, func: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        p = verbs.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            parents=[common],
+            epilog=EPILOG,
+            formatter_class=fmt,
+        )
         p.set_defaults(func=lambda a: _run(func, a))
-        p.add_argument("--group", metavar="GROUP",
-                       help="a consumer group: TOPIC's DLQ of that group, TOPIC.GROUP.dlq (ReliableConsumer)")
+        p.add_argument(
+            "--group",
+            metavar="GROUP",
+            help="a consumer group: TOPIC's DLQ of that group, TOPIC.GROUP.dlq (ReliableConsumer)",
+        )
         return p
 
     p = verb("stats", "sizes, source topics, error classes and ages of one DLQ or of all", _stats)
-    p.add_argument("topic", nargs="?", metavar="TOPIC", type=topic_name,
-                   help="one DLQ (default: every *.dlq / *-dlt / *.DLT topic)")
-    p.add_argument("--scan-limit", type=int, default=100_000, help="records read per DLQ for breakdowns")
+    p.add_argument(
+        "topic",
+        nargs="?",
+        metavar="TOPIC",
+        type=topic_name,
+        help="one DLQ (default: every *.dlq / *-dlt / *.DLT topic)",
+    )
+    p.add_argument(
+        "--scan-limit", type=int, default=100_000, help="records read per DLQ for breakdowns"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object")
 
     p = verb("list", "list DLQ records with their error context (oldest first)", _list)
     p.add_argument("topic", metavar="TOPIC", type=topic_name)
-    p.add_argument("--limit", type=int, default=50, help="at most this many records (default %(default)s)")
+    p.add_argument(
+        "--limit", type=int, default=50, help="at most this many records (default %(default)s)"
+    )
     _filters(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -125,46 +163,86 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("topic", metavar="TOPIC", type=topic_name)
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--offset", metavar="P:O", help="partition:offset in the DLQ topic")
-    where.add_argument("--message-id", metavar="ID", help="kafka_reliable.message.id (or Karafka trace id)")
+    where.add_argument(
+        "--message-id", metavar="ID", help="kafka_reliable.message.id (or Karafka trace id)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object")
 
-    p = verb("replay", "re-publish DLQ records to their original topic, or a consumer group's record to the "
-             "group's retry topic, due now (resumable, rate-limited)", _replay)
+    p = verb(
+        "replay",
+        "re-publish DLQ records to their original topic, or a consumer group's record to the "
+        "group's retry topic, due now (resumable, rate-limited)",
+        _replay,
+    )
     p.add_argument("topic", metavar="TOPIC", type=topic_name)
     p.add_argument("--max-messages", type=int, help="replay at most this many records in this run")
     p.add_argument("--rate", type=float, help="at most this many records per second (> 0)")
-    p.add_argument("--to-topic", help="target topic instead of the original topic (or the group's retry topic)")
-    p.add_argument("--from-source", action="store_true",
-                   help="resend the original record re-read from its topic/partition/offset (if still "
-                        "retained) instead of the DLQ copy; needed for headers-only share-group records")
+    p.add_argument(
+        "--to-topic", help="target topic instead of the original topic (or the group's retry topic)"
+    )
+    p.add_argument(
+        "--from-source",
+        action="store_true",
+        help="resend the original record re-read from its topic/partition/offset (if still "
+        "retained) instead of the DLQ copy; needed for headers-only share-group records",
+    )
     _filters(p)
-    p.add_argument("--dry-run", action="store_true", help="show what would be replayed, with a histogram of failure reasons")
-    p.add_argument("--force", action="store_true", help=f"replay records replayed {DEFAULT_MAX_REPLAYS}+ times already")
-    p.add_argument("--max-replays", type=int, default=DEFAULT_MAX_REPLAYS, help="loop guard limit (default %(default)s)")
-    p.add_argument("--progress-group", metavar="ID",
-                   help="replay progress group (default: derived from topic, filters and target)")
-    p.add_argument("--at-least-once", action="store_true", help="no transactions (a crash may replay a chunk twice)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would be replayed, with a histogram of failure reasons",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replay records replayed {DEFAULT_MAX_REPLAYS}+ times already",
+    )
+    p.add_argument(
+        "--max-replays",
+        type=int,
+        default=DEFAULT_MAX_REPLAYS,
+        help="loop guard limit (default %(default)s)",
+    )
+    p.add_argument(
+        "--progress-group",
+        metavar="ID",
+        help="replay progress group (default: derived from topic, filters and target)",
+    )
+    p.add_argument(
+        "--at-least-once",
+        action="store_true",
+        help="no transactions (a crash may replay a chunk twice)",
+    )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true", help="result as one JSON object")
 
-    p = verb("purge", "delete DLQ records (Kafka delete_records): all, or those before TIME", _purge)
+    p = verb(
+        "purge", "delete DLQ records (Kafka delete_records): all, or those before TIME", _purge
+    )
     p.add_argument("topic", metavar="TOPIC", type=topic_name)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--before", metavar="TIME", help="delete records stamped before TIME")
-    what.add_argument("--all", action="store_true", help="delete every record up to the high watermark")
+    what.add_argument(
+        "--all", action="store_true", help="delete every record up to the high watermark"
+    )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true", help="result as one JSON object")
 
 
 # ---- plumbing ----------------------------------------------------------------------------
 
+
 class _Usage(Exception):
     pass
 
 
 #: (option, attribute, smallest value allowed): numbers a verb refuses below the bound.
-_BOUNDS = (("--limit", "limit", 1), ("--scan-limit", "scan_limit", 0), ("--max-messages", "max_messages", 1),
-           ("--max-replays", "max_replays", 0))
+_BOUNDS = (
+    ("--limit", "limit", 1),
+    ("--scan-limit", "scan_limit", 0),
+    ("--max-messages", "max_messages", 1),
+    ("--max-replays", "max_replays", 0),
+)
 
 
 def _check_bounds(args: argparse.Namespace) -> None:
@@ -208,8 +286,9 @@ def _dlq(args: argparse.Namespace) -> DeadLetterQueue:
         raise _Usage(str(exc)) from exc
     # one bounded first contact: an unreachable cluster or a protocol mismatch is one line at once
     admin = connect_admin(conf, DEFAULT_CONNECT_TIMEOUT_S)
-    return DeadLetterQueue(conf=conf, admin=admin,
-                           max_replays=getattr(args, "max_replays", DEFAULT_MAX_REPLAYS))
+    return DeadLetterQueue(
+        conf=conf, admin=admin, max_replays=getattr(args, "max_replays", DEFAULT_MAX_REPLAYS)
+    )
 
 
 def _time(text: str | None, option: str) -> int | None:
@@ -222,8 +301,12 @@ def _time(text: str | None, option: str) -> int | None:
 
 
 def _filter(args: argparse.Namespace) -> DlqFilter:
-    return DlqFilter(errors=tuple(args.error), since_ms=_time(args.since, "--since"),
-                     until_ms=_time(args.until, "--until"), key=args.key)
+    return DlqFilter(
+        errors=tuple(args.error),
+        since_ms=_time(args.since, "--since"),
+        until_ms=_time(args.until, "--until"),
+        key=args.key,
+    )
 
 
 def _resolve(d: DeadLetterQueue, args: argparse.Namespace) -> Resolved | None:
@@ -254,8 +337,14 @@ def _print_json(obj: Any) -> None:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
 
 
 @contextmanager
@@ -272,6 +361,7 @@ def _stop_on_signals() -> Iterator[Callable[[], bool]]:
 
 
 # ---- verbs ---------------------------------------------------------------------------------
+
 
 def _stats(args: argparse.Namespace) -> int:
     if args.topic is None and args.group is not None:
@@ -294,7 +384,9 @@ def _list(args: argparse.Namespace) -> int:
     r = _resolve(d, args)
     if r is None:
         return EXIT_NOT_FOUND
-    messages = d.reader.list_messages(r.dlq_topic, limit=args.limit, flt=flt if flt != DlqFilter() else None)
+    messages = d.reader.list_messages(
+        r.dlq_topic, limit=args.limit, flt=flt if flt != DlqFilter() else None
+    )
     if args.json:
         for m in messages:
             _print_json(m.to_json())
@@ -331,9 +423,15 @@ def _show(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     opts = ReplayOptions(
-        max_messages=args.max_messages, rate_per_s=args.rate, to_topic=args.to_topic, filter=_filter(args),
-        force=args.force, max_replays=args.max_replays, group_id=args.progress_group,
-        transactional=not args.at_least_once, from_source=args.from_source,
+        max_messages=args.max_messages,
+        rate_per_s=args.rate,
+        to_topic=args.to_topic,
+        filter=_filter(args),
+        force=args.force,
+        max_replays=args.max_replays,
+        group_id=args.progress_group,
+        transactional=not args.at_least_once,
+        from_source=args.from_source,
     )
     d = _dlq(args)
     r = _resolve(d, args)
@@ -351,7 +449,9 @@ def _replay(args: argparse.Namespace) -> int:
         render.replay_summary(Console(stderr=True), plan, dry_run=True)
         if plan.replayed == 0:
             return _replay_code(plan)
-        target = args.to_topic or (", ".join(plan.by_target) if len(plan.by_target) <= 3 else "their original topics")
+        target = args.to_topic or (
+            ", ".join(plan.by_target) if len(plan.by_target) <= 3 else "their original topics"
+        )
         if not _confirm(args, f"Replay {plan.replayed} records from {name} to {target}?"):
             return EXIT_NOT_CONFIRMED
     result = _run_replay(d, name, opts)
@@ -376,7 +476,11 @@ def _run_replay(d: DeadLetterQueue, name: str, opts: ReplayOptions) -> ReplayRes
         task = bar.add_task(f"replaying {name}", total=opts.max_messages)
 
         def progress(r: ReplayResult) -> None:
-            total = r.pending_at_start if opts.max_messages is None else min(opts.max_messages, r.pending_at_start)
+            total = (
+                r.pending_at_start
+                if opts.max_messages is None
+                else min(opts.max_messages, r.pending_at_start)
+            )
             bar.update(task, completed=r.replayed, total=total)
 
         return d.replay(name, opts, should_stop=stop, progress=progress)

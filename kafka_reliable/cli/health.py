@@ -32,19 +32,39 @@ EXIT_CODES = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("health", help="check the cluster (and Redis, DLQ size); exit 0/1/2 = healthy/degraded/unhealthy",
-                       epilog="exit codes: 0 healthy, 1 degraded, 2 unhealthy or bad arguments. The whole check "
-                       "(counted from process start) answers within --timeout-s.", parents=[connection_parent()])
-    p.add_argument("--redis-url", type=redis_url, default=None,
-                   help="also check the dedup Redis (e.g. redis://host:6379/0)")
-    p.add_argument("--dlq-topic", nargs="*", default=[], metavar="TOPIC",
-                   help="DLQ topics whose record count is judged against --dlq-size-threshold "
-                   "(a missing one makes the status degraded)")
-    p.add_argument("--dlq-size-threshold", type=non_negative_int, default=HealthThresholds().dlq_size_threshold)
-    p.add_argument("--memory-usage-threshold", type=fraction,
-                   default=HealthThresholds().memory_usage_threshold)
-    p.add_argument("--timeout-s", type=positive_float, default=10.0,
-                   help="time budget of the whole check (default 10)")
+    p = sub.add_parser(
+        "health",
+        help="check the cluster (and Redis, DLQ size); exit 0/1/2 = healthy/degraded/unhealthy",
+        epilog="exit codes: 0 healthy, 1 degraded, 2 unhealthy or bad arguments. The whole check "
+        "(counted from process start) answers within --timeout-s.",
+        parents=[connection_parent()],
+    )
+    p.add_argument(
+        "--redis-url",
+        type=redis_url,
+        default=None,
+        help="also check the dedup Redis (e.g. redis://host:6379/0)",
+    )
+    p.add_argument(
+        "--dlq-topic",
+        nargs="*",
+        default=[],
+        metavar="TOPIC",
+        help="DLQ topics whose record count is judged against --dlq-size-threshold "
+        "(a missing one makes the status degraded)",
+    )
+    p.add_argument(
+        "--dlq-size-threshold", type=non_negative_int, default=HealthThresholds().dlq_size_threshold
+    )
+    p.add_argument(
+        "--memory-usage-threshold", type=fraction, default=HealthThresholds().memory_usage_threshold
+    )
+    p.add_argument(
+        "--timeout-s",
+        type=positive_float,
+        default=10.0,
+        help="time budget of the whole check (default 10)",
+    )
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.set_defaults(func=run)
 
@@ -85,8 +105,10 @@ def _process_age_s() -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    thresholds = HealthThresholds(dlq_size_threshold=args.dlq_size_threshold,
-                                  memory_usage_threshold=args.memory_usage_threshold)
+    thresholds = HealthThresholds(
+        dlq_size_threshold=args.dlq_size_threshold,
+        memory_usage_threshold=args.memory_usage_threshold,
+    )
     budget = _Budget(args.timeout_s)
     monitor = HealthMonitor(thresholds=thresholds, memory_probe=container_memory_usage)
     conf = client_conf(args)
@@ -109,10 +131,12 @@ def run(args: argparse.Namespace) -> int:
     if cluster is not None:
         status["metrics"].update(cluster.metrics())
     status["notes"] = notes
-    status["target"] = {"bootstrap_servers": args.bootstrap_servers,
-                        "redis_url": redact_url(args.redis_url) if args.redis_url else None,
-                        "dlq_topics": list(args.dlq_topic),
-                        "dlq_topics_missing": list(missing)}
+    status["target"] = {
+        "bootstrap_servers": args.bootstrap_servers,
+        "redis_url": redact_url(args.redis_url) if args.redis_url else None,
+        "dlq_topics": list(args.dlq_topic),
+        "dlq_topics_missing": list(missing),
+    }
     if args.json:
         print(json.dumps(status, default=str))
     else:
@@ -128,12 +152,21 @@ class _Cluster:
         self.live = sorted(md.brokers)
         named = {r for t in md.topics.values() for p in t.partitions.values() for r in p.replicas}
         self.down = sorted(named - set(self.live))
-        self.leaderless = sum(1 for name, t in md.topics.items() if not name.startswith("__")
-                              for p in t.partitions.values() if p.leader < 0)
+        self.leaderless = sum(
+            1
+            for name, t in md.topics.items()
+            if not name.startswith("__")
+            for p in t.partitions.values()
+            if p.leader < 0
+        )
 
     def metrics(self) -> dict[str, Any]:
-        return {"brokers_up": len(self.live), "brokers_down": len(self.down),
-                "broker_ids_down": self.down, "partitions_without_leader": self.leaderless}
+        return {
+            "brokers_up": len(self.live),
+            "brokers_down": len(self.down),
+            "broker_ids_down": self.down,
+            "partitions_without_leader": self.leaderless,
+        }
 
     def issues(self) -> list[str]:
         out = []
@@ -145,8 +178,9 @@ class _Cluster:
         return out
 
 
-def _check_kafka(monitor: HealthMonitor, client: dict[str, Any],
-                 budget: _Budget) -> tuple[Consumer, _Cluster | None]:
+def _check_kafka(
+    monitor: HealthMonitor, client: dict[str, Any], budget: _Budget
+) -> tuple[Consumer, _Cluster | None]:
     """Reachable = a metadata answer from any broker within the budget (a dead bootstrap entry
     or one broker of three down is not an outage); brokers up/down from that answer.
 
@@ -173,8 +207,9 @@ def _check_kafka(monitor: HealthMonitor, client: dict[str, Any],
         monitor.record_metadata(len(cluster.live))
         return consumer, cluster
     silent = f"no answer from {client['bootstrap.servers']} within the time budget"
-    causes = [(name, text) for name, text in errors if name != "_ALL_BROKERS_DOWN"] or \
-        [("_ALL_BROKERS_DOWN", silent)]
+    causes = [(name, text) for name, text in errors if name != "_ALL_BROKERS_DOWN"] or [
+        ("_ALL_BROKERS_DOWN", silent)
+    ]
     monitor.record_connection_error(causes[-1][0], protocol_hint(protocol, errors) + causes[-1][1])
     return consumer, None
 
@@ -183,8 +218,9 @@ def _check_kafka(monitor: HealthMonitor, client: dict[str, Any],
 _GIVE_UP = frozenset({"_ALL_BROKERS_DOWN", "_AUTHENTICATION", "_SSL"})
 
 
-def _dlq_size(consumer: Consumer, conf: dict[str, Any], topics: list[str],
-              budget: _Budget) -> tuple[int, dict[str, str], list[str]]:
+def _dlq_size(
+    consumer: Consumer, conf: dict[str, Any], topics: list[str], budget: _Budget
+) -> tuple[int, dict[str, str], list[str]]:
     """Records in the DLQ topics (high - low watermarks), the missing ones (name -> issue), notes.
 
     Each name is resolved as ``kafka-reliable dlq`` does: a source topic means its DLQ
@@ -197,8 +233,11 @@ def _dlq_size(consumer: Consumer, conf: dict[str, Any], topics: list[str],
     for topic in topics:
         r = dlq.resolve(topic)
         if not r.exists:
-            missing[topic] = (f"DLQ topic '{topic}' does not exist" if r.dlq_topic == topic
-                              else f"'{topic}' is not a DLQ and has none: {r.missing}")
+            missing[topic] = (
+                f"DLQ topic '{topic}' does not exist"
+                if r.dlq_topic == topic
+                else f"'{topic}' is not a DLQ and has none: {r.missing}"
+            )
             continue
         if r.note:
             notes.append(r.note)
@@ -214,7 +253,9 @@ def _redis_answers(url: str, timeout_s: float) -> bool:
     import redis
 
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
         try:
             return bool(client.ping())
         finally:
@@ -229,7 +270,9 @@ def _print_table(status: dict[str, Any]) -> None:
 
     colour = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}[status["status"]]
     console = Console()
-    console.print(f"Status: [bold {colour}]{status['status']}[/]  ({status['target']['bootstrap_servers']})")
+    console.print(
+        f"Status: [bold {colour}]{status['status']}[/]  ({status['target']['bootstrap_servers']})"
+    )
     table = Table(show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")

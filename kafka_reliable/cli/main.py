@@ -22,7 +22,13 @@ EXIT_USAGE = 2
 #: Exit code for an operational failure (broker unreachable, operation refused, …).
 EXIT_FAILURE = 1
 #: Log level by verbosity (-q -q … -v -v).
-_LEVELS = {-2: logging.CRITICAL, -1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
+_LEVELS = {
+    -2: logging.CRITICAL,
+    -1: logging.ERROR,
+    0: logging.WARNING,
+    1: logging.INFO,
+    2: logging.DEBUG,
+}
 
 _EPILOG = """\
 exit codes: 0 success, 1 operational failure (cluster unreachable, operation refused),
@@ -45,11 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kafka-reliable",
         description="Reliable producing to Apache Kafka: retry worker, DLQ tools, topics, health, "
         "data generator and a local dev broker.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kafka-reliable {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output (-qq: none)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="count", default=0, help="less log output (-qq: none)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
         if info.name.startswith("_") or info.name in {"main", "common"}:

@@ -38,25 +38,40 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     spool = sub.add_parser("spool", help="inspect, drain, export and purge the local spool")
     verbs = spool.add_subparsers(dest="spool_verb", metavar="VERB", required=True)
     path_help = f"the spool file (default: {default_spool_path()})"
-    status = verbs.add_parser("status", help="records in the spool, by topic and reason; quarantined ones")
+    status = verbs.add_parser(
+        "status", help="records in the spool, by topic and reason; quarantined ones"
+    )
     status.add_argument("--spool-path", type=Path, default=None, help=path_help)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_status)
-    drain = verbs.add_parser("drain", help="send spooled records to Kafka (oldest first) until empty",
-                             parents=[connection_parent()])
+    drain = verbs.add_parser(
+        "drain",
+        help="send spooled records to Kafka (oldest first) until empty",
+        parents=[connection_parent()],
+    )
     drain.add_argument("--spool-path", type=Path, default=None, help=path_help)
-    drain.add_argument("--timeout-s", type=positive_float, default=120.0,
-                       help="give up after this long (exit 1 when records are left)")
+    drain.add_argument(
+        "--timeout-s",
+        type=positive_float,
+        default=120.0,
+        help="give up after this long (exit 1 when records are left)",
+    )
     drain.set_defaults(func=_drain)
     export = verbs.add_parser("export", help="write spool rows as JSON lines (bytes in base64)")
     export.add_argument("--spool-path", type=Path, default=None, help=path_help)
     export.add_argument("--quarantined", action="store_true", help="only the quarantined rows")
-    export.add_argument("--output", "-o", type=Path, default=None, help="file to write (default: stdout)")
+    export.add_argument(
+        "--output", "-o", type=Path, default=None, help="file to write (default: stdout)"
+    )
     export.set_defaults(func=_export)
     purge = verbs.add_parser("purge", help="delete quarantined rows (after exporting them)")
     purge.add_argument("--spool-path", type=Path, default=None, help=path_help)
-    purge.add_argument("--quarantined", action="store_true", required=True,
-                       help="delete the quarantined rows (required: the only rows purge deletes)")
+    purge.add_argument(
+        "--quarantined",
+        action="store_true",
+        required=True,
+        help="delete the quarantined rows (required: the only rows purge deletes)",
+    )
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(func=_purge)
 
@@ -71,8 +86,17 @@ def _in_flight(path: Path) -> tuple[dict[str, object], list[OwnerLog]]:
     info = {
         "records": sum(len(o.records) for o in owners),
         "of_dead_owners": sum(len(o.records) for o in owners if not o.alive),
-        "owners": [{"owner": o.owner, "pid": o.pid, "alive": o.alive, "records": len(o.records),
-                    "bytes": o.bytes_on_disk, "problems": o.problems} for o in owners],
+        "owners": [
+            {
+                "owner": o.owner,
+                "pid": o.pid,
+                "alive": o.alive,
+                "records": len(o.records),
+                "bytes": o.bytes_on_disk,
+                "problems": o.problems,
+            }
+            for o in owners
+        ],
     }
     return info, owners
 
@@ -90,10 +114,14 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(info))
         return 0
     oldest = info["oldest_spooled_at_ms"]
-    when = datetime.fromtimestamp(oldest / 1000, UTC).isoformat() if isinstance(oldest, int) else "-"
+    when = (
+        datetime.fromtimestamp(oldest / 1000, UTC).isoformat() if isinstance(oldest, int) else "-"
+    )
     console = Console()
-    console.print(f"spool {info['path']}: {info['records']} records (oldest spooled {when}), "
-                  f"{info['quarantined']} quarantined")
+    console.print(
+        f"spool {info['path']}: {info['records']} records (oldest spooled {when}), "
+        f"{info['quarantined']} quarantined"
+    )
     if info["records"]:
         table = Table("topic", "records")
         for topic, n in sorted(info["by_topic"].items()):  # type: ignore[attr-defined]
@@ -101,12 +129,27 @@ def _status(args: argparse.Namespace) -> int:
         console.print(table)
         console.print("reasons: " + ", ".join(f"{r} {n}" for r, n in info["by_reason"].items()))  # type: ignore[attr-defined]
     if quarantined:
-        q = Table("row", "message id", "topic", "bytes", "why it can never be delivered", title="quarantined")
+        q = Table(
+            "row",
+            "message id",
+            "topic",
+            "bytes",
+            "why it can never be delivered",
+            title="quarantined",
+        )
         for r in quarantined:
-            q.add_row(str(r.row_id), r.message_id or "-", r.topic, str(r.size_bytes), r.quarantine_reason or "-")
+            q.add_row(
+                str(r.row_id),
+                r.message_id or "-",
+                r.topic,
+                str(r.size_bytes),
+                r.quarantine_reason or "-",
+            )
         console.print(q)
-        console.print("export them with `kafka-reliable spool export --quarantined`, then "
-                      "`kafka-reliable spool purge --quarantined`")
+        console.print(
+            "export them with `kafka-reliable spool export --quarantined`, then "
+            "`kafka-reliable spool purge --quarantined`"
+        )
     _print_owners(console, owners)
     return 0
 
@@ -115,11 +158,25 @@ def _print_owners(console: Console, owners: list[OwnerLog]) -> None:
     if not owners:
         console.print("in flight: none (no producer's write-ahead log holds records)")
         return
-    t = Table("owner", "pid", "state", "records in flight", "bytes", "problems", title="in flight (write-ahead logs)")
+    t = Table(
+        "owner",
+        "pid",
+        "state",
+        "records in flight",
+        "bytes",
+        "problems",
+        title="in flight (write-ahead logs)",
+    )
     for o in owners:
         state = "alive" if o.alive else "dead: sent again by the next producer or `spool drain`"
-        t.add_row(o.owner, str(o.pid or "-"), state, str(len(o.records)), str(o.bytes_on_disk),
-                  "; ".join(o.problems) or "-")
+        t.add_row(
+            o.owner,
+            str(o.pid or "-"),
+            state,
+            str(len(o.records)),
+            str(o.bytes_on_disk),
+            "; ".join(o.problems) or "-",
+        )
     console.print(t)
 
 
@@ -132,14 +189,24 @@ def _drain(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout_s
     # The drain's own producer keeps no log (it sends rows that are on disk already); opening
     # it moves dead producers' in-flight records into the spool, never a live producer's.
-    producer = ReliableKafkaProducer(bootstrap_servers=bootstrap, producer_config=conf,
-                                     spool_path=args.spool_path, enable_metrics=False,
-                                     maintenance_interval_s=3600.0, durability="memory")
+    producer = ReliableKafkaProducer(
+        bootstrap_servers=bootstrap,
+        producer_config=conf,
+        spool_path=args.spool_path,
+        enable_metrics=False,
+        maintenance_interval_s=3600.0,
+        durability="memory",
+    )
     try:
         missing = _missing_topics(producer, bootstrap, conf)
         total = producer.spool.count(include_quarantined=False)
         quarantined_before = producer.spool.summary()["quarantined"]
-        columns = (TextColumn("draining spool"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (
+            TextColumn("draining spool"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("drain", total=total)
             while producer.spool.count(include_quarantined=False) and time.monotonic() < deadline:
@@ -154,8 +221,12 @@ def _drain(args: argparse.Namespace) -> int:
         producer.close(timeout=max(1.0, min(5.0, deadline - time.monotonic())))
     line = f"drained {total - left - quarantined} of {total} records"
     if left and missing:
-        line += (f"; {left} left: topic(s) {', '.join(sorted(missing))} do not exist on the cluster and are "
-                 "not created by a drain (create them, e.g. `kafka-reliable topics ensure`, and drain again)")
+        line += (
+            f"; {left} left: topic(s) {', '.join(sorted(missing))} "
+            "do not exist on the cluster and are "
+            "not created by a drain "
+            "(create them, e.g. `kafka-reliable topics ensure`, and drain again)"
+        )
     elif left:
         line += f"; {left} left (the cluster did not acknowledge them within --timeout-s)"
     if quarantined:
@@ -188,9 +259,14 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _export(args: argparse.Namespace) -> int:
     path = args.spool_path or default_spool_path()
-    if args.output is not None and any(_same_file(args.output, Path(f"{path}{sfx}")) for sfx in ("", "-wal", "-shm")):
-        print(f"kafka-reliable: error: --output {args.output} is the spool itself; choose another file",
-              file=sys.stderr)
+    if args.output is not None and any(
+        _same_file(args.output, Path(f"{path}{sfx}")) for sfx in ("", "-wal", "-shm")
+    ):
+        print(
+            f"kafka-reliable: error: --output {args.output} is the spool itself; "
+            "choose another file",
+            file=sys.stderr,
+        )
         return 2
     spool = _open(args.spool_path)
     try:
@@ -211,10 +287,17 @@ def _purge(args: argparse.Namespace) -> int:
         n = spool.summary()["quarantined"]
         if n and not args.yes:
             if not sys.stdin.isatty():
-                print("kafka-reliable: error: refusing: stdin is not a terminal and purge deletes records "
-                      "for good; pass --yes", file=sys.stderr)
+                print(
+                    "kafka-reliable: error: refusing: stdin is not a terminal "
+                    "and purge deletes records "
+                    "for good; pass --yes",
+                    file=sys.stderr,
+                )
                 return EXIT_NOT_CONFIRMED
-            if input(f"delete {n} quarantined records from {spool.path}? [y/N] ").strip().lower() != "y":
+            if (
+                input(f"delete {n} quarantined records from {spool.path}? [y/N] ").strip().lower()
+                != "y"
+            ):
                 print("nothing deleted")
                 return 0
         deleted = spool.purge(quarantined_only=True)

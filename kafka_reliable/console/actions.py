@@ -201,7 +201,7 @@ def _audit(job: Job) -> None:
     outcome = job.error or (
         f"replayed={r.replayed} scanned={r.scanned} loop_guard={r.skipped_loop_guard} "
         f"no_target={r.skipped_no_target} bad_target={r.skipped_bad_target} "
-            f"unsendable={r.skipped_unsendable} "
+        f"unsendable={r.skipped_unsendable} "
         f"targets={dict(r.by_target)} stopped={r.stopped}"
         if r is not None
         else ""

@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 
 #: Country -> (currency, cities with a postal-code prefix, sales-tax rate).
 COUNTRIES: dict[str, tuple[str, tuple[tuple[str, str], ...], float]] = {
-    "US": ("USD", (("New York", "100"), ("Austin", "787"), ("Seattle", "981"), ("Chicago", "606")), 0.07),
+    "US": (
+        "USD",
+        (("New York", "100"), ("Austin", "787"), ("Seattle", "981"), ("Chicago", "606")),
+        0.07,
+    ),
     "GB": ("GBP", (("London", "EC1"), ("Manchester", "M1"), ("Leeds", "LS1")), 0.20),
     "DE": ("EUR", (("Berlin", "101"), ("Munich", "803"), ("Hamburg", "203")), 0.19),
     "FR": ("EUR", (("Paris", "750"), ("Lyon", "690")), 0.20),
@@ -18,35 +22,76 @@ COUNTRIES: dict[str, tuple[str, tuple[tuple[str, str], ...], float]] = {
     "JP": ("JPY", (("Tokyo", "100"), ("Osaka", "530")), 0.10),
 }
 #: Share of customers per country (sums to 1).
-COUNTRY_WEIGHTS: dict[str, float] = {"US": 0.45, "GB": 0.15, "DE": 0.12, "FR": 0.08, "CA": 0.08, "AU": 0.06, "JP": 0.06}
+COUNTRY_WEIGHTS: dict[str, float] = {
+    "US": 0.45,
+    "GB": 0.15,
+    "DE": 0.12,
+    "FR": 0.08,
+    "CA": 0.08,
+    "AU": 0.06,
+    "JP": 0.06,
+}
 #: Minor units of each currency per US cent (JPY has no minor unit: 1 yen is the unit).
 MINOR_UNITS_PER_USD_CENT: dict[str, float] = {
-    "USD": 1.0, "EUR": 0.92, "GBP": 0.79, "CAD": 1.36, "AUD": 1.52, "JPY": 1.5,
+    "USD": 1.0,
+    "EUR": 0.92,
+    "GBP": 0.79,
+    "CAD": 1.36,
+    "AUD": 1.52,
+    "JPY": 1.5,
 }
 
 #: Category -> (median price in US cents, log-normal sigma, brands, product nouns).
 CATEGORIES: dict[str, tuple[int, float, tuple[str, ...], tuple[str, ...]]] = {
-    "electronics": (8999, 0.9, ("Voltix", "Nordwave", "Kyoto Labs"), ("headphones", "tablet", "smartwatch", "speaker", "camera")),
+    "electronics": (
+        8999,
+        0.9,
+        ("Voltix", "Nordwave", "Kyoto Labs"),
+        ("headphones", "tablet", "smartwatch", "speaker", "camera"),
+    ),
     "books": (1599, 0.4, ("Penfold", "Harbor Press"), ("novel", "cookbook", "atlas", "biography")),
-    "fashion": (3999, 0.6, ("Linea", "Corvo", "Blue Fern"), ("jacket", "sneakers", "dress", "backpack")),
+    "fashion": (
+        3999,
+        0.6,
+        ("Linea", "Corvo", "Blue Fern"),
+        ("jacket", "sneakers", "dress", "backpack"),
+    ),
     "home": (2999, 0.7, ("Hearth & Co", "Oakline"), ("lamp", "blender", "rug", "cookware set")),
     "beauty": (1999, 0.5, ("Lumen", "Vireo"), ("serum", "perfume", "shampoo")),
-    "sports": (4499, 0.7, ("Stride", "Peakform"), ("yoga mat", "running shoes", "bike helmet", "dumbbells")),
+    "sports": (
+        4499,
+        0.7,
+        ("Stride", "Peakform"),
+        ("yoga mat", "running shoes", "bike helmet", "dumbbells"),
+    ),
     "toys": (2499, 0.6, ("Brickly", "Funyard"), ("puzzle", "building set", "board game")),
     "gift_cards": (2500, 0.3, ("ShopCard",), ("gift card",)),
 }
 #: How often a category is browsed, relative to the others.
 CATEGORY_WEIGHTS: dict[str, float] = {
-    "electronics": 0.22, "books": 0.12, "fashion": 0.2, "home": 0.15, "beauty": 0.1,
-    "sports": 0.1, "toys": 0.08, "gift_cards": 0.03,
+    "electronics": 0.22,
+    "books": 0.12,
+    "fashion": 0.2,
+    "home": 0.15,
+    "beauty": 0.1,
+    "sports": 0.1,
+    "toys": 0.08,
+    "gift_cards": 0.03,
 }
 DEVICES: tuple[tuple[str, str, str, float], ...] = (
-    ("DESKTOP", "Windows", "Chrome", 0.3), ("DESKTOP", "macOS", "Safari", 0.12),
-    ("MOBILE", "iOS", "Safari", 0.25), ("MOBILE", "Android", "Chrome", 0.25), ("TABLET", "iPadOS", "Safari", 0.08),
+    ("DESKTOP", "Windows", "Chrome", 0.3),
+    ("DESKTOP", "macOS", "Safari", 0.12),
+    ("MOBILE", "iOS", "Safari", 0.25),
+    ("MOBILE", "Android", "Chrome", 0.25),
+    ("TABLET", "iPadOS", "Safari", 0.08),
 )
 PAYMENT_METHODS: tuple[tuple[str, float], ...] = (
-    ("CREDIT_CARD", 0.45), ("DEBIT_CARD", 0.2), ("PAYPAL", 0.15), ("APPLE_PAY", 0.1),
-    ("GOOGLE_PAY", 0.07), ("GIFT_CARD", 0.03),
+    ("CREDIT_CARD", 0.45),
+    ("DEBIT_CARD", 0.2),
+    ("PAYPAL", 0.15),
+    ("APPLE_PAY", 0.1),
+    ("GOOGLE_PAY", 0.07),
+    ("GIFT_CARD", 0.03),
 )
 CARD_METHODS = frozenset({"CREDIT_CARD", "DEBIT_CARD", "APPLE_PAY", "GOOGLE_PAY"})
 WAREHOUSES = ("wh-us-east", "wh-us-west", "wh-eu-central", "wh-apac")
@@ -58,7 +103,8 @@ def rng_uuid(rng: random.Random) -> str:
 
 
 def rng_ip(rng: random.Random) -> str:
-    return f"{rng.choice((23, 51, 78, 92, 104, 151, 185))}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    first = rng.choice((23, 51, 78, 92, 104, 151, 185))
+    return f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 
 def weighted(rng: random.Random, pairs: dict[str, float]) -> str:
@@ -125,7 +171,9 @@ def new_user(rng: random.Random, now_ms: int, *, country: str | None = None) -> 
     country = country or weighted(rng, COUNTRY_WEIGHTS)
     city, postal_prefix = rng.choice(COUNTRIES[country][1])
     device = rng.choices(DEVICES, weights=[d[3] for d in DEVICES])[0]
-    method = rng.choices([m for m, _ in PAYMENT_METHODS], weights=[w for _, w in PAYMENT_METHODS])[0]
+    method = rng.choices([m for m, _ in PAYMENT_METHODS], weights=[w for _, w in PAYMENT_METHODS])[
+        0
+    ]
     user_id = f"u-{rng.getrandbits(48):012x}"
     return User(
         user_id=user_id,
@@ -162,7 +210,9 @@ def new_product(rng: random.Random, index: int) -> Product:
 class Catalog:
     """The shop: its registered users and products, with popularity-weighted picking."""
 
-    def __init__(self, *, rng: random.Random, now_ms: int, n_users: int = 500, n_products: int = 200) -> None:
+    def __init__(
+        self, *, rng: random.Random, now_ms: int, n_users: int = 500, n_products: int = 200
+    ) -> None:
         self.users = [new_user(rng, now_ms) for _ in range(n_users)]
         self.products = [new_product(rng, i) for i in range(n_products)]
         self.by_id = {p.product_id: p for p in self.products}

@@ -1,4 +1,5 @@
-"""Seeded generators of e-commerce records: sessions (funnels), transactions, catalogue updates, fraud.
+"""Seeded generators of e-commerce records: sessions (funnels), transactions, catalogue updates,
+fraud.
 
 Everything is drawn from one ``random.Random(seed)`` and a simulated clock, so the same seed
 and start time give the same records. Record values are plain dicts that fit the bundled
@@ -33,8 +34,30 @@ from kafka_reliable.datagen.catalog import (
 TRANSACTION, USER_EVENT, PRODUCT_UPDATE = "transaction", "user_event", "product_update"
 
 _HOURLY_SHAPE = (
-    0.35, 0.25, 0.2, 0.18, 0.2, 0.3, 0.5, 0.75, 0.95, 1.05, 1.1, 1.2,
-    1.3, 1.2, 1.1, 1.05, 1.05, 1.15, 1.35, 1.55, 1.6, 1.4, 1.0, 0.76,
+    0.35,
+    0.25,
+    0.2,
+    0.18,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    0.95,
+    1.05,
+    1.1,
+    1.2,
+    1.3,
+    1.2,
+    1.1,
+    1.05,
+    1.05,
+    1.15,
+    1.35,
+    1.55,
+    1.6,
+    1.4,
+    1.0,
+    0.76,
 )
 #: Relative traffic per UTC hour (mean 1.0): a night trough and a lunch and evening peak.
 HOURLY_TRAFFIC: tuple[float, ...] = tuple(x * 24 / sum(_HOURLY_SHAPE) for x in _HOURLY_SHAPE)
@@ -42,11 +65,22 @@ FRAUD_PATTERNS = ("CARD_TESTING", "ACCOUNT_TAKEOVER", "VELOCITY_ABUSE")
 #: How often each pattern occurs when a scenario does not pick one.
 FRAUD_PATTERN_WEIGHTS = (0.45, 0.3, 0.25)
 _SEARCH_TERMS = {
-    "electronics": ("wireless headphones", "4k camera", "smartwatch"), "books": ("bestseller", "cookbook"),
-    "fashion": ("winter jacket", "sneakers"), "home": ("desk lamp", "blender"), "beauty": ("vitamin c serum",),
-    "sports": ("running shoes", "yoga mat"), "toys": ("lego", "puzzle 1000"), "gift_cards": ("gift card",),
+    "electronics": ("wireless headphones", "4k camera", "smartwatch"),
+    "books": ("bestseller", "cookbook"),
+    "fashion": ("winter jacket", "sneakers"),
+    "home": ("desk lamp", "blender"),
+    "beauty": ("vitamin c serum",),
+    "sports": ("running shoes", "yoga mat"),
+    "toys": ("lego", "puzzle 1000"),
+    "gift_cards": ("gift card",),
 }
-_REFERRERS = (None, None, "https://www.google.com/", "https://www.instagram.com/", "https://news.example.org/")
+_REFERRERS = (
+    None,
+    None,
+    "https://www.google.com/",
+    "https://www.instagram.com/",
+    "https://news.example.org/",
+)
 
 
 def daily_traffic_factor(ts_ms: int) -> float:
@@ -71,8 +105,16 @@ class GeneratedRecord:
 class _Session:
     """Collects the events of one visit with increasing timestamps and sequence numbers."""
 
-    def __init__(self, gen: EventGenerator, *, user: User | None, at_ms: int, device: tuple[str, str, str],
-                 ip: str, country: str) -> None:
+    def __init__(
+        self,
+        gen: EventGenerator,
+        *,
+        user: User | None,
+        at_ms: int,
+        device: tuple[str, str, str],
+        ip: str,
+        country: str,
+    ) -> None:
         self.gen, self.user, self.now_ms = gen, user, at_ms
         self.device, self.ip, self.country = device, ip, country
         self.session_id = f"s-{gen.rng.getrandbits(64):016x}"
@@ -83,13 +125,22 @@ class _Session:
     def event(self, event_type: str, page_url: str, **extra: Any) -> None:
         self.now_ms += int(self.gen.rng.expovariate(1 / 18_000)) + 500
         value = {
-            "event_id": rng_uuid(self.gen.rng), "event_type": event_type,
-            "user_id": self.user.user_id if self.user else None, "session_id": self.session_id,
+            "event_id": rng_uuid(self.gen.rng),
+            "event_type": event_type,
+            "user_id": self.user.user_id if self.user else None,
+            "session_id": self.session_id,
             "sequence_number": self.sequence,
-            "timestamp": self.now_ms, "page_url": page_url, "referrer": None,
+            "timestamp": self.now_ms,
+            "page_url": page_url,
+            "referrer": None,
             "device": {"type": self.device[0], "os": self.device[1], "browser": self.device[2]},
-            "ip_address": self.ip, "country": self.country, "product_id": None, "search_query": None,
-            "quantity": None, "cart_value_cents": None, "properties": {},
+            "ip_address": self.ip,
+            "country": self.country,
+            "product_id": None,
+            "search_query": None,
+            "quantity": None,
+            "cart_value_cents": None,
+            "properties": {},
         }
         value.update(extra)
         self.sequence += 1
@@ -116,7 +167,9 @@ class EventGenerator:
             raise ValueError("transaction_schema_version must be 1 or 2")
         self.rng = random.Random(seed)
         self.start_ms = start_ms
-        self.catalog = Catalog(rng=self.rng, now_ms=start_ms, n_users=n_users, n_products=n_products)
+        self.catalog = Catalog(
+            rng=self.rng, now_ms=start_ms, n_users=n_users, n_products=n_products
+        )
         self.conversion_boost = conversion_boost
         self.transaction_schema_version = transaction_schema_version
 
@@ -125,11 +178,21 @@ class EventGenerator:
         """One visit through the funnel: page view → search → product views → cart → checkout."""
         rng = self.rng
         user = self.catalog.pick_user(rng) if rng.random() < 0.7 else None
-        device = user.device if user else rng.choices(DEVICES, weights=[d[3] for d in DEVICES])[0][:3]
+        device = (
+            user.device if user else rng.choices(DEVICES, weights=[d[3] for d in DEVICES])[0][:3]
+        )
         country = user.country if user else weighted(rng, COUNTRY_WEIGHTS)
-        s = _Session(self, user=user, at_ms=at_ms, device=device,
-                     ip=user.ip_address if user else rng_ip(rng), country=country)
-        s.event("PAGE_VIEW", rng.choice(("/", "/", "/deals", "/new")), referrer=rng.choice(_REFERRERS))
+        s = _Session(
+            self,
+            user=user,
+            at_ms=at_ms,
+            device=device,
+            ip=user.ip_address if user else rng_ip(rng),
+            country=country,
+        )
+        s.event(
+            "PAGE_VIEW", rng.choice(("/", "/", "/deals", "/new")), referrer=rng.choice(_REFERRERS)
+        )
         category: str | None = None
         if rng.random() < 0.55:
             category = weighted(rng, _CATEGORY_WEIGHTS)
@@ -139,8 +202,13 @@ class EventGenerator:
             self._view_and_maybe_add(s, self.catalog.pick_product(rng, category))
         if s.cart and rng.random() < 0.1:
             p, q = s.cart.pop()
-            s.event("REMOVE_FROM_CART", "/cart", product_id=p.product_id, quantity=q,
-                    cart_value_cents=s.cart_value_cents())
+            s.event(
+                "REMOVE_FROM_CART",
+                "/cart",
+                product_id=p.product_id,
+                quantity=q,
+                cart_value_cents=s.cart_value_cents(),
+            )
         if s.cart and user is not None and rng.random() < 0.55:
             s.event("BEGIN_CHECKOUT", "/checkout", cart_value_cents=s.cart_value_cents())
             if rng.random() < 0.75:
@@ -153,67 +221,134 @@ class EventGenerator:
         qty = 1 if self.rng.random() < 0.8 else self.rng.randint(2, 3)
         if product.stock_quantity >= qty and self.rng.random() < p_add:
             s.cart.append((product, qty))
-            s.event("ADD_TO_CART", f"/p/{product.product_id}", product_id=product.product_id, quantity=qty,
-                    cart_value_cents=s.cart_value_cents())
+            s.event(
+                "ADD_TO_CART",
+                f"/p/{product.product_id}",
+                product_id=product.product_id,
+                quantity=qty,
+                cart_value_cents=s.cart_value_cents(),
+            )
 
     def _purchase(self, s: _Session, user: User) -> None:
         s.event("PURCHASE", "/checkout/complete", cart_value_cents=s.cart_value_cents())
-        txn = self.transaction(at_ms=s.now_ms, user=user, cart=s.cart, session_id=s.session_id,
-                               ip=s.ip, device_type=s.device[0])
+        txn = self.transaction(
+            at_ms=s.now_ms,
+            user=user,
+            cart=s.cart,
+            session_id=s.session_id,
+            ip=s.ip,
+            device_type=s.device[0],
+        )
         s.records.append(txn)
         s.records.extend(self.sell(s.now_ms, s.cart))
 
     # -- transactions -----------------------------------------------------------------------
     def transaction(
-        self, *, at_ms: int, user: User, cart: list[tuple[Product, int]], session_id: str | None,
-        ip: str, device_type: str, card: Card | None = None, ship_country: str | None = None,
-        status: str = "COMPLETED", fraud_pattern: str | None = None, unit_price_cents: int | None = None,
+        self,
+        *,
+        at_ms: int,
+        user: User,
+        cart: list[tuple[Product, int]],
+        session_id: str | None,
+        ip: str,
+        device_type: str,
+        card: Card | None = None,
+        ship_country: str | None = None,
+        status: str = "COMPLETED",
+        fraud_pattern: str | None = None,
+        unit_price_cents: int | None = None,
     ) -> GeneratedRecord:
         rng = self.rng
         currency = user.currency
         fx = MINOR_UNITS_PER_USD_CENT[currency]
-        items: list[dict[str, Any]] = [{
-            "product_id": p.product_id, "sku": p.sku, "category": p.category, "quantity": q,
-            "unit_price_cents": unit_price_cents if unit_price_cents is not None else round(p.price_cents * fx),
-        } for p, q in cart]
+        items: list[dict[str, Any]] = [
+            {
+                "product_id": p.product_id,
+                "sku": p.sku,
+                "category": p.category,
+                "quantity": q,
+                "unit_price_cents": unit_price_cents
+                if unit_price_cents is not None
+                else round(p.price_cents * fx),
+            }
+            for p, q in cart
+        ]
         subtotal = sum(i["unit_price_cents"] * i["quantity"] for i in items)
         discount = round(subtotal * rng.choice((0.05, 0.1, 0.15))) if rng.random() < 0.12 else 0
         ship_country = ship_country or user.country
-        city, postal = rng.choice(COUNTRIES[ship_country][1]) if ship_country != user.country else (
-            user.city, user.postal_code)
+        city, postal = (
+            rng.choice(COUNTRIES[ship_country][1])
+            if ship_country != user.country
+            else (user.city, user.postal_code)
+        )
         tax = round((subtotal - discount) * COUNTRIES[ship_country][2])
         shipping = 0 if subtotal >= 5000 * fx else round(499 * fx)
         card = card or user.card
         method = user.payment_method if card is user.card else "CREDIT_CARD"
         value: dict[str, Any] = {
-            "transaction_id": rng_uuid(rng), "user_id": user.user_id, "session_id": session_id,
-            "timestamp": at_ms, "items": items, "subtotal_cents": subtotal, "discount_cents": discount,
-            "tax_cents": tax, "shipping_cents": shipping, "total_cents": subtotal - discount + tax + shipping,
-            "currency": currency, "status": status,
+            "transaction_id": rng_uuid(rng),
+            "user_id": user.user_id,
+            "session_id": session_id,
+            "timestamp": at_ms,
+            "items": items,
+            "subtotal_cents": subtotal,
+            "discount_cents": discount,
+            "tax_cents": tax,
+            "shipping_cents": shipping,
+            "total_cents": subtotal - discount + tax + shipping,
+            "currency": currency,
+            "status": status,
             "payment": {
-                "method": method, "card_fingerprint": card.fingerprint if card else None,
-                "card_bin": card.bin if card else None, "card_last4": card.last4 if card else None,
+                "method": method,
+                "card_fingerprint": card.fingerprint if card else None,
+                "card_bin": card.bin if card else None,
+                "card_last4": card.last4 if card else None,
                 "billing_country": user.country,
             },
             "shipping_address": {"country": ship_country, "city": city, "postal_code": postal},
-            "ip_address": ip, "device_type": device_type, "is_fraud": fraud_pattern is not None,
-            "fraud_pattern": fraud_pattern, "metadata": {"segment": user.segment},
+            "ip_address": ip,
+            "device_type": device_type,
+            "is_fraud": fraud_pattern is not None,
+            "fraud_pattern": fraud_pattern,
+            "metadata": {"segment": user.segment},
         }
         if self.transaction_schema_version == 2:
-            value["sales_channel"] = "MOBILE_APP" if device_type == "MOBILE" and rng.random() < 0.6 else "WEB"
-            value["risk_score"] = round(rng.uniform(0.6, 0.99) if fraud_pattern else rng.betavariate(1, 12), 4)
+            value["sales_channel"] = (
+                "MOBILE_APP" if device_type == "MOBILE" and rng.random() < 0.6 else "WEB"
+            )
+            value["risk_score"] = round(
+                rng.uniform(0.6, 0.99) if fraud_pattern else rng.betavariate(1, 12), 4
+            )
         return GeneratedRecord(TRANSACTION, user.user_id, value, at_ms)
 
     # -- catalogue and inventory ------------------------------------------------------------
-    def product_update(self, at_ms: int, product: Product, update_type: str, *, previous_price: int | None = None,
-                       previous_stock: int | None = None, reason: str | None = None) -> GeneratedRecord:
+    def product_update(
+        self,
+        at_ms: int,
+        product: Product,
+        update_type: str,
+        *,
+        previous_price: int | None = None,
+        previous_stock: int | None = None,
+        reason: str | None = None,
+    ) -> GeneratedRecord:
         value = {
-            "update_id": rng_uuid(self.rng), "product_id": product.product_id, "sku": product.sku,
-            "timestamp": at_ms, "update_type": update_type, "name": product.name, "category": product.category,
-            "brand": product.brand, "price_cents": product.price_cents, "previous_price_cents": previous_price,
-            "currency": "USD", "stock_quantity": product.stock_quantity,
-            "previous_stock_quantity": previous_stock, "warehouse_id": product.warehouse_id,
-            "reason": reason, "attributes": dict(product.attributes),
+            "update_id": rng_uuid(self.rng),
+            "product_id": product.product_id,
+            "sku": product.sku,
+            "timestamp": at_ms,
+            "update_type": update_type,
+            "name": product.name,
+            "category": product.category,
+            "brand": product.brand,
+            "price_cents": product.price_cents,
+            "previous_price_cents": previous_price,
+            "currency": "USD",
+            "stock_quantity": product.stock_quantity,
+            "previous_stock_quantity": previous_stock,
+            "warehouse_id": product.warehouse_id,
+            "reason": reason,
+            "attributes": dict(product.attributes),
         }
         return GeneratedRecord(PRODUCT_UPDATE, product.product_id, value, at_ms)
 
@@ -224,7 +359,9 @@ class EventGenerator:
             before = p.stock_quantity
             p.stock_quantity = max(0, before - q)
             kind = "OUT_OF_STOCK" if p.stock_quantity == 0 else "STOCK_CHANGE"
-            out.append(self.product_update(at_ms + 1, p, kind, previous_stock=before, reason="sale"))
+            out.append(
+                self.product_update(at_ms + 1, p, kind, previous_stock=before, reason="sale")
+            )
         return out
 
     def maintenance(self, at_ms: int) -> GeneratedRecord:
@@ -233,22 +370,39 @@ class EventGenerator:
         if p.stock_quantity < 20:
             before = p.stock_quantity
             p.stock_quantity += self.rng.randrange(50, 300)
-            return self.product_update(at_ms, p, "RESTOCK", previous_stock=before, reason="purchase order")
+            return self.product_update(
+                at_ms, p, "RESTOCK", previous_stock=before, reason="purchase order"
+            )
         before_price = p.price_cents
         p.price_cents = max(99, round(before_price * self.rng.uniform(0.85, 1.1) / 100) * 100 + 99)
-        return self.product_update(at_ms, p, "PRICE_CHANGE", previous_price=before_price, reason="repricing")
+        return self.product_update(
+            at_ms, p, "PRICE_CHANGE", previous_price=before_price, reason="repricing"
+        )
 
-    def start_flash_sale(self, at_ms: int, *, n_products: int, discount: float) -> list[GeneratedRecord]:
-        """Cut the price of the most popular products, allocate limited stock, draw the crowd to them."""
+    def start_flash_sale(
+        self, at_ms: int, *, n_products: int, discount: float
+    ) -> list[GeneratedRecord]:
+        """Cut the price of the most popular products, allocate limited stock, draw the crowd to
+        them."""
         top = sorted(self.catalog.products, key=lambda p: -p.popularity)[:n_products]
         out = []
         for p in top:
             before, stock_before = p.price_cents, p.stock_quantity
             p.price_cents = max(99, round(before * (1 - discount) / 100) * 100 + 99)
-            p.stock_quantity = min(stock_before, self.rng.randrange(15, 60))  # the sale's allocation
+            p.stock_quantity = min(
+                stock_before, self.rng.randrange(15, 60)
+            )  # the sale's allocation
             p.attributes["flash_sale"] = "true"
-            out.append(self.product_update(at_ms, p, "PRICE_CHANGE", previous_price=before,
-                                           previous_stock=stock_before, reason="flash_sale"))
+            out.append(
+                self.product_update(
+                    at_ms,
+                    p,
+                    "PRICE_CHANGE",
+                    previous_price=before,
+                    previous_stock=stock_before,
+                    reason="flash_sale",
+                )
+            )
         self.catalog.boost([p.product_id for p in top], 25.0)
         return out
 
@@ -265,7 +419,8 @@ class EventGenerator:
         raise ValueError(f"unknown fraud pattern {pattern!r} (known: {', '.join(FRAUD_PATTERNS)})")
 
     def _card_testing(self, at_ms: int) -> list[GeneratedRecord]:
-        """One stolen card tried for tiny amounts from fresh accounts behind one IP, mostly declined."""
+        """One stolen card tried for tiny amounts from fresh accounts behind one IP, mostly
+        declined."""
         rng, card, ip = self.rng, new_card(self.rng), rng_ip(self.rng)
         gift = self.catalog.pick_product(rng, "gift_cards")
         out, t = [], at_ms
@@ -273,9 +428,20 @@ class EventGenerator:
             t += rng.randrange(3_000, 20_000)
             user = new_user(rng, t, country="US")
             status = "DECLINED" if i < 4 or rng.random() < 0.6 else "COMPLETED"
-            out.append(self.transaction(at_ms=t, user=user, cart=[(gift, 1)], session_id=None, ip=ip,
-                                        device_type="DESKTOP", card=card, status=status,
-                                        fraud_pattern="CARD_TESTING", unit_price_cents=rng.randrange(100, 500)))
+            out.append(
+                self.transaction(
+                    at_ms=t,
+                    user=user,
+                    cart=[(gift, 1)],
+                    session_id=None,
+                    ip=ip,
+                    device_type="DESKTOP",
+                    card=card,
+                    status=status,
+                    fraud_pattern="CARD_TESTING",
+                    unit_price_cents=rng.randrange(100, 500),
+                )
+            )
         return out
 
     def _account_takeover(self, at_ms: int) -> list[GeneratedRecord]:
@@ -283,35 +449,65 @@ class EventGenerator:
         rng = self.rng
         victim = self.catalog.pick_user(rng)
         abroad = rng.choice([c for c in COUNTRIES if c != victim.country])
-        s = _Session(self, user=victim, at_ms=at_ms, device=("DESKTOP", "Linux", "Firefox"),
-                     ip=rng_ip(rng), country=abroad)
+        s = _Session(
+            self,
+            user=victim,
+            at_ms=at_ms,
+            device=("DESKTOP", "Linux", "Firefox"),
+            ip=rng_ip(rng),
+            country=abroad,
+        )
         s.event("LOGIN", "/login", properties={"new_device": "true", "password_reset": "true"})
         for _ in range(rng.randint(1, 3)):
             p = self.catalog.pick_product(rng, "electronics")
             s.event("PRODUCT_VIEW", f"/p/{p.product_id}", product_id=p.product_id)
             s.cart.append((p, rng.randint(2, 4)))
         s.event("PURCHASE", "/checkout/complete", cart_value_cents=s.cart_value_cents())
-        s.records.append(self.transaction(at_ms=s.now_ms, user=victim, cart=s.cart, session_id=s.session_id,
-                                          ip=s.ip, device_type="DESKTOP", card=victim.card or new_card(rng),
-                                          ship_country=abroad, fraud_pattern="ACCOUNT_TAKEOVER"))
+        s.records.append(
+            self.transaction(
+                at_ms=s.now_ms,
+                user=victim,
+                cart=s.cart,
+                session_id=s.session_id,
+                ip=s.ip,
+                device_type="DESKTOP",
+                card=victim.card or new_card(rng),
+                ship_country=abroad,
+                fraud_pattern="ACCOUNT_TAKEOVER",
+            )
+        )
         return s.records
 
     def _velocity_abuse(self, at_ms: int) -> list[GeneratedRecord]:
-        """A fresh account places many mid-value orders within minutes, shipped abroad to one reshipper."""
+        """A fresh account places many mid-value orders within minutes, shipped abroad to one
+        reshipper."""
         rng = self.rng
         user = new_user(rng, at_ms)
         reship = rng.choice([c for c in COUNTRIES if c != user.country])
         out, t = [], at_ms
         for _ in range(rng.randint(4, 8)):
             t += rng.randrange(20_000, 60_000)
-            cart = [(self.catalog.pick_product(rng, rng.choice(("electronics", "fashion"))), rng.randint(1, 2))]
-            out.append(self.transaction(at_ms=t, user=user, cart=cart, session_id=None, ip=user.ip_address,
-                                        device_type=user.device[0], ship_country=reship,
-                                        fraud_pattern="VELOCITY_ABUSE"))
+            cart = [
+                (
+                    self.catalog.pick_product(rng, rng.choice(("electronics", "fashion"))),
+                    rng.randint(1, 2),
+                )
+            ]
+            out.append(
+                self.transaction(
+                    at_ms=t,
+                    user=user,
+                    cart=cart,
+                    session_id=None,
+                    ip=user.ip_address,
+                    device_type=user.device[0],
+                    ship_country=reship,
+                    fraud_pattern="VELOCITY_ABUSE",
+                )
+            )
         return out
 
 
 def exp_gap_ms(rng: random.Random, per_minute: float) -> int:
     """Gap to the next arrival of a Poisson process with ``per_minute`` events a minute."""
     return max(1, int(rng.expovariate(max(per_minute, 1e-9) / 60_000.0)))
-

@@ -47,13 +47,19 @@ log = logging.getLogger(__name__)
 
 #: Record kind -> default topic name (before the prefix).
 DEFAULT_TOPICS: dict[str, str] = {
-    TRANSACTION: "transactions", USER_EVENT: "user-events", PRODUCT_UPDATE: "product-updates",
+    TRANSACTION: "transactions",
+    USER_EVENT: "user-events",
+    PRODUCT_UPDATE: "product-updates",
 }
 #: A topic system_degradation writes to but never creates (broker auto-creation must be off).
 UNPROVISIONED_TOPIC = "user-events-archive"
-#: Producer settings under the caller's: failures surface within seconds, not librdkafka's 5 minutes.
-DATAGEN_PRODUCER_DEFAULTS: dict[str, Any] = {"delivery_timeout_ms": 10_000, "request_timeout_ms": 5_000,
-                                             "linger_ms": 10}
+#: Producer settings under the caller's: failures surface within seconds, not librdkafka's 5
+#: minutes.
+DATAGEN_PRODUCER_DEFAULTS: dict[str, Any] = {
+    "delivery_timeout_ms": 10_000,
+    "request_timeout_ms": 5_000,
+    "linger_ms": 10,
+}
 #: Seconds between progress-display refreshes.
 PROGRESS_INTERVAL_S = 0.25
 #: Bytes added above max.message.bytes to make a record oversized.
@@ -84,8 +90,9 @@ class DataGenerationOrchestrator:
     ) -> None:
         if serialization not in ("avro", "json"):
             raise ValueError(f"serialization must be 'avro' or 'json', got {serialization!r}")
-        if start_ms is not None and (isinstance(start_ms, bool) or not isinstance(start_ms, int)
-                                     or start_ms < 0):
+        if start_ms is not None and (
+            isinstance(start_ms, bool) or not isinstance(start_ms, int) or start_ms < 0
+        ):
             raise ValueError(f"start_ms must be an epoch time in ms >= 0, got {start_ms!r}")
         self.topics = {kind: topic_prefix + name for kind, name in DEFAULT_TOPICS.items()}
         self.unprovisioned_topic = topic_prefix + UNPROVISIONED_TOPIC
@@ -105,21 +112,32 @@ class DataGenerationOrchestrator:
             from kafka_reliable.producer import ReliableKafkaProducer
 
             self.producer: Any = ReliableKafkaProducer(
-                bootstrap_servers=bootstrap_servers, producer_config=conf, serializer=self._serializer,
-                enable_deduplication=enable_deduplication, redis_client=redis_client, **producer_kwargs,
+                bootstrap_servers=bootstrap_servers,
+                producer_config=conf,
+                serializer=self._serializer,
+                enable_deduplication=enable_deduplication,
+                redis_client=redis_client,
+                **producer_kwargs,
             )
             self.sender = ReliableSender(self.producer)
         else:
             self.producer = None
-            self.sender = RawSender(bootstrap_servers=bootstrap_servers, producer_config=conf,
-                                    serializer=self._serializer)
+            self.sender = RawSender(
+                bootstrap_servers=bootstrap_servers,
+                producer_config=conf,
+                serializer=self._serializer,
+            )
 
     def _make_serializer(self, serialization: str, registry_url: str | None) -> Serializer:
         if serialization == "json":
             return JsonSerializer()
         tx_schema = "transaction_v2" if self.transaction_schema_version == 2 else "transaction"
-        schemas = {self.topics[TRANSACTION]: tx_schema, self.topics[USER_EVENT]: "user_event",
-                   self.topics[PRODUCT_UPDATE]: "product_update", self.unprovisioned_topic: "user_event"}
+        schemas = {
+            self.topics[TRANSACTION]: tx_schema,
+            self.topics[USER_EVENT]: "user_event",
+            self.topics[PRODUCT_UPDATE]: "product_update",
+            self.unprovisioned_topic: "user_event",
+        }
         return AvroSerializer(schemas=schemas, registry_url=registry_url)
 
     # ---- topics -----------------------------------------------------------------------------
@@ -147,8 +165,13 @@ class DataGenerationOrchestrator:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             md = self._admin.list_topics(timeout=5)
-            if all(t in md.topics and md.topics[t].error is None and md.topics[t].partitions
-                   and all(p.leader >= 0 for p in md.topics[t].partitions.values()) for t in topics):
+            if all(
+                t in md.topics
+                and md.topics[t].error is None
+                and md.topics[t].partitions
+                and all(p.leader >= 0 for p in md.topics[t].partitions.values())
+                for t in topics
+            ):
                 return
             time.sleep(0.1)
 
@@ -159,22 +182,36 @@ class DataGenerationOrchestrator:
 
     # ---- running ----------------------------------------------------------------------------
     def run_scenario(
-        self, name: str, duration_hours: float = 1.0, speed: float = 1.0, *, max_records: int | None = None,
+        self,
+        name: str,
+        duration_hours: float = 1.0,
+        speed: float = 1.0,
+        *,
+        max_records: int | None = None,
         flush_timeout_s: float = 60.0,
     ) -> dict[str, Any]:
-        """Stream ``duration_hours`` of simulated traffic; ``speed`` simulated seconds per wall second
-        (0 = as fast as possible). Returns the summary (also shown on the console)."""
+        """Stream ``duration_hours`` of simulated traffic; ``speed`` simulated seconds per wall
+        second (0 = as fast as possible). Returns the summary (also shown on the console)."""
         scenario = get_scenario(name)
         if duration_hours <= 0:
             raise ValueError(f"duration_hours must be > 0, got {duration_hours}")
         self.ensure_topics()
-        if scenario.unwritable_every and self.unprovisioned_topic in self._admin.list_topics(timeout=10).topics:
-            log.warning("%s exists, so the records meant to fail there will be delivered",
-                        self.unprovisioned_topic)
+        if (
+            scenario.unwritable_every
+            and self.unprovisioned_topic in self._admin.list_topics(timeout=10).topics
+        ):
+            log.warning(
+                "%s exists, so the records meant to fail there will be delivered",
+                self.unprovisioned_topic,
+            )
         start_ms = self.start_ms if self.start_ms is not None else int(time.time() * 1000)
         duration_ms = int(duration_hours * 3_600_000)
-        gen = make_generator(scenario, seed=self.seed, start_ms=start_ms,
-                             transaction_schema_version=self.transaction_schema_version)
+        gen = make_generator(
+            scenario,
+            seed=self.seed,
+            start_ms=start_ms,
+            transaction_schema_version=self.transaction_schema_version,
+        )
         run = _Run(self, oversize_to=self._oversize_limit() if scenario.oversized_every else 0)
         before = self.sender.counts()
         t0 = time.monotonic()
@@ -194,7 +231,9 @@ class DataGenerationOrchestrator:
             left = self.sender.flush(flush_timeout_s)
             self._draw(progress, task, duration_ms, run, before)
             progress.update(task, description=name)
-        summary = self._summary(name, run, before, time.monotonic() - t0, left, start_ms, duration_hours, speed)
+        summary = self._summary(
+            name, run, before, time.monotonic() - t0, left, start_ms, duration_hours, speed
+        )
         if self.show_progress:
             print_summary(summary, self.console)
         return summary
@@ -203,12 +242,23 @@ class DataGenerationOrchestrator:
         try:
             return self.max_message_bytes(self.topics[TRANSACTION]) + OVERSIZE_MARGIN_BYTES
         except KafkaException as exc:
-            log.warning("cannot read max.message.bytes of %s (%s): assuming the broker default",
-                        self.topics[TRANSACTION], exc)
+            log.warning(
+                "cannot read max.message.bytes of %s (%s): assuming the broker default",
+                self.topics[TRANSACTION],
+                exc,
+            )
             return 1_048_588 + OVERSIZE_MARGIN_BYTES
 
-    def _pace(self, sim_ms: int, speed: float, t0: float, progress: Progress, task: Any, run: _Run,
-              before: dict[str, int]) -> None:
+    def _pace(
+        self,
+        sim_ms: int,
+        speed: float,
+        t0: float,
+        progress: Progress,
+        task: Any,
+        run: _Run,
+        before: dict[str, int],
+    ) -> None:
         if speed <= 0:
             return
         while True:
@@ -220,28 +270,57 @@ class DataGenerationOrchestrator:
 
     def _progress(self) -> Progress:
         return Progress(
-            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
-            console=self.console, disable=not self.show_progress, transient=False,
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.show_progress,
+            transient=False,
         )
 
-    def _draw(self, progress: Progress, task: Any, sim_ms: int, run: _Run, before: dict[str, int]) -> None:
+    def _draw(
+        self, progress: Progress, task: Any, sim_ms: int, run: _Run, before: dict[str, int]
+    ) -> None:
         if not self.show_progress:
             return
         now = _delta(self.sender.counts(), before)
-        text = (f"gen {run.generated} · sent {now['sent']} · retry {now['retried']} · "
-                f"dlq {now['dead_lettered']} · dup {now['duplicates']}")
+        text = (
+            f"gen {run.generated} · sent {now['sent']} · retry {now['retried']} · "
+            f"dlq {now['dead_lettered']} · dup {now['duplicates']}"
+        )
         progress.update(task, completed=sim_ms, counts=text)
 
-    def _summary(self, name: str, run: _Run, before: dict[str, int], elapsed_s: float, left: int,
-                 start_ms: int, duration_hours: float, speed: float) -> dict[str, Any]:
+    def _summary(
+        self,
+        name: str,
+        run: _Run,
+        before: dict[str, int],
+        elapsed_s: float,
+        left: int,
+        start_ms: int,
+        duration_hours: float,
+        speed: float,
+    ) -> dict[str, Any]:
         counts = _delta(self.sender.counts(), before)
         return {
-            "scenario": name, "producer": self.sender.name, "format": self.serialization,
-            "seed": self.seed, "start_ms": start_ms, "duration_hours": duration_hours, "speed": speed,
-            "generated": run.generated, "attempted": run.attempted, **counts, "undelivered": left,
-            "injected": dict(run.injected), "by_topic": dict(run.by_topic),
-            "fraud_transactions": run.fraud, "elapsed_s": round(elapsed_s, 3),
+            "scenario": name,
+            "producer": self.sender.name,
+            "format": self.serialization,
+            "seed": self.seed,
+            "start_ms": start_ms,
+            "duration_hours": duration_hours,
+            "speed": speed,
+            "generated": run.generated,
+            "attempted": run.attempted,
+            **counts,
+            "undelivered": left,
+            "injected": dict(run.injected),
+            "by_topic": dict(run.by_topic),
+            "fraud_transactions": run.fraud,
+            "elapsed_s": round(elapsed_s, 3),
             "throughput_per_s": round(counts["sent"] / elapsed_s, 1) if elapsed_s > 0 else 0.0,
         }
 
@@ -266,7 +345,8 @@ class _Run:
         self._padding: str | None = None
 
     def padding(self) -> str:
-        """Incompressible text whose entropy alone exceeds the limit, so compression cannot save it."""
+        """Incompressible text whose entropy alone exceeds the limit, so compression cannot save
+        it."""
         if self._padding is None:
             noise = random.Random(self.orch.seed).randbytes(self.oversize_to)
             self._padding = base64.b64encode(noise).decode("ascii")
@@ -301,13 +381,30 @@ def print_summary(summary: Mapping[str, Any], console: Console) -> None:
     """The end-of-run table."""
     from rich.table import Table
 
-    table = Table(title=f"scenario {summary['scenario']} ({summary['producer']} producer, {summary['format']})")
+    table = Table(
+        title=f"scenario {summary['scenario']} "
+        f"({summary['producer']} producer, {summary['format']})"
+    )
     table.add_column("figure")
     table.add_column("value", justify="right")
-    for key in ("generated", "attempted", "sent", "retried", "dead_lettered", "duplicates", "spooled",
-                "failed", "undelivered", "fraud_transactions", "elapsed_s", "throughput_per_s"):
+    for key in (
+        "generated",
+        "attempted",
+        "sent",
+        "retried",
+        "dead_lettered",
+        "duplicates",
+        "spooled",
+        "failed",
+        "undelivered",
+        "fraud_transactions",
+        "elapsed_s",
+        "throughput_per_s",
+    ):
         table.add_row(key, str(summary[key]))
     if summary["injected"]:
-        table.add_row("injected", ", ".join(f"{k} {v}" for k, v in sorted(summary["injected"].items())))
+        table.add_row(
+            "injected", ", ".join(f"{k} {v}" for k, v in sorted(summary["injected"].items()))
+        )
     table.add_row("seed", str(summary["seed"]))
     console.print(table)

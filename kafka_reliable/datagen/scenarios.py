@@ -56,14 +56,21 @@ class Scenario:
 
     def sessions_rate(self, ts_ms: int, elapsed_fraction: float) -> float:
         """Sessions per minute at ``ts_ms``: base × daily curve × (decaying) spike."""
-        spike = 1.0 + (self.spike_factor - 1.0) * math.exp(-elapsed_fraction / self.spike_decay_fraction)
+        spike = 1.0 + (self.spike_factor - 1.0) * math.exp(
+            -elapsed_fraction / self.spike_decay_fraction
+        )
         return self.sessions_per_minute * daily_traffic_factor(ts_ms) * spike
 
     def fraud_visit_probability(self) -> float:
-        """Chance that a visit is a fraud episode, so that ``fraud_rate`` of transactions are fraud."""
+        """Chance that a visit is a fraud episode, so that ``fraud_rate`` of transactions are
+        fraud."""
         patterns = self.fraud_patterns or FRAUD_PATTERNS
-        weights = [_DEFAULT_PATTERN_WEIGHTS[p] if self.fraud_patterns is None else 1.0 for p in patterns]
-        per_episode = sum(w * _EPISODE_TRANSACTIONS[p] for p, w in zip(patterns, weights, strict=True))
+        weights = [
+            _DEFAULT_PATTERN_WEIGHTS[p] if self.fraud_patterns is None else 1.0 for p in patterns
+        ]
+        per_episode = sum(
+            w * _EPISODE_TRANSACTIONS[p] for p, w in zip(patterns, weights, strict=True)
+        )
         per_episode /= sum(weights)
         per_visit = _TRANSACTIONS_PER_VISIT * self.conversion_boost
         return min(1.0, self.fraud_rate / (1.0 - self.fraud_rate) * per_visit / per_episode)
@@ -76,19 +83,41 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario(name="normal_traffic", description="an ordinary day: steady sessions, 1% of orders fraudulent"),
-        Scenario(name="peak_traffic", description="holiday peak: 3x sessions, shoppers buy more readily",
-                 sessions_per_minute=90.0, conversion_boost=1.4, catalogue_updates_per_minute=3.0),
-        Scenario(name="flash_sale",
-                 description="10 top products at 40% off: a traffic spike at the start, stock runs out",
-                 sessions_per_minute=45.0, spike_factor=5.0, conversion_boost=2.0, flash_sale_products=10,
-                 flash_sale_discount=0.4, catalogue_updates_per_minute=2.0),
-        Scenario(name="fraud_attack", description="a fraud ring: card testing and account takeovers, ~15%",
-                 fraud_rate=0.15, fraud_patterns=("CARD_TESTING", "ACCOUNT_TAKEOVER")),
-        Scenario(name="system_degradation",
-                 description="normal traffic with injected failures: oversized records (→ .dlq), "
-                             "records for an unwritable topic (→ .retry) and duplicates (dedup)",
-                 oversized_every=5, unwritable_every=40, duplicate_every=20),
+        Scenario(
+            name="normal_traffic",
+            description="an ordinary day: steady sessions, 1% of orders fraudulent",
+        ),
+        Scenario(
+            name="peak_traffic",
+            description="holiday peak: 3x sessions, shoppers buy more readily",
+            sessions_per_minute=90.0,
+            conversion_boost=1.4,
+            catalogue_updates_per_minute=3.0,
+        ),
+        Scenario(
+            name="flash_sale",
+            description="10 top products at 40% off: a traffic spike at the start, stock runs out",
+            sessions_per_minute=45.0,
+            spike_factor=5.0,
+            conversion_boost=2.0,
+            flash_sale_products=10,
+            flash_sale_discount=0.4,
+            catalogue_updates_per_minute=2.0,
+        ),
+        Scenario(
+            name="fraud_attack",
+            description="a fraud ring: card testing and account takeovers, ~15%",
+            fraud_rate=0.15,
+            fraud_patterns=("CARD_TESTING", "ACCOUNT_TAKEOVER"),
+        ),
+        Scenario(
+            name="system_degradation",
+            description="normal traffic with injected failures: oversized records (→ .dlq), "
+            "records for an unwritable topic (→ .retry) and duplicates (dedup)",
+            oversized_every=5,
+            unwritable_every=40,
+            duplicate_every=20,
+        ),
     )
 }
 
@@ -101,13 +130,23 @@ def get_scenario(name: str) -> Scenario:
 
 
 def make_generator(
-    scenario: Scenario, *, seed: int, start_ms: int, n_users: int = 500, n_products: int = 200,
+    scenario: Scenario,
+    *,
+    seed: int,
+    start_ms: int,
+    n_users: int = 500,
+    n_products: int = 200,
     transaction_schema_version: int = 1,
 ) -> EventGenerator:
     """A generator with the scenario's conversion behaviour."""
-    return EventGenerator(seed=seed, start_ms=start_ms, n_users=n_users, n_products=n_products,
-                          conversion_boost=scenario.conversion_boost,
-                          transaction_schema_version=transaction_schema_version)
+    return EventGenerator(
+        seed=seed,
+        start_ms=start_ms,
+        n_users=n_users,
+        n_products=n_products,
+        conversion_boost=scenario.conversion_boost,
+        transaction_schema_version=transaction_schema_version,
+    )
 
 
 def iter_records(
@@ -126,8 +165,13 @@ def iter_records(
             heapq.heappush(heap, (r.timestamp_ms, next(order), r))
 
     if scenario.flash_sale_products:
-        push(gen.start_flash_sale(start_ms, n_products=scenario.flash_sale_products,
-                                  discount=scenario.flash_sale_discount))
+        push(
+            gen.start_flash_sale(
+                start_ms,
+                n_products=scenario.flash_sale_products,
+                discount=scenario.flash_sale_discount,
+            )
+        )
     end_ms = start_ms + duration_ms
     p_fraud = scenario.fraud_visit_probability()
     next_visit = start_ms + exp_gap_ms(gen.rng, scenario.sessions_rate(start_ms, 0.0))
@@ -140,7 +184,9 @@ def iter_records(
             break
         if due == next_visit:
             if gen.rng.random() < p_fraud:
-                pattern = gen.rng.choice(scenario.fraud_patterns) if scenario.fraud_patterns else None
+                pattern = (
+                    gen.rng.choice(scenario.fraud_patterns) if scenario.fraud_patterns else None
+                )
                 push(gen.fraud_episode(due, pattern))
             else:
                 push(gen.session(due))

@@ -1,4 +1,5 @@
-"""How the orchestrator hands records to Kafka: the reliable producer, or a plain one for comparison."""
+"""How the orchestrator hands records to Kafka: the reliable producer, or a plain one for
+comparison."""
 
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ class ReliableSender:
     def counts(self) -> dict[str, int]:
         s = self.producer.get_stats()
         return {
-            "sent": s["messages_sent"], "failed": s["messages_failed"], "retried": s["messages_retried"],
-            "dead_lettered": s["messages_dead_lettered"], "spooled": s["messages_spooled"],
+            "sent": s["messages_sent"],
+            "failed": s["messages_failed"],
+            "retried": s["messages_retried"],
+            "dead_lettered": s["messages_dead_lettered"],
+            "spooled": s["messages_spooled"],
             "duplicates": s["duplicates"],
         }
 
@@ -46,12 +50,18 @@ class ReliableSender:
 
 
 class RawSender:
-    """A plain confluent-kafka producer: failures are counted and then gone (no retry topic, no DLQ)."""
+    """A plain confluent-kafka producer: failures are counted and then gone (no retry topic, no
+    DLQ)."""
 
     name = "raw"
 
-    def __init__(self, *, bootstrap_servers: str | None, producer_config: Mapping[str, Any] | None,
-                 serializer: Serializer) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str | None,
+        producer_config: Mapping[str, Any] | None,
+        serializer: Serializer,
+    ) -> None:
         conf = build_producer_config(bootstrap_servers, producer_config)
         self._producer = Producer(conf)
         self._serializer = serializer

@@ -117,7 +117,8 @@ class DevBroker:
         if shutil.which("mvn") is None:
             raise DevBrokerError(
                 "Maven ('mvn') is not on PATH; it is needed once to fetch the Apache Kafka "
-                f"{KAFKA_VERSION} jars. Install Maven or set KAFKA_BOOTSTRAP_SERVERS to an existing cluster."
+                f"{KAFKA_VERSION} jars. Install Maven or set KAFKA_BOOTSTRAP_SERVERS "
+                "to an existing cluster."
             )
         work = self.libs_dir.parent
         work.mkdir(parents=True, exist_ok=True)
@@ -125,8 +126,14 @@ class DevBroker:
         tmp = work / "libs.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         cmd = [
-            "mvn", "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
-            f"-DoutputDirectory={tmp}", "-DincludeScope=runtime",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(work / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -177,20 +184,31 @@ class DevBroker:
         java_home = os.environ.get("JAVA_HOME")
         java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
         if not java or not Path(java).exists():
-            raise DevBrokerError("Java 17+ is needed for the dev broker and was not found (JAVA_HOME or PATH).")
+            raise DevBrokerError(
+                "Java 17+ is needed for the dev broker and was not found (JAVA_HOME or PATH)."
+            )
         return java
 
     def _format_storage(self, java: str, classpath: str) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
         cmd = [
-            java, "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone",
+            java,
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
             # "=" form: a base64 id may start with "-", which argparse would take for an option
-            "--cluster-id=" + base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(), "-c", str(self.config_file),
+            "--cluster-id=" + base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
+            "-c",
+            str(self.config_file),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise DevBrokerError(f"formatting the broker storage failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+            raise DevBrokerError(
+                f"formatting the broker storage failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
+            )
 
     # ---- process ----------------------------------------------------------------------
 
@@ -234,14 +252,24 @@ class DevBroker:
         self._write_config()
         self._format_storage(java, classpath)
         cmd = [
-            java, f"-Xmx{self.heap_mb}m", f"-Xms{min(self.heap_mb, 256)}m", "-XX:+UseG1GC",
-            "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+            java,
+            f"-Xmx{self.heap_mb}m",
+            f"-Xms{min(self.heap_mb, 256)}m",
+            "-XX:+UseG1GC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-            "-cp", classpath, "kafka.Kafka", str(self.config_file),
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(self.config_file),
         ]
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))

@@ -41,8 +41,12 @@ MAX_BROKERS = 9
 MAX_BASE_PORT = 65535 - 20
 
 _JVM_FLAGS = [
-    "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:ActiveProcessorCount=2",
-    "-Xss512k", "-XX:MaxMetaspaceSize=128m", "-Djava.awt.headless=true",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:ActiveProcessorCount=2",
+    "-Xss512k",
+    "-XX:MaxMetaspaceSize=128m",
+    "-Djava.awt.headless=true",
 ]
 
 
@@ -82,8 +86,10 @@ class DevCluster:
         if not 1 <= self.brokers <= MAX_BROKERS:
             raise DevBrokerError(f"--brokers must be 1..{MAX_BROKERS}, got {self.brokers}")
         if not 1 <= self.base_port <= MAX_BASE_PORT:
-            raise DevBrokerError(f"--port must be 1..{MAX_BASE_PORT} (the cluster uses up to "
-                                 f"port+20), got {self.base_port}")
+            raise DevBrokerError(
+                f"--port must be 1..{MAX_BASE_PORT} (the cluster uses up to "
+                f"port+20), got {self.base_port}"
+            )
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -121,13 +127,23 @@ class DevCluster:
 
     def node(self, node_id: int) -> NodeSpec:
         if node_id == CONTROLLER_ID:
-            return NodeSpec(node_id=0, role="controller", port=self.controller_port, internal_port=None,
-                            home=self.home / "node-0")
+            return NodeSpec(
+                node_id=0,
+                role="controller",
+                port=self.controller_port,
+                internal_port=None,
+                home=self.home / "node-0",
+            )
         if not 1 <= node_id <= self.brokers:
-            raise DevBrokerError(f"no node {node_id}: brokers are 1..{self.brokers}, the controller is 0")
+            raise DevBrokerError(
+                f"no node {node_id}: brokers are 1..{self.brokers}, the controller is 0"
+            )
         return NodeSpec(
-            node_id=node_id, role="broker", port=self.base_port + node_id - 1,
-            internal_port=self.base_port + 10 + node_id - 1, home=self.home / f"node-{node_id}",
+            node_id=node_id,
+            role="broker",
+            port=self.base_port + node_id - 1,
+            internal_port=self.base_port + 10 + node_id - 1,
+            home=self.home / f"node-{node_id}",
         )
 
     def broker_nodes(self) -> list[NodeSpec]:
@@ -139,9 +155,17 @@ class DevCluster:
     # ---- config -------------------------------------------------------------------------
 
     def _props(self, n: NodeSpec) -> dict[str, str]:
-        return node_props(n.node_id, n.role, n.port, n.internal_port, n.home,
-                          controller_port=self.controller_port, rf=self.replication_factor,
-                          isr=self.min_insync_replicas, sasl=self.sasl)
+        return node_props(
+            n.node_id,
+            n.role,
+            n.port,
+            n.internal_port,
+            n.home,
+            controller_port=self.controller_port,
+            rf=self.replication_factor,
+            isr=self.min_insync_replicas,
+            sasl=self.sasl,
+        )
 
     def _write_config(self, n: NodeSpec) -> None:
         (n.home / "data").mkdir(parents=True, exist_ok=True)
@@ -155,20 +179,40 @@ class DevCluster:
         f = self.home / "cluster.json"
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         self.home.mkdir(parents=True, exist_ok=True)
-        f.write_text(json.dumps({"cluster_id": cid, "brokers": self.brokers, "base_port": self.base_port,
-                                 "sasl": self.sasl, "kafka_version": KAFKA_VERSION}))
+        f.write_text(
+            json.dumps(
+                {
+                    "cluster_id": cid,
+                    "brokers": self.brokers,
+                    "base_port": self.base_port,
+                    "sasl": self.sasl,
+                    "kafka_version": KAFKA_VERSION,
+                }
+            )
+        )
         return cid
 
     def _format(self, n: NodeSpec, java: str, classpath: str) -> None:
         if (n.home / "data" / "meta.properties").exists():
             return
-        cmd = [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-               "--cluster-id=" + self._cluster_id(), "-c", str(n.config_file)]
+        cmd = [
+            java,
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "--cluster-id=" + self._cluster_id(),
+            "-c",
+            str(n.config_file),
+        ]
         if self.sasl and n.role == "controller":
             cmd += S.format_scram_args(self.home)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise DevBrokerError(f"formatting node {n.node_id} failed:\n{S.scrub((proc.stdout + proc.stderr)[-3000:])}")
+            raise DevBrokerError(
+                f"formatting node {n.node_id} failed:\n"
+                f"{S.scrub((proc.stdout + proc.stderr)[-3000:])}"
+            )
 
     # ---- processes ----------------------------------------------------------------------
 
@@ -179,7 +223,11 @@ class DevCluster:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, ValueError):
             return None
-        if "kafka.Kafka" not in cmdline or str(n.config_file) not in cmdline or not DevBroker._alive(pid):
+        if (
+            "kafka.Kafka" not in cmdline
+            or str(n.config_file) not in cmdline
+            or not DevBroker._alive(pid)
+        ):
             return None
         return pid
 
@@ -226,19 +274,34 @@ class DevCluster:
         self._write_config(n)
         self._format(n, java, classpath)
         heap = self.controller_heap_mb if n.role == "controller" else self.heap_mb
-        cmd = [java, f"-Xmx{heap}m", f"-Xms{min(heap, 128)}m", *_JVM_FLAGS,
-               f"-Dlog4j2.configurationFile={n.home / 'log4j2.properties'}",
-               "-cp", classpath, "kafka.Kafka", str(n.config_file)]
+        cmd = [
+            java,
+            f"-Xmx{heap}m",
+            f"-Xms{min(heap, 128)}m",
+            *_JVM_FLAGS,
+            f"-Dlog4j2.configurationFile={n.home / 'log4j2.properties'}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(n.config_file),
+        ]
         with open(n.log_file, "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         n.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + 10
         while self.pid(n.node_id) is None and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)  # until the child has exec'd java (its cmdline names the config)
         return True
 
-    def wait_ready(self, timeout_s: float = CLUSTER_START_TIMEOUT_S, nodes: list[int] | None = None) -> None:
+    def wait_ready(
+        self, timeout_s: float = CLUSTER_START_TIMEOUT_S, nodes: list[int] | None = None
+    ) -> None:
         """Wait until the given nodes (default all) run and every running broker is registered."""
         want = nodes if nodes is not None else [n.node_id for n in self.nodes()]
         deadline = time.monotonic() + timeout_s
@@ -249,7 +312,9 @@ class DevCluster:
             if self._ready(want):
                 return
             time.sleep(0.3)
-        raise DevBrokerError(f"the cluster at {self.bootstrap_servers} was not ready within {timeout_s:.0f} s")
+        raise DevBrokerError(
+            f"the cluster at {self.bootstrap_servers} was not ready within {timeout_s:.0f} s"
+        )
 
     def _ready(self, want: list[int]) -> bool:
         if CONTROLLER_ID in want and not port_open(self.controller_port):
@@ -257,7 +322,9 @@ class DevCluster:
         brokers = [i for i in want if i != CONTROLLER_ID]
         if not brokers:
             return True
-        registered = self.registered_brokers(bootstrap=f"127.0.0.1:{self.node(brokers[0]).internal_port}")
+        registered = self.registered_brokers(
+            bootstrap=f"127.0.0.1:{self.node(brokers[0]).internal_port}"
+        )
         return all(i in registered for i in brokers)
 
     def registered_brokers(self, bootstrap: str | None = None, timeout_s: float = 2.0) -> set[int]:
@@ -274,9 +341,11 @@ class DevCluster:
             return set()
         ours = self.cluster_id()
         if ours is not None and md.cluster_id and md.cluster_id != ours:
-            raise DevBrokerError(f"{bootstrap} answers for another Kafka cluster (id {md.cluster_id}), "
-                                 f"not the one in {self.home} (id {ours}): its ports are held by "
-                                 "someone else")
+            raise DevBrokerError(
+                f"{bootstrap} answers for another Kafka cluster (id {md.cluster_id}), "
+                f"not the one in {self.home} (id {ours}): its ports are held by "
+                "someone else"
+            )
         return set(md.brokers)
 
     def cluster_id(self) -> str | None:
@@ -290,12 +359,15 @@ class DevCluster:
     def check_ports_free(self, nodes: list[NodeSpec]) -> None:
         """DevBrokerError naming the first port of ``nodes`` another process listens on."""
         for n in nodes:
-            for kind, port in (("client" if n.role == "broker" else "controller", n.port),
-                               ("inter-broker", n.internal_port)):
+            for kind, port in (
+                ("client" if n.role == "broker" else "controller", n.port),
+                ("inter-broker", n.internal_port),
+            ):
                 if port is not None and not port_free(port):
                     raise DevBrokerError(
                         f"port {port} (node {n.node_id}'s {kind} port) is in use by "
-                        f"{port_holder(port)}: pick another --port or stop that process")
+                        f"{port_holder(port)}: pick another --port or stop that process"
+                    )
 
     def signal_node(self, node_id: int, sig: signal.Signals) -> int:
         """Send ``sig`` to one node (kill, pause, resume); return its pid."""
@@ -333,19 +405,42 @@ class DevCluster:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=self.brokers) as pool:
-            stopped = [n.node_id for n, was in zip(self.broker_nodes(), pool.map(
-                lambda n: self.stop_node(n.node_id), self.broker_nodes()), strict=True) if was]
+            stopped = [
+                n.node_id
+                for n, was in zip(
+                    self.broker_nodes(),
+                    pool.map(lambda n: self.stop_node(n.node_id), self.broker_nodes()),
+                    strict=True,
+                )
+                if was
+            ]
         return stopped + ([CONTROLLER_ID] if self.stop_node(CONTROLLER_ID) else [])
 
     def status(self) -> dict[str, Any]:
         nodes = []
         for n in self.nodes():
             st = self.state(n.node_id)
-            nodes.append({"node_id": n.node_id, "role": n.role, "port": n.port, "pid": self.pid(n.node_id),
-                          "running": st != "stopped", "state": st, "log_file": str(n.log_file)})
-        return {"bootstrap_servers": self.bootstrap_servers, "brokers": self.brokers, "sasl": self.sasl,
-                "replication_factor": self.replication_factor, "min_insync_replicas": self.min_insync_replicas,
-                "kafka_version": KAFKA_VERSION, "data_dir": str(self.home), "nodes": nodes}
+            nodes.append(
+                {
+                    "node_id": n.node_id,
+                    "role": n.role,
+                    "port": n.port,
+                    "pid": self.pid(n.node_id),
+                    "running": st != "stopped",
+                    "state": st,
+                    "log_file": str(n.log_file),
+                }
+            )
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "brokers": self.brokers,
+            "sasl": self.sasl,
+            "replication_factor": self.replication_factor,
+            "min_insync_replicas": self.min_insync_replicas,
+            "kafka_version": KAFKA_VERSION,
+            "data_dir": str(self.home),
+            "nodes": nodes,
+        }
 
     def log_tail(self, node_id: int, lines: int = 30) -> str:
         try:
@@ -355,15 +450,21 @@ class DevCluster:
         return S.scrub("\n".join(text.splitlines()[-lines:]))
 
     @classmethod
-    def load(cls, base_port: int = DEFAULT_CLUSTER_PORT, data_dir: Path | None = None) -> DevCluster | None:
+    def load(
+        cls, base_port: int = DEFAULT_CLUSTER_PORT, data_dir: Path | None = None
+    ) -> DevCluster | None:
         """The cluster a previous ``start`` created at this port / folder, if any."""
         home = data_dir or default_home() / f"dev-cluster-{base_port}"
         try:
             meta = json.loads((home / "cluster.json").read_text())
         except (OSError, ValueError):
             return None
-        return cls(brokers=int(meta["brokers"]), base_port=int(meta["base_port"]), data_dir=data_dir,
-                   sasl=bool(meta.get("sasl")))
+        return cls(
+            brokers=int(meta["brokers"]),
+            base_port=int(meta["base_port"]),
+            data_dir=data_dir,
+            sasl=bool(meta.get("sasl")),
+        )
 
 
 def _log4j2() -> str:

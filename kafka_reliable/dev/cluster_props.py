@@ -67,7 +67,9 @@ def node_props(
                 "listeners": f"EXTERNAL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}",
                 "advertised.listeners": f"EXTERNAL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}",
                 "inter.broker.listener.name": "INTERNAL",
-                "listener.security.protocol.map": f"EXTERNAL:{ext},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "listener.security.protocol.map": (
+                    f"EXTERNAL:{ext},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+                ),
             }
         )
     if sasl:

@@ -65,12 +65,15 @@ def broker_props(role: str) -> dict[str, str]:
         "allow.everyone.if.no.acl.found": "false",
     }
     if role == "broker":
-        props.update({
-            "sasl.enabled.mechanisms": MECHANISM,
-            "listener.name.external.sasl.enabled.mechanisms": MECHANISM,
-            "listener.name.external.scram-sha-512.sasl.jaas.config":
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-        })
+        props.update(
+            {
+                "sasl.enabled.mechanisms": MECHANISM,
+                "listener.name.external.sasl.enabled.mechanisms": MECHANISM,
+                "listener.name.external.scram-sha-512.sasl.jaas.config": (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                ),
+            }
+        )
     return props
 
 
@@ -100,10 +103,27 @@ def ensure_acls(cluster: DevCluster) -> None:
     bindings = [
         AclBinding(ResourceType.TOPIC, "*", lit, principal, "*", AclOperation.ALL, allow),
         AclBinding(ResourceType.GROUP, "*", lit, principal, "*", AclOperation.ALL, allow),
-        AclBinding(ResourceType.TRANSACTIONAL_ID, "*", lit, principal, "*", AclOperation.ALL, allow),
-        AclBinding(ResourceType.BROKER, "kafka-cluster", lit, principal, "*", AclOperation.IDEMPOTENT_WRITE, allow),
-        AclBinding(ResourceType.TOPIC, RESTRICTED_PREFIX, ResourcePatternType.PREFIXED, principal, "*",
-                   AclOperation.WRITE, AclPermissionType.DENY),
+        AclBinding(
+            ResourceType.TRANSACTIONAL_ID, "*", lit, principal, "*", AclOperation.ALL, allow
+        ),
+        AclBinding(
+            ResourceType.BROKER,
+            "kafka-cluster",
+            lit,
+            principal,
+            "*",
+            AclOperation.IDEMPOTENT_WRITE,
+            allow,
+        ),
+        AclBinding(
+            ResourceType.TOPIC,
+            RESTRICTED_PREFIX,
+            ResourcePatternType.PREFIXED,
+            principal,
+            "*",
+            AclOperation.WRITE,
+            AclPermissionType.DENY,
+        ),
     ]
     admin = AdminClient({"bootstrap.servers": cluster.internal_bootstrap})
     for fut in admin.create_acls(bindings).values():

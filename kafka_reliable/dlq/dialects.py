@@ -47,15 +47,28 @@ SPRING_RETRY_ATTEMPTS = "retry_topic-attempts"
 SPRING_BACKOFF_TIMESTAMP = "retry_topic-backoff-timestamp"
 CONNECT_PREFIX = "__connect.errors."
 STREAMS_PREFIX = "__streams.errors."
-KARAFKA_HEADERS = frozenset({
-    "source_topic", "source_partition", "source_offset", "source_consumer_group",
-    "source_attempts", "source_trace_id",
-})
+KARAFKA_HEADERS = frozenset(
+    {
+        "source_topic",
+        "source_partition",
+        "source_offset",
+        "source_consumer_group",
+        "source_attempts",
+        "source_trace_id",
+    }
+)
 
 #: Header name prefixes of foreign error contexts, dropped when a record is replayed.
 FOREIGN_PREFIXES = (
-    SPRING_DLT, SPRING_ORIGINAL, SPRING_EXCEPTION, SPRING_KEY_EXCEPTION, "retry_topic-",
-    CONNECT_PREFIX, STREAMS_PREFIX, share_group.PREFIX, schema_rules.PREFIX,
+    SPRING_DLT,
+    SPRING_ORIGINAL,
+    SPRING_EXCEPTION,
+    SPRING_KEY_EXCEPTION,
+    "retry_topic-",
+    CONNECT_PREFIX,
+    STREAMS_PREFIX,
+    share_group.PREFIX,
+    schema_rules.PREFIX,
 )
 
 
@@ -86,6 +99,7 @@ class DlqContext:
 
 
 # ---- value codecs (kept for callers; the parsers read through codecs.HeaderReader) -------
+
 
 def int_text_first(v: bytes | None) -> int | None:
     """A decimal string; a 4- or 8-byte big-endian number as fallback."""
@@ -149,12 +163,15 @@ def _spring(r: HeaderReader) -> Fields:
     attempts = r.int_binary(SPRING_RETRY_ATTEMPTS, 4)
     if attempts is None:
         attempts = r.int_binary(SPRING_DELIVERY_ATTEMPT, 4)
-    extra = _extra(r, {
-        "cause_class": exc + "cause-fqcn",
-        "consumer_group": SPRING_DLT + "original-consumer-group",
-        "timestamp_type": orig + "timestamp-type",
-        "key_error": key_exc + "fqcn",
-    })
+    extra = _extra(
+        r,
+        {
+            "cause_class": exc + "cause-fqcn",
+            "consumer_group": SPRING_DLT + "original-consumer-group",
+            "timestamp_type": orig + "timestamp-type",
+            "key_error": key_exc + "fqcn",
+        },
+    )
     backoff = r.int_binary(SPRING_BACKOFF_TIMESTAMP, 8)  # any length 1..8 is a BigInteger's
     if backoff is not None:
         extra["backoff_until_ms"] = str(backoff)
@@ -180,10 +197,15 @@ def _connect(r: HeaderReader) -> Fields:
         "error_class": r.text(p + "exception.class.name"),
         "error_message": r.text(p + "exception.message", h.MAX_ERROR_MESSAGE_BYTES),
         "stacktrace": r.text(p + "exception.stacktrace", MAX_STACKTRACE_BYTES),
-        "extra": _extra(r, {
-            "connector": p + "connector.name", "task_id": p + "task.id",
-            "stage": p + "stage", "executing_class": p + "class.name",
-        }),
+        "extra": _extra(
+            r,
+            {
+                "connector": p + "connector.name",
+                "task_id": p + "task.id",
+                "stage": p + "stage",
+                "executing_class": p + "class.name",
+            },
+        ),
     }
 
 
@@ -241,8 +263,13 @@ def detect(headers: RawHeaders | None) -> str:
 
 
 _PARSERS: dict[str, Callable[[HeaderReader], Fields]] = {
-    OURS: _ours, SPRING: _spring, CONNECT: _connect, STREAMS: _streams, KARAFKA: _karafka,
-    SHARE_GROUP: share_group.parse, SCHEMA_REGISTRY: schema_rules.parse,
+    OURS: _ours,
+    SPRING: _spring,
+    CONNECT: _connect,
+    STREAMS: _streams,
+    KARAFKA: _karafka,
+    SHARE_GROUP: share_group.parse,
+    SCHEMA_REGISTRY: schema_rules.parse,
 }
 
 
@@ -277,7 +304,11 @@ def strip_foreign(headers: RawHeaders | None) -> h.Headers:
     karafka = detect(hs) == KARAFKA
     out: h.Headers = []
     for k, v in hs:
-        if k.startswith(FOREIGN_PREFIXES) or k == SPRING_DELIVERY_ATTEMPT or (karafka and k in KARAFKA_HEADERS):
+        if (
+            k.startswith(FOREIGN_PREFIXES)
+            or k == SPRING_DELIVERY_ATTEMPT
+            or (karafka and k in KARAFKA_HEADERS)
+        ):
             continue
         out.append((k, v if v is not None else b""))
     return out

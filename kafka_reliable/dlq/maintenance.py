@@ -43,8 +43,12 @@ class DlqMaintenance:
     """
 
     def __init__(
-        self, conf: Mapping[str, Any], *, admin: AdminClient | None = None,
-        alert_callback: AlertCallback | None = None, timeout_s: float = 30.0,
+        self,
+        conf: Mapping[str, Any],
+        *,
+        admin: AdminClient | None = None,
+        alert_callback: AlertCallback | None = None,
+        timeout_s: float = 30.0,
         watermarks: WatermarkReader | None = None,
     ) -> None:
         self._conf = dict(conf)
@@ -75,11 +79,16 @@ class DlqMaintenance:
 
     def plan_before(self, dlq_topic: str, before_ms: int) -> Cuts:
         """Cuts removing the records before the first one stamped at or after ``before_ms``."""
-        if self._watermark_reader is not None:  # the shared client: ListOffsets by timestamp, no consumer
+        if (
+            self._watermark_reader is not None
+        ):  # the shared client: ListOffsets by timestamp, no consumer
             wm = self.watermarks(dlq_topic)
             if all(lo >= hi for lo, hi in wm.values()):
                 return {p: (lo, lo) for p, (lo, _hi) in wm.items()}
-            return {p: (wm[p][0], c) for p, c in self._admin_offsets_for_time(dlq_topic, before_ms, wm).items()}
+            return {
+                p: (wm[p][0], c)
+                for p, c in self._admin_offsets_for_time(dlq_topic, before_ms, wm).items()
+            }
         with Offsets(self._conf) as o:
             wm = o.watermarks(dlq_topic)
             if not wm:
@@ -87,7 +96,9 @@ class DlqMaintenance:
             cut = o.offsets_for_time(dlq_topic, before_ms, wm)
             return {p: (lo, cut[p]) for p, (lo, hi) in wm.items()}
 
-    def _admin_offsets_for_time(self, topic: str, ts_ms: int, wm: Mapping[int, tuple[int, int]]) -> dict[int, int]:
+    def _admin_offsets_for_time(
+        self, topic: str, ts_ms: int, wm: Mapping[int, tuple[int, int]]
+    ) -> dict[int, int]:
         """Per partition, the first offset stamped at or after ``ts_ms`` (high when none)."""
         req = {TopicPartition(topic, p): OffsetSpec.for_timestamp(ts_ms) for p in wm}
         out: dict[int, int] = {}
@@ -108,24 +119,30 @@ class DlqMaintenance:
         if max_size == 0:
             return dict(wm)
         if len(wm) == 1:
-            (p, (lo, _hi)), = wm.items()
+            ((p, (lo, _hi)),) = wm.items()
             return {p: (lo, lo + excess)}
         with Offsets(self._conf) as o:
             return _time_cuts(o, dlq_topic, wm, max_size)
 
     # -- acting -----------------------------------------------------------------------------
-    def delete(self, dlq_topic: str, cuts: Cuts, progress: Callable[[int], None] | None = None) -> int:
+    def delete(
+        self, dlq_topic: str, cuts: Cuts, progress: Callable[[int], None] | None = None
+    ) -> int:
         """``delete_records`` up to each cut; returns the number of records deleted."""
         todo = [TopicPartition(dlq_topic, p, cut) for p, (lo, cut) in cuts.items() if cut > lo]
         if not todo:
             return 0
-        futures = self.admin.delete_records(todo, request_timeout=self._timeout_s, operation_timeout=self._timeout_s)
+        futures = self.admin.delete_records(
+            todo, request_timeout=self._timeout_s, operation_timeout=self._timeout_s
+        )
         deleted = 0
         for tp, fut in futures.items():
             try:
                 fut.result(timeout=self._timeout_s)
             except KafkaException as exc:
-                raise DlqError(f"delete_records on {dlq_topic}[{tp.partition}] failed: {exc}") from exc
+                raise DlqError(
+                    f"delete_records on {dlq_topic}[{tp.partition}] failed: {exc}"
+                ) from exc
             n = tp.offset - cuts[tp.partition][0]
             deleted += n
             if progress is not None:
@@ -145,11 +162,18 @@ class DlqMaintenance:
         excess = sum(cut - lo for lo, cut in cuts.values())
         if excess <= 0:
             return 0
-        self.alert(make_alert(
-            type="dlq_size", timestamp=time.time(), topic=dlq_topic, value=max_size + excess, threshold=max_size, severity="warning",
-            message=f"DLQ {dlq_topic} holds {max_size + excess} records, above its max size "
-                    f"{max_size}: trimming the oldest {excess}",
-        ))
+        self.alert(
+            make_alert(
+                type="dlq_size",
+                timestamp=time.time(),
+                topic=dlq_topic,
+                value=max_size + excess,
+                threshold=max_size,
+                severity="warning",
+                message=f"DLQ {dlq_topic} holds {max_size + excess} records, above its max size "
+                f"{max_size}: trimming the oldest {excess}",
+            )
+        )
         trimmed = self.delete(dlq_topic, cuts)
         with self._lock:
             self.trimmed_total += trimmed
@@ -176,25 +200,45 @@ class DlqMaintenance:
         return sum(cut - lo for lo, cut in cuts.values())
 
     def check(
-        self, dlq_topic: str, *, size_threshold: int | None = None,
+        self,
+        dlq_topic: str,
+        *,
+        size_threshold: int | None = None,
         expiry_margin_ms: int = DEFAULT_EXPIRY_MARGIN_MS,
     ) -> list[Alert]:
-        """Alerts for a DLQ over its size threshold and for records about to expire; each is sent."""
+        """Alerts for a DLQ over its size threshold and for records about to expire; each is
+        sent."""
         alerts: list[Alert] = []
         if size_threshold is not None:
             size = sum(hi - lo for lo, hi in self.watermarks(dlq_topic).values())
             if size > size_threshold:
-                alerts.append(make_alert(
-                    type="dlq_size", timestamp=time.time(), topic=dlq_topic, value=size, threshold=size_threshold, severity="warning",
-                    message=f"DLQ {dlq_topic} holds {size} records (threshold {size_threshold})",
-                ))
+                alerts.append(
+                    make_alert(
+                        type="dlq_size",
+                        timestamp=time.time(),
+                        topic=dlq_topic,
+                        value=size,
+                        threshold=size_threshold,
+                        severity="warning",
+                        message=(
+                            f"DLQ {dlq_topic} holds {size} records (threshold {size_threshold})"
+                        ),
+                    )
+                )
         expiring = self.expiring(dlq_topic, expiry_margin_ms)
         if expiring:
-            alerts.append(make_alert(
-                type="dlq_retention_expiry", timestamp=time.time(), topic=dlq_topic, value=expiring, threshold=0, severity="critical",
-                message=f"{expiring} records of {dlq_topic} expire by retention within "
-                        f"{expiry_margin_ms // 3_600_000}h: inspect or replay them now",
-            ))
+            alerts.append(
+                make_alert(
+                    type="dlq_retention_expiry",
+                    timestamp=time.time(),
+                    topic=dlq_topic,
+                    value=expiring,
+                    threshold=0,
+                    severity="critical",
+                    message=f"{expiring} records of {dlq_topic} expire by retention within "
+                    f"{expiry_margin_ms // 3_600_000}h: inspect or replay them now",
+                )
+            )
         for a in alerts:
             self.alert(a)
         return alerts
@@ -211,6 +255,7 @@ class DlqMaintenance:
 
 def _time_cuts(o: Offsets, topic: str, wm: Mapping[int, tuple[int, int]], keep: int) -> Cuts:
     """Cuts keeping exactly ``keep`` records, the newest by timestamp across partitions."""
+
     def remaining(ts_ms: int) -> tuple[int, dict[int, int]]:
         offs = o.offsets_for_time(topic, ts_ms, wm)
         return sum(wm[p][1] - off for p, off in offs.items()), offs

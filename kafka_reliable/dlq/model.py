@@ -103,16 +103,30 @@ class DlqMessage:
             original_ts = timestamp_ms
         return cls(
             id=ctx.message_id or f"{partition}:{offset}",
-            topic=topic, partition=partition, offset=offset,
-            key=_as_bytes(msg.key()), value=_as_bytes(msg.value()), headers=hs,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=_as_bytes(msg.key()),
+            value=_as_bytes(msg.value()),
+            headers=hs,
             timestamp_ms=timestamp_ms,
-            dialect=ctx.dialect, message_id=ctx.message_id,
-            original_topic=ctx.original_topic, original_partition=ctx.original_partition,
-            original_offset=ctx.original_offset, original_timestamp_ms=original_ts,
-            error_class=ctx.error_class, error_code=ctx.error_code, last_error=ctx.error_message,
-            stacktrace=ctx.stacktrace, retry_count=ctx.retry_count, reason=ctx.reason,
-            first_failed_at_ms=ctx.first_failed_at_ms, last_failed_at_ms=ctx.last_failed_at_ms,
-            replay_count=ctx.replay_count, extra=dict(ctx.extra), unreadable_headers=ctx.unreadable,
+            dialect=ctx.dialect,
+            message_id=ctx.message_id,
+            original_topic=ctx.original_topic,
+            original_partition=ctx.original_partition,
+            original_offset=ctx.original_offset,
+            original_timestamp_ms=original_ts,
+            error_class=ctx.error_class,
+            error_code=ctx.error_code,
+            last_error=ctx.error_message,
+            stacktrace=ctx.stacktrace,
+            retry_count=ctx.retry_count,
+            reason=ctx.reason,
+            first_failed_at_ms=ctx.first_failed_at_ms,
+            last_failed_at_ms=ctx.last_failed_at_ms,
+            replay_count=ctx.replay_count,
+            extra=dict(ctx.extra),
+            unreadable_headers=ctx.unreadable,
             notes=ctx.notes,
         )
 
@@ -136,7 +150,8 @@ class DlqMessage:
 
     @property
     def time_basis(self) -> str:
-        """What ``filter_time_ms`` is: ``failure time``, ``DLQ record time`` or ``original timestamp``."""
+        """What ``filter_time_ms`` is: ``failure time``, ``DLQ record time`` or ``original
+        timestamp``."""
         if self.last_failed_at_ms or self.first_failed_at_ms:
             return TIME_FAILURE
         return TIME_ORIGINAL if self.dialect in dialects.KEEPS_ORIGINAL_TIMESTAMP else TIME_RECORD
@@ -149,7 +164,8 @@ class DlqMessage:
 
     @property
     def consumer_group(self) -> str | None:
-        """The consumer group of a consumer-side record of ours (``kafka_reliable.consumer.group``)."""
+        """The consumer group of a consumer-side record of ours
+        (``kafka_reliable.consumer.group``)."""
         return self.extra.get("consumer_group") if self.dialect == dialects.OURS else None
 
     @property
@@ -170,7 +186,8 @@ class DlqMessage:
 
     @property
     def error_names(self) -> frozenset[str]:
-        """Names an ``--error`` filter matches, lower-cased: class (full and simple), code, cause."""
+        """Names an ``--error`` filter matches, lower-cased: class (full and simple), code,
+        cause."""
         names = {self.error_class, dialects.simple_name(self.error_class), self.error_code}
         cause = self.extra.get("cause_class")
         names.update({cause, dialects.simple_name(cause)})
@@ -185,23 +202,37 @@ class DlqMessage:
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (bytes as UTF-8 text or ``base64:``; times in ms and ISO-8601)."""
         return {
-            "id": self.id, "topic": self.topic, "partition": self.partition, "offset": self.offset,
-            "timestamp_ms": self.timestamp_ms, "timestamp": ms_to_iso(self.timestamp_ms),
-            "key": self.key_text(), "value": self.value_text(),
+            "id": self.id,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp_ms": self.timestamp_ms,
+            "timestamp": ms_to_iso(self.timestamp_ms),
+            "key": self.key_text(),
+            "value": self.value_text(),
             "headers": [[k, bytes_to_text(v)] for k, v in self.headers],
-            "dialect": self.dialect, "message_id": self.message_id,
-            "original_topic": self.original_topic, "original_partition": self.original_partition,
-            "original_offset": self.original_offset, "original_timestamp_ms": self.original_timestamp_ms,
-            "error_class": self.error_class, "error_code": self.error_code,
-            "last_error": self.last_error, "stacktrace": self.stacktrace,
-            "retry_count": self.retry_count, "reason": self.reason,
+            "dialect": self.dialect,
+            "message_id": self.message_id,
+            "original_topic": self.original_topic,
+            "original_partition": self.original_partition,
+            "original_offset": self.original_offset,
+            "original_timestamp_ms": self.original_timestamp_ms,
+            "error_class": self.error_class,
+            "error_code": self.error_code,
+            "last_error": self.last_error,
+            "stacktrace": self.stacktrace,
+            "retry_count": self.retry_count,
+            "reason": self.reason,
             "first_failed_at_ms": self.first_failed_at_ms,
             "first_failed_at": ms_to_iso(self.first_failed_at_ms),
             "last_failed_at_ms": self.last_failed_at_ms,
-            "failed_at_ms": self.failed_at_ms, "failed_at": ms_to_iso(self.failed_at_ms),
-            "time_basis": self.time_basis, "filter_time_ms": self.filter_time_ms,
+            "failed_at_ms": self.failed_at_ms,
+            "failed_at": ms_to_iso(self.failed_at_ms),
+            "time_basis": self.time_basis,
+            "filter_time_ms": self.filter_time_ms,
             "replay_count": self.replay_count if self.replay_count_readable else None,
             "unreadable_headers": list(self.unreadable_headers),
-            "notes": list(self.notes), "headers_only": self.headers_only,
+            "notes": list(self.notes),
+            "headers_only": self.headers_only,
             "extra": dict(self.extra),
         }

@@ -29,7 +29,9 @@ from kafka_reliable.dlq.timespec import parse_time
 log = logging.getLogger(__name__)
 
 #: Topic names that say "dead letters" (``orders-dlt``, ``dlq-foo``, ``payments.DLT``, …).
-DLQ_NAME = re.compile(r"(^|[._-])(dlq|dlt|dead[._-]?letters?|deadletter(queue)?|errors?|failed|poison)([._-]|$)", re.I)
+DLQ_NAME = re.compile(
+    r"(^|[._-])(dlq|dlt|dead[._-]?letters?|deadletter(queue)?|errors?|failed|poison)([._-]|$)", re.I
+)
 
 #: Foreign DLQ names of a source topic, tried after ours: Spring's ``-dlt`` / ``.DLT``, ``-dlq``.
 FOREIGN_SUFFIXES = ("-dlt", ".DLT", "-dlq")
@@ -56,7 +58,11 @@ class Resolved:
         """One line saying which DLQ topic was used for a source name (None for a DLQ name)."""
         if self.how == "given" or not self.exists:
             return None
-        why = {"ours": "", "group": "", "foreign": f" (no {self.tried[0]}; found a DLQ written by another tool)"}
+        why = {
+            "ours": "",
+            "group": "",
+            "foreign": f" (no {self.tried[0]}; found a DLQ written by another tool)",
+        }
         return f"{self.requested}: using DLQ topic {self.dlq_topic}{why[self.how]}"
 
     @property
@@ -79,12 +85,18 @@ def _to_ms(value: TimeLike) -> int | None:
 
 
 def make_filter(
-    *, errors: Iterable[str] | str | None = None, since: TimeLike = None, until: TimeLike = None,
-    key: str | None = None, reason: str | None = None,
+    *,
+    errors: Iterable[str] | str | None = None,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    key: str | None = None,
+    reason: str | None = None,
 ) -> DlqFilter:
     """A DlqFilter from friendly arguments (times as epoch ms, ISO-8601, ``2h`` or datetime)."""
     errs = (errors,) if isinstance(errors, str) else tuple(errors or ())
-    return DlqFilter(errors=errs, since_ms=_to_ms(since), until_ms=_to_ms(until), key=key, reason=reason)
+    return DlqFilter(
+        errors=errs, since_ms=_to_ms(since), until_ms=_to_ms(until), key=key, reason=reason
+    )
 
 
 class DeadLetterQueue:
@@ -99,15 +111,23 @@ class DeadLetterQueue:
     """
 
     def __init__(
-        self, *, bootstrap_servers: str | Iterable[str] | None = None, conf: Mapping[str, Any] | None = None,
-        naming: TopicNaming | None = None, alert_callback: AlertCallback | None = None,
-        max_replays: int = DEFAULT_MAX_REPLAYS, admin: AdminClient | None = None, timeout_s: float = 10.0,
+        self,
+        *,
+        bootstrap_servers: str | Iterable[str] | None = None,
+        conf: Mapping[str, Any] | None = None,
+        naming: TopicNaming | None = None,
+        alert_callback: AlertCallback | None = None,
+        max_replays: int = DEFAULT_MAX_REPLAYS,
+        admin: AdminClient | None = None,
+        timeout_s: float = 10.0,
         watermarks: WatermarkReader | None = None,
     ) -> None:
         cfg = client_config(conf or {})
         if bootstrap_servers is not None:
             cfg["bootstrap.servers"] = (
-                bootstrap_servers if isinstance(bootstrap_servers, str) else ",".join(bootstrap_servers)
+                bootstrap_servers
+                if isinstance(bootstrap_servers, str)
+                else ",".join(bootstrap_servers)
             )
         cfg.setdefault("bootstrap.servers", "localhost:9092")
         self.conf = cfg
@@ -116,9 +136,12 @@ class DeadLetterQueue:
         self._timeout_s = timeout_s
         self._admin = admin
         self.reader = DlqReader(cfg, timeout_s=timeout_s)
-        self.maintenance = DlqMaintenance(cfg, admin=admin, alert_callback=alert_callback, watermarks=watermarks)
+        self.maintenance = DlqMaintenance(
+            cfg, admin=admin, alert_callback=alert_callback, watermarks=watermarks
+        )
         self._foreign: set[str] = set()
-        #: The result of the last replay through this object (``skipped`` lists what was not replayed).
+        #: The result of the last replay through this object (``skipped`` lists what was not
+        #: replayed).
         self.last_replay: ReplayResult | None = None
 
     @property
@@ -148,19 +171,26 @@ class DeadLetterQueue:
         names = self.topic_names()
         if group is not None:
             name = self.naming.group_dlq_topic(topic, group)
-            return Resolved(requested=topic, dlq_topic=name, how="group", exists=name in names, tried=(name,))
+            return Resolved(
+                requested=topic, dlq_topic=name, how="group", exists=name in names, tried=(name,)
+            )
         if topic.endswith(self.naming.dlq_suffix) or topic in self._foreign:
-            return Resolved(requested=topic, dlq_topic=topic, how="given", exists=topic in names, tried=(topic,))
+            return Resolved(
+                requested=topic, dlq_topic=topic, how="given", exists=topic in names, tried=(topic,)
+            )
         tried = (self.naming.dlq_topic(topic), *(topic + s for s in FOREIGN_SUFFIXES))
         for i, name in enumerate(tried):
             if name in names:
                 how = "ours" if i == 0 else "foreign"
                 return Resolved(requested=topic, dlq_topic=name, how=how, exists=True, tried=tried)
         if topic in names and (
-            DLQ_NAME.search(topic) or any(m.dialect != dialects.RAW for m in self.reader.sample(topic, 3))
+            DLQ_NAME.search(topic)
+            or any(m.dialect != dialects.RAW for m in self.reader.sample(topic, 3))
         ):
             self._foreign.add(topic)
-            return Resolved(requested=topic, dlq_topic=topic, how="given", exists=True, tried=(topic,))
+            return Resolved(
+                requested=topic, dlq_topic=topic, how="given", exists=True, tried=(topic,)
+            )
         return Resolved(requested=topic, dlq_topic=tried[0], how="ours", exists=False, tried=tried)
 
     def exists(self, topic: str) -> bool:
@@ -170,18 +200,28 @@ class DeadLetterQueue:
         """Existing topics named like a DLQ: ``*<dlq suffix>``, Spring's ``*.DLT`` / ``*-dlt``,
         ``*-dlq``, and share-group DLQs (``dlq.*``, the broker's default required prefix)."""
         suffixes = (self.naming.dlq_suffix, *FOREIGN_SUFFIXES)
-        return sorted(t for t in self.topic_names() if not t.startswith("__") and (
-            t.endswith(suffixes) or t.startswith(share_group.DEFAULT_DLQ_PREFIX)))
+        return sorted(
+            t
+            for t in self.topic_names()
+            if not t.startswith("__")
+            and (t.endswith(suffixes) or t.startswith(share_group.DEFAULT_DLQ_PREFIX))
+        )
 
     # -- reading ----------------------------------------------------------------------------
-    def get_dlq_messages(self, topic: str, limit: int | None = 100, **filters: Any) -> list[DlqMessage]:
+    def get_dlq_messages(
+        self, topic: str, limit: int | None = 100, **filters: Any
+    ) -> list[DlqMessage]:
         """The oldest ``limit`` records of the DLQ, filtered by ``errors``, ``since``, ``until``,
         ``key``, ``reason`` (see :func:`make_filter`)."""
         flt = make_filter(**filters) if filters else None
         return self.reader.list_messages(self.dlq_topic(topic), limit=limit, flt=flt)
 
     def get_message(
-        self, topic: str, *, partition: int | None = None, offset: int | None = None,
+        self,
+        topic: str,
+        *,
+        partition: int | None = None,
+        offset: int | None = None,
         message_id: str | None = None,
     ) -> DlqMessage | None:
         """One record by ``partition`` + ``offset`` or by ``message_id``; None when not found."""
@@ -192,18 +232,26 @@ class DeadLetterQueue:
             raise DlqError("get_message needs partition and offset, or message_id")
         return self.reader.show(dlq, partition=partition, offset=offset)
 
-    def stats(self, topic: str | None = None, *, scan_limit: int = DEFAULT_SCAN_LIMIT) -> dict[str, Any]:
+    def stats(
+        self, topic: str | None = None, *, scan_limit: int = DEFAULT_SCAN_LIMIT
+    ) -> dict[str, Any]:
         """``total_messages``, ``topic_breakdown``, ``error_class_breakdown``, oldest/newest
         timestamps, … for one DLQ or (``topic=None``) every DLQ topic of the cluster."""
         topics = [self.dlq_topic(topic)] if topic is not None else self.list_dlq_topics()
-        out = merge([topic_stats(self.conf, t, naming=self.naming, scan_limit=scan_limit) for t in topics])
+        out = merge(
+            [topic_stats(self.conf, t, naming=self.naming, scan_limit=scan_limit) for t in topics]
+        )
         out["trimmed_total"] = self.trimmed_total
         return out
 
     # -- replay -----------------------------------------------------------------------------
     def replay(
-        self, topic: str, options: ReplayOptions | None = None, *,
-        should_stop: Callable[[], bool] | None = None, progress: Callable[[ReplayResult], None] | None = None,
+        self,
+        topic: str,
+        options: ReplayOptions | None = None,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+        progress: Callable[[ReplayResult], None] | None = None,
     ) -> ReplayResult:
         """Replay with full options and a detailed result (see ``ReplayOptions``).
 
@@ -212,11 +260,15 @@ class DeadLetterQueue:
         ``ReplayTargetError`` when ``to_topic`` itself is illegal or missing.
         """
         opts = options or ReplayOptions(max_replays=self.max_replays)
-        replayer = Replayer(self.conf, self.dlq_topic(topic), opts, should_stop, progress, naming=self.naming)
+        replayer = Replayer(
+            self.conf, self.dlq_topic(topic), opts, should_stop, progress, naming=self.naming
+        )
         self.last_replay = replayer.result
         return replayer.run()
 
-    def replay_dlq_messages(self, topic: str, max_messages: int | None = None, **options: Any) -> int:
+    def replay_dlq_messages(
+        self, topic: str, max_messages: int | None = None, **options: Any
+    ) -> int:
         """Replay up to ``max_messages`` records; returns how many were re-published.
 
         Records that could not be replayed are in ``self.last_replay.skipped`` (see :meth:`replay`).
@@ -228,7 +280,9 @@ class DeadLetterQueue:
         """
         should_stop = options.pop("should_stop", None)
         progress = options.pop("progress", None)
-        filt = {k: options.pop(k) for k in ("errors", "since", "until", "key", "reason") if k in options}
+        filt = {
+            k: options.pop(k) for k in ("errors", "since", "until", "key", "reason") if k in options
+        }
         if "rate" in options:
             options["rate_per_s"] = options.pop("rate")
         options.setdefault("max_replays", self.max_replays)
@@ -250,11 +304,16 @@ class DeadLetterQueue:
         return self.maintenance.purge_before(self.dlq_topic(topic), before_ms)
 
     def enforce_max_size(self, topic: str, max_size: int) -> int:
-        """Trim the oldest records so that exactly ``max_size`` remain; returns how many were trimmed."""
+        """Trim the oldest records so that exactly ``max_size`` remain; returns how many were
+        trimmed."""
         return self.maintenance.enforce_max_size(self.dlq_topic(topic), max_size)
 
     def check_alerts(
-        self, topic: str, *, size_threshold: int | None = None, expiry_margin_ms: int = DEFAULT_EXPIRY_MARGIN_MS,
+        self,
+        topic: str,
+        *,
+        size_threshold: int | None = None,
+        expiry_margin_ms: int = DEFAULT_EXPIRY_MARGIN_MS,
     ) -> list[Alert]:
         """Size and retention-expiry alerts for one DLQ (sent to the alert callback or logged)."""
         return self.maintenance.check(

@@ -46,8 +46,12 @@ class Offsets:
     """Partition metadata of a topic through one short-lived consumer (use as a context manager)."""
 
     def __init__(
-        self, conf: Mapping[str, Any], group_id: str = READER_GROUP, timeout_s: float = 10.0,
-        *, consumer_settings: Mapping[str, Any] | None = None,
+        self,
+        conf: Mapping[str, Any],
+        group_id: str = READER_GROUP,
+        timeout_s: float = 10.0,
+        *,
+        consumer_settings: Mapping[str, Any] | None = None,
     ) -> None:
         """``consumer_settings``: librdkafka consumer keys on top of the reader's own."""
         self.consumer = Consumer({**consumer_conf(conf, group_id), **(consumer_settings or {})})
@@ -74,7 +78,9 @@ class Offsets:
             for p in self.partitions(topic) or []
         }
 
-    def offsets_for_time(self, topic: str, ts_ms: int, wm: Mapping[int, tuple[int, int]]) -> dict[int, int]:
+    def offsets_for_time(
+        self, topic: str, ts_ms: int, wm: Mapping[int, tuple[int, int]]
+    ) -> dict[int, int]:
         """Per partition, the first offset whose timestamp is >= ``ts_ms`` (high when none)."""
         tps = [TopicPartition(topic, p, ts_ms) for p in wm]
         out: dict[int, int] = {}
@@ -86,16 +92,23 @@ class Offsets:
         return out
 
     def committed(self, topic: str, parts: list[int]) -> dict[int, int | None]:
-        tps = self.consumer.committed([TopicPartition(topic, p) for p in parts], timeout=self.timeout_s)
+        tps = self.consumer.committed(
+            [TopicPartition(topic, p) for p in parts], timeout=self.timeout_s
+        )
         return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in tps}
 
 
 class RangeReader:
-    """Yields records of ``topic`` in ``[start, end)`` per partition; ``done(p)`` stops one early."""
+    """Yields records of ``topic`` in ``[start, end)`` per partition; ``done(p)`` stops one
+    early."""
 
     def __init__(
-        self, consumer: Consumer, topic: str, ranges: Mapping[int, tuple[int, int]],
-        idle_timeout_s: float = SCAN_IDLE_TIMEOUT_S, batch: int = 500,
+        self,
+        consumer: Consumer,
+        topic: str,
+        ranges: Mapping[int, tuple[int, int]],
+        idle_timeout_s: float = SCAN_IDLE_TIMEOUT_S,
+        batch: int = 500,
     ) -> None:
         self._c = consumer
         self._topic = topic
@@ -125,7 +138,10 @@ class RangeReader:
                 if batch:
                     last = time.monotonic()
                 elif time.monotonic() - last > self._idle_timeout_s:
-                    raise DlqError(f"reading {self._topic} stalled: nothing received for {self._idle_timeout_s:.0f}s")
+                    raise DlqError(
+                        f"reading {self._topic} stalled: "
+                        f"nothing received for {self._idle_timeout_s:.0f}s"
+                    )
                 for msg in batch:
                     yield from self._handle(msg)
         finally:
@@ -178,7 +194,10 @@ class DlqFilter:
             return False
         if self.original_topic is not None and m.original_topic != self.original_topic:
             return False
-        if self.message_id is not None and self.message_id not in (m.message_id, m.extra.get("trace_id")):
+        if self.message_id is not None and self.message_id not in (
+            m.message_id,
+            m.extra.get("trace_id"),
+        ):
             return False
         if self.text is not None:
             value = (m.value or b"").decode("utf-8", "replace")
@@ -205,8 +224,11 @@ class DlqFilter:
         """What the filter selects, as JSON-safe data (fields added later appear only when set,
         so the replay group of an older filter keeps its name)."""
         out: dict[str, Any] = {
-            "errors": sorted(e.lower() for e in self.errors), "since_ms": self.since_ms,
-            "until_ms": self.until_ms, "key": self.key, "reason": self.reason,
+            "errors": sorted(e.lower() for e in self.errors),
+            "since_ms": self.since_ms,
+            "until_ms": self.until_ms,
+            "key": self.key,
+            "reason": self.reason,
         }
         for name in ("original_topic", "message_id", "text"):
             if getattr(self, name) is not None:
@@ -244,7 +266,9 @@ class DlqReader:
                 if flt is None or flt.matches(m):
                     yield m
 
-    def list_messages(self, dlq_topic: str, *, limit: int | None = 100, flt: DlqFilter | None = None) -> list[DlqMessage]:
+    def list_messages(
+        self, dlq_topic: str, *, limit: int | None = 100, flt: DlqFilter | None = None
+    ) -> list[DlqMessage]:
         """The oldest ``limit`` matching records, ordered by timestamp (then partition, offset)."""
         found: dict[int, list[DlqMessage]] = {}
         with Offsets(self._conf, timeout_s=self._timeout_s) as o:
@@ -261,8 +285,10 @@ class DlqReader:
                 got.append(m)
                 if limit is not None and len(got) >= limit:
                     reader.done(m.partition)
-        out = sorted((m for ms in found.values() for m in ms),
-                     key=lambda m: (m.timestamp_ms or 0, m.partition, m.offset))
+        out = sorted(
+            (m for ms in found.values() for m in ms),
+            key=lambda m: (m.timestamp_ms or 0, m.partition, m.offset),
+        )
         return out if limit is None else out[:limit]
 
     def show(self, dlq_topic: str, *, partition: int, offset: int) -> DlqMessage | None:
@@ -288,4 +314,6 @@ class DlqReader:
         with Offsets(self._conf, timeout_s=self._timeout_s) as o:
             wm = o.watermarks(dlq_topic)
             ranges = {p: (lo, min(hi, lo + n)) for p, (lo, hi) in wm.items()}
-            return [DlqMessage.from_record(msg) for msg in RangeReader(o.consumer, dlq_topic, ranges)]
+            return [
+                DlqMessage.from_record(msg) for msg in RangeReader(o.consumer, dlq_topic, ranges)
+            ]

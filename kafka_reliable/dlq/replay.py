@@ -118,19 +118,35 @@ class ReplayResult:
 
     def skip(self, m: DlqMessage, target: str | None, reason: str) -> None:
         if len(self.skipped) < MAX_LISTED_SKIPS:
-            self.skipped.append(SkippedRecord(partition=m.partition, offset=m.offset, message_id=m.message_id,
-                                              target=target, reason=reason))
+            self.skipped.append(
+                SkippedRecord(
+                    partition=m.partition,
+                    offset=m.offset,
+                    message_id=m.message_id,
+                    target=target,
+                    reason=reason,
+                )
+            )
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "dlq_topic": self.dlq_topic, "group_id": self.group_id, "dry_run": self.dry_run,
-            "replayed": self.replayed, "scanned": self.scanned, "pending_at_start": self.pending_at_start,
-            "skipped_filtered": self.skipped_filtered, "skipped_loop_guard": self.skipped_loop_guard,
-            "skipped_no_target": self.skipped_no_target, "skipped_bad_target": self.skipped_bad_target,
+            "dlq_topic": self.dlq_topic,
+            "group_id": self.group_id,
+            "dry_run": self.dry_run,
+            "replayed": self.replayed,
+            "scanned": self.scanned,
+            "pending_at_start": self.pending_at_start,
+            "skipped_filtered": self.skipped_filtered,
+            "skipped_loop_guard": self.skipped_loop_guard,
+            "skipped_no_target": self.skipped_no_target,
+            "skipped_bad_target": self.skipped_bad_target,
             "skipped_unsendable": self.skipped_unsendable,
-            "partial": self.partial, "skipped": [r.to_json() for r in self.skipped], "stopped": self.stopped,
+            "partial": self.partial,
+            "skipped": [r.to_json() for r in self.skipped],
+            "stopped": self.stopped,
             "by_error_class": dict(self.by_error_class.most_common()),
-            "by_reason": dict(self.by_reason.most_common()), "by_target": dict(self.by_target),
+            "by_reason": dict(self.by_reason.most_common()),
+            "by_target": dict(self.by_target),
         }
 
 
@@ -176,9 +192,14 @@ class Replayer:
     """One replay run over one DLQ topic."""
 
     def __init__(
-        self, conf: Mapping[str, Any], dlq_topic: str, opts: ReplayOptions,
+        self,
+        conf: Mapping[str, Any],
+        dlq_topic: str,
+        opts: ReplayOptions,
         should_stop: Callable[[], bool] | None = None,
-        progress: Callable[[ReplayResult], None] | None = None, *, naming: TopicNaming | None = None,
+        progress: Callable[[ReplayResult], None] | None = None,
+        *,
+        naming: TopicNaming | None = None,
     ) -> None:
         if opts.to_topic is not None and opts.to_topic == dlq_topic:
             raise DlqError(f"refusing to replay {dlq_topic} into itself")
@@ -209,9 +230,13 @@ class Replayer:
             if not self._opts.dry_run:
                 self._producer = self._make_producer()
                 self._sender = ChunkSender(
-                    self._producer, dlq_topic=self._topic, transactional=self._opts.transactional,
+                    self._producer,
+                    dlq_topic=self._topic,
+                    transactional=self._opts.transactional,
                     group_metadata=offsets.consumer.consumer_group_metadata,
-                    commit_offsets=lambda tps: offsets.consumer.commit(offsets=tps, asynchronous=False),
+                    commit_offsets=lambda tps: offsets.consumer.commit(
+                        offsets=tps, asynchronous=False
+                    ),
                 )
             try:
                 self._loop(offsets)
@@ -228,12 +253,19 @@ class Replayer:
         problem = None if to is None else self._check.problem(to)
         if problem is not None:
             missing = topic_name_problem(to or "") is None
-            hint = " (create it first: this cluster may not create topics on first use)" if missing else ""
+            hint = (
+                " (create it first: this cluster may not create topics on first use)"
+                if missing
+                else ""
+            )
             raise ReplayTargetError(f"cannot replay to {to!r}: {problem}{hint}", missing=missing)
 
     def _make_producer(self) -> Producer:
         pconf: dict[str, Any] = {
-            **client_config(self._conf), "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+            **client_config(self._conf),
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
         }
         if self._opts.transactional:
             pconf["transactional.id"] = self.result.group_id
@@ -262,7 +294,10 @@ class Replayer:
         deadline = None if opts.max_time_s is None else time.monotonic() + opts.max_time_s
         last_commit = time.monotonic()
         for msg in RangeReader(offsets.consumer, self._topic, self._ranges(offsets)):
-            if opts.max_messages is not None and res.replayed + len(self._sender or ()) >= opts.max_messages:
+            if (
+                opts.max_messages is not None
+                and res.replayed + len(self._sender or ()) >= opts.max_messages
+            ):
                 res.stopped = "max_messages"
                 break
             if self._stop():
@@ -285,7 +320,8 @@ class Replayer:
             positions[m.partition] = m.offset + 1
             res.scanned += 1
             if self._sender is not None and (
-                len(self._sender) >= opts.chunk_size or time.monotonic() - last_commit >= opts.chunk_interval_s
+                len(self._sender) >= opts.chunk_size
+                or time.monotonic() - last_commit >= opts.chunk_interval_s
             ):
                 self._commit(positions)
                 last_commit = time.monotonic()
@@ -303,7 +339,9 @@ class Replayer:
         if not opts.force and not m.replay_count_readable:
             res.skipped_loop_guard += 1
             raw = h.get(m.headers, h.REPLAY_COUNT) or b""
-            res.skip(m, None, f"header {h.REPLAY_COUNT} is unreadable ({raw[:20]!r}); --force replays it")
+            res.skip(
+                m, None, f"header {h.REPLAY_COUNT} is unreadable ({raw[:20]!r}); --force replays it"
+            )
             return None
         if m.replay_count >= opts.max_replays and not opts.force:
             res.skipped_loop_guard += 1
@@ -341,8 +379,11 @@ class Replayer:
         res = self.result
         res.skipped_unsendable += 1
         res.skip(m, target, got)
-        for counter, k in ((res.by_target, target), (res.by_error_class, m.error_class or "(unknown)"),
-                           (res.by_reason, m.reason or "(none)")):
+        for counter, k in (
+            (res.by_target, target),
+            (res.by_error_class, m.error_class or "(unknown)"),
+            (res.by_reason, m.reason or "(none)"),
+        ):
             counter[k] -= 1
             if counter[k] <= 0:
                 del counter[k]
@@ -355,16 +396,26 @@ class Replayer:
             *replay_headers(m, target, naming=self._naming, now_ms=at_ms)
         ]
         if self._opts.audit_by is not None:
-            hdrs.extend(h.redrive_headers(by=self._opts.audit_by, at_ms=at_ms, source=m.coordinates,
-                                          dlq_topic=self._topic))
+            hdrs.extend(
+                h.redrive_headers(
+                    by=self._opts.audit_by, at_ms=at_ms, source=m.coordinates, dlq_topic=self._topic
+                )
+            )
         return Pending(m=m, target=target, headers=hdrs)
 
     def _produce(self, entry: Pending) -> None:
         assert self._sender is not None
-        with tracing.span(tracing.SPAN_REPLAY, headers=entry.m.headers, attributes={
-            "messaging.destination.name": entry.target,
-            "kafka_reliable.replay.count": (entry.m.replay_count if entry.m.replay_count_readable else 0) + 1,
-        }):
+        with tracing.span(
+            tracing.SPAN_REPLAY,
+            headers=entry.m.headers,
+            attributes={
+                "messaging.destination.name": entry.target,
+                "kafka_reliable.replay.count": (
+                    entry.m.replay_count if entry.m.replay_count_readable else 0
+                )
+                + 1,
+            },
+        ):
             self._sender.produce(entry)
 
     def _commit(self, positions: Mapping[int, int]) -> None:

@@ -72,8 +72,13 @@ class ChunkSender:
     """Produce into the current chunk; ``commit`` delivers it with the replay progress."""
 
     def __init__(
-        self, producer: Producer, *, dlq_topic: str, transactional: bool,
-        group_metadata: Callable[[], Any], commit_offsets: Callable[[list[TopicPartition]], object],
+        self,
+        producer: Producer,
+        *,
+        dlq_topic: str,
+        transactional: bool,
+        group_metadata: Callable[[], Any],
+        commit_offsets: Callable[[list[TopicPartition]], object],
     ) -> None:
         self._p = producer
         self._topic = dlq_topic
@@ -100,7 +105,9 @@ class ChunkSender:
             if self._txn and (err.txn_requires_abort() or err.code() == KafkaError._STATE):
                 self._broken = True
             else:
-                entry.error = err  # refused by the client itself (e.g. larger than message.max.bytes)
+                entry.error = (
+                    err  # refused by the client itself (e.g. larger than message.max.bytes)
+                )
         self._p.poll(0)
 
     def _produce_alone(self, e: Pending) -> None:
@@ -130,22 +137,32 @@ class ChunkSender:
         if not self._broken:
             try:
                 self._begin()
-                self._p.send_offsets_to_transaction(self._tps(positions), self._group_metadata(), 30)
+                self._p.send_offsets_to_transaction(
+                    self._tps(positions), self._group_metadata(), 30
+                )
                 self._p.commit_transaction(60)
                 self._in_txn = False
                 return self._settle(self.chunk)
             except KafkaException as exc:
                 if not exc.args[0].txn_requires_abort():
-                    raise DlqError(f"replay of {self._topic}: commit failed: {exc.args[0].str()}") from None
+                    raise DlqError(
+                        f"replay of {self._topic}: commit failed: {exc.args[0].str()}"
+                    ) from None
         self.abort()
         self._stop_if_retriable(self.chunk)
-        log.warning("replay of %s: a chunk of %d records failed; redoing it one record at a time",
-                    self._topic, len(self.chunk))
+        log.warning(
+            "replay of %s: a chunk of %d records failed; redoing it one record at a time",
+            self._topic,
+            len(self.chunk),
+        )
         return self._redo(positions)
 
     def _commit_plain(self, positions: Mapping[int, int]) -> Outcome:
         if self._p.flush(60):
-            raise DlqError(f"replay of {self._topic}: records unacknowledged after 60 s; progress not committed")
+            raise DlqError(
+                f"replay of {self._topic}: records unacknowledged after 60 s; "
+                "progress not committed"
+            )
         failed = [e for e in self.chunk if e.error is not None]
         if failed:
             self._stop_if_retriable(failed, positions)
@@ -159,7 +176,7 @@ class ChunkSender:
     def _redo(self, positions: Mapping[int, int]) -> Outcome:
         out = Outcome()
         for i, e in enumerate(self.chunk):
-            done = self._upto(self.chunk[i + 1:], positions)
+            done = self._upto(self.chunk[i + 1 :], positions)
             reason = self._deliver_alone(e, done)
             if reason is None:
                 out.delivered += 1
@@ -187,8 +204,10 @@ class ChunkSender:
             if e.error is not None:
                 break
         reason = describe(e.error) if e.error is not None else "not acknowledged"
-        raise DlqError(f"replay of {self._topic} stopped at {e.m.coordinates} -> {e.target}: {reason}; "
-                       "progress committed up to the record before it: run again to resume")
+        raise DlqError(
+            f"replay of {self._topic} stopped at {e.m.coordinates} -> {e.target}: {reason}; "
+            "progress committed up to the record before it: run again to resume"
+        )
 
     def _commit_txn_offsets(self, done: Mapping[int, int], retries: int = 1) -> None:
         for attempt in range(retries):
@@ -212,7 +231,9 @@ class ChunkSender:
                 out.skipped.append((e, describe(e.error)))
         return out
 
-    def _stop_if_retriable(self, entries: list[Pending], positions: Mapping[int, int] | None = None) -> None:
+    def _stop_if_retriable(
+        self, entries: list[Pending], positions: Mapping[int, int] | None = None
+    ) -> None:
         bad = next((e for e in entries if e.error is not None and is_retriable(e.error)), None)
         if bad is None or bad.error is None:
             return
@@ -221,8 +242,10 @@ class ChunkSender:
             rest = [e for e in self.chunk if e.error is not None]
             self._commit_offsets(self._tps(self._upto(rest, positions)))
             note = "progress committed up to the first failed record"
-        raise DlqError(f"replay of {self._topic} stopped at {bad.m.coordinates} -> {bad.target}: "
-                       f"{describe(bad.error)}; {note}: run again to resume")
+        raise DlqError(
+            f"replay of {self._topic} stopped at {bad.m.coordinates} -> {bad.target}: "
+            f"{describe(bad.error)}; {note}: run again to resume"
+        )
 
     @staticmethod
     def _upto(remaining: list[Pending], positions: Mapping[int, int]) -> dict[int, int]:
@@ -247,7 +270,9 @@ class ChunkSender:
             try:
                 self._p.abort_transaction(30)
             except KafkaException as exc:
-                log.warning("replay of %s: could not abort the open transaction: %s", self._topic, exc)
+                log.warning(
+                    "replay of %s: could not abort the open transaction: %s", self._topic, exc
+                )
             self._in_txn = False
             self._broken = False
         self._p.poll(0)

@@ -52,14 +52,19 @@ class _Tally:
 
 
 def topic_stats(
-    conf: Mapping[str, Any], dlq_topic: str, *, naming: TopicNaming, scan_limit: int = DEFAULT_SCAN_LIMIT,
+    conf: Mapping[str, Any],
+    dlq_topic: str,
+    *,
+    naming: TopicNaming,
+    scan_limit: int = DEFAULT_SCAN_LIMIT,
 ) -> dict[str, Any]:
     """Stats of one DLQ topic.
 
     ``total_messages`` is exact (high - low per partition). ``topic_breakdown`` maps source
     topics to counts: from the records' headers when every record was scanned (a record
-    without one counts for the name's source), else from the name for ``<source>.dlq``. Breakdowns by error class, reason and dialect cover ``scanned_messages``
-    records (all of them when ``complete``).
+    without one counts for the name's source), else from the name for ``<source>.dlq``.
+    Breakdowns by error class, reason and dialect cover ``scanned_messages`` records (all of
+    them when ``complete``).
     """
     source = naming.source_of(dlq_topic) if dlq_topic.endswith(naming.dlq_suffix) else None
     tally = _Tally(source or dlq_topic)
@@ -82,7 +87,9 @@ def topic_stats(
     return {
         "dlq_topic": dlq_topic,
         "total_messages": total,
-        "partitions": {p: {"low": lo, "high": hi, "count": hi - lo} for p, (lo, hi) in sorted(wm.items())},
+        "partitions": {
+            p: {"low": lo, "high": hi, "count": hi - lo} for p, (lo, hi) in sorted(wm.items())
+        },
         "topic_breakdown": {k: v for k, v in breakdown.items() if v},
         "error_class_breakdown": dict(tally.by_class.most_common()),
         "reason_breakdown": dict(tally.by_reason.most_common()),
@@ -98,16 +105,27 @@ def topic_stats(
 def merge(per_topic: list[dict[str, Any]]) -> dict[str, Any]:
     """Stats of several DLQ topics in one dict (the shape of ``get_stats()['dlq_stats']``)."""
     out: dict[str, Any] = {
-        "total_messages": 0, "topic_breakdown": Counter(), "error_class_breakdown": Counter(),
-        "reason_breakdown": Counter(), "dialect_breakdown": Counter(),
-        "oldest_timestamp_ms": None, "newest_timestamp_ms": None,
-        "scanned_messages": 0, "complete": True, "dlq_topics": {},
+        "total_messages": 0,
+        "topic_breakdown": Counter(),
+        "error_class_breakdown": Counter(),
+        "reason_breakdown": Counter(),
+        "dialect_breakdown": Counter(),
+        "oldest_timestamp_ms": None,
+        "newest_timestamp_ms": None,
+        "scanned_messages": 0,
+        "complete": True,
+        "dlq_topics": {},
     }
     for s in per_topic:
         out["total_messages"] += s["total_messages"]
         out["scanned_messages"] += s["scanned_messages"]
         out["complete"] = out["complete"] and s["complete"]
-        for k in ("topic_breakdown", "error_class_breakdown", "reason_breakdown", "dialect_breakdown"):
+        for k in (
+            "topic_breakdown",
+            "error_class_breakdown",
+            "reason_breakdown",
+            "dialect_breakdown",
+        ):
             out[k].update(s[k])
         for k, pick in (("oldest_timestamp_ms", min), ("newest_timestamp_ms", max)):
             vals = [v for v in (out[k], s[k]) if v is not None]

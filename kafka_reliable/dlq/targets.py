@@ -57,8 +57,13 @@ class SkippedRecord:
         return f"{self.partition}:{self.offset}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"partition": self.partition, "offset": self.offset, "message_id": self.message_id,
-                "target": self.target, "reason": self.reason}
+        return {
+            "partition": self.partition,
+            "offset": self.offset,
+            "message_id": self.message_id,
+            "target": self.target,
+            "reason": self.reason,
+        }
 
 
 class TargetCheck:
@@ -117,9 +122,11 @@ def _refusal(m: DlqMessage, *, to_topic: str | None, from_source: bool) -> str |
     """
     if m.headers_only and not from_source:
         group = m.extra.get("share_group", "?")
-        return (f"headers-only share-group DLQ record (group {group} has "
-                "errors.deadletterqueue.copy.record.enable=false): no key or value to resend; "
-                f"the original is {where(m)}; --from-source re-reads it there if still retained")
+        return (
+            f"headers-only share-group DLQ record (group {group} has "
+            "errors.deadletterqueue.copy.record.enable=false): no key or value to resend; "
+            f"the original is {where(m)}; --from-source re-reads it there if still retained"
+        )
     if to_topic or from_source:
         return None
     if m.undecodable:
@@ -151,10 +158,21 @@ def replay_headers(m: DlqMessage, target: str, *, naming: TopicNaming, now_ms: i
         return h.republish_headers(base, replay_count=count)
     assert m.original_topic is not None and m.consumer_group is not None
     failure = h.Failure(
-        original_topic=m.original_topic, attempt=0, error_code=REPLAY_CODE, error_class=REPLAY_CLASS,
-        error_message=f"replayed from {m.topic} {m.coordinates}", retriable=True,
-        first_failure_at_ms=m.first_failed_at_ms or now_ms, last_failure_at_ms=m.last_failed_at_ms or now_ms,
-        next_attempt_at_ms=now_ms, original_partition=m.original_partition, original_offset=m.original_offset,
-        original_timestamp_ms=m.original_timestamp_ms, replay_count=count,
+        original_topic=m.original_topic,
+        attempt=0,
+        error_code=REPLAY_CODE,
+        error_class=REPLAY_CLASS,
+        error_message=f"replayed from {m.topic} {m.coordinates}",
+        retriable=True,
+        first_failure_at_ms=m.first_failed_at_ms or now_ms,
+        last_failure_at_ms=m.last_failed_at_ms or now_ms,
+        next_attempt_at_ms=now_ms,
+        original_partition=m.original_partition,
+        original_offset=m.original_offset,
+        original_timestamp_ms=m.original_timestamp_ms,
+        replay_count=count,
     )
-    return [*h.failure_headers(base, failure, m.message_id), (h.CONSUMER_GROUP, m.consumer_group.encode())]
+    return [
+        *h.failure_headers(base, failure, m.message_id),
+        (h.CONSUMER_GROUP, m.consumer_group.encode()),
+    ]

@@ -20,7 +20,9 @@ class SlidingWindow:
 
     __slots__ = ("_clock", "_inv_slice_s", "_slices", "_lock", "_buckets", "_ok", "_failed")
 
-    def __init__(self, *, window_s: float, clock: Callable[[], float], slices: int = WINDOW_SLICES) -> None:
+    def __init__(
+        self, *, window_s: float, clock: Callable[[], float], slices: int = WINDOW_SLICES
+    ) -> None:
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s!r}")
         self._clock = clock
@@ -51,10 +53,14 @@ class SlidingWindow:
 
     def add(self, ok: bool, latency_ms: float | None = None) -> tuple[int, int]:
         """Record one outcome; return the window's ``(ok, failed)`` totals after it."""
-        self.add_many(1 if ok else 0, 0 if ok else 1, latency_ms or 0.0, 0 if latency_ms is None else 1)
+        self.add_many(
+            1 if ok else 0, 0 if ok else 1, latency_ms or 0.0, 0 if latency_ms is None else 1
+        )
         return self._ok, self._failed
 
-    def add_many(self, ok: int, failed: int, latency_sum_ms: float = 0.0, latency_n: int = 0) -> None:
+    def add_many(
+        self, ok: int, failed: int, latency_sum_ms: float = 0.0, latency_n: int = 0
+    ) -> None:
         """Record many outcomes at once (a producer feeding aggregated counts once per tick)."""
         if not (ok or failed or latency_n):
             return

@@ -43,7 +43,8 @@ def make_alert(
     recovered: bool = False,
     **extra: Any,
 ) -> Alert:
-    """One alert dict (see the module docstring for the keys); ``extra`` adds keys such as ``topic``."""
+    """One alert dict (see the module docstring for the keys); ``extra`` adds keys such as
+    ``topic``."""
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
     return {
@@ -122,13 +123,26 @@ class AlertManager:
                 return None
             self._alerted.add(c.type)
             self._last_fired[c.type] = now
-            return make_alert(type=c.type, value=c.value, threshold=c.threshold, severity=c.severity,
-                              timestamp=self._wall_clock(), message=c.message)
+            return make_alert(
+                type=c.type,
+                value=c.value,
+                threshold=c.threshold,
+                severity=c.severity,
+                timestamp=self._wall_clock(),
+                message=c.message,
+            )
         if c.type not in self._alerted:
             return None
         self._alerted.discard(c.type)
-        return make_alert(type=c.type, value=c.value, threshold=c.threshold, severity="info",
-                          timestamp=self._wall_clock(), message=f"recovered: {c.message}", recovered=True)
+        return make_alert(
+            type=c.type,
+            value=c.value,
+            threshold=c.threshold,
+            severity="info",
+            timestamp=self._wall_clock(),
+            message=f"recovered: {c.message}",
+            recovered=True,
+        )
 
     def dispatch_event(self, alert: Alert, key: tuple[str, ...]) -> bool:
         """Dispatch an event alert (DLQ trimmed, record quarantined, …) at most once per cooldown
@@ -152,9 +166,13 @@ class AlertManager:
             if alert.get("recovered"):
                 log.info("health alert recovered: %s", alert["message"])
             else:
-                log.warning("health alert %s (%s): %s", alert["type"], alert["severity"], alert["message"])
+                log.warning(
+                    "health alert %s (%s): %s", alert["type"], alert["severity"], alert["message"]
+                )
             for cb in callbacks:
                 try:
                     cb(alert)
                 except Exception:
-                    log.exception("health alert callback %r raised on a %s alert", cb, alert["type"])
+                    log.exception(
+                        "health alert callback %r raised on a %s alert", cb, alert["type"]
+                    )

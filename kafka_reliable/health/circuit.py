@@ -54,7 +54,9 @@ class CircuitBreaker:
         on_state_change: StateListener | None = None,
     ) -> None:
         if not 0.0 < failure_rate_threshold <= 1.0:
-            raise ValueError(f"failure_rate_threshold must be in (0, 1], got {failure_rate_threshold!r}")
+            raise ValueError(
+                f"failure_rate_threshold must be in (0, 1], got {failure_rate_threshold!r}"
+            )
         if min_calls < 1 or half_open_max_calls < 1:
             raise ValueError("min_calls and half_open_max_calls must be >= 1")
         if window_s <= 0 or open_duration_s < 0:
@@ -82,7 +84,8 @@ class CircuitBreaker:
 
     @property
     def state(self) -> str:
-        """``"closed"``, ``"open"`` or ``"half_open"`` (an elapsed open period reads as half_open)."""
+        """``"closed"``, ``"open"`` or ``"half_open"`` (an elapsed open period reads as
+        half_open)."""
         if self._state == OPEN:
             with self._lock:
                 changed = self._maybe_half_open()
@@ -109,7 +112,11 @@ class CircuitBreaker:
         if state == CLOSED:
             n_ok, n_failed = self._window.add(ok)
             total = n_ok + n_failed
-            if not ok and total >= self.min_calls and n_failed / total >= self.failure_rate_threshold:
+            if (
+                not ok
+                and total >= self.min_calls
+                and n_failed / total >= self.failure_rate_threshold
+            ):
                 self._trip_from((CLOSED,), "failure_rate")
         elif state == HALF_OPEN:
             if not ok:
@@ -132,7 +139,11 @@ class CircuitBreaker:
         if self._state != OPEN:
             return
         with self._lock:
-            changed = self._set(HALF_OPEN) if self._state == OPEN and self._open_reason == "unreachable" else None
+            changed = (
+                self._set(HALF_OPEN)
+                if self._state == OPEN and self._open_reason == "unreachable"
+                else None
+            )
         self._notify(changed)
 
     def snapshot(self) -> dict[str, Any]:
@@ -173,8 +184,13 @@ class CircuitBreaker:
             self._window.clear()
             self._open_reason = None
         self._state = new
-        log.log(logging.WARNING if new == OPEN else logging.INFO,
-                "circuit breaker %s -> %s (reason: %s)", old, new, self._open_reason)
+        log.log(
+            logging.WARNING if new == OPEN else logging.INFO,
+            "circuit breaker %s -> %s (reason: %s)",
+            old,
+            new,
+            self._open_reason,
+        )
         return old, new
 
     def _notify(self, changed: tuple[str, str] | None) -> None:

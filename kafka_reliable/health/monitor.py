@@ -59,7 +59,9 @@ UNHEALTHY_ERROR_RATE = 0.5
 #: Deliveries the window must hold before its error rate is judged.
 DEFAULT_MIN_SAMPLES = 10
 #: error_cb codes that mean this client lost the cluster (or never reached it).
-DISCONNECT_CODES = frozenset({"_ALL_BROKERS_DOWN", "_TRANSPORT", "_RESOLVE", "_AUTHENTICATION", "_SSL"})
+DISCONNECT_CODES = frozenset(
+    {"_ALL_BROKERS_DOWN", "_TRANSPORT", "_RESOLVE", "_AUTHENTICATION", "_SSL"}
+)
 #: Circuit breaker states.
 CIRCUIT_STATES = ("closed", "half_open", "open")
 
@@ -113,7 +115,9 @@ class HealthMonitor:
         if ok:
             self._oks += 1
 
-    def record_deliveries(self, ok: int, failed: int, latency_sum_ms: float = 0.0, latency_n: int = 0) -> None:
+    def record_deliveries(
+        self, ok: int, failed: int, latency_sum_ms: float = 0.0, latency_n: int = 0
+    ) -> None:
         """Aggregated delivery reports (e.g. once per tick) for the error-rate and latency rules.
 
         Unlike ``record_delivery`` these are not taken as evidence of connectivity: they may
@@ -176,7 +180,8 @@ class HealthMonitor:
         return self._alerts.dispatch_event(alert, (str(alert.get("type")), *key))
 
     def add_alert_callback(self, cb: AlertCallback) -> None:
-        """``cb(alert_dict)`` is called from ``tick()``; if it raises, that is logged and ignored."""
+        """``cb(alert_dict)`` is called from ``tick()``; if it raises, that is logged and
+        ignored."""
         self._alerts.add_callback(cb)
 
     # ---- judging ------------------------------------------------------------------------
@@ -257,16 +262,34 @@ class HealthMonitor:
             _connection(m),
             _circuit(m),
             _error_rate(m, t.error_rate_threshold, self.min_samples),
-            Condition("latency", m["avg_latency_ms"] > t.latency_threshold_ms, round(m["avg_latency_ms"], 3),
-                      t.latency_threshold_ms, "warning",
-                      f"average delivery latency {m['avg_latency_ms']:.1f} ms over the last "
-                      f"{m['window_s']:g}s (threshold {t.latency_threshold_ms:g} ms)"),
-            Condition("dlq_size", m["dlq_size"] > t.dlq_size_threshold, m["dlq_size"], t.dlq_size_threshold,
-                      "warning", f"DLQ holds {m['dlq_size']} records (threshold {t.dlq_size_threshold})"),
+            Condition(
+                "latency",
+                m["avg_latency_ms"] > t.latency_threshold_ms,
+                round(m["avg_latency_ms"], 3),
+                t.latency_threshold_ms,
+                "warning",
+                f"average delivery latency {m['avg_latency_ms']:.1f} ms over the last "
+                f"{m['window_s']:g}s (threshold {t.latency_threshold_ms:g} ms)",
+            ),
+            Condition(
+                "dlq_size",
+                m["dlq_size"] > t.dlq_size_threshold,
+                m["dlq_size"],
+                t.dlq_size_threshold,
+                "warning",
+                f"DLQ holds {m['dlq_size']} records (threshold {t.dlq_size_threshold})",
+            ),
             _memory(m, t.memory_usage_threshold),
-            Condition("deduplication", m["dedup_available"] is False, False, True, "warning",
-                      "deduplication backend unavailable" if m["dedup_available"] is False
-                      else "deduplication backend available"),
+            Condition(
+                "deduplication",
+                m["dedup_available"] is False,
+                False,
+                True,
+                "warning",
+                "deduplication backend unavailable"
+                if m["dedup_available"] is False
+                else "deduplication backend available",
+            ),
         ]
 
 
@@ -299,23 +322,41 @@ def _connection(m: Mapping[str, Any]) -> Condition:
 def _circuit(m: Mapping[str, Any]) -> Condition:
     state = m["circuit_state"]
     severity = "critical" if state == "open" else "warning"
-    return Condition("circuit_breaker", state != "closed", state, "closed", severity,
-                     f"circuit breaker is {state}")
+    return Condition(
+        "circuit_breaker",
+        state != "closed",
+        state,
+        "closed",
+        severity,
+        f"circuit breaker is {state}",
+    )
 
 
 def _error_rate(m: Mapping[str, Any], threshold: float, min_samples: int) -> Condition:
     rate = m["avg_error_rate"]
     judged = m["deliveries_in_window"] >= min_samples
     severity = "critical" if rate >= max(UNHEALTHY_ERROR_RATE, threshold) else "warning"
-    return Condition("error_rate", judged and rate > threshold, round(rate, 6), threshold, severity,
-                     f"error rate {rate:.2%} over the last {m['window_s']:g}s "
-                     f"({m['failures_in_window']}/{m['deliveries_in_window']} deliveries failed; "
-                     f"threshold {threshold:.2%})")
+    return Condition(
+        "error_rate",
+        judged and rate > threshold,
+        round(rate, 6),
+        threshold,
+        severity,
+        f"error rate {rate:.2%} over the last {m['window_s']:g}s "
+        f"({m['failures_in_window']}/{m['deliveries_in_window']} deliveries failed; "
+        f"threshold {threshold:.2%})",
+    )
 
 
 def _memory(m: Mapping[str, Any], threshold: float) -> Condition:
     usage = m["memory_usage"]
     active = usage is not None and usage > threshold
     shown = "unknown" if usage is None else f"{usage:.1%}"
-    return Condition("memory_usage", active, None if usage is None else round(usage, 4), threshold,
-                     "warning", f"memory usage {shown} (threshold {threshold:.0%})")
+    return Condition(
+        "memory_usage",
+        active,
+        None if usage is None else round(usage, 4),
+        threshold,
+        "warning",
+        f"memory usage {shown} (threshold {threshold:.0%})",
+    )

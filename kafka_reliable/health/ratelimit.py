@@ -40,7 +40,8 @@ class _Bucket:
         self.tokens = min(self.capacity, self.tokens + elapsed_s * self.rate)
 
     def shortfall(self, n: float) -> float:
-        """Tokens missing before ``n`` may be taken (a request above capacity needs a full bucket)."""
+        """Tokens missing before ``n`` may be taken (a request above capacity needs a full
+        bucket)."""
         return max(0.0, min(n, self.capacity) - self.tokens)
 
 

@@ -1,4 +1,7 @@
-"""``python -m kafka_reliable.worker`` runs the retry worker (same options as ``kafka-reliable retry-worker``)."""
+"""``python -m kafka_reliable.worker`` runs the retry worker.
+
+Same options as ``kafka-reliable retry-worker``.
+"""
 
 import sys
 

@@ -14,11 +14,18 @@ PATTERN_METADATA_REFRESH_MS = 10_000
 
 
 def admin_config(cfg: WorkerConfig) -> dict[str, Any]:
-    return {"bootstrap.servers": cfg.bootstrap_servers, "logger": client_logger(), **cfg.client_keys("admin")}
+    return {
+        "bootstrap.servers": cfg.bootstrap_servers,
+        "logger": client_logger(),
+        **cfg.client_keys("admin"),
+    }
 
 
-def consumer_config(cfg: WorkerConfig, error_cb: Callable[[Any], None],
-                    on_commit: Callable[[Any, Any], None] | None = None) -> dict[str, Any]:
+def consumer_config(
+    cfg: WorkerConfig,
+    error_cb: Callable[[Any], None],
+    on_commit: Callable[[Any, Any], None] | None = None,
+) -> dict[str, Any]:
     """Manual commits only; read_committed so aborted transactional hops are never seen."""
     conf: dict[str, Any] = {
         "bootstrap.servers": cfg.bootstrap_servers,

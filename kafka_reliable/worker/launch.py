@@ -28,36 +28,70 @@ from kafka_reliable.worker.worker import RetryWorker
 LOG_LEVEL_ENV = "KAFKA_RELIABLE_LOG_LEVEL"
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
-TOPICS_HELP = ("comma-separated SOURCE topics; the worker consumes <topic>.retry. A name that already ends in "
-               "a companion suffix (orders.retry, orders.dlq) is refused (exit 2): name the source topic")
+TOPICS_HELP = (
+    "comma-separated SOURCE topics; the worker consumes <topic>.retry. A name that already ends in "
+    "a companion suffix (orders.retry, orders.dlq) is refused (exit 2): name the source topic"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The worker's options. Unset options fall back to environment variables, then defaults."""
-    p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
+    p.add_argument(
+        "--bootstrap-servers", help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)"
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--topics", help=TOPICS_HELP)
-    src.add_argument("--pattern", help="regex over source topic names; consumes every matching <topic>.retry "
-                     "(creates nothing)")
+    src.add_argument(
+        "--pattern",
+        help="regex over source topic names; consumes every matching <topic>.retry "
+        "(creates nothing)",
+    )
     p.add_argument("--group", help=f"consumer group, not empty (default {DEFAULT_GROUP})")
-    p.add_argument("--create-topics", action="store_true", default=None,
-                   help="create <topic>.retry and <topic>.dlq even for a source topic that does not exist "
-                   "(default: companions are created only for existing source topics)")
-    p.add_argument("--startup-timeout-s", type=float, help="give up (exit 1) when no broker answers within this "
-                   f"time at start (default {DEFAULT_STARTUP_TIMEOUT_S:g})")
-    p.add_argument("--max-pending", type=int, help="look-ahead bound: records held in memory (default 10000)")
+    p.add_argument(
+        "--create-topics",
+        action="store_true",
+        default=None,
+        help="create <topic>.retry and <topic>.dlq even for a source topic that does not exist "
+        "(default: companions are created only for existing source topics)",
+    )
+    p.add_argument(
+        "--startup-timeout-s",
+        type=float,
+        help="give up (exit 1) when no broker answers within this "
+        f"time at start (default {DEFAULT_STARTUP_TIMEOUT_S:g})",
+    )
+    p.add_argument(
+        "--max-pending", type=int, help="look-ahead bound: records held in memory (default 10000)"
+    )
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
-    p.add_argument("--transactional", action="store_true", default=None,
-                   help="republish and commit offsets in one Kafka transaction (exactly-once hops)")
+    p.add_argument(
+        "--transactional",
+        action="store_true",
+        default=None,
+        help="republish and commit offsets in one Kafka transaction (exactly-once hops)",
+    )
     p.add_argument("--max-retries", type=int, help="RetryConfig.max_retries (default 3)")
-    p.add_argument("--initial-delay-ms", type=int, help="RetryConfig.initial_delay_ms (default 100)")
+    p.add_argument(
+        "--initial-delay-ms", type=int, help="RetryConfig.initial_delay_ms (default 100)"
+    )
     p.add_argument("--max-delay-ms", type=int, help="RetryConfig.max_delay_ms (default 30000)")
-    p.add_argument("--backoff-multiplier", type=float, help="RetryConfig.backoff_multiplier (default 2.0)")
-    p.add_argument("--jitter", action=argparse.BooleanOptionalAction, default=None,
-                   help="RetryConfig.jitter (default on)")
-    p.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE",
-                   help="librdkafka setting (SASL, TLS, tuning), repeatable; prefix producer./consumer. "
-                   "for one client only (env KAFKA_RELIABLE_KAFKA_<KEY>); unknown keys are refused")
+    p.add_argument(
+        "--backoff-multiplier", type=float, help="RetryConfig.backoff_multiplier (default 2.0)"
+    )
+    p.add_argument(
+        "--jitter",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="RetryConfig.jitter (default on)",
+    )
+    p.add_argument(
+        "--kafka-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="librdkafka setting (SASL, TLS, tuning), repeatable; prefix producer./consumer. "
+        "for one client only (env KAFKA_RELIABLE_KAFKA_<KEY>); unknown keys are refused",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
 def _freeze_startup_objects() -> None:
     """This process runs the worker alone: what start-up made (modules, classes, functions, ~30,000
     objects) leaves the collector's full collections, which rescanned it all and paused the worker
-    for 10-40 ms on a busy 2-core machine (lateness p99). The library itself never touches ``gc``."""
+    for 10-40 ms on a busy 2-core machine (lateness p99). The library itself never touches
+    ``gc``."""
     gc.collect()
     gc.freeze()
 
@@ -104,13 +139,17 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m kafka_reliable.worker``: the same as ``kafka-reliable retry-worker``."""
-    parser = _Parser(prog="python -m kafka_reliable.worker",
-                                     description="The kafka-reliable retry worker. Exit codes: 0 stopped, "
-                                     "1 could not start or fatal error, 2 usage error.")
+    parser = _Parser(
+        prog="python -m kafka_reliable.worker",
+        description="The kafka-reliable retry worker. Exit codes: 0 stopped, "
+        "1 could not start or fatal error, 2 usage error.",
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get(LOG_LEVEL_ENV, "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get(LOG_LEVEL_ENV, "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     client_logger(LIBRDKAFKA_LOGGER)
     try:
         code, error = run(args), None

@@ -39,7 +39,9 @@ RawHeaders = Sequence[tuple[str, bytes | None]]
 KeptHeaders = tuple[tuple[str, bytes], ...]
 
 #: Every header name of ours: a record carrying only these has no user headers to carry over.
-_OURS = frozenset(v for k, v in vars(h).items() if k.isupper() and isinstance(v, str) and v.startswith(h.PREFIX))
+_OURS = frozenset(
+    v for k, v in vars(h).items() if k.isupper() and isinstance(v, str) and v.startswith(h.PREFIX)
+)
 
 
 class RecordKind(enum.Enum):
@@ -72,14 +74,39 @@ class RetryRecord:
     out_headers: KeptHeaders | None = None
 
     def fields(self) -> Fields:
-        """The record as a plain tuple, for the look-ahead heap (``RetryRecord(*fields)`` undoes it)."""
-        return (self.tp, self.offset, self.gen, self.key, self.value, self.timestamp_ms, self.headers, self.due_ms,
-                self.poison_reason, self.source_topic, self.attempt, self.out_headers)
+        """The record as a plain tuple, for the look-ahead heap (``RetryRecord(*fields)`` undoes
+        it)."""
+        return (
+            self.tp,
+            self.offset,
+            self.gen,
+            self.key,
+            self.value,
+            self.timestamp_ms,
+            self.headers,
+            self.due_ms,
+            self.poison_reason,
+            self.source_topic,
+            self.attempt,
+            self.out_headers,
+        )
 
 
 #: A record's fields in ``RetryRecord``'s order: how it waits in the look-ahead heap.
-Fields = tuple[TP, int, int, "bytes | None", "bytes | None", int, RawHeaders, int, "str | None", str, int,
-               "KeptHeaders | None"]
+Fields = tuple[
+    TP,
+    int,
+    int,
+    "bytes | None",
+    "bytes | None",
+    int,
+    RawHeaders,
+    int,
+    "str | None",
+    str,
+    int,
+    "KeptHeaders | None",
+]
 #: Positions in ``Fields``: the due time and the poison reason.
 DUE: Final = 7
 POISON: Final = 8
@@ -91,10 +118,25 @@ _HEAD = 12
 
 def pack(f: Fields) -> Waiting:
     """``f`` flattened: ``(topic, partition, offset, gen, key, value, timestamp, due, poison,
-    source topic, attempt, n, k1, v1, … kn, vn, out k1, out v1, …)`` (``None`` for no out headers)."""
+    source topic, attempt, n, k1, v1, … kn, vn, out k1, out v1, …)`` (``None`` for no out
+    headers)."""
     tp, hdrs, out = f[0], f[6], f[11]
-    return (tp[0], tp[1], f[1], f[2], f[3], f[4], f[5], f[7], f[8], f[9], f[10], len(hdrs),
-            *chain.from_iterable(hdrs), *(chain.from_iterable(out) if out is not None else (None,)))
+    return (
+        tp[0],
+        tp[1],
+        f[1],
+        f[2],
+        f[3],
+        f[4],
+        f[5],
+        f[7],
+        f[8],
+        f[9],
+        f[10],
+        len(hdrs),
+        *chain.from_iterable(hdrs),
+        *(chain.from_iterable(out) if out is not None else (None,)),
+    )
 
 
 def unpack(w: Waiting) -> RetryRecord:
@@ -102,21 +144,49 @@ def unpack(w: Waiting) -> RetryRecord:
     end = _HEAD + 2 * w[11]
     raw, rest = w[_HEAD:end], w[end:]
     out = None if rest == (None,) else tuple(zip(rest[::2], rest[1::2], strict=True))
-    return RetryRecord((w[0], w[1]), w[2], w[3], w[4], w[5], w[6], tuple(zip(raw[::2], raw[1::2], strict=True)),
-                       w[7], w[8], w[9], w[10], out)
+    return RetryRecord(
+        (w[0], w[1]),
+        w[2],
+        w[3],
+        w[4],
+        w[5],
+        w[6],
+        tuple(zip(raw[::2], raw[1::2], strict=True)),
+        w[7],
+        w[8],
+        w[9],
+        w[10],
+        out,
+    )
 
 
 def decode(
-    tp: TP, offset: int, gen: int, key: bytes | None, value: bytes | None, timestamp_ms: int,
-    headers: RawHeaders | None, naming: TopicNaming, now_ms: int,
+    tp: TP,
+    offset: int,
+    gen: int,
+    key: bytes | None,
+    value: bytes | None,
+    timestamp_ms: int,
+    headers: RawHeaders | None,
+    naming: TopicNaming,
+    now_ms: int,
 ) -> RetryRecord:
     """Decode one record; poison records come back with ``poison_reason`` set and due now."""
-    return RetryRecord(*decode_fields(tp, offset, gen, key, value, timestamp_ms, headers, naming, now_ms))
+    return RetryRecord(
+        *decode_fields(tp, offset, gen, key, value, timestamp_ms, headers, naming, now_ms)
+    )
 
 
 def decode_fields(
-    tp: TP, offset: int, gen: int, key: bytes | None, value: bytes | None, timestamp_ms: int,
-    headers: RawHeaders | None, naming: TopicNaming, now_ms: int,
+    tp: TP,
+    offset: int,
+    gen: int,
+    key: bytes | None,
+    value: bytes | None,
+    timestamp_ms: int,
+    headers: RawHeaders | None,
+    naming: TopicNaming,
+    now_ms: int,
 ) -> Fields:
     """``decode`` as ``Fields`` (positional arguments: it runs for every record)."""
     hdrs = tuple(headers) if headers else ()
@@ -129,8 +199,20 @@ def decode_fields(
     try:
         topic, attempt, due_ms, replay = _essentials(ours, naming)
     except (ValueError, UnicodeDecodeError) as exc:
-        return (tp, offset, gen, key, value, timestamp_ms, hdrs, now_ms, str(exc),
-                poison_source(hdrs, tp[0], naming), 0, None)
+        return (
+            tp,
+            offset,
+            gen,
+            key,
+            value,
+            timestamp_ms,
+            hdrs,
+            now_ms,
+            str(exc),
+            poison_source(hdrs, tp[0], naming),
+            0,
+            None,
+        )
     # the layout of headers.republish_headers (pinned by a unit test)
     mid = ours.get(h.MESSAGE_ID)
     if mid is not None:
@@ -139,7 +221,20 @@ def decode_fields(
         user.append((h.ATTEMPT, str(attempt).encode()))
     if replay:
         user.append((h.REPLAY_COUNT, str(replay).encode()))
-    return (tp, offset, gen, key, value, timestamp_ms, hdrs, due_ms, None, topic, attempt, tuple(user))
+    return (
+        tp,
+        offset,
+        gen,
+        key,
+        value,
+        timestamp_ms,
+        hdrs,
+        due_ms,
+        None,
+        topic,
+        attempt,
+        tuple(user),
+    )
 
 
 def _essentials(ours: dict[str, bytes | None], naming: TopicNaming) -> tuple[str, int, int, int]:
@@ -197,7 +292,10 @@ def _unusable(topic: str, retry_suffix: str, dlq_suffix: str) -> str | None:
         return f"{h.ORIGINAL_TOPIC} {topic!r} is a companion topic, never a republish target"
     for companion in (topic + retry_suffix, topic + dlq_suffix):
         if not legal_topic_name(companion):
-            return f"{h.ORIGINAL_TOPIC} {topic!r}: its companion topic {companion!r} would not be a legal name"
+            return (
+                f"{h.ORIGINAL_TOPIC} {topic!r}: its companion topic {companion!r} "
+                "would not be a legal name"
+            )
     return None
 
 
@@ -221,8 +319,14 @@ def republish_headers(rec: RetryRecord) -> h.Headers:
 
 
 def failure_route(
-    rec: RetryRecord, *, error_name: str, error_message: str, fatal: bool,
-    retry_config: RetryConfig, naming: TopicNaming, now_ms: int,
+    rec: RetryRecord,
+    *,
+    error_name: str,
+    error_message: str,
+    fatal: bool,
+    retry_config: RetryConfig,
+    naming: TopicNaming,
+    now_ms: int,
 ) -> Route:
     """Where a record goes after its republish failed: ``.retry`` (attempt+1) or ``.dlq``
     (``poison`` when its failure headers cannot be read)."""
@@ -249,7 +353,9 @@ def failure_route(
     )
 
 
-def poison_route(rec: RetryRecord, *, retry_config: RetryConfig, naming: TopicNaming, now_ms: int) -> Route:
+def poison_route(
+    rec: RetryRecord, *, retry_config: RetryConfig, naming: TopicNaming, now_ms: int
+) -> Route:
     """The DLQ route of a poison record (reason ``poison``)."""
     try:
         attempt = h.get_int(rec.headers, h.ATTEMPT) or 0
@@ -258,7 +364,8 @@ def poison_route(rec: RetryRecord, *, retry_config: RetryConfig, naming: TopicNa
     return route_failure(
         topic=rec.source_topic,
         classification=classify("POISON"),
-        error_message=f"unusable {naming.retry_suffix} record at {rec.tp[0]}[{rec.tp[1]}]@{rec.offset}: "
+        error_message=f"unusable {naming.retry_suffix} record at "
+        f"{rec.tp[0]}[{rec.tp[1]}]@{rec.offset}: "
         f"{rec.poison_reason}",
         attempt=max(attempt, 0),
         retry_config=retry_config,

@@ -30,16 +30,35 @@ class Sender:
         self._add = self._reports.append
         self._on_delivery = self._delivered  # bound once, not per record
 
-    def _delivered(self, rec: RetryRecord, kind: RecordKind, reason: str | None, err: KafkaError | None,
-                   _msg: Message) -> None:
+    def _delivered(
+        self,
+        rec: RetryRecord,
+        kind: RecordKind,
+        reason: str | None,
+        err: KafkaError | None,
+        _msg: Message,
+    ) -> None:
         self._add((rec, kind, reason, err))
 
-    def produce(self, topic: str, rec: RetryRecord, headers: list[tuple[str, bytes]], kind: RecordKind,
-                reason: str | None) -> None:
+    def produce(
+        self,
+        topic: str,
+        rec: RetryRecord,
+        headers: list[tuple[str, bytes]],
+        kind: RecordKind,
+        reason: str | None,
+    ) -> None:
         """Hand one record to the producer; a refusal other than a full queue becomes a report."""
         try:
-            produce(self.producer, topic, rec.value, rec.key, headers,
-                    functools.partial(self._on_delivery, rec, kind, reason), rec.timestamp_ms)
+            produce(
+                self.producer,
+                topic,
+                rec.value,
+                rec.key,
+                headers,
+                functools.partial(self._on_delivery, rec, kind, reason),
+                rec.timestamp_ms,
+            )
         except KafkaException as exc:
             self._add((rec, kind, reason, exc.args[0]))
         self.inflight += 1

@@ -36,11 +36,17 @@ DEFAULT_STARTUP_TIMEOUT_S = 30.0
 #: Consumer keys the worker sets itself (its commits and what it reads depend on them).
 CONSUMER_OWNED: tuple[Owned, ...] = (
     owned("group.id", "use --group"),
-    owned("enable.auto.commit",
-          "the worker commits each offset after its republish is acknowledged", "false"),
+    owned(
+        "enable.auto.commit",
+        "the worker commits each offset after its republish is acknowledged",
+        "false",
+    ),
     owned("enable.auto.offset.store", "the worker stores offsets itself", "false"),
-    owned("isolation.level", "the worker reads read_committed so aborted hops are never seen",
-          "read_committed"),
+    owned(
+        "isolation.level",
+        "the worker reads read_committed so aborted hops are never seen",
+        "read_committed",
+    ),
 )
 #: Producer keys the worker sets itself (a republish must be acknowledged by all replicas, once).
 WORKER_PRODUCER_OWNED: tuple[Owned, ...] = (
@@ -101,8 +107,13 @@ class WorkerConfig:
             _check_librdkafka_regex(self.pattern, self.subscription()[0])
         if not self.bootstrap_servers:
             raise ConfigurationError("bootstrap servers are empty")
-        for name in ("max_pending", "commit_interval_ms", "poll_batch", "delivery_timeout_ms",
-                     "transaction_timeout_ms"):
+        for name in (
+            "max_pending",
+            "commit_interval_ms",
+            "poll_batch",
+            "delivery_timeout_ms",
+            "transaction_timeout_ms",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.metrics_port is not None and not 0 <= self.metrics_port < 65536:
@@ -110,21 +121,28 @@ class WorkerConfig:
         check_owned_keys(self.kafka_config, transactional=self.transactional)
         for name in ("startup_timeout_s", "shutdown_timeout_s"):
             if not getattr(self, name) > 0:
-                raise ConfigurationError(f"{name} (--{name.replace('_', '-')}) must be > 0, got {getattr(self, name)}")
+                raise ConfigurationError(
+                    f"{name} (--{name.replace('_', '-')}) must be > 0, got {getattr(self, name)}"
+                )
 
     def _check_source(self, topic: str) -> None:
         """A source topic name: legal, not a companion name, with legal companion names."""
         if not legal_topic_name(topic):
-            raise ConfigurationError(f"--topics: {topic!r} is not a legal topic name "
-                                     "(1-249 of [a-zA-Z0-9._-], not '.' or '..')")
+            raise ConfigurationError(
+                f"--topics: {topic!r} is not a legal topic name "
+                "(1-249 of [a-zA-Z0-9._-], not '.' or '..')"
+            )
         source = self.naming.source_of(topic)
         if source is not None:
             raise ConfigurationError(
                 f"--topics: {topic!r} already ends in a companion suffix; name the source topic "
-                f"({source!r}): the worker consumes {self.naming.retry_topic(source)!r}")
+                f"({source!r}): the worker consumes {self.naming.retry_topic(source)!r}"
+            )
         if not legal_topic_name(self.naming.retry_topic(topic)):
-            raise ConfigurationError(f"--topics: {topic!r} is too long for its companion topic "
-                                     f"{self.naming.retry_topic(topic)!r} (at most 249 characters)")
+            raise ConfigurationError(
+                f"--topics: {topic!r} is too long for its companion topic "
+                f"{self.naming.retry_topic(topic)!r} (at most 249 characters)"
+            )
 
     def subscription(self) -> list[str]:
         """Topic names or one librdkafka regex (leading ``^``) of the ``.retry`` topics."""
@@ -176,7 +194,8 @@ def _check_librdkafka_regex(pattern: str, subscription: str) -> None:
     except KafkaException:
         raise ConfigurationError(
             f"--pattern {pattern!r} is a Python regex librdkafka's regex engine does not accept "
-            "(POSIX-style: no (?i) flags, lookarounds or non-greedy quantifiers)") from None
+            "(POSIX-style: no (?i) flags, lookarounds or non-greedy quantifiers)"
+        ) from None
     finally:
         probe.close()
 
@@ -202,12 +221,19 @@ def check_owned_keys(items: Sequence[tuple[str, str]], *, transactional: bool = 
         head, _, rest = key.partition(".")
         scoped = head in ("producer", "consumer", "admin") and rest
         prefix, bare = (f"{head}.", rest) if scoped else ("", key)
-        if transactional and prefix != "consumer." and bare == "enable.idempotence" and \
-                str(value).strip().lower() != "true":
-            raise ConfigurationError(f"--transactional needs the idempotent producer: drop "
-                                     f"--kafka-config {prefix}enable.idempotence={value}")
+        if (
+            transactional
+            and prefix != "consumer."
+            and bare == "enable.idempotence"
+            and str(value).strip().lower() != "true"
+        ):
+            raise ConfigurationError(
+                f"--transactional needs the idempotent producer: drop "
+                f"--kafka-config {prefix}enable.idempotence={value}"
+            )
         rules = {"consumer.": CONSUMER_OWNED, "producer.": WORKER_PRODUCER_OWNED, "admin.": ()}.get(
-            prefix, CONSUMER_OWNED + WORKER_PRODUCER_OWNED)
+            prefix, CONSUMER_OWNED + WORKER_PRODUCER_OWNED
+        )
         refuse_owned({bare: value}, rules, where="--kafka-config", prefix=prefix)
 
 
@@ -278,8 +304,14 @@ def from_values(values: Mapping[str, Any], env: Mapping[str, str] | None = None)
     kafka = kafka_config_from_env(env) + parse_kafka_config(values.get("kafka_config") or ())
     check_kafka_config(kafka)
     extra: dict[str, Any] = {}
-    for name in ("commit_interval_ms", "shutdown_timeout_s", "instance_id", "metrics_port", "startup_timeout_s",
-                 "create_topics"):
+    for name in (
+        "commit_interval_ms",
+        "shutdown_timeout_s",
+        "instance_id",
+        "metrics_port",
+        "startup_timeout_s",
+        "create_topics",
+    ):
         if name in v:
             extra[name] = v[name]
     return WorkerConfig(

@@ -30,15 +30,18 @@ class WorkerError(KafkaReliableError):
     """The worker could not start or had to stop (the message says why)."""
 
 
-def wait_for_cluster(companions: CompanionTopics, cfg: WorkerConfig, notes: ErrorNotes,
-                     stopping: Callable[[], bool]) -> Any:
+def wait_for_cluster(
+    companions: CompanionTopics, cfg: WorkerConfig, notes: ErrorNotes, stopping: Callable[[], bool]
+) -> Any:
     """The cluster's metadata (every topic), within ``cfg.startup_timeout_s``; WorkerError after,
     None when ``stopping()`` says the worker was asked to stop meanwhile."""
     deadline = time.monotonic() + cfg.startup_timeout_s
     while not stopping():
         remaining = deadline - time.monotonic()
         try:
-            return companions.admin.list_topics(timeout=max(0.1, min(remaining, METADATA_REQUEST_S)))
+            return companions.admin.list_topics(
+                timeout=max(0.1, min(remaining, METADATA_REQUEST_S))
+            )
         except KafkaException as exc:
             err = exc.args[0] if exc.args else exc
             last = f"{err.name()}: {err.str()}" if isinstance(err, KafkaError) else str(err)
@@ -48,7 +51,8 @@ def wait_for_cluster(companions: CompanionTopics, cfg: WorkerConfig, notes: Erro
         if time.monotonic() >= deadline:
             raise WorkerError(
                 f"no broker at {cfg.bootstrap_servers} answered within {cfg.startup_timeout_s:g} s "
-                f"(--startup-timeout-s); last error: {last}")
+                f"(--startup-timeout-s); last error: {last}"
+            )
         notes.note("waiting for the cluster", last)
         time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
     return None
@@ -63,11 +67,23 @@ def prepare_topics(companions: CompanionTopics, cfg: WorkerConfig, metadata: Any
             made = [t for t in (retry, cfg.naming.dlq_topic(source)) if t not in existing]
             companions.ensure(source)
             if made and source not in existing:
-                log.info("source topic %s does not exist; created %s as asked (--create-topics)",
-                         source, " and ".join(made))
+                log.info(
+                    "source topic %s does not exist; created %s as asked (--create-topics)",
+                    source,
+                    " and ".join(made),
+                )
         elif retry in existing:
-            log.info("source topic %s does not exist; consuming its existing %s (nothing created)", source, retry)
+            log.info(
+                "source topic %s does not exist; consuming its existing %s (nothing created)",
+                source,
+                retry,
+            )
         else:
-            log.warning("source topic %s does not exist: %s and %s are not created (pass --create-topics "
-                        "to create them); consuming %s once it appears", source, retry,
-                        cfg.naming.dlq_topic(source), retry)
+            log.warning(
+                "source topic %s does not exist: %s and %s are not created (pass --create-topics "
+                "to create them); consuming %s once it appears",
+                source,
+                retry,
+                cfg.naming.dlq_topic(source),
+                retry,
+            )

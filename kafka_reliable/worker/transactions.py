@@ -34,7 +34,9 @@ COMMIT_ATTEMPTS = 3
 #: Pause before producing again after an abort: doubles per consecutive abort, capped.
 ABORT_BACKOFF_MS, ABORT_BACKOFF_MAX_MS = 100, 5_000
 #: Delivery errors that only say "your transaction was aborted", not what is wrong with a record.
-_TXN_NOISE = frozenset({"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_STATE", "_FENCED", "_PREV_IN_PROGRESS"})
+_TXN_NOISE = frozenset(
+    {"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_STATE", "_FENCED", "_PREV_IN_PROGRESS"}
+)
 
 
 class TxnOutcome(enum.Enum):
@@ -117,8 +119,10 @@ class TransactionalCommitter:
             try:
                 if not sent:
                     self._p.send_offsets_to_transaction(
-                        [TopicPartition(t, p, o) for (t, p), o in offsets.items()], group_metadata,
-                        TXN_CALL_TIMEOUT_S)
+                        [TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                        group_metadata,
+                        TXN_CALL_TIMEOUT_S,
+                    )
                     sent = True
                 self._p.commit_transaction(TXN_CALL_TIMEOUT_S)
             except KafkaException as exc:
@@ -155,6 +159,10 @@ class TransactionalCommitter:
         self._p.poll(0)
         self._hold_until_ms = int(time.time() * 1000) + self._backoff_ms
         self._aborts_in_a_row += 1
-        log.warning("transaction aborted (%s); re-reading from committed offsets in %d ms", why, self._backoff_ms)
+        log.warning(
+            "transaction aborted (%s); re-reading from committed offsets in %d ms",
+            why,
+            self._backoff_ms,
+        )
         self._backoff_ms = min(self._backoff_ms * 2, ABORT_BACKOFF_MAX_MS)
         return TxnResult(TxnOutcome.ABORTED, why)
