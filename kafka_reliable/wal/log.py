@@ -55,9 +55,16 @@ Headers = Sequence[tuple[str, bytes | None]] | None
 class WriteAheadLog:
     """Append-only log of one owner (a producer instance) under ``root/owner``."""
 
-    def __init__(self, root: Path, owner: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 segment_bytes: int = SEGMENT_BYTES, fsync: str = "never",
-                 fsync_interval_ms: int = 100) -> None:
+    def __init__(
+        self,
+        root: Path,
+        owner: str,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        segment_bytes: int = SEGMENT_BYTES,
+        fsync: str = "never",
+        fsync_interval_ms: int = 100,
+    ) -> None:
         self.folder = root / owner
         self.owner = owner
         self.max_bytes = max_bytes
@@ -85,8 +92,12 @@ class WriteAheadLog:
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
         if fsync == "interval":
-            self._syncer = threading.Thread(target=self._sync_loop, args=(fsync_interval_ms / 1000.0,),
-                                            name="kafka-reliable-wal-sync", daemon=True)
+            self._syncer = threading.Thread(
+                target=self._sync_loop,
+                args=(fsync_interval_ms / 1000.0,),
+                name="kafka-reliable-wal-sync",
+                daemon=True,
+            )
             self._syncer.start()
 
     # -- writing (the send path) ------------------------------------------------------------
@@ -94,8 +105,15 @@ class WriteAheadLog:
     # attribute each on the hot path); a segment's record count is the span of its sequence
     # numbers, so nothing is counted per record.
 
-    def append(self, topic: str, key: bytes | None, value: bytes | None, mid: str, headers: Headers,
-               ts_ms: int) -> None:
+    def append(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        mid: str,
+        headers: Headers,
+        ts_ms: int,
+    ) -> None:
         """One record (``headers`` None: only the id header). In the kernel when it returns."""
         tb = self._topics.get(topic) or self._topic(topic)
         with self._lock:
@@ -112,10 +130,25 @@ class WriteAheadLog:
         mb = mid.encode()
         with self._lock:
             seq = self._seq
-            payload = _join((
-                _RECORD_PACK(self.plain_kind, seq, self.clock_ms, -1, len(tb), len(mb),
-                             -1 if key is None else len(key), len(value), 0),
-                tb, mb, key or b"", value))
+            payload = _join(
+                (
+                    _RECORD_PACK(
+                        self.plain_kind,
+                        seq,
+                        self.clock_ms,
+                        -1,
+                        len(tb),
+                        len(mb),
+                        -1 if key is None else len(key),
+                        len(value),
+                        0,
+                    ),
+                    tb,
+                    mb,
+                    key or b"",
+                    value,
+                )
+            )
             n = len(payload)
             pos = self._pos
             end = pos + HEAD_SIZE + n
@@ -123,7 +156,7 @@ class WriteAheadLog:
                 pos = self._rotate(HEAD_SIZE + n)
                 end = pos + HEAD_SIZE + n
             mm = self._mm
-            mm[pos + HEAD_SIZE:end] = payload  # payload first: a frame cut short has no length
+            mm[pos + HEAD_SIZE : end] = payload  # payload first: a frame cut short has no length
             _HEAD_PACK_INTO(mm, pos, n, crc32(payload))
             self._pos = end
             self._seq = seq + 1
@@ -131,16 +164,26 @@ class WriteAheadLog:
             if self._always:
                 self._sync_active()
 
-    def append_many(self, topic: str, items: Sequence[tuple[bytes | None, bytes | None, str, Headers]],
-                    ts_ms: int) -> None:
+    def append_many(
+        self,
+        topic: str,
+        items: Sequence[tuple[bytes | None, bytes | None, str, Headers]],
+        ts_ms: int,
+    ) -> None:
         """Records of one batch ``(key, value, message id, headers)``: one copy, one sync."""
         if not items:
             return
         tb = self._topics.get(topic) or self._topic(topic)
         with self._lock:
             seq0 = self._seq
-            self._write(_join([frame(record_payload(seq0 + i, tb, mid.encode(), k, v, h, ts_ms))
-                               for i, (k, v, mid, h) in enumerate(items)]))
+            self._write(
+                _join(
+                    [
+                        frame(record_payload(seq0 + i, tb, mid.encode(), k, v, h, ts_ms))
+                        for i, (k, v, mid, h) in enumerate(items)
+                    ]
+                )
+            )
             self._seq = seq0 + len(items)
             opened = self._open
             for i, item in enumerate(items):
@@ -151,7 +194,7 @@ class WriteAheadLog:
         pos = self._pos
         if pos + len(blob) > self._size:
             pos = self._rotate(len(blob))
-        self._mm[pos:pos + len(blob)] = blob
+        self._mm[pos : pos + len(blob)] = blob
         self._pos = pos + len(blob)
         if self._always:
             self._sync_active()
@@ -176,7 +219,8 @@ class WriteAheadLog:
             raise SpoolFullError(
                 f"write-ahead log {self.folder} is full: {reserved} bytes of records in flight, "
                 f"limit spool_max_bytes={self.max_bytes}; the record was not accepted (Kafka is not "
-                "acknowledging: check the cluster, or raise spool_max_bytes)")
+                "acknowledging: check the cluster, or raise spool_max_bytes)"
+            )
         if self._segments:
             self._segments[-1].pos = self._pos
             if self.fsync != "never":
@@ -186,7 +230,8 @@ class WriteAheadLog:
         except OSError as exc:
             raise SpoolFullError(
                 f"cannot grow the write-ahead log in {self.folder}: {exc.strerror or exc}; "
-                "the record was not accepted") from exc
+                "the record was not accepted"
+            ) from exc
         if self.fsync != "never":
             _sync_dir(self.folder)
         self._segments.append(seg)
@@ -293,10 +338,15 @@ class WriteAheadLog:
             if segs and self._mm is not None:
                 segs[-1].pos = self._pos
         return {
-            "path": str(self.folder), "fsync": self.fsync, "in_flight": len(self._open),
-            "segments": len(segs), "reserved_bytes": sum(s.size for s in segs),
-            "written_bytes": sum(s.pos for s in segs), "max_bytes": self.max_bytes,
-            "appended": self._seq - 1, "settled": self.settled,
+            "path": str(self.folder),
+            "fsync": self.fsync,
+            "in_flight": len(self._open),
+            "segments": len(segs),
+            "reserved_bytes": sum(s.size for s in segs),
+            "written_bytes": sum(s.pos for s in segs),
+            "max_bytes": self.max_bytes,
+            "appended": self._seq - 1,
+            "settled": self.settled,
         }
 
     def close(self) -> int:
@@ -345,14 +395,18 @@ def _lock_folder(folder: Path) -> int:
     try:
         import fcntl
     except ImportError:
-        raise SpoolError('the write-ahead log needs a POSIX system (flock, mmap, posix_fallocate); '
-                         'pass durability="memory" here') from None
+        raise SpoolError(
+            "the write-ahead log needs a POSIX system (flock, mmap, posix_fallocate); "
+            'pass durability="memory" here'
+        ) from None
     try:
         folder.mkdir(parents=True, exist_ok=False)
         fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise SpoolError(f"cannot create the write-ahead log folder {folder}: {exc.strerror or exc}"
-                         " (pass durability=\"memory\" to run without one)") from exc
+        raise SpoolError(
+            f"cannot create the write-ahead log folder {folder}: {exc.strerror or exc}"
+            ' (pass durability="memory" to run without one)'
+        ) from exc
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd

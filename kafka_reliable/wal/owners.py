@@ -71,7 +71,9 @@ def read_unsettled(folder: Path) -> tuple[list[WalRecord], list[str], int]:
         size += len(data)
         found = scan(data)
         if found.problem:
-            problems.append(f"{path.name}: {found.problem}; recovered the {len(found.payloads)} frames before it")
+            problems.append(
+                f"{path.name}: {found.problem}; recovered the {len(found.payloads)} frames before it"
+            )
         settled = _settled(path.with_suffix(".settled"), problems)
         records.extend(r for r in iter_records(found.payloads) if not _covered(settled, r.seq))
     return records, problems, size
@@ -142,6 +144,10 @@ def take_over(root: Path, sink: object, *, skip: str | None = None) -> tuple[int
                 log.warning("write-ahead log of a dead producer: %s", p)
             shutil.rmtree(folder, ignore_errors=True)
             if records:
-                log.warning("took over %d unsettled records of a dead producer (%s): they are "
-                            "sent again with their message ids", len(records), folder.name)
+                log.warning(
+                    "took over %d unsettled records of a dead producer (%s): they are "
+                    "sent again with their message ids",
+                    len(records),
+                    folder.name,
+                )
     return n, problems
