@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka_reliable.filelock import try_flock
+from kafka_reliable.wal.folder import LOCK_FILE
 from kafka_reliable.wal.frames import KIND_SETTLED, WalRecord, decode_runs, iter_records, scan
-from kafka_reliable.wal.log import LOCK_FILE
 
 log = logging.getLogger(__name__)
 
