@@ -222,7 +222,8 @@ class Spool:
         if not rows:
             return 0
         self._write(
-            "INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason, spooled_at_ms,"
+            "INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason,"
+            " spooled_at_ms,"
             " state, owner, quarantine_reason, quarantined_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )

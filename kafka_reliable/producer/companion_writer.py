@@ -184,7 +184,8 @@ class CompanionWriter:
             n = len(route.target_topic)
             self._quarantine(
                 rec,
-                f"{failed} and its companion topic name is illegal ({n} characters, Kafka allows 249)",
+                f"{failed} and its companion topic name is illegal "
+                f"({n} characters, Kafka allows 249)",
             )
             return None
         return route

@@ -219,7 +219,8 @@ class WriteAheadLog:
         if reserved + size > self.max_bytes:
             raise SpoolFullError(
                 f"write-ahead log {self.folder} is full: {reserved} bytes of records in flight, "
-                f"limit spool_max_bytes={self.max_bytes}; the record was not accepted (Kafka is not "
+                f"limit spool_max_bytes={self.max_bytes}; the record was not accepted "
+                "(Kafka is not "
                 "acknowledging: check the cluster, or raise spool_max_bytes)"
             )
         if self._segments:
