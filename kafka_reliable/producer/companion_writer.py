@@ -26,7 +26,7 @@ from kafka_reliable.config import RetryConfig, TopicNaming, legal_topic_name
 from kafka_reliable.errors import Classification, ErrorKind, classify
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.record import OutgoingRecord
-from kafka_reliable.routing import route_failure
+from kafka_reliable.routing import Route, route_failure
 from kafka_reliable.sending import produce
 from kafka_reliable.spool import QUARANTINED, Spool
 from kafka_reliable.topics import CompanionTopics
@@ -130,36 +130,8 @@ class CompanionWriter:
         return self._producer
 
     def _route(self, rec: OutgoingRecord) -> None:
-        if not legal_topic_name(rec.topic):  # e.g. a spooled row for a topic Kafka refuses
-            self._quarantine(rec, f"illegal topic name {rec.topic!r}")
-            return
-        attempt = (H.get_int(rec.headers, H.ATTEMPT) or 0) + 1
-        try:
-            route = route_failure(
-                topic=rec.topic,
-                classification=self._classify(rec),
-                error_message=rec.error_message,
-                attempt=attempt,
-                retry_config=self._retry_config,
-                naming=self._naming,
-                now_ms=int(time.time() * 1000),
-                headers=rec.headers,
-                message_id=rec.message_id,
-                replay_count=H.get_int(rec.headers, H.REPLAY_COUNT) or 0,
-            )
-        except ValueError as exc:  # no legal companion name (e.g. a 249-character topic)
-            self._quarantine(
-                rec,
-                f"{rec.error_code or 'failed'} on {rec.topic!r} and no companion topic "
-                f"can take it: {exc}",
-            )
-            return
-        if not legal_topic_name(route.target_topic):
-            self._quarantine(
-                rec,
-                f"{rec.error_code or 'failed'} on {rec.topic!r} and its companion topic "
-                f"name is illegal ({len(route.target_topic)} characters, Kafka allows 249)",
-            )
+        route = self._plan(rec)
+        if route is None:
             return
         if not self._is_connected():
             self._spool_record(rec, "cluster_unreachable")
@@ -180,16 +152,43 @@ class CompanionWriter:
 
         try:
             produce(
-                self._client(),
-                route.target_topic,
-                rec.value,
-                rec.key,
-                route.headers,
-                done,
+                self._client(), route.target_topic, rec.value, rec.key, route.headers, done,
                 rec.timestamp_ms,
-            )
+            )  # fmt: skip
         except KafkaException as exc:
             done(exc.args[0] if exc.args else KafkaError(KafkaError._FAIL), None)
+
+    def _plan(self, rec: OutgoingRecord) -> Route | None:
+        """Where the record goes; None when no topic can ever take it (quarantined here)."""
+        if not legal_topic_name(rec.topic):  # e.g. a spooled row for a topic Kafka refuses
+            self._quarantine(rec, f"illegal topic name {rec.topic!r}")
+            return None
+        failed = f"{rec.error_code or 'failed'} on {rec.topic!r}"
+        try:
+            route = route_failure(
+                topic=rec.topic,
+                classification=self._classify(rec),
+                error_message=rec.error_message,
+                attempt=(H.get_int(rec.headers, H.ATTEMPT) or 0) + 1,
+                retry_config=self._retry_config,
+                naming=self._naming,
+                now_ms=int(time.time() * 1000),
+                headers=rec.headers,
+                message_id=rec.message_id,
+                replay_count=H.get_int(rec.headers, H.REPLAY_COUNT) or 0,
+            )
+        except ValueError as exc:  # no legal companion name (e.g. a 249-character topic)
+            self._quarantine(rec, f"{failed} and no companion topic can take it: {exc}")
+            return None
+        if not legal_topic_name(route.target_topic):
+            n = len(route.target_topic)
+            self._quarantine(
+                rec,
+                f"{failed} and its companion topic name is illegal "
+                f"({n} characters, Kafka allows 249)",
+            )
+            return None
+        return route
 
     def _classify(self, rec: OutgoingRecord) -> Classification:
         """The table's verdict, except for a record rejected only for its batch-mates' size.

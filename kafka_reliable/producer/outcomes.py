@@ -60,7 +60,8 @@ class RoutingOutcomes:
                 threshold=0,
                 severity="critical",
                 timestamp=time.time(),
-                message=f"a record for {rec.topic} can never be delivered; quarantined in the spool "
+                message=f"a record for {rec.topic} can never be delivered; "
+                f"quarantined in the spool "
                 f"({self._spool_path}): {reason}",
                 topic=rec.topic,
                 message_id=rec.message_id,

@@ -37,8 +37,8 @@ from kafka_reliable.producer.connection import ConnectionState
 from kafka_reliable.producer.maintenance import Maintenance, Poller
 from kafka_reliable.producer.metrics import ProducerMetrics
 from kafka_reliable.producer.readings import Readings
+from kafka_reliable.producer.records_in import PreparedRecord, UserHeaders
 from kafka_reliable.producer.retry_manager import DEFAULT_WORKER_GROUP
-from kafka_reliable.producer.send_path import PreparedRecord, UserHeaders
 from kafka_reliable.serialization import JsonSerializer, Serializer, serialize_key
 from kafka_reliable.topics import CompanionTopics
 from kafka_reliable.wal import DEFAULT_MAX_BYTES

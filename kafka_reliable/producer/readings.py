@@ -48,7 +48,8 @@ class Readings:
     # ---- status and stats ---------------------------------------------------------------------
 
     def get_message_status(self, message_id: str) -> str | None:
-        """``pending``, ``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``; None if unknown."""
+        """``pending``, ``sent``, ``retrying``, ``dlq``, ``spooled``, ``duplicate``; None when
+        unknown."""
         return self._tracker.status(message_id)
 
     def get_pending_messages(self) -> list[str]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from kafka_reliable.headers import MESSAGE_ID
-from kafka_reliable.spool import decode_headers, encode_headers
+from kafka_reliable.spool_rows import decode_headers, encode_headers
 
 #: Frame header: payload length, CRC-32 of the payload.
 HEAD = struct.Struct("<II")
@@ -157,3 +157,19 @@ def iter_records(payloads: Sequence[bytes]) -> Iterator[WalRecord]:
     for p in payloads:
         if p and p[0] in (KIND_HEADERS, KIND_ID_HEADER, KIND_NO_HEADERS):
             yield decode_record(p)
+
+
+def runs_of(seqs: list[int]) -> list[tuple[int, int]]:
+    """Sorted sequence numbers as ``(first, count)`` runs (one run when they are contiguous,
+    the common case: acknowledgements arrive mostly in order)."""
+    if seqs[-1] - seqs[0] + 1 == len(seqs):
+        return [(seqs[0], len(seqs))]
+    runs: list[tuple[int, int]] = []
+    start = prev = seqs[0]
+    for s in seqs[1:]:
+        if s != prev + 1:
+            runs.append((start, prev - start + 1))
+            start = s
+        prev = s
+    runs.append((start, prev - start + 1))
+    return runs

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kafka_reliable.errors import SpoolError, SpoolFullError
+from kafka_reliable.errors import SpoolFullError
+from kafka_reliable.wal.folder import lock_folder, sync_dir
 from kafka_reliable.wal.frames import (
     HEAD,
     HEAD_SIZE,
@@ -28,6 +29,7 @@ from kafka_reliable.wal.frames import (
     crc32,
     frame,
     record_payload,
+    runs_of,
     settled_payload,
 )
 from kafka_reliable.wal.segment import Segment
@@ -43,7 +45,6 @@ SEGMENT_BYTES = 16 << 20
 DEFAULT_MAX_BYTES = 1 << 30
 #: An idle log whose records are all settled gives its segment back after this long.
 IDLE_RELEASE_S = 1.0
-LOCK_FILE = "lock"
 _RECORD_PACK = RECORD.pack
 _HEAD_PACK_INTO = HEAD.pack_into
 _now = time.time
@@ -72,7 +73,7 @@ class WriteAheadLog:
         self.segment_bytes = max(64 << 10, min(segment_bytes, max_bytes // 8))
         self.fsync = fsync
         self._lock = threading.Lock()
-        self._lock_fd = _lock_folder(self.folder)
+        self._lock_fd = lock_folder(self.folder)
         self._segments: list[Segment] = []
         #: The active segment's mapping, write position and size (None/0/0: none open).
         self._mm: Any = None
@@ -218,7 +219,8 @@ class WriteAheadLog:
         if reserved + size > self.max_bytes:
             raise SpoolFullError(
                 f"write-ahead log {self.folder} is full: {reserved} bytes of records in flight, "
-                f"limit spool_max_bytes={self.max_bytes}; the record was not accepted (Kafka is not "
+                f"limit spool_max_bytes={self.max_bytes}; the record was not accepted "
+                "(Kafka is not "
                 "acknowledging: check the cluster, or raise spool_max_bytes)"
             )
         if self._segments:
@@ -233,7 +235,7 @@ class WriteAheadLog:
                 "the record was not accepted"
             ) from exc
         if self.fsync != "never":
-            _sync_dir(self.folder)
+            sync_dir(self.folder)
         self._segments.append(seg)
         self._firsts.append(seg.first_seq)
         self._mm, self._pos, self._size = seg.mm, 0, size
@@ -265,7 +267,7 @@ class WriteAheadLog:
         return len(seqs)
 
     def _record_settled(self, seqs: list[int]) -> None:
-        runs = _runs(seqs)
+        runs = runs_of(seqs)
         by_seg: dict[int, list[tuple[int, int]]] = {}
         for a, n in runs:
             while n:
@@ -372,49 +374,3 @@ class WriteAheadLog:
             os.close(self._lock_fd)
             self._lock_fd = -1
         return left
-
-
-def _runs(seqs: list[int]) -> list[tuple[int, int]]:
-    """Sorted sequence numbers as ``(first, count)`` runs (one run when they are contiguous,
-    the common case: acknowledgements arrive mostly in order)."""
-    if seqs[-1] - seqs[0] + 1 == len(seqs):
-        return [(seqs[0], len(seqs))]
-    runs: list[tuple[int, int]] = []
-    start = prev = seqs[0]
-    for s in seqs[1:]:
-        if s != prev + 1:
-            runs.append((start, prev - start + 1))
-            start = s
-        prev = s
-    runs.append((start, prev - start + 1))
-    return runs
-
-
-def _lock_folder(folder: Path) -> int:
-    """Create the owner's folder and hold its lock (released by the kernel when we die)."""
-    try:
-        import fcntl
-    except ImportError:
-        raise SpoolError(
-            "the write-ahead log needs a POSIX system (flock, mmap, posix_fallocate); "
-            'pass durability="memory" here'
-        ) from None
-    try:
-        folder.mkdir(parents=True, exist_ok=False)
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise SpoolError(
-            f"cannot create the write-ahead log folder {folder}: {exc.strerror or exc}"
-            ' (pass durability="memory" to run without one)'
-        ) from exc
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
-
-
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka_reliable.filelock import try_flock
+from kafka_reliable.wal.folder import LOCK_FILE
 from kafka_reliable.wal.frames import KIND_SETTLED, WalRecord, decode_runs, iter_records, scan
-from kafka_reliable.wal.log import LOCK_FILE
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ def read_unsettled(folder: Path) -> tuple[list[WalRecord], list[str], int]:
         found = scan(data)
         if found.problem:
             problems.append(
-                f"{path.name}: {found.problem}; recovered the {len(found.payloads)} frames before it"
+                f"{path.name}: {found.problem}; "
+                f"recovered the {len(found.payloads)} frames before it"
             )
         settled = _settled(path.with_suffix(".settled"), problems)
         records.extend(r for r in iter_records(found.payloads) if not _covered(settled, r.seq))
