@@ -202,15 +202,19 @@ def show_message(console: Console, m: DlqMessage) -> None:
             t.add_row(k, str(v))
     console.print(t)
     if m.headers:
-        ht = Table(title="headers", title_justify="left")
-        ht.add_column("name")
-        ht.add_column("value", overflow="fold")
-        for k, v in m.headers:
-            ht.add_row(k, _clip(bytes_to_text(v), 300))
-        console.print(ht)
+        _show_headers(console, m)
     if m.stacktrace:
         console.print("[bold]stack trace[/bold] (truncated by the reader)")
         console.print(m.stacktrace, markup=False, highlight=False)
+
+
+def _show_headers(console: Console, m: DlqMessage) -> None:
+    ht = Table(title="headers", title_justify="left")
+    ht.add_column("name")
+    ht.add_column("value", overflow="fold")
+    for k, v in m.headers:
+        ht.add_row(k, _clip(bytes_to_text(v), 300))
+    console.print(ht)
 
 
 def replay_summary(console: Console, r: ReplayResult, *, dry_run: bool) -> None:

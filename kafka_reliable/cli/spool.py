@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kafka_reliable.cli.common import client_conf, connection_parent, positive_float
+from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.spool import Spool, default_spool_path
 from kafka_reliable.wal import OwnerLog, inspect, wal_root
 
@@ -129,29 +130,33 @@ def _status(args: argparse.Namespace) -> int:
         console.print(table)
         console.print("reasons: " + ", ".join(f"{r} {n}" for r, n in info["by_reason"].items()))  # type: ignore[attr-defined]
     if quarantined:
-        q = Table(
-            "row",
-            "message id",
-            "topic",
-            "bytes",
-            "why it can never be delivered",
-            title="quarantined",
-        )
-        for r in quarantined:
-            q.add_row(
-                str(r.row_id),
-                r.message_id or "-",
-                r.topic,
-                str(r.size_bytes),
-                r.quarantine_reason or "-",
-            )
-        console.print(q)
-        console.print(
-            "export them with `kafka-reliable spool export --quarantined`, then "
-            "`kafka-reliable spool purge --quarantined`"
-        )
+        _print_quarantined(console, quarantined)
     _print_owners(console, owners)
     return 0
+
+
+def _print_quarantined(console: Console, quarantined: list[OutgoingRecord]) -> None:
+    q = Table(
+        "row",
+        "message id",
+        "topic",
+        "bytes",
+        "why it can never be delivered",
+        title="quarantined",
+    )
+    for r in quarantined:
+        q.add_row(
+            str(r.row_id),
+            r.message_id or "-",
+            r.topic,
+            str(r.size_bytes),
+            r.quarantine_reason or "-",
+        )
+    console.print(q)
+    console.print(
+        "export them with `kafka-reliable spool export --quarantined`, then "
+        "`kafka-reliable spool purge --quarantined`"
+    )
 
 
 def _print_owners(console: Console, owners: list[OwnerLog]) -> None:
@@ -219,6 +224,11 @@ def _drain(args: argparse.Namespace) -> int:
         quarantined = int(producer.spool.summary()["quarantined"]) - int(quarantined_before)  # type: ignore[call-overload]
     finally:
         producer.close(timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+    print(_drain_line(total, left, quarantined, missing))
+    return EXIT_NOT_EMPTY if left else 0
+
+
+def _drain_line(total: int, left: int, quarantined: int, missing: set[str]) -> str:
     line = f"drained {total - left - quarantined} of {total} records"
     if left and missing:
         line += (
@@ -231,8 +241,7 @@ def _drain(args: argparse.Namespace) -> int:
         line += f"; {left} left (the cluster did not acknowledge them within --timeout-s)"
     if quarantined:
         line += f"; {quarantined} quarantined (see `kafka-reliable spool status`)"
-    print(line)
-    return EXIT_NOT_EMPTY if left else 0
+    return line
 
 
 def _missing_topics(producer: object, bootstrap: str, conf: dict[str, Any]) -> set[str]:
