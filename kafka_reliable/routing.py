@@ -25,6 +25,22 @@ class Route:
     headers: Headers
 
 
+def _next_step(
+    to_retry: bool,
+    retriable: bool,
+    poison: bool,
+    attempt: int,
+    retry_config: RetryConfig,
+    now_ms: int,
+    rand: Callable[[], float],
+) -> tuple[str | None, int | None]:
+    """``(dlq reason, next attempt at)``: ``(None, now + backoff)`` for a retry."""
+    if to_retry:
+        return None, now_ms + backoff_ms(attempt, retry_config, rand)
+    reason = "poison" if poison else ("retries_exhausted" if retriable else "non_retriable")
+    return reason, None
+
+
 def route_failure(
     *,
     topic: str,
@@ -52,12 +68,7 @@ def route_failure(
     """
     retriable = (not poison) and retry_config.is_retriable(classification)
     to_retry = retriable and attempt <= retry_config.max_retries
-    if to_retry:
-        reason = None
-        next_at: int | None = now_ms + backoff_ms(attempt, retry_config, rand)
-    else:
-        reason = "poison" if poison else ("retries_exhausted" if retriable else "non_retriable")
-        next_at = None
+    reason, next_at = _next_step(to_retry, retriable, poison, attempt, retry_config, now_ms, rand)
     failure = Failure(
         original_topic=topic,
         attempt=attempt,

@@ -20,21 +20,43 @@ cannot be decoded (corrupt bytes) is quarantined with its reason instead of bloc
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
 import sqlite3
-import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from kafka_reliable.errors import SpoolError
 from kafka_reliable.filelock import try_flock
 from kafka_reliable.record import OutgoingRecord
+from kafka_reliable.spool_rows import (
+    UndecodableRow,
+    _check_ours,
+    _decoded_or_raw,
+    _headers_of,
+    _record,
+    check_spool_path,
+    decode_headers,
+    encode_headers,
+    export_row,
+)
+
+__all__ = [
+    "INFLIGHT",
+    "QUARANTINED",
+    "SPOOLED",
+    "Spool",
+    "UndecodableRow",
+    "check_spool_path",
+    "decode_headers",
+    "default_spool_path",
+    "encode_headers",
+    "export_row",
+]
 
 SPOOLED, QUARANTINED, INFLIGHT = "spooled", "quarantined", "inflight"
 
@@ -70,91 +92,6 @@ def default_spool_path() -> Path:
     return Path(base) / "kafka-reliable" / "spool.sqlite3"
 
 
-def encode_headers(headers: Sequence[tuple[str, bytes | None]] | None) -> bytes:
-    """Length-prefixed binary: exact bytes back, None values kept as None."""
-    parts = [struct.pack(">I", len(headers or ()))]
-    for k, v in headers or ():
-        kb = k.encode("utf-8")
-        parts.append(struct.pack(">I", len(kb)) + kb)
-        parts.append(struct.pack(">i", -1) if v is None else struct.pack(">i", len(v)) + bytes(v))
-    return b"".join(parts)
-
-
-def decode_headers(raw: bytes) -> list[tuple[str, bytes | None]]:
-    (n,) = struct.unpack_from(">I", raw, 0)
-    pos = 4
-    out: list[tuple[str, bytes | None]] = []
-    for _ in range(n):
-        (kl,) = struct.unpack_from(">I", raw, pos)
-        pos += 4
-        k = raw[pos : pos + kl].decode("utf-8")
-        pos += kl
-        (vl,) = struct.unpack_from(">i", raw, pos)
-        pos += 4
-        if vl < 0:
-            out.append((k, None))
-        else:
-            out.append((k, raw[pos : pos + vl]))
-            pos += vl
-    return out
-
-
-class UndecodableRow(SpoolError):
-    """A spool row whose stored bytes cannot be decoded (corrupt file or foreign writer)."""
-
-
-def _record(row: Sequence[Any]) -> OutgoingRecord:
-    try:
-        headers = decode_headers(row[5])
-        if not isinstance(row[2], str) or not (row[4] is None or isinstance(row[4], bytes)):
-            raise ValueError("topic or value of the wrong type")
-    except (struct.error, UnicodeDecodeError, ValueError, TypeError) as exc:
-        raise UndecodableRow(f"row {row[0]}: undecodable ({exc})") from None
-    return OutgoingRecord(
-        message_id=row[1], topic=row[2], key=row[3], value=row[4], headers=headers,
-        timestamp_ms=row[6], row_id=row[0], spool_reason=row[7], quarantine_reason=row[8],
-    )
-
-
-def _raw_record(row: Sequence[Any], problem: str) -> OutgoingRecord:
-    """A row that cannot be decoded, as far as it can be shown (headers left out)."""
-    value = row[4] if isinstance(row[4], bytes) else None
-    return OutgoingRecord(message_id=row[1], topic=str(row[2]), key=row[3] if isinstance(row[3], bytes) else None,
-                          value=value, headers=[], timestamp_ms=row[6], row_id=row[0], spool_reason=row[7],
-                          quarantine_reason=row[8] or problem)
-
-
-def check_spool_path(path: Path) -> None:
-    """Refuse, in one line, a path that is not (and cannot become) a spool file of ours."""
-    text = str(path)
-    if not text.strip():
-        raise SpoolError("spool path is empty: give a file path (e.g. ./spool.sqlite3)")
-    if text == ":memory:":
-        raise SpoolError("spool path ':memory:' is not a file: records kept there die with the process; "
-                         "give a file path")
-    if path.is_dir():
-        raise SpoolError(f"spool path {path} is a directory, not a spool file (give a file inside it, "
-                         f"e.g. {path / 'spool.sqlite3'})")
-    if path.is_file() and path.stat().st_size == 0:
-        raise SpoolError(f"{path} is an empty file, not a kafka-reliable spool (remove it or choose another path)")
-
-
-def _check_ours(db: sqlite3.Connection, path: Path) -> None:
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    tables.discard("sqlite_sequence")
-    if tables and "spool" not in tables:
-        raise SpoolError(f"{path} is not a kafka-reliable spool (an SQLite file with tables "
-                         f"{', '.join(sorted(tables))}); choose another spool path")
-    if "spool" in tables:
-        have = {r[1] for r in db.execute("PRAGMA table_info(spool)")}
-        if not {"message_id", "topic", "key", "value", "headers", "reason"} <= have:
-            raise SpoolError(f"{path} has a 'spool' table that is not kafka-reliable's; choose another spool path")
-
-
-def _headers_of(h: Any) -> list[tuple[str, bytes | None]]:
-    return list(h.items()) if isinstance(h, dict) else list(h or ())
-
-
 class Spool:
     """A thread-safe SQLite spool. ``add`` is durable (against a process crash) when it returns.
 
@@ -163,8 +100,13 @@ class Spool:
     (named in the error when the folder cannot be written).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True,
-                 durable: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        durable: bool = False,
+    ) -> None:
         if path is not None and not str(path).strip():
             raise SpoolError("spool path is empty: give a file path (e.g. ./spool.sqlite3)")
         self.path = Path(path) if path is not None else default_spool_path()
@@ -172,7 +114,11 @@ class Spool:
         if not create and not self.path.is_file():
             raise SpoolError(f"no spool at {self.path} (no such file)")
         self._closed = False
-        hint = ' (or pass durability="memory" to keep no local log of records in flight)' if durable else ""
+        hint = (
+            ' (or pass durability="memory" to keep no local log of records in flight)'
+            if durable
+            else ""
+        )
         db = None
         try:
             if create:
@@ -190,7 +136,9 @@ class Spool:
             if db is not None:
                 db.close()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise SpoolError(f"cannot open spool {self.path}: {reason}; give a writable spool_path{hint}") from None
+            raise SpoolError(
+                f"cannot open spool {self.path}: {reason}; give a writable spool_path{hint}"
+            ) from None
         except SpoolError:
             if db is not None:
                 db.close()
@@ -224,7 +172,11 @@ class Spool:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    cur = self._db.executemany(sql, rows or ()) if many else self._db.execute(sql, rows or ())
+                    cur = (
+                        self._db.executemany(sql, rows or ())
+                        if many
+                        else self._db.execute(sql, rows or ())
+                    )
                     n = cur.rowcount
                     # The cursor goes under the lock: freed later (when this frame ends) it would
                     # reset its statement while another thread steps the same cached statement
@@ -239,51 +191,43 @@ class Spool:
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot write to spool {self.path}: {exc}") from exc
 
-    def add(self, records: Iterable[OutgoingRecord], reason: str, *, state: str = SPOOLED,
-            owner: str | None = None) -> int:
+    def add(
+        self,
+        records: Iterable[OutgoingRecord],
+        reason: str,
+        *,
+        state: str = SPOOLED,
+        owner: str | None = None,
+    ) -> int:
         """Append records (one transaction); return how many."""
         now = int(time.time() * 1000)
         q_at = now if state == QUARANTINED else None
-        rows = [(r.message_id, r.topic, r.key, r.value, encode_headers(_headers_of(r.headers)), r.timestamp_ms,
-                 reason, now, state, owner, r.quarantine_reason, q_at) for r in records]
+        rows = [
+            (
+                r.message_id,
+                r.topic,
+                r.key,
+                r.value,
+                encode_headers(_headers_of(r.headers)),
+                r.timestamp_ms,
+                reason,
+                now,
+                state,
+                owner,
+                r.quarantine_reason,
+                q_at,
+            )
+            for r in records
+        ]
         if not rows:
             return 0
         self._write(
-            "INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason, spooled_at_ms,"
-            " state, owner, quarantine_reason, quarantined_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            "INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason,"
+            " spooled_at_ms,"
+            " state, owner, quarantine_reason, quarantined_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
         return len(rows)
-
-    def add_rows(self, records: Sequence[OutgoingRecord], reason: str, *, state: str = SPOOLED,
-                 owner: str | None = None) -> list[int]:
-        """``add`` in one transaction; return the new rows' ids, in order."""
-        now = int(time.time() * 1000)
-        rows = [(r.message_id, r.topic, r.key, r.value, encode_headers(_headers_of(r.headers)), r.timestamp_ms,
-                 reason, now, state, owner) for r in records]
-        if not rows:
-            return []
-        sql = ("INSERT INTO spool(message_id, topic, key, value, headers, timestamp_ms, reason, spooled_at_ms,"
-               " state, owner) VALUES (?,?,?,?,?,?,?,?,?,?)")
-        self._check_open()
-        try:
-            with self._lock:
-                if len(rows) == 1:  # autocommit: one statement, one transaction
-                    return [int(self._db.execute(sql, rows[0]).lastrowid or 0)]
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.executemany(sql, rows)
-                    last = int(self._db.execute("SELECT last_insert_rowid()").fetchone()[0])
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-        except sqlite3.Error as exc:
-            raise SpoolError(f"cannot write to spool {self.path}: {exc}") from exc
-        return list(range(last - len(rows) + 1, last + 1))  # one writer holds the lock: ids are consecutive
-
-    def delete_inflight_upto(self, owner: str, row_id: int) -> int:
-        """Durable mode: delete this owner's in-flight rows up to ``row_id`` (all settled)."""
-        return self._write("DELETE FROM spool WHERE state = 'inflight' AND owner = ? AND id <= ?",
-                           (owner, row_id), many=False)
 
     def delete(self, row_ids: Iterable[int]) -> int:
         """Delete rows by id (each at most once); return how many existed."""
@@ -292,14 +236,19 @@ class Spool:
 
     def quarantine(self, row_id: int, reason: str) -> None:
         """Keep a row that Kafka can never take, out of the drain, with its reason."""
-        self._write("UPDATE spool SET state = ?, quarantine_reason = ?, quarantined_at_ms = ? WHERE id = ?",
-                    [(QUARANTINED, reason[:500], int(time.time() * 1000), row_id)])
+        self._write(
+            "UPDATE spool SET state = ?, quarantine_reason = ?, quarantined_at_ms = ? WHERE id = ?",
+            [(QUARANTINED, reason[:500], int(time.time() * 1000), row_id)],
+        )
 
     def recover_inflight(self, owner: str) -> int:
         """Rows another (dead) process left in flight become spooled rows, to be sent again."""
         return self._write(
             "UPDATE spool SET state = 'spooled', reason = 'unacknowledged_at_exit'"
-            " WHERE state = 'inflight' AND (owner IS NULL OR owner != ?)", (owner,), many=False)
+            " WHERE state = 'inflight' AND (owner IS NULL OR owner != ?)",
+            (owner,),
+            many=False,
+        )
 
     def purge(self, *, quarantined_only: bool = True) -> int:
         """Delete quarantined rows (or every row); return how many."""
@@ -319,8 +268,10 @@ class Spool:
     def oldest(self, limit: int = 1000, after_id: int = 0) -> list[OutgoingRecord]:
         """Spooled rows (not quarantined, not in flight) oldest first, after ``after_id``. A row
         that cannot be decoded is quarantined with its reason and skipped."""
-        rows = self._read(f"SELECT {_COLUMNS} FROM spool WHERE state = 'spooled' AND id > ? ORDER BY id LIMIT ?",
-                          (after_id, limit))
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM spool WHERE state = 'spooled' AND id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
         out = []
         for r in rows:
             try:
@@ -330,7 +281,10 @@ class Spool:
         return out
 
     def quarantined(self, limit: int = 10_000) -> list[OutgoingRecord]:
-        rows = self._read(f"SELECT {_COLUMNS} FROM spool WHERE state = 'quarantined' ORDER BY id LIMIT ?", (limit,))
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM spool WHERE state = 'quarantined' ORDER BY id LIMIT ?",
+            (limit,),
+        )
         return [_decoded_or_raw(r) for r in rows]
 
     def drain_lock(self) -> contextlib.AbstractContextManager[bool]:
@@ -338,13 +292,17 @@ class Spool:
         time across every process on this spool, so no row is sent twice at once)."""
         return try_flock(f"{self.path}.drain.lock")
 
-    def iter_all(self, *, quarantined_only: bool = False, page: int = 500) -> Iterator[OutgoingRecord]:
+    def iter_all(
+        self, *, quarantined_only: bool = False, page: int = 500
+    ) -> Iterator[OutgoingRecord]:
         """Every row (or the quarantined ones) oldest first, a page at a time."""
         last = 0
         cond = "state = 'quarantined'" if quarantined_only else "1"
         while True:
-            rows = self._read(f"SELECT {_COLUMNS} FROM spool WHERE {cond} AND id > ? ORDER BY id LIMIT ?",
-                              (last, page))
+            rows = self._read(
+                f"SELECT {_COLUMNS} FROM spool WHERE {cond} AND id > ? ORDER BY id LIMIT ?",
+                (last, page),
+            )
             if not rows:
                 return
             for r in rows:
@@ -362,19 +320,37 @@ class Spool:
         with self._lock:
             db = self._db
             total, oldest = db.execute(
-                "SELECT COUNT(*), MIN(spooled_at_ms) FROM spool WHERE state != 'inflight'").fetchone()
-            by_topic = dict(db.execute(
-                "SELECT topic, COUNT(*) FROM spool WHERE state != 'inflight' GROUP BY topic").fetchall())
-            by_reason = dict(db.execute(
-                "SELECT reason, COUNT(*) FROM spool WHERE state = 'spooled' GROUP BY reason").fetchall())
-            by_state = dict(db.execute("SELECT state, COUNT(*) FROM spool GROUP BY state").fetchall())
-            q_reasons = dict(db.execute(
-                "SELECT quarantine_reason, COUNT(*) FROM spool WHERE state = 'quarantined'"
-                " GROUP BY quarantine_reason").fetchall())
-        return {"path": str(self.path), "records": int(total), "oldest_spooled_at_ms": oldest,
-                "by_topic": by_topic, "by_reason": by_reason,
-                "quarantined": int(by_state.get(QUARANTINED, 0)), "quarantine_reasons": q_reasons,
-                "in_flight": int(by_state.get(INFLIGHT, 0))}
+                "SELECT COUNT(*), MIN(spooled_at_ms) FROM spool WHERE state != 'inflight'"
+            ).fetchone()
+            by_topic = dict(
+                db.execute(
+                    "SELECT topic, COUNT(*) FROM spool WHERE state != 'inflight' GROUP BY topic"
+                ).fetchall()
+            )
+            by_reason = dict(
+                db.execute(
+                    "SELECT reason, COUNT(*) FROM spool WHERE state = 'spooled' GROUP BY reason"
+                ).fetchall()
+            )
+            by_state = dict(
+                db.execute("SELECT state, COUNT(*) FROM spool GROUP BY state").fetchall()
+            )
+            q_reasons = dict(
+                db.execute(
+                    "SELECT quarantine_reason, COUNT(*) FROM spool WHERE state = 'quarantined'"
+                    " GROUP BY quarantine_reason"
+                ).fetchall()
+            )
+        return {
+            "path": str(self.path),
+            "records": int(total),
+            "oldest_spooled_at_ms": oldest,
+            "by_topic": by_topic,
+            "by_reason": by_reason,
+            "quarantined": int(by_state.get(QUARANTINED, 0)),
+            "quarantine_reasons": q_reasons,
+            "in_flight": int(by_state.get(INFLIGHT, 0)),
+        }
 
     def export(self, out: IO[str], *, quarantined_only: bool = False) -> int:
         """Write rows as JSON lines (bytes as base64); return how many."""
@@ -390,24 +366,3 @@ class Spool:
         with self._lock:
             self._closed = True
             self._db.close()
-
-
-def _decoded_or_raw(row: Sequence[Any]) -> OutgoingRecord:
-    try:
-        return _record(row)
-    except UndecodableRow as exc:
-        return _raw_record(row, str(exc))
-
-
-def _b64(b: bytes | None) -> str | None:
-    return None if b is None else base64.b64encode(b).decode()
-
-
-def export_row(r: OutgoingRecord) -> dict[str, Any]:
-    """One spool row as JSON-safe data: bytes in base64, nothing dropped."""
-    return {
-        "row_id": r.row_id, "message_id": r.message_id, "topic": r.topic,
-        "key_b64": _b64(r.key), "value_b64": _b64(r.value),
-        "headers": [[k, _b64(v)] for k, v in r.headers], "timestamp_ms": r.timestamp_ms,
-        "reason": r.spool_reason, "quarantine_reason": r.quarantine_reason,
-    }

@@ -114,45 +114,33 @@ def _durability(source: str, f: TopicFacts) -> list[Finding]:
                 message="replication factor 1: the records are lost with their one broker",
             )
         )
-    if isr is not None and isr > rf:
+    problem = _isr_problem(isr, rf)
+    if problem is not None:
         out.append(
-            Finding(
-                source=source,
-                topic=f.name,
-                check="min_insync_replicas",
-                message=(
-                    f"min.insync.replicas={isr} > replication factor {rf}: "
-                    "every acks=all write is refused"
-                ),
-            )
-        )
-    elif isr is not None and isr == rf > 1:
-        out.append(
-            Finding(
-                source=source,
-                topic=f.name,
-                check="min_insync_replicas",
-                message=(
-                    f"min.insync.replicas={isr} = replication factor {rf}: "
-                    "acks=all writes stall while any "
-                    "replica is down"
-                ),
-            )
-        )
-    elif isr == 1 and rf >= 3:
-        out.append(
-            Finding(
-                source=source,
-                topic=f.name,
-                check="min_insync_replicas",
-                message=(
-                    f"min.insync.replicas=1 with replication factor {rf}: "
-                    "a write acknowledged by one replica "
-                    "is lost with it"
-                ),
-            )
+            Finding(source=source, topic=f.name, check="min_insync_replicas", message=problem)
         )
     return out
+
+
+def _isr_problem(isr: int | None, rf: int) -> str | None:
+    """What is wrong with ``min.insync.replicas`` for replication factor ``rf``, if anything."""
+    if isr is not None and isr > rf:
+        return (
+            f"min.insync.replicas={isr} > replication factor {rf}: every acks=all write is refused"
+        )
+    if isr is not None and isr == rf > 1:
+        return (
+            f"min.insync.replicas={isr} = replication factor {rf}: "
+            "acks=all writes stall while any "
+            "replica is down"
+        )
+    if isr == 1 and rf >= 3:
+        return (
+            f"min.insync.replicas=1 with replication factor {rf}: "
+            "a write acknowledged by one replica "
+            "is lost with it"
+        )
+    return None
 
 
 def _companion(

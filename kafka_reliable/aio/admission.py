@@ -15,8 +15,7 @@ from kafka_reliable.aio.errors import AsyncUsageError
 from kafka_reliable.aio.settle import SettleHub
 from kafka_reliable.health import CircuitBreaker, RateLimiter
 from kafka_reliable.producer import ReliableKafkaProducer
-from kafka_reliable.producer.producer import PreparedRecord
-from kafka_reliable.producer.send_path import UserHeaders
+from kafka_reliable.producer.records_in import PreparedRecord, UserHeaders
 
 #: Records handed over per slice before the loop gets a turn (batches, the admission queue).
 ADMIT_SLICE = 256

@@ -37,9 +37,8 @@ from kafka_reliable.errors import ConfigurationError, KafkaReliableError, Produc
 from kafka_reliable.health import CircuitBreaker, RateLimiter
 from kafka_reliable.producer import ReliableKafkaProducer
 from kafka_reliable.producer import tracking as T
-from kafka_reliable.producer.producer import PreparedRecord
+from kafka_reliable.producer.records_in import PreparedRecord, UserHeaders
 from kafka_reliable.producer.retry_manager import DEFAULT_WORKER_GROUP
-from kafka_reliable.producer.send_path import UserHeaders
 from kafka_reliable.serialization import Serializer
 from kafka_reliable.wal import DEFAULT_MAX_BYTES
 

@@ -15,6 +15,12 @@ from kafka_reliable.dev.redis_server import DEFAULT_REDIS_PORT, DevRedis, DevRed
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _register_broker(sub)
+    _register_redis(sub)
+
+
+def _register_broker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``dev-broker``: the single dev broker, or the dev cluster."""
     broker = sub.add_parser(
         "dev-broker",
         help="a local Apache Kafka broker (KRaft), or a multi-broker cluster with --brokers N",
@@ -63,6 +69,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     broker.set_defaults(func=_broker)
 
+
+def _register_redis(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``dev-redis``: a local redis-server, or a Redis Cluster."""
     redis = sub.add_parser(
         "dev-redis",
         help="start/stop/status of a local redis-server, or a Redis Cluster",

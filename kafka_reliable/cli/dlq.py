@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.prompt import Confirm
 
+from kafka_reliable.cli import _dlq_args as _args
 from kafka_reliable.cli import _dlq_render as render
 from kafka_reliable.cli.common import (
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -23,7 +24,6 @@ from kafka_reliable.cli.common import (
     client_conf,
     connect_admin,
     connection_parent,
-    topic_name,
 )
 from kafka_reliable.dlq import (
     DeadLetterQueue,
@@ -56,63 +56,13 @@ EXIT_PARTIAL = 6
 #: Interrupted (Ctrl-C / SIGTERM); a replay resumes where it stopped when run again.
 EXIT_INTERRUPTED = 130
 
-EPILOG = """\
-TOPIC is a source topic or a DLQ topic name. For a source topic the DLQ is looked up as
-orders.dlq first, then the names other tools use: orders-dlt, orders.DLT, orders-dlq (the
-one used is said on stderr and in --json "resolved"). With --group G it is the consumer
-group's DLQ orders.G.dlq (a ReliableConsumer's). Any DLQ topic name works as is (orders.dlq,
-a Spring orders-dlt, a Connect dlq-orders, a share group's dlq.orders, ...). Records written
-by kafka-reliable, Spring Kafka, Kafka Connect, Kafka Streams, Karafka, Kafka share groups
-(KIP-1191) and Schema Registry DLQ rule actions are understood; others are listed as raw. A
-header that cannot be decoded is noted ("undecodable: ...") and the record still listed.
-TIME is ISO-8601 (2024-05-01T12:00:00Z; no offset = UTC), an age (30m, 2h, 7d, 1w) or epoch ms.
---since/--until compare the failure time when the writer recorded one (kafka-reliable), else
-the DLQ record's timestamp; Kafka Connect keeps the ORIGINAL record's timestamp there and
-writes no failure time, so for its records they filter on the original timestamp.
-
-exit codes:
-  0    success
-  1    Kafka or operational failure
-  2    usage error (bad option, TIME or P:O)
-  3    not found: the DLQ topic, the record, or the --to-topic target
-  4    not confirmed (answered no, or stdin is not a terminal and --yes is missing)
-  5    replay done, but some records were refused (loop guard: --force; no target: --to-topic;
-       cannot be resent as is: headers-only share-group records (--from-source), undecodable
-       or Schema Registry non-READ records (--to-topic), originals no longer retained)
-  6    partial replay: records whose target is illegal, missing or refused them were skipped
-       (listed with partition:offset, message id, target and reason; progress moved past them)
-  130  interrupted; run the same replay again to resume
-"""
-
-
-def _filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--error",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="error class (full or simple name) or error code; repeatable",
-    )
-    p.add_argument(
-        "--since",
-        metavar="TIME",
-        help="failed at or after TIME "
-        "(failure time; for Kafka Connect records: original timestamp)",
-    )
-    p.add_argument(
-        "--until",
-        metavar="TIME",
-        help="failed before TIME (failure time; for Kafka Connect records: original timestamp)",
-    )
-    p.add_argument("--key", help="record key (UTF-8) equals KEY")
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     dlq = sub.add_parser(
         "dlq",
         help="inspect, replay and purge dead letter queues",
-        epilog=EPILOG,
+        epilog=_args.EPILOG,
         formatter_class=fmt,
         description="Inspect, replay and purge dead letter queues.",
     )
@@ -127,46 +77,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help=help_,
             description=help_,
             parents=[common],
-            epilog=EPILOG,
+            epilog=_args.EPILOG,
             formatter_class=fmt,
         )
         p.set_defaults(func=lambda a: _run(func, a))
-        p.add_argument(
-            "--group",
-            metavar="GROUP",
-            help="a consumer group: TOPIC's DLQ of that group, TOPIC.GROUP.dlq (ReliableConsumer)",
-        )
+        _args.group_arg(p)
         return p
 
     p = verb("stats", "sizes, source topics, error classes and ages of one DLQ or of all", _stats)
-    p.add_argument(
-        "topic",
-        nargs="?",
-        metavar="TOPIC",
-        type=topic_name,
-        help="one DLQ (default: every *.dlq / *-dlt / *.DLT topic)",
-    )
-    p.add_argument(
-        "--scan-limit", type=int, default=100_000, help="records read per DLQ for breakdowns"
-    )
-    p.add_argument("--json", action="store_true", help="one JSON object")
+    _args.stats_args(p)
 
     p = verb("list", "list DLQ records with their error context (oldest first)", _list)
-    p.add_argument("topic", metavar="TOPIC", type=topic_name)
-    p.add_argument(
-        "--limit", type=int, default=50, help="at most this many records (default %(default)s)"
-    )
-    _filters(p)
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _args.list_args(p)
 
     p = verb("show", "one DLQ record in full: headers, error, stack trace, value", _show)
-    p.add_argument("topic", metavar="TOPIC", type=topic_name)
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--offset", metavar="P:O", help="partition:offset in the DLQ topic")
-    where.add_argument(
-        "--message-id", metavar="ID", help="kafka_reliable.message.id (or Karafka trace id)"
-    )
-    p.add_argument("--json", action="store_true", help="one JSON object")
+    _args.show_args(p)
 
     p = verb(
         "replay",
@@ -174,59 +99,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "group's retry topic, due now (resumable, rate-limited)",
         _replay,
     )
-    p.add_argument("topic", metavar="TOPIC", type=topic_name)
-    p.add_argument("--max-messages", type=int, help="replay at most this many records in this run")
-    p.add_argument("--rate", type=float, help="at most this many records per second (> 0)")
-    p.add_argument(
-        "--to-topic", help="target topic instead of the original topic (or the group's retry topic)"
-    )
-    p.add_argument(
-        "--from-source",
-        action="store_true",
-        help="resend the original record re-read from its topic/partition/offset (if still "
-        "retained) instead of the DLQ copy; needed for headers-only share-group records",
-    )
-    _filters(p)
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="show what would be replayed, with a histogram of failure reasons",
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help=f"replay records replayed {DEFAULT_MAX_REPLAYS}+ times already",
-    )
-    p.add_argument(
-        "--max-replays",
-        type=int,
-        default=DEFAULT_MAX_REPLAYS,
-        help="loop guard limit (default %(default)s)",
-    )
-    p.add_argument(
-        "--progress-group",
-        metavar="ID",
-        help="replay progress group (default: derived from topic, filters and target)",
-    )
-    p.add_argument(
-        "--at-least-once",
-        action="store_true",
-        help="no transactions (a crash may replay a chunk twice)",
-    )
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--json", action="store_true", help="result as one JSON object")
+    _args.replay_args(p)
 
     p = verb(
         "purge", "delete DLQ records (Kafka delete_records): all, or those before TIME", _purge
     )
-    p.add_argument("topic", metavar="TOPIC", type=topic_name)
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--before", metavar="TIME", help="delete records stamped before TIME")
-    what.add_argument(
-        "--all", action="store_true", help="delete every record up to the high watermark"
-    )
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--json", action="store_true", help="result as one JSON object")
+    _args.purge_args(p)
 
 
 # ---- plumbing ----------------------------------------------------------------------------

@@ -52,6 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "stream it through the reliable producer. Scenarios: "
         + "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()),
     )
+    _traffic_args(p)
+    _connection_args(p)
+    _output_args(p)
+    p.set_defaults(func=run)
+
+
+def _traffic_args(p: argparse.ArgumentParser) -> None:
+    """``--scenario``, ``--duration``, ``--speed``: what to simulate and how fast."""
     p.add_argument("--scenario", choices=sorted(SCENARIOS), default="normal_traffic")
     p.add_argument(
         "--duration",
@@ -65,6 +73,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=60.0,
         help="simulated seconds per wall second; 0 = as fast as possible (default 60)",
     )
+
+
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    """Where the records go: cluster, Redis for deduplication, format and registry."""
     p.add_argument(
         "--bootstrap-servers",
         type=bootstrap_servers,
@@ -92,6 +104,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--registry-url", default=None, help="schema registry for the Confluent wire format"
     )
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    """Seed, start time, topics, limits and the producer to use."""
     p.add_argument(
         "--seed", type=int, default=None, help="same seed and --start-ms give the same records"
     )
@@ -129,7 +145,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--json", action="store_true", help="print the summary as JSON (no progress display)"
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

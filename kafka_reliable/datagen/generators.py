@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from kafka_reliable.datagen import fraud
 from kafka_reliable.datagen.catalog import CATEGORY_WEIGHTS as _CATEGORY_WEIGHTS
 from kafka_reliable.datagen.catalog import (
     COUNTRIES,
@@ -24,43 +25,22 @@ from kafka_reliable.datagen.catalog import (
     Product,
     User,
     new_card,
-    new_user,
     rng_ip,
     rng_uuid,
     weighted,
 )
 
+# The traffic shape lived here; re-exported.
+from kafka_reliable.datagen.traffic import (
+    HOURLY_TRAFFIC,  # noqa: F401
+    daily_traffic_factor,  # noqa: F401
+    exp_gap_ms,  # noqa: F401
+)
+from kafka_reliable.datagen.transactions import line_items, payment, ship_to, v2_fields
+
 #: Record kinds, each with its own topic and schema.
 TRANSACTION, USER_EVENT, PRODUCT_UPDATE = "transaction", "user_event", "product_update"
 
-_HOURLY_SHAPE = (
-    0.35,
-    0.25,
-    0.2,
-    0.18,
-    0.2,
-    0.3,
-    0.5,
-    0.75,
-    0.95,
-    1.05,
-    1.1,
-    1.2,
-    1.3,
-    1.2,
-    1.1,
-    1.05,
-    1.05,
-    1.15,
-    1.35,
-    1.55,
-    1.6,
-    1.4,
-    1.0,
-    0.76,
-)
-#: Relative traffic per UTC hour (mean 1.0): a night trough and a lunch and evening peak.
-HOURLY_TRAFFIC: tuple[float, ...] = tuple(x * 24 / sum(_HOURLY_SHAPE) for x in _HOURLY_SHAPE)
 FRAUD_PATTERNS = ("CARD_TESTING", "ACCOUNT_TAKEOVER", "VELOCITY_ABUSE")
 #: How often each pattern occurs when a scenario does not pick one.
 FRAUD_PATTERN_WEIGHTS = (0.45, 0.3, 0.25)
@@ -81,14 +61,6 @@ _REFERRERS = (
     "https://www.instagram.com/",
     "https://news.example.org/",
 )
-
-
-def daily_traffic_factor(ts_ms: int) -> float:
-    """Traffic relative to the daily mean at ``ts_ms`` (UTC), interpolated between hours."""
-    hours = (ts_ms / 3_600_000.0) % 24.0
-    h = int(hours)
-    frac = hours - h
-    return HOURLY_TRAFFIC[h] * (1 - frac) + HOURLY_TRAFFIC[(h + 1) % 24] * frac
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,30 +233,14 @@ class EventGenerator:
         rng = self.rng
         currency = user.currency
         fx = MINOR_UNITS_PER_USD_CENT[currency]
-        items: list[dict[str, Any]] = [
-            {
-                "product_id": p.product_id,
-                "sku": p.sku,
-                "category": p.category,
-                "quantity": q,
-                "unit_price_cents": unit_price_cents
-                if unit_price_cents is not None
-                else round(p.price_cents * fx),
-            }
-            for p, q in cart
-        ]
+        items = line_items(cart, fx, unit_price_cents)
         subtotal = sum(i["unit_price_cents"] * i["quantity"] for i in items)
         discount = round(subtotal * rng.choice((0.05, 0.1, 0.15))) if rng.random() < 0.12 else 0
         ship_country = ship_country or user.country
-        city, postal = (
-            rng.choice(COUNTRIES[ship_country][1])
-            if ship_country != user.country
-            else (user.city, user.postal_code)
-        )
+        city, postal = ship_to(rng, user, ship_country)
         tax = round((subtotal - discount) * COUNTRIES[ship_country][2])
         shipping = 0 if subtotal >= 5000 * fx else round(499 * fx)
         card = card or user.card
-        method = user.payment_method if card is user.card else "CREDIT_CARD"
         value: dict[str, Any] = {
             "transaction_id": rng_uuid(rng),
             "user_id": user.user_id,
@@ -298,13 +254,7 @@ class EventGenerator:
             "total_cents": subtotal - discount + tax + shipping,
             "currency": currency,
             "status": status,
-            "payment": {
-                "method": method,
-                "card_fingerprint": card.fingerprint if card else None,
-                "card_bin": card.bin if card else None,
-                "card_last4": card.last4 if card else None,
-                "billing_country": user.country,
-            },
+            "payment": payment(user, card),
             "shipping_address": {"country": ship_country, "city": city, "postal_code": postal},
             "ip_address": ip,
             "device_type": device_type,
@@ -313,12 +263,7 @@ class EventGenerator:
             "metadata": {"segment": user.segment},
         }
         if self.transaction_schema_version == 2:
-            value["sales_channel"] = (
-                "MOBILE_APP" if device_type == "MOBILE" and rng.random() < 0.6 else "WEB"
-            )
-            value["risk_score"] = round(
-                rng.uniform(0.6, 0.99) if fraud_pattern else rng.betavariate(1, 12), 4
-            )
+            value.update(v2_fields(rng, device_type, fraud_pattern))
         return GeneratedRecord(TRANSACTION, user.user_id, value, at_ms)
 
     # -- catalogue and inventory ------------------------------------------------------------
@@ -411,38 +356,12 @@ class EventGenerator:
         """A burst of fraudulent transactions with the recognisable traits of ``pattern``."""
         pattern = pattern or self.rng.choices(FRAUD_PATTERNS, weights=FRAUD_PATTERN_WEIGHTS)[0]
         if pattern == "CARD_TESTING":
-            return self._card_testing(at_ms)
+            return fraud.card_testing(self, at_ms)
         if pattern == "ACCOUNT_TAKEOVER":
             return self._account_takeover(at_ms)
         if pattern == "VELOCITY_ABUSE":
-            return self._velocity_abuse(at_ms)
+            return fraud.velocity_abuse(self, at_ms)
         raise ValueError(f"unknown fraud pattern {pattern!r} (known: {', '.join(FRAUD_PATTERNS)})")
-
-    def _card_testing(self, at_ms: int) -> list[GeneratedRecord]:
-        """One stolen card tried for tiny amounts from fresh accounts behind one IP, mostly
-        declined."""
-        rng, card, ip = self.rng, new_card(self.rng), rng_ip(self.rng)
-        gift = self.catalog.pick_product(rng, "gift_cards")
-        out, t = [], at_ms
-        for i in range(rng.randint(5, 12)):
-            t += rng.randrange(3_000, 20_000)
-            user = new_user(rng, t, country="US")
-            status = "DECLINED" if i < 4 or rng.random() < 0.6 else "COMPLETED"
-            out.append(
-                self.transaction(
-                    at_ms=t,
-                    user=user,
-                    cart=[(gift, 1)],
-                    session_id=None,
-                    ip=ip,
-                    device_type="DESKTOP",
-                    card=card,
-                    status=status,
-                    fraud_pattern="CARD_TESTING",
-                    unit_price_cents=rng.randrange(100, 500),
-                )
-            )
-        return out
 
     def _account_takeover(self, at_ms: int) -> list[GeneratedRecord]:
         """A known account logs in from a new device abroad and ships expensive goods elsewhere."""
@@ -477,37 +396,3 @@ class EventGenerator:
             )
         )
         return s.records
-
-    def _velocity_abuse(self, at_ms: int) -> list[GeneratedRecord]:
-        """A fresh account places many mid-value orders within minutes, shipped abroad to one
-        reshipper."""
-        rng = self.rng
-        user = new_user(rng, at_ms)
-        reship = rng.choice([c for c in COUNTRIES if c != user.country])
-        out, t = [], at_ms
-        for _ in range(rng.randint(4, 8)):
-            t += rng.randrange(20_000, 60_000)
-            cart = [
-                (
-                    self.catalog.pick_product(rng, rng.choice(("electronics", "fashion"))),
-                    rng.randint(1, 2),
-                )
-            ]
-            out.append(
-                self.transaction(
-                    at_ms=t,
-                    user=user,
-                    cart=cart,
-                    session_id=None,
-                    ip=user.ip_address,
-                    device_type=user.device[0],
-                    ship_country=reship,
-                    fraud_pattern="VELOCITY_ABUSE",
-                )
-            )
-        return out
-
-
-def exp_gap_ms(rng: random.Random, per_minute: float) -> int:
-    """Gap to the next arrival of a Poisson process with ``per_minute`` events a minute."""
-    return max(1, int(rng.expovariate(max(per_minute, 1e-9) / 60_000.0)))

@@ -11,11 +11,9 @@ duplicates (caught by dedup).
 
 from __future__ import annotations
 
-import base64
 import logging
 import random
 import time
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,12 +28,9 @@ from kafka_reliable.datagen.generators import (
     PRODUCT_UPDATE,
     TRANSACTION,
     USER_EVENT,
-    GeneratedRecord,
 )
+from kafka_reliable.datagen.run import Run, print_summary
 from kafka_reliable.datagen.scenarios import (
-    DUPLICATE,
-    OVERSIZED,
-    UNWRITABLE,
     get_scenario,
     iter_records,
     make_generator,
@@ -66,6 +61,15 @@ PROGRESS_INTERVAL_S = 0.25
 OVERSIZE_MARGIN_BYTES = 4096
 
 
+def _check_args(serialization: str, start_ms: int | None) -> None:
+    if serialization not in ("avro", "json"):
+        raise ValueError(f"serialization must be 'avro' or 'json', got {serialization!r}")
+    if start_ms is not None and (
+        isinstance(start_ms, bool) or not isinstance(start_ms, int) or start_ms < 0
+    ):
+        raise ValueError(f"start_ms must be an epoch time in ms >= 0, got {start_ms!r}")
+
+
 class DataGenerationOrchestrator:
     """Generates e-commerce traffic and streams it to Kafka through the reliable producer."""
 
@@ -88,12 +92,7 @@ class DataGenerationOrchestrator:
         transaction_schema_version: int = 1,
         **producer_kwargs: Any,
     ) -> None:
-        if serialization not in ("avro", "json"):
-            raise ValueError(f"serialization must be 'avro' or 'json', got {serialization!r}")
-        if start_ms is not None and (
-            isinstance(start_ms, bool) or not isinstance(start_ms, int) or start_ms < 0
-        ):
-            raise ValueError(f"start_ms must be an epoch time in ms >= 0, got {start_ms!r}")
+        _check_args(serialization, start_ms)
         self.topics = {kind: topic_prefix + name for kind, name in DEFAULT_TOPICS.items()}
         self.unprovisioned_topic = topic_prefix + UNPROVISIONED_TOPIC
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
@@ -107,26 +106,38 @@ class DataGenerationOrchestrator:
         conf = {**DATAGEN_PRODUCER_DEFAULTS, **(producer_config or {})}
         self._conf = build_producer_config(bootstrap_servers, conf)
         self._admin = AdminClient(client_config(self._conf))
+        self.producer: Any = None
         self.sender: ReliableSender | RawSender
         if use_reliable_producer:
-            from kafka_reliable.producer import ReliableKafkaProducer
-
-            self.producer: Any = ReliableKafkaProducer(
-                bootstrap_servers=bootstrap_servers,
-                producer_config=conf,
-                serializer=self._serializer,
-                enable_deduplication=enable_deduplication,
-                redis_client=redis_client,
-                **producer_kwargs,
+            self._make_reliable_sender(
+                bootstrap_servers, conf, enable_deduplication, redis_client, producer_kwargs
             )
-            self.sender = ReliableSender(self.producer)
         else:
-            self.producer = None
             self.sender = RawSender(
                 bootstrap_servers=bootstrap_servers,
                 producer_config=conf,
                 serializer=self._serializer,
             )
+
+    def _make_reliable_sender(
+        self,
+        bootstrap_servers: str | None,
+        conf: dict[str, Any],
+        enable_deduplication: bool,
+        redis_client: Any,
+        producer_kwargs: dict[str, Any],
+    ) -> None:
+        from kafka_reliable.producer import ReliableKafkaProducer
+
+        self.producer = ReliableKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            producer_config=conf,
+            serializer=self._serializer,
+            enable_deduplication=enable_deduplication,
+            redis_client=redis_client,
+            **producer_kwargs,
+        )
+        self.sender = ReliableSender(self.producer)
 
     def _make_serializer(self, serialization: str, registry_url: str | None) -> Serializer:
         if serialization == "json":
@@ -196,14 +207,8 @@ class DataGenerationOrchestrator:
         if duration_hours <= 0:
             raise ValueError(f"duration_hours must be > 0, got {duration_hours}")
         self.ensure_topics()
-        if (
-            scenario.unwritable_every
-            and self.unprovisioned_topic in self._admin.list_topics(timeout=10).topics
-        ):
-            log.warning(
-                "%s exists, so the records meant to fail there will be delivered",
-                self.unprovisioned_topic,
-            )
+        if scenario.unwritable_every:
+            self._warn_if_unprovisioned_exists()
         start_ms = self.start_ms if self.start_ms is not None else int(time.time() * 1000)
         duration_ms = int(duration_hours * 3_600_000)
         gen = make_generator(
@@ -212,7 +217,7 @@ class DataGenerationOrchestrator:
             start_ms=start_ms,
             transaction_schema_version=self.transaction_schema_version,
         )
-        run = _Run(self, oversize_to=self._oversize_limit() if scenario.oversized_every else 0)
+        run = Run(self, oversize_to=self._oversize_limit() if scenario.oversized_every else 0)
         before = self.sender.counts()
         t0 = time.monotonic()
         with self._progress() as progress:
@@ -238,6 +243,13 @@ class DataGenerationOrchestrator:
             print_summary(summary, self.console)
         return summary
 
+    def _warn_if_unprovisioned_exists(self) -> None:
+        if self.unprovisioned_topic in self._admin.list_topics(timeout=10).topics:
+            log.warning(
+                "%s exists, so the records meant to fail there will be delivered",
+                self.unprovisioned_topic,
+            )
+
     def _oversize_limit(self) -> int:
         try:
             return self.max_message_bytes(self.topics[TRANSACTION]) + OVERSIZE_MARGIN_BYTES
@@ -256,7 +268,7 @@ class DataGenerationOrchestrator:
         t0: float,
         progress: Progress,
         task: Any,
-        run: _Run,
+        run: Run,
         before: dict[str, int],
     ) -> None:
         if speed <= 0:
@@ -282,7 +294,7 @@ class DataGenerationOrchestrator:
         )
 
     def _draw(
-        self, progress: Progress, task: Any, sim_ms: int, run: _Run, before: dict[str, int]
+        self, progress: Progress, task: Any, sim_ms: int, run: Run, before: dict[str, int]
     ) -> None:
         if not self.show_progress:
             return
@@ -296,7 +308,7 @@ class DataGenerationOrchestrator:
     def _summary(
         self,
         name: str,
-        run: _Run,
+        run: Run,
         before: dict[str, int],
         elapsed_s: float,
         left: int,
@@ -334,77 +346,5 @@ class DataGenerationOrchestrator:
         self.close()
 
 
-class _Run:
-    """Per-run bookkeeping, and the failure injection of ``system_degradation``."""
-
-    def __init__(self, orch: DataGenerationOrchestrator, *, oversize_to: int) -> None:
-        self.orch, self.oversize_to = orch, oversize_to
-        self.generated = self.attempted = self.fraud = 0
-        self.injected: Counter[str] = Counter()
-        self.by_topic: Counter[str] = Counter()
-        self._padding: str | None = None
-
-    def padding(self) -> str:
-        """Incompressible text whose entropy alone exceeds the limit, so compression cannot save
-        it."""
-        if self._padding is None:
-            noise = random.Random(self.orch.seed).randbytes(self.oversize_to)
-            self._padding = base64.b64encode(noise).decode("ascii")
-        return self._padding
-
-    def send(self, rec: GeneratedRecord) -> None:
-        self.generated += 1
-        if rec.kind == TRANSACTION and rec.value["is_fraud"]:
-            self.fraud += 1
-        topic, value = self.orch.topics[rec.kind], rec.value
-        if rec.inject == OVERSIZED:
-            value = {**value, "metadata": {**value["metadata"], "padding": self.padding()}}
-        elif rec.inject == UNWRITABLE:
-            topic = self.orch.unprovisioned_topic
-        if rec.inject:
-            self.injected[rec.inject] += 1
-        self._send(topic, value, rec.key)
-        if rec.inject == DUPLICATE:
-            self._send(topic, value, rec.key)
-
-    def _send(self, topic: str, value: Any, key: str) -> None:
-        self.attempted += 1
-        self.by_topic[topic] += 1
-        self.orch.sender.send(topic, value, key)
-
-
 def _delta(now: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
     return {k: now[k] - before.get(k, 0) for k in COUNT_KEYS}
-
-
-def print_summary(summary: Mapping[str, Any], console: Console) -> None:
-    """The end-of-run table."""
-    from rich.table import Table
-
-    table = Table(
-        title=f"scenario {summary['scenario']} "
-        f"({summary['producer']} producer, {summary['format']})"
-    )
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key in (
-        "generated",
-        "attempted",
-        "sent",
-        "retried",
-        "dead_lettered",
-        "duplicates",
-        "spooled",
-        "failed",
-        "undelivered",
-        "fraud_transactions",
-        "elapsed_s",
-        "throughput_per_s",
-    ):
-        table.add_row(key, str(summary[key]))
-    if summary["injected"]:
-        table.add_row(
-            "injected", ", ".join(f"{k} {v}" for k, v in sorted(summary["injected"].items()))
-        )
-    table.add_row("seed", str(summary["seed"]))
-    console.print(table)

@@ -15,7 +15,6 @@ SASL_PLAINTEXT / SCRAM-SHA-512 with the StandardAuthorizer (see :mod:`kafka_reli
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import signal
@@ -28,8 +27,17 @@ from typing import Any
 
 from kafka_reliable.dev import sasl as S
 from kafka_reliable.dev.broker import KAFKA_VERSION, DevBroker, DevBrokerError, default_home
+from kafka_reliable.dev.cluster_nodes import (
+    NodeSpec,
+    check_ports_free,
+    log4j2,
+    node_pid,
+    process_state,
+    spawn,
+    stop_process,
+)
 from kafka_reliable.dev.cluster_props import CONTROLLER_ID, node_props
-from kafka_reliable.dev.ports import port_free, port_holder, port_open
+from kafka_reliable.dev.ports import port_open
 
 #: Default first client port of the dev cluster (9092 stays the single dev broker's).
 DEFAULT_CLUSTER_PORT = 19092
@@ -39,36 +47,6 @@ CLUSTER_START_TIMEOUT_S = 120.0
 MAX_BROKERS = 9
 #: Highest first port: the controller listens on ``base_port + 20``.
 MAX_BASE_PORT = 65535 - 20
-
-_JVM_FLAGS = [
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
-    "-XX:ActiveProcessorCount=2",
-    "-Xss512k",
-    "-XX:MaxMetaspaceSize=128m",
-    "-Djava.awt.headless=true",
-]
-
-
-@dataclass(frozen=True, kw_only=True)
-class NodeSpec:
-    node_id: int
-    role: str  # "broker" | "controller"
-    port: int  # client port (brokers) or controller port
-    internal_port: int | None
-    home: Path
-
-    @property
-    def config_file(self) -> Path:
-        return self.home / "server.properties"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "node.pid"
-
-    @property
-    def log_file(self) -> Path:
-        return self.home / "node.log"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,7 +148,7 @@ class DevCluster:
     def _write_config(self, n: NodeSpec) -> None:
         (n.home / "data").mkdir(parents=True, exist_ok=True)
         n.config_file.write_text("".join(f"{k}={v}\n" for k, v in self._props(n).items()))
-        (n.home / "log4j2.properties").write_text(_log4j2())
+        (n.home / "log4j2.properties").write_text(log4j2())
 
     def _cluster_id(self) -> str:
         known = self.cluster_id()
@@ -217,30 +195,11 @@ class DevCluster:
     # ---- processes ----------------------------------------------------------------------
 
     def pid(self, node_id: int) -> int | None:
-        n = self.node(node_id)
-        try:
-            pid = int(n.pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            return None
-        if (
-            "kafka.Kafka" not in cmdline
-            or str(n.config_file) not in cmdline
-            or not DevBroker._alive(pid)
-        ):
-            return None
-        return pid
+        return node_pid(self.node(node_id))
 
     def state(self, node_id: int) -> str:
         """``running``, ``paused`` (SIGSTOPped) or ``stopped``."""
-        pid = self.pid(node_id)
-        if pid is None:
-            return "stopped"
-        try:
-            st = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return "stopped"
-        return "paused" if st in {"T", "t"} else "running"
+        return process_state(self.pid(node_id))
 
     def start(self, timeout_s: float = CLUSTER_START_TIMEOUT_S) -> list[int]:
         """Start every node not running; return once all brokers are registered. Started ids.
@@ -274,29 +233,7 @@ class DevCluster:
         self._write_config(n)
         self._format(n, java, classpath)
         heap = self.controller_heap_mb if n.role == "controller" else self.heap_mb
-        cmd = [
-            java,
-            f"-Xmx{heap}m",
-            f"-Xms{min(heap, 128)}m",
-            *_JVM_FLAGS,
-            f"-Dlog4j2.configurationFile={n.home / 'log4j2.properties'}",
-            "-cp",
-            classpath,
-            "kafka.Kafka",
-            str(n.config_file),
-        ]
-        with open(n.log_file, "ab") as log:
-            proc = subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        n.pid_file.write_text(str(proc.pid))
-        deadline = time.monotonic() + 10
-        while self.pid(n.node_id) is None and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)  # until the child has exec'd java (its cmdline names the config)
+        spawn(n, java, classpath, heap)
         return True
 
     def wait_ready(
@@ -358,16 +295,7 @@ class DevCluster:
 
     def check_ports_free(self, nodes: list[NodeSpec]) -> None:
         """DevBrokerError naming the first port of ``nodes`` another process listens on."""
-        for n in nodes:
-            for kind, port in (
-                ("client" if n.role == "broker" else "controller", n.port),
-                ("inter-broker", n.internal_port),
-            ):
-                if port is not None and not port_free(port):
-                    raise DevBrokerError(
-                        f"port {port} (node {n.node_id}'s {kind} port) is in use by "
-                        f"{port_holder(port)}: pick another --port or stop that process"
-                    )
+        check_ports_free(nodes)
 
     def signal_node(self, node_id: int, sig: signal.Signals) -> int:
         """Send ``sig`` to one node (kill, pause, resume); return its pid."""
@@ -387,16 +315,7 @@ class DevCluster:
         if pid is None:
             self.node(node_id).pid_file.unlink(missing_ok=True)
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)  # a paused node cannot shut down
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and DevBroker._alive(pid):
-            time.sleep(0.1)
-        if DevBroker._alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            while DevBroker._alive(pid):
-                time.sleep(0.05)
+        stop_process(pid, timeout_s)
         self.node(node_id).pid_file.unlink(missing_ok=True)
         return True
 
@@ -465,9 +384,3 @@ class DevCluster:
             data_dir=data_dir,
             sasl=bool(meta.get("sasl")),
         )
-
-
-def _log4j2() -> str:
-    from kafka_reliable.dev.broker import _LOG4J2
-
-    return _LOG4J2

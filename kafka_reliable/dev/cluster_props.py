@@ -24,8 +24,19 @@ def node_props(
 ) -> dict[str, str]:
     """Settings of node ``node_id`` (``role`` broker or controller) of a cluster with replication
     factor ``rf`` and ``min.insync.replicas`` ``isr``."""
+    props = _common_props(node_id, home, controller_port=controller_port, rf=rf, isr=isr)
+    props.update(_listener_props(role, port, internal_port, sasl=sasl))
+    if sasl:
+        props.update(S.broker_props(role))
+    return props
+
+
+def _common_props(
+    node_id: int, home: Path, *, controller_port: int, rf: int, isr: int
+) -> dict[str, str]:
+    """Settings every node shares: quorum, storage, replication of internal topics, threads."""
     rf_s, isr_s = str(rf), str(isr)
-    props = {
+    return {
         "node.id": str(node_id),
         "controller.quorum.voters": f"{CONTROLLER_ID}@127.0.0.1:{controller_port}",
         "controller.listener.names": "CONTROLLER",
@@ -51,27 +62,26 @@ def node_props(
         "replica.lag.time.max.ms": "10000",
         "controlled.shutdown.enable": "true",
     }
+
+
+def _listener_props(
+    role: str, port: int, internal_port: int | None, *, sasl: bool
+) -> dict[str, str]:
+    """Roles and listeners: CONTROLLER on a controller; EXTERNAL and INTERNAL on a broker."""
     if role == "controller":
-        props.update(
-            {
-                "process.roles": "controller",
-                "listeners": f"CONTROLLER://127.0.0.1:{port}",
-                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
-            }
-        )
-    else:
-        ext = "SASL_PLAINTEXT" if sasl else "PLAINTEXT"
-        props.update(
-            {
-                "process.roles": "broker",
-                "listeners": f"EXTERNAL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}",
-                "advertised.listeners": f"EXTERNAL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}",
-                "inter.broker.listener.name": "INTERNAL",
-                "listener.security.protocol.map": (
-                    f"EXTERNAL:{ext},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
-                ),
-            }
-        )
-    if sasl:
-        props.update(S.broker_props(role))
-    return props
+        return {
+            "process.roles": "controller",
+            "listeners": f"CONTROLLER://127.0.0.1:{port}",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
+        }
+    ext = "SASL_PLAINTEXT" if sasl else "PLAINTEXT"
+    listeners = f"EXTERNAL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal_port}"
+    return {
+        "process.roles": "broker",
+        "listeners": listeners,
+        "advertised.listeners": listeners,
+        "inter.broker.listener.name": "INTERNAL",
+        "listener.security.protocol.map": (
+            f"EXTERNAL:{ext},INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        ),
+    }

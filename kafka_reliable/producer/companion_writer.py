@@ -26,7 +26,7 @@ from kafka_reliable.config import RetryConfig, TopicNaming, legal_topic_name
 from kafka_reliable.errors import Classification, ErrorKind, classify
 from kafka_reliable.producer import tracking as T
 from kafka_reliable.record import OutgoingRecord
-from kafka_reliable.routing import route_failure
+from kafka_reliable.routing import Route, route_failure
 from kafka_reliable.sending import produce
 from kafka_reliable.spool import QUARANTINED, Spool
 from kafka_reliable.topics import CompanionTopics
@@ -38,10 +38,17 @@ WRITER_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 #: Per-record framing allowance when judging whether a record fits ``max.message.bytes`` alone.
 RECORD_OVERHEAD_BYTES = 128
 #: Errors after which writing the same record again can never succeed.
-NEVER_DELIVERABLE = frozenset({
-    "MSG_SIZE_TOO_LARGE", "INVALID_RECORD", "INVALID_MSG", "CORRUPT_MESSAGE", "_INVALID_ARG",
-    "TOPIC_EXCEPTION", "RECORD_LIST_TOO_LARGE",
-})
+NEVER_DELIVERABLE = frozenset(
+    {
+        "MSG_SIZE_TOO_LARGE",
+        "INVALID_RECORD",
+        "INVALID_MSG",
+        "CORRUPT_MESSAGE",
+        "_INVALID_ARG",
+        "TOPIC_EXCEPTION",
+        "RECORD_LIST_TOO_LARGE",
+    }
+)
 
 #: ``on_routed(record, status, dlq_reason)`` after a record reached .retry, .dlq or the spool.
 RoutedCallback = Callable[[OutgoingRecord, str, str | None], None]
@@ -80,7 +87,9 @@ class CompanionWriter:
         self._producer: Producer | None = None
         self._inflight = 0
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="kafka-reliable-companion-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="kafka-reliable-companion-writer", daemon=True
+        )
         self._thread.start()
 
     # -- intake (any thread) --------------------------------------------------------------
@@ -121,24 +130,8 @@ class CompanionWriter:
         return self._producer
 
     def _route(self, rec: OutgoingRecord) -> None:
-        if not legal_topic_name(rec.topic):  # e.g. a spooled row for a topic Kafka refuses
-            self._quarantine(rec, f"illegal topic name {rec.topic!r}")
-            return
-        attempt = (H.get_int(rec.headers, H.ATTEMPT) or 0) + 1
-        try:
-            route = route_failure(
-                topic=rec.topic, classification=self._classify(rec), error_message=rec.error_message,
-                attempt=attempt, retry_config=self._retry_config, naming=self._naming,
-                now_ms=int(time.time() * 1000), headers=rec.headers, message_id=rec.message_id,
-                replay_count=H.get_int(rec.headers, H.REPLAY_COUNT) or 0,
-            )
-        except ValueError as exc:  # no legal companion name (e.g. a 249-character topic)
-            self._quarantine(rec, f"{rec.error_code or 'failed'} on {rec.topic!r} and no companion topic "
-                                  f"can take it: {exc}")
-            return
-        if not legal_topic_name(route.target_topic):
-            self._quarantine(rec, f"{rec.error_code or 'failed'} on {rec.topic!r} and its companion topic "
-                                  f"name is illegal ({len(route.target_topic)} characters, Kafka allows 249)")
+        route = self._plan(rec)
+        if route is None:
             return
         if not self._is_connected():
             self._spool_record(rec, "cluster_unreachable")
@@ -153,12 +146,49 @@ class CompanionWriter:
         error_class = route.failure.error_class
 
         def done(err: KafkaError | None, _msg: Any) -> None:
-            self._finish(rec, route.target_topic, status, route.failure.dlq_reason, err, error_class)
+            self._finish(
+                rec, route.target_topic, status, route.failure.dlq_reason, err, error_class
+            )
 
         try:
-            produce(self._client(), route.target_topic, rec.value, rec.key, route.headers, done, rec.timestamp_ms)
+            produce(
+                self._client(), route.target_topic, rec.value, rec.key, route.headers, done,
+                rec.timestamp_ms,
+            )  # fmt: skip
         except KafkaException as exc:
             done(exc.args[0] if exc.args else KafkaError(KafkaError._FAIL), None)
+
+    def _plan(self, rec: OutgoingRecord) -> Route | None:
+        """Where the record goes; None when no topic can ever take it (quarantined here)."""
+        if not legal_topic_name(rec.topic):  # e.g. a spooled row for a topic Kafka refuses
+            self._quarantine(rec, f"illegal topic name {rec.topic!r}")
+            return None
+        failed = f"{rec.error_code or 'failed'} on {rec.topic!r}"
+        try:
+            route = route_failure(
+                topic=rec.topic,
+                classification=self._classify(rec),
+                error_message=rec.error_message,
+                attempt=(H.get_int(rec.headers, H.ATTEMPT) or 0) + 1,
+                retry_config=self._retry_config,
+                naming=self._naming,
+                now_ms=int(time.time() * 1000),
+                headers=rec.headers,
+                message_id=rec.message_id,
+                replay_count=H.get_int(rec.headers, H.REPLAY_COUNT) or 0,
+            )
+        except ValueError as exc:  # no legal companion name (e.g. a 249-character topic)
+            self._quarantine(rec, f"{failed} and no companion topic can take it: {exc}")
+            return None
+        if not legal_topic_name(route.target_topic):
+            n = len(route.target_topic)
+            self._quarantine(
+                rec,
+                f"{failed} and its companion topic name is illegal "
+                f"({n} characters, Kafka allows 249)",
+            )
+            return None
+        return route
 
     def _classify(self, rec: OutgoingRecord) -> Classification:
         """The table's verdict, except for a record rejected only for its batch-mates' size.
@@ -177,13 +207,25 @@ class CompanionWriter:
                 return Classification(c.code, c.error_class, ErrorKind.RETRIABLE)
         return c
 
-    def _finish(self, rec: OutgoingRecord, target: str, status: str, reason: str | None,
-                err: KafkaError | None, error_class: str | None = None) -> None:
+    def _finish(
+        self,
+        rec: OutgoingRecord,
+        target: str,
+        status: str,
+        reason: str | None,
+        err: KafkaError | None,
+        error_class: str | None = None,
+    ) -> None:
         if err is not None:
             if err.name() in NEVER_DELIVERABLE:
                 self._quarantine(rec, f"{err.name()} on {rec.topic} and on {target}: {err.str()}")
             else:
-                log.error("could not write a record of %s to %s (%s); spooling it", rec.topic, target, err.name())
+                log.error(
+                    "could not write a record of %s to %s (%s); spooling it",
+                    rec.topic,
+                    target,
+                    err.name(),
+                )
                 self._spool_record(rec, f"companion_failed:{err.name()}")
             return
         tr = self._tracker
@@ -199,8 +241,12 @@ class CompanionWriter:
         self._settle_spooled(rec, reason)
 
     def _quarantine(self, rec: OutgoingRecord, reason: str) -> None:
-        log.error("record %s for %s can never be delivered: quarantined in the spool (%s)",
-                  rec.message_id, rec.topic, reason)
+        log.error(
+            "record %s for %s can never be delivered: quarantined in the spool (%s)",
+            rec.message_id,
+            rec.topic,
+            reason,
+        )
         rec.quarantine_reason = reason[:500]
         if rec.row_id is None:
             self._spool.add([rec], "never_deliverable", state=QUARANTINED)

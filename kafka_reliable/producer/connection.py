@@ -34,7 +34,9 @@ class ConnectionState:
             self._notes.note("producer", err)  # once per kind and window, not per reconnect
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             if self.connected:
-                log.warning("all brokers down: failed records are spooled until the cluster answers")
+                log.warning(
+                    "all brokers down: failed records are spooled until the cluster answers"
+                )
             self.connected = False
             if self._breaker is not None:
                 self._breaker.record_unreachable()

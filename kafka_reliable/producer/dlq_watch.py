@@ -28,8 +28,14 @@ class DlqWatch:
     """DLQ record counts per source topic, kept within ``max_size``."""
 
     def __init__(
-        self, *, dlq: DeadLetterQueue, companions: CompanionTopics, naming: TopicNaming,
-        topics: Callable[[], Iterable[str]], max_size: int, check_interval_s: float = 5.0,
+        self,
+        *,
+        dlq: DeadLetterQueue,
+        companions: CompanionTopics,
+        naming: TopicNaming,
+        topics: Callable[[], Iterable[str]],
+        max_size: int,
+        check_interval_s: float = 5.0,
     ) -> None:
         self._dlq = dlq
         self._companions = companions
@@ -39,8 +45,9 @@ class DlqWatch:
         self._interval_s = check_interval_s
         self._lock = threading.Lock()
         #: The one counting rule (``dlq_counts``); trimming and alerts stay here.
-        self._reader = DlqCounts(companions=lambda: companions, naming=naming, topics=topics,
-                                 ttl_s=check_interval_s)
+        self._reader = DlqCounts(
+            companions=lambda: companions, naming=naming, topics=topics, ttl_s=check_interval_s
+        )
         self._counts: dict[str, int] | None = None
         self._checked_at = 0.0
         self._expiry_checked_at = 0.0
@@ -99,7 +106,12 @@ class DlqWatch:
                 with self._lock:
                     if self._counts is not None:
                         self._counts[t] = n - trimmed
-                log.warning("DLQ of %s over its max size %d: trimmed the %d oldest records", t, self.max_size, trimmed)
+                log.warning(
+                    "DLQ of %s over its max size %d: trimmed the %d oldest records",
+                    t,
+                    self.max_size,
+                    trimmed,
+                )
 
     def stats(self, routed_by_topic: dict[str, int]) -> dict[str, Any]:
         counts = self.counts
@@ -110,5 +122,7 @@ class DlqWatch:
             "trimmed": self.trimmed,
         }
         if counts is None:
-            out["unknown"] = "DLQ sizes not read yet" + (f" ({self.last_error})" if self.last_error else "")
+            out["unknown"] = "DLQ sizes not read yet" + (
+                f" ({self.last_error})" if self.last_error else ""
+            )
         return out

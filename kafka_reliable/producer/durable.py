@@ -26,8 +26,13 @@ def adopt_dead_owners(spool: Spool, *, skip: str | None = None) -> tuple[int, li
     logs); return (records moved, problems found such as torn frames)."""
 
     def sink(records: list[WalRecord]) -> None:
-        spool.add([OutgoingRecord(r.message_id, r.topic, r.key, r.value, r.headers, r.timestamp_ms)
-                   for r in records], "unacknowledged_at_exit")
+        spool.add(
+            [
+                OutgoingRecord(r.message_id, r.topic, r.key, r.value, r.headers, r.timestamp_ms)
+                for r in records
+            ],
+            "unacknowledged_at_exit",
+        )
 
     return take_over(wal_root(spool.path), sink, skip=skip)
 
@@ -36,10 +41,23 @@ class DurableLedger:
     """The producer's side of its write-ahead log: appends from the send path, settlements
     collected from any thread and written in bulk by the poller (``flush``)."""
 
-    def __init__(self, spool_path: Path, owner: str, *, with_id_header: bool, max_bytes: int,
-                 fsync: str, fsync_interval_ms: int) -> None:
-        self.wal = WriteAheadLog(wal_root(spool_path), owner, max_bytes=max_bytes, fsync=fsync,
-                                 fsync_interval_ms=fsync_interval_ms)
+    def __init__(
+        self,
+        spool_path: Path,
+        owner: str,
+        *,
+        with_id_header: bool,
+        max_bytes: int,
+        fsync: str,
+        fsync_interval_ms: int,
+    ) -> None:
+        self.wal = WriteAheadLog(
+            wal_root(spool_path),
+            owner,
+            max_bytes=max_bytes,
+            fsync=fsync,
+            fsync_interval_ms=fsync_interval_ms,
+        )
         if not with_id_header:
             self.wal.plain_kind = 3
         self._settled: deque[str] = deque()
@@ -50,7 +68,6 @@ class DurableLedger:
         #: ``append(topic, key, value, mid, headers, ts_ms)``.
         self.append = self.wal.append
         self.append_many = self.wal.append_many
-
 
     def abandon(self, mid: str) -> None:
         """Written but never handed to librdkafka (the call raised): nothing to resend."""

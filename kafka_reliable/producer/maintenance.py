@@ -38,8 +38,14 @@ class Poller:
     """Serves delivery reports when the caller is not sending, folds fast-path acks and writes
     the write-ahead log's settlements once per tick."""
 
-    def __init__(self, *, client: Callable[[], Producer], tracker: T.MessageTracker, ledger: DurableLedger | None,
-                 sender_serving: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        *,
+        client: Callable[[], Producer],
+        tracker: T.MessageTracker,
+        ledger: DurableLedger | None,
+        sender_serving: Callable[[], bool],
+    ) -> None:
         self._client = client
         self._tracker = tracker
         self._ledger = ledger
@@ -68,10 +74,22 @@ class Maintenance:
     """Starts and stops the poller and the maintenance loop; one ``tick`` of upkeep a second:
     rebuild after a fatal error, drain the spool, keep DLQs within size, feed health and metrics."""
 
-    def __init__(self, *, poller: Poller, rebuild: Callable[[], None], connection: ConnectionState,
-                 tracker: T.MessageTracker, spool: Spool, drainer: SpoolDrainer, dlq_watch: DlqWatch,
-                 health: HealthMonitor, dedup: Deduplicator | None = None, breaker: CircuitBreaker | None = None,
-                 metrics: ProducerMetrics | None = None, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        poller: Poller,
+        rebuild: Callable[[], None],
+        connection: ConnectionState,
+        tracker: T.MessageTracker,
+        spool: Spool,
+        drainer: SpoolDrainer,
+        dlq_watch: DlqWatch,
+        health: HealthMonitor,
+        dedup: Deduplicator | None = None,
+        breaker: CircuitBreaker | None = None,
+        metrics: ProducerMetrics | None = None,
+        interval_s: float = 1.0,
+    ) -> None:
         self._rebuild = rebuild
         self._connection = connection
         self._tracker = tracker
@@ -85,8 +103,12 @@ class Maintenance:
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._threads = [
-            threading.Thread(target=poller.run, args=(self._stop,), name="kafka-reliable-poller", daemon=True),
-            threading.Thread(target=self._maintenance_loop, name="kafka-reliable-maintenance", daemon=True),
+            threading.Thread(
+                target=poller.run, args=(self._stop,), name="kafka-reliable-poller", daemon=True
+            ),
+            threading.Thread(
+                target=self._maintenance_loop, name="kafka-reliable-maintenance", daemon=True
+            ),
         ]
 
     def start(self) -> None:
@@ -109,7 +131,11 @@ class Maintenance:
         if self._connection.fatal.is_set():
             self._rebuild()
         breaker_open = self._breaker is not None and self._breaker.state == "open"
-        if self._connection.connected and not breaker_open and self._spool.count(include_quarantined=False):
+        if (
+            self._connection.connected
+            and not breaker_open
+            and self._spool.count(include_quarantined=False)
+        ):
             self._drainer.drain()
         self._drainer.flush_deletes()
         if self._dlq_watch.due() and self._connection.connected:

@@ -30,7 +30,24 @@ from kafka_reliable.histogram import BucketHistogram
 from kafka_reliable.registry import OTHER, BoundedLabel, per_registry, registry_or_default
 
 #: Delivery latency histogram buckets, in seconds.
-LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+LATENCY_BUCKETS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
 #: Distinct topics per metric before further topics are reported as ``_other``.
 MAX_TOPICS = 500
 #: Distinct error classes / DLQ reasons before further ones are reported as ``_other``.
@@ -48,21 +65,48 @@ class _Collectors:
         p = prefix
         #: ``messages_sent_total`` and ``delivery_latency_seconds``: the per-record pair, folded.
         self.sent = BucketHistogram(
-            f"{p}_delivery_latency_seconds", "Send-to-acknowledgement latency", buckets=LATENCY_BUCKETS_S,
-            labels=("topic",), counter=(f"{p}_messages_sent", "Records delivered (acknowledged by Kafka)"),
-            registry=registry)
-        self.failed = Counter(f"{p}_messages_failed", "Failed delivery attempts, by error class",
-                              ["topic", "error_class"], registry=registry)
-        self.retried = Counter(f"{p}_messages_retried", "Records routed to <topic>.retry", ["topic"], registry=registry)
-        self.dead_lettered = Counter(f"{p}_messages_dead_lettered", "Records routed to <topic>.dlq, by reason",
-                                     ["topic", "reason"], registry=registry)
-        self.duplicates = Counter(f"{p}_duplicates", "Records skipped as duplicates", ["topic"], registry=registry)
-        self.spooled = Counter(f"{p}_messages_spooled", "Records written to the local spool", ["topic"],
-                               registry=registry)
-        self.dlq_size = Gauge(f"{p}_dlq_size", "Records in <topic>.dlq", ["topic"], registry=registry)
-        self.health = Gauge(f"{p}_health_status", "Health: 0 healthy, 1 degraded, 2 unhealthy", registry=registry)
-        self.circuit = Gauge(f"{p}_circuit_state", "Circuit breaker: 0 closed, 1 half_open, 2 open",
-                             registry=registry)
+            f"{p}_delivery_latency_seconds",
+            "Send-to-acknowledgement latency",
+            buckets=LATENCY_BUCKETS_S,
+            labels=("topic",),
+            counter=(f"{p}_messages_sent", "Records delivered (acknowledged by Kafka)"),
+            registry=registry,
+        )
+        self.failed = Counter(
+            f"{p}_messages_failed",
+            "Failed delivery attempts, by error class",
+            ["topic", "error_class"],
+            registry=registry,
+        )
+        self.retried = Counter(
+            f"{p}_messages_retried", "Records routed to <topic>.retry", ["topic"], registry=registry
+        )
+        self.dead_lettered = Counter(
+            f"{p}_messages_dead_lettered",
+            "Records routed to <topic>.dlq, by reason",
+            ["topic", "reason"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            f"{p}_duplicates", "Records skipped as duplicates", ["topic"], registry=registry
+        )
+        self.spooled = Counter(
+            f"{p}_messages_spooled",
+            "Records written to the local spool",
+            ["topic"],
+            registry=registry,
+        )
+        self.dlq_size = Gauge(
+            f"{p}_dlq_size", "Records in <topic>.dlq", ["topic"], registry=registry
+        )
+        self.health = Gauge(
+            f"{p}_health_status", "Health: 0 healthy, 1 degraded, 2 unhealthy", registry=registry
+        )
+        self.circuit = Gauge(
+            f"{p}_circuit_state",
+            "Circuit breaker: 0 closed, 1 half_open, 2 open",
+            registry=registry,
+        )
 
 
 class ProducerMetrics:
@@ -77,7 +121,9 @@ class ProducerMetrics:
     ) -> None:
         self.registry = registry_or_default(registry)
         self.prefix = prefix
-        self._c = per_registry(self.registry, f"producer:{prefix}", lambda r: _Collectors(r, prefix))
+        self._c = per_registry(
+            self.registry, f"producer:{prefix}", lambda r: _Collectors(r, prefix)
+        )
         self._topic = BoundedLabel(max_topics)
         self._cls = BoundedLabel(MAX_CLASSES)
         self._reason = BoundedLabel(MAX_CLASSES)

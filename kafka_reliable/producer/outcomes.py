@@ -21,8 +21,15 @@ from kafka_reliable.record import OutgoingRecord
 class RoutingOutcomes:
     """Callbacks of the companion writer (its thread) and of the DLQ tools."""
 
-    def __init__(self, *, dedup: Deduplicator | None, metrics: ProducerMetrics | None, health: HealthMonitor,
-                 spool_path: Path, on_spool_routed: Callable[[OutgoingRecord, str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        dedup: Deduplicator | None,
+        metrics: ProducerMetrics | None,
+        health: HealthMonitor,
+        spool_path: Path,
+        on_spool_routed: Callable[[OutgoingRecord, str], None],
+    ) -> None:
         self._dedup = dedup
         self._metrics = metrics
         self._health = health
@@ -46,11 +53,21 @@ class RoutingOutcomes:
                 m.spooled(rec.topic)
 
     def on_quarantined(self, rec: OutgoingRecord, reason: str) -> None:
-        self._health.raise_event(make_alert(
-            type="spool_quarantine", value=1, threshold=0, severity="critical", timestamp=time.time(),
-            message=f"a record for {rec.topic} can never be delivered; quarantined in the spool "
-                    f"({self._spool_path}): {reason}", topic=rec.topic, message_id=rec.message_id,
-        ), rec.topic)
+        self._health.raise_event(
+            make_alert(
+                type="spool_quarantine",
+                value=1,
+                threshold=0,
+                severity="critical",
+                timestamp=time.time(),
+                message=f"a record for {rec.topic} can never be delivered; "
+                f"quarantined in the spool "
+                f"({self._spool_path}): {reason}",
+                topic=rec.topic,
+                message_id=rec.message_id,
+            ),
+            rec.topic,
+        )
 
     def on_dlq_alert(self, alert: dict[str, Any]) -> None:
         """DLQ alerts (trimming, retention expiry): at most once per cooldown per type and topic."""

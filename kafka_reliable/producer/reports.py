@@ -22,8 +22,13 @@ class DeliveryReports:
     """``on_delivery(mid, headers, err, msg)``: called by whichever thread polls."""
 
     def __init__(
-        self, *, tracker: T.MessageTracker, metrics: ProducerMetrics | None, breaker: CircuitBreaker | None,
-        submit_failure: Callable[[OutgoingRecord], None], with_id_header: bool,
+        self,
+        *,
+        tracker: T.MessageTracker,
+        metrics: ProducerMetrics | None,
+        breaker: CircuitBreaker | None,
+        submit_failure: Callable[[OutgoingRecord], None],
+        with_id_header: bool,
     ) -> None:
         self._tracker = tracker
         self._metrics = metrics
@@ -49,9 +54,13 @@ class DeliveryReports:
                 if w is not None:
                     w(mid, T.SENT, None)
             return
-        self.on_delivery(mid, [(MESSAGE_ID, mid.encode())] if self._with_id_header else [], err, msg)
+        self.on_delivery(
+            mid, [(MESSAGE_ID, mid.encode())] if self._with_id_header else [], err, msg
+        )
 
-    def on_delivery(self, mid: str, hdrs: list[tuple[str, bytes]], err: KafkaError | None, msg: Message) -> None:
+    def on_delivery(
+        self, mid: str, hdrs: list[tuple[str, bytes]], err: KafkaError | None, msg: Message
+    ) -> None:
         lat = msg.latency()
         if self._breaker is not None:
             self._breaker.record(err is None)
@@ -67,5 +76,8 @@ class DeliveryReports:
         ts_type, ts = msg.timestamp()
         if not ts_type:  # failed reports carry no timestamp; produce() time = now - latency
             ts = int((time.time() - (lat or 0.0)) * 1000)
-        self._submit_failure(OutgoingRecord(mid, topic, msg.key(), msg.value(), list(hdrs), ts)
-                             .failed(err.name(), err.str(), err.fatal()))
+        self._submit_failure(
+            OutgoingRecord(mid, topic, msg.key(), msg.value(), list(hdrs), ts).failed(
+                err.name(), err.str(), err.fatal()
+            )
+        )

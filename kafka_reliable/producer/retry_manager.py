@@ -37,7 +37,9 @@ class RetryManager:
         marks = self._companions.watermarks(retry_topic, timeout_s)
         if not marks:
             return 0, 0
-        committed = self._companions.committed(self.worker_group, retry_topic, list(marks), timeout_s)
+        committed = self._companions.committed(
+            self.worker_group, retry_topic, list(marks), timeout_s
+        )
         pending = processed = 0
         for p, (lo, hi) in marks.items():
             pos = committed.get(p, -1)

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from kafka_reliable import headers as H
 from kafka_reliable import tracing
 from kafka_reliable.dedup import Deduplicator
-from kafka_reliable.errors import SpoolFullError
 from kafka_reliable.health import CircuitBreaker, CircuitOpenError, RateLimiter
 from kafka_reliable.producer import tracking as T
+from kafka_reliable.producer.batch_path import BatchSending
 from kafka_reliable.producer.durable import DurableLedger
 from kafka_reliable.producer.metrics import ProducerMetrics
+from kafka_reliable.producer.records_in import UserHeaders, encode_headers
 from kafka_reliable.producer.reports import DeliveryReports
 from kafka_reliable.record import OutgoingRecord
 from kafka_reliable.sending import produce
@@ -39,50 +39,25 @@ SERVE_CHECK_MASK = 7
 #: A sender that served reports this recently is serving them (the poller stays out).
 SERVING_WINDOW_S = 0.005
 
-UserHeaders = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
 
-
-class PreparedRecord(NamedTuple):
-    """A serialized record with its id and dedup key, not yet claimed or sent."""
-
-    topic: str
-    value: bytes
-    key: bytes | None
-    message_id: str
-    dedup_key: bytes | None
-
-
-def encode_headers(headers: UserHeaders, mid: str, with_id: bool) -> list[tuple[str, bytes]]:
-    """User headers as ``(str, bytes)`` pairs plus our id header; ValueError names a bad one."""
-    out: list[tuple[str, bytes]] = []
-    if headers:
-        items = headers.items() if isinstance(headers, Mapping) else headers
-        for item in items:
-            try:
-                k, v = item
-            except (TypeError, ValueError):
-                raise ValueError(f"headers must be a mapping or (name, value) pairs, got {item!r}") from None
-            if not isinstance(k, str):
-                raise ValueError(f"header names must be str, got {k!r}")
-            if isinstance(v, str):
-                out.append((k, v.encode("utf-8")))
-            elif v is None or isinstance(v, bytes | bytearray | memoryview):
-                out.append((k, bytes(v) if v is not None else b""))
-            else:
-                raise ValueError(f"header {k!r}: value must be str, bytes or None, got {type(v).__name__}")
-    if with_id:
-        out.append((_MID, mid.encode()))
-    return out
-
-
-class SendPath:
+class SendPath(BatchSending):
     """Admits records (dedup, limits, breaker) and hands them to librdkafka."""
 
     def __init__(
-        self, *, client: Callable[[], Producer], reports: DeliveryReports, tracker: T.MessageTracker,
-        spool: Spool, with_id_header: bool, dedup: Deduplicator | None, limiter: RateLimiter | None,
-        breaker: CircuitBreaker | None, metrics: ProducerMetrics | None, tracing_on: bool,
-        ledger: DurableLedger | None, submit_failure: Callable[[OutgoingRecord], None],
+        self,
+        *,
+        client: Callable[[], Producer],
+        reports: DeliveryReports,
+        tracker: T.MessageTracker,
+        spool: Spool,
+        with_id_header: bool,
+        dedup: Deduplicator | None,
+        limiter: RateLimiter | None,
+        breaker: CircuitBreaker | None,
+        metrics: ProducerMetrics | None,
+        tracing_on: bool,
+        ledger: DurableLedger | None,
+        submit_failure: Callable[[OutgoingRecord], None],
     ) -> None:
         self._client = client
         self._reports = reports
@@ -112,9 +87,11 @@ class SendPath:
         writes its ledger row first)."""
         self.fast = self._limiter is None and self._breaker is None and not self._tracing
         self.plain = self.fast and self._dedup is None
-        one = getattr(self._dedup, "check_one", None)
-        self._claim_one: Callable[[bytes], bool] = one if one is not None else (
-            lambda k: self._dedup.check([k])[0])  # type: ignore[union-attr]
+        dedup = self._dedup
+        one = getattr(dedup, "check_one", None)
+        if one is None and dedup is not None:
+            one = lambda k: dedup.check([k])[0]  # noqa: E731 - a backend without check_one
+        self._claim_one: Callable[[bytes], bool] = one or (lambda k: True)
 
     def _claim(self, topic: str, vb: bytes, kb: bytes | None, mid: str) -> bool:
         """Fast path with dedup: claim the record's key; a duplicate is settled here."""
@@ -125,8 +102,16 @@ class SendPath:
         self._duplicate(topic, mid)
         return False
 
-    def _produce_plain(self, topic: str, vb: bytes, kb: bytes | None, mid: str, *, in_ledger: bool = False,
-                      own_claim: bool = False) -> None:
+    def _produce_plain(
+        self,
+        topic: str,
+        vb: bytes,
+        kb: bytes | None,
+        mid: str,
+        *,
+        in_ledger: bool = False,
+        own_claim: bool = False,
+    ) -> None:
         """The fast path: one log write (durable mode), one status store, one ``produce()``, a
         report that stores ``sent``. ``own_claim``: the dedup claim taken for this call, given
         back when the log refuses the record."""
@@ -181,12 +166,22 @@ class SendPath:
 
     # -- admission ------------------------------------------------------------------------
 
-    def _admit(self, topic: str, vb: bytes, kb: bytes | None, headers: UserHeaders, mid: str,
-              claimed: bool | None = None) -> list[tuple[str, bytes]] | None:
+    def _admit(
+        self,
+        topic: str,
+        vb: bytes,
+        kb: bytes | None,
+        headers: UserHeaders,
+        mid: str,
+        claimed: bool | None = None,
+    ) -> list[tuple[str, bytes]] | None:
         """The record's headers when it may be produced now; None when it was a duplicate or
         was spooled by the open breaker. ``claimed``: the batch's dedup verdict, if checked."""
-        hdrs = encode_headers(headers, mid, self._with_id) if headers else (
-            [(_MID, mid.encode())] if self._with_id else [])
+        hdrs = (
+            encode_headers(headers, mid, self._with_id)
+            if headers
+            else ([(_MID, mid.encode())] if self._with_id else [])
+        )
         dedup = self._dedup
         key = None
         if dedup is not None:
@@ -200,8 +195,12 @@ class SendPath:
                 self._limiter.acquire(1, len(vb))
             if self._breaker is not None and not self._breaker.allow():
                 if self._breaker.mode == "fail_fast":
-                    raise CircuitOpenError(f"circuit breaker is open: record for {topic!r} not sent")
-                self._spool_open_circuit(OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000)))
+                    raise CircuitOpenError(
+                        f"circuit breaker is open: record for {topic!r} not sent"
+                    )
+                self._spool_open_circuit(
+                    OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000))
+                )
                 return None
         except BaseException:
             if key is not None and claimed is None:  # our claim: ours to give back
@@ -232,8 +231,17 @@ class SendPath:
 
     # -- producing ------------------------------------------------------------------------
 
-    def _produce_one(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
-                *, in_ledger: bool = False, own_claim: bool = False) -> None:
+    def _produce_one(
+        self,
+        topic: str,
+        vb: bytes,
+        kb: bytes | None,
+        hdrs: list[tuple[str, bytes]],
+        mid: str,
+        *,
+        in_ledger: bool = False,
+        own_claim: bool = False,
+    ) -> None:
         """Hand one admitted record to librdkafka (written to the log first in durable mode;
         ``own_claim`` as in ``produce_plain``)."""
         if self._ledger is not None and not in_ledger:
@@ -245,15 +253,28 @@ class SendPath:
                 raise
         self._tracker.add(mid)
         if self._tracing:
-            with tracing.span(tracing.SPAN_SEND, headers=hdrs, attributes={
-                "messaging.system": "kafka", "messaging.destination.name": topic, "messaging.message.id": mid,
-            }):
+            with tracing.span(
+                tracing.SPAN_SEND,
+                headers=hdrs,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": topic,
+                    "messaging.message.id": mid,
+                },
+            ):
                 self._produce(topic, vb, kb, tracing.inject_current(hdrs), mid)
         else:
             self._produce(topic, vb, kb, hdrs, mid)
 
-    def _produce(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
-                 cb: Callable[..., None] | None = None) -> None:
+    def _produce(
+        self,
+        topic: str,
+        vb: bytes,
+        kb: bytes | None,
+        hdrs: list[tuple[str, bytes]],
+        mid: str,
+        cb: Callable[..., None] | None = None,
+    ) -> None:
         p = self.producer
         # Delivery reports carry neither headers nor an opaque: the id and headers ride along
         # in a partial, the one per-record allocation of the send path.
@@ -271,24 +292,34 @@ class SendPath:
         if not self._sends & SERVE_CHECK_MASK:
             self._serve(p)
 
-    def _refused(self, topic: str, vb: bytes, kb: bytes | None, hdrs: list[tuple[str, bytes]], mid: str,
-                 exc: KafkaException) -> None:
+    def _refused(
+        self,
+        topic: str,
+        vb: bytes,
+        kb: bytes | None,
+        hdrs: list[tuple[str, bytes]],
+        mid: str,
+        exc: KafkaException,
+    ) -> None:
         """Refused at once by the client (too large, …): routed like a failed delivery."""
         err = exc.args[0] if exc.args else KafkaError(KafkaError._FAIL)
         self._tracker.count("failed")
-        self._submit_failure(OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000))
-                             .failed(err.name(), err.str()))
+        self._submit_failure(
+            OutgoingRecord(mid, topic, kb, vb, list(hdrs), int(time.time() * 1000)).failed(
+                err.name(), err.str()
+            )
+        )
 
-    def _produce_admitted(self, topic: str, admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]]) -> None:
-        """Produce admitted records of one batch (one ledger transaction in durable mode)."""
-        if self._ledger is not None and admitted:
-            self._ledger.append_many(topic, [(kb, vb, mid, h) for vb, kb, h, mid in admitted],
-                                     int(time.time() * 1000))
-        for vb, kb, hdrs, mid in admitted:
-            self._produce_one(topic, vb, kb, hdrs, mid, in_ledger=True)
-
-    def send(self, topic: str, vb: bytes, kb: bytes | None, mid: str, headers: UserHeaders = None,
-             claimed: bool | None = None, on_settle: Callable[[str, str, str | None], None] | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        vb: bytes,
+        kb: bytes | None,
+        mid: str,
+        headers: UserHeaders = None,
+        claimed: bool | None = None,
+        on_settle: Callable[[str, str, str | None], None] | None = None,
+    ) -> None:
         """One record (``send_message``, ``send_prepared``): the fast path when nothing needs
         admitting, else headers, dedup claim, limiter and breaker first. ``claimed``: the dedup
         verdict when the caller claimed the key itself (its claim is its own to release when
@@ -306,77 +337,10 @@ class SendPath:
                 return
             hdrs = self._admit(topic, vb, kb, headers, mid, claimed=claimed)
             if hdrs is not None:
-                self._produce_one(topic, vb, kb, hdrs, mid, own_claim=claimed is None and self._dedup is not None)
+                self._produce_one(
+                    topic, vb, kb, hdrs, mid, own_claim=claimed is None and self._dedup is not None
+                )
         except BaseException:
             if on_settle is not None:
                 self._tracker.unwatch(mid)
             raise
-
-    def send_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
-                  verdicts: list[bool | None], headers: UserHeaders, timeout_s: float,
-                  drain_writer: Callable[[float], None]) -> list[str | None]:
-        """Send a batch and wait (bounded) until each record is delivered or routed; return
-        the statuses. One flush sends at once (no linger) and serves the reports; records
-        that failed may still be on their way to ``.retry`` / ``.dlq`` / the spool after it."""
-        deadline = time.monotonic() + timeout_s
-        fast = headers is None and self.fast
-        batch = None if fast else self._tracker.add_batch(mids)
-        try:
-            if fast:
-                self._batch_fast(topic, encoded, mids, verdicts)
-            else:
-                self._admit_batch(topic, encoded, mids, verdicts, headers)
-        except SpoolFullError:
-            # the log refused the batch before any record was produced: give the claims back
-            for (vb, kb), fresh in zip(encoded, verdicts, strict=True):
-                if fresh:
-                    self._release(topic, vb, kb)
-            raise
-        self.producer.flush(timeout_s)
-        if batch is not None:
-            batch.done.wait(max(0.0, deadline - time.monotonic()))
-        else:
-            status = self._tracker.status
-            waiting = [m for m in mids if status(m) == T.PENDING]
-            while waiting and time.monotonic() < deadline:
-                drain_writer(min(0.05, max(0.0, deadline - time.monotonic())))
-                waiting = [m for m in waiting if status(m) == T.PENDING]
-        statuses = [self._tracker.status(m) for m in mids]
-        if T.PENDING in statuses:
-            log.warning("send_batch: %d records of %s not settled after %.0f s",
-                        statuses.count(T.PENDING), topic, timeout_s)
-        return statuses
-
-    def _batch_fast(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
-                        verdicts: list[bool | None]) -> None:
-        """A batch on the fast path (dedup verdicts already taken in bulk)."""
-        plain = self._produce_plain
-        if self._ledger is not None:  # one log write for the batch
-            ids_only: list[tuple[str, bytes | None]] | None = None if self._with_id else []
-            self._ledger.append_many(topic, [(kb, vb, mid, ids_only) for (vb, kb), mid, fresh
-                                             in zip(encoded, mids, verdicts, strict=True) if fresh is not False],
-                                     int(time.time() * 1000))
-        for (vb, kb), mid, fresh in zip(encoded, mids, verdicts, strict=True):
-            if fresh is False:
-                self._duplicate(topic, mid)
-            else:
-                plain(topic, vb, kb, mid, in_ledger=True)
-
-    def _admit_batch(self, topic: str, encoded: list[tuple[bytes, bytes | None]], mids: list[str],
-                   verdicts: list[bool | None], headers: UserHeaders) -> None:
-        """Admit each record of a batch (the same path as one record), then produce the admitted
-        ones; when admission raises half-way, the claims of the records not sent are released."""
-        admitted: list[tuple[bytes, bytes | None, list[tuple[str, bytes]], str]] = []
-        i = 0
-        try:
-            for i, ((vb, kb), mid, fresh) in enumerate(zip(encoded, mids, verdicts, strict=True)):  # noqa: B007
-                hdrs = self._admit(topic, vb, kb, headers, mid, claimed=fresh)
-                if hdrs is not None:
-                    admitted.append((vb, kb, hdrs, mid))
-        except BaseException:
-            for (vb, kb), fresh in zip(encoded[i:], verdicts[i:], strict=True):
-                if fresh:
-                    self._release(topic, vb, kb)
-            self._produce_admitted(topic, admitted)
-            raise
-        self._produce_admitted(topic, admitted)

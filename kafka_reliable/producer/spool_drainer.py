@@ -26,7 +26,9 @@ from kafka_reliable.spool import Spool
 log = logging.getLogger(__name__)
 
 #: Delivery errors that mean "still unreachable": the row stays for the next pass.
-UNREACHABLE = frozenset({KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
+UNREACHABLE = frozenset(
+    {KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+)
 
 
 class SpoolDrainer:
@@ -79,7 +81,9 @@ class SpoolDrainer:
         with self._lock:
             start = self._settled
             busy = set(self._in_flight)
-        recs = [r for r in self._spool.oldest(max_records + len(busy)) if r.row_id not in busy][:max_records]
+        recs = [r for r in self._spool.oldest(max_records + len(busy)) if r.row_id not in busy][
+            :max_records
+        ]
         p = self._client()
         for r in recs:
             if time.monotonic() >= deadline:
@@ -91,7 +95,11 @@ class SpoolDrainer:
         with self._lock:
             n = self._settled - start
         if n:
-            log.info("drained %d records from the spool (%d left)", n, self._spool.count(include_quarantined=False))
+            log.info(
+                "drained %d records from the spool (%d left)",
+                n,
+                self._spool.count(include_quarantined=False),
+            )
         return n
 
     def _send(self, p: Producer, r: OutgoingRecord, deadline: float) -> None:
@@ -99,7 +107,9 @@ class SpoolDrainer:
         with self._lock:
             self._in_flight.add(r.row_id)
 
-        def on_delivery(err: KafkaError | None, _msg: Message | None, _r: OutgoingRecord = r) -> None:
+        def on_delivery(
+            err: KafkaError | None, _msg: Message | None, _r: OutgoingRecord = r
+        ) -> None:
             self._on_delivery(_r, err)
 
         try:
@@ -123,10 +133,18 @@ class SpoolDrainer:
             self._release(r)  # still unreachable: the row stays for the next pass
         else:
             self._tracker.count("failed")
-            self._submit_failure(OutgoingRecord(
-                r.message_id, r.topic, r.key, r.value, list(r.headers), r.timestamp_ms,
-                row_id=r.row_id, spool_reason=r.spool_reason,
-            ).failed(err.name(), err.str(), err.fatal()))
+            self._submit_failure(
+                OutgoingRecord(
+                    r.message_id,
+                    r.topic,
+                    r.key,
+                    r.value,
+                    list(r.headers),
+                    r.timestamp_ms,
+                    row_id=r.row_id,
+                    spool_reason=r.spool_reason,
+                ).failed(err.name(), err.str(), err.fatal())
+            )
 
     def on_routed(self, rec: OutgoingRecord, status: str) -> None:
         """The companion writer finished with a record that came from the spool."""
@@ -135,7 +153,9 @@ class SpoolDrainer:
         if status in (T.RETRYING, T.DLQ):
             self._settle(rec, acked=True)  # now on .retry / .dlq: the row goes
         else:
-            self._release(rec)  # spooled again (row kept) or quarantined (row kept, out of the drain)
+            self._release(
+                rec
+            )  # spooled again (row kept) or quarantined (row kept, out of the drain)
 
     def _settle(self, r: OutgoingRecord, *, acked: bool) -> None:
         with self._lock:

@@ -47,9 +47,14 @@ class MessageTracker:
     fold of fast-path acknowledgements (the Prometheus metrics).
     """
 
-    def __init__(self, capacity: int = 100_000, latency_window: int = 10_000, *,
-                 final_hook: Callable[[str], None] | None = None,
-                 ack_sink: Callable[[dict[str, list[float | None]]], None] | None = None) -> None:
+    def __init__(
+        self,
+        capacity: int = 100_000,
+        latency_window: int = 10_000,
+        *,
+        final_hook: Callable[[str], None] | None = None,
+        ack_sink: Callable[[dict[str, list[float | None]]], None] | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"status capacity must be >= 1, got {capacity}")
         self.capacity = capacity
@@ -60,8 +65,14 @@ class MessageTracker:
         self._batch_of: dict[str, _Batch] = {}
         self._latency = LatencyRing(latency_window)
         self._counts: dict[str, int] = {
-            "sent": 0, "failed": 0, "retried": 0, "dead_lettered": 0, "spooled": 0,
-            "duplicates": 0, "successful_retries": 0, "drained": 0,
+            "sent": 0,
+            "failed": 0,
+            "retried": 0,
+            "dead_lettered": 0,
+            "spooled": 0,
+            "duplicates": 0,
+            "successful_retries": 0,
+            "drained": 0,
         }
         self._dlq_by_topic: dict[str, int] = {}
         self._latency_sum_ms = 0.0
@@ -222,8 +233,12 @@ class MessageTracker:
         self.fold()
         with self._lock:
             ok, failed = self._counts["sent"], self._counts["failed"]
-            out = (ok - self._fed[0], failed - self._fed[1], self._latency_sum_ms - self._fed[2],
-                   self._latency_n - self._fed[3])
+            out = (
+                ok - self._fed[0],
+                failed - self._fed[1],
+                self._latency_sum_ms - self._fed[2],
+                self._latency_n - self._fed[3],
+            )
             self._fed = (ok, failed, self._latency_sum_ms, self._latency_n)
         return out
 

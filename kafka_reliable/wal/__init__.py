@@ -6,5 +6,13 @@ from kafka_reliable.wal.frames import WalRecord
 from kafka_reliable.wal.log import DEFAULT_MAX_BYTES, FSYNC_POLICIES, WriteAheadLog
 from kafka_reliable.wal.owners import OwnerLog, inspect, take_over, wal_root
 
-__all__ = ["DEFAULT_MAX_BYTES", "FSYNC_POLICIES", "OwnerLog", "WalRecord", "WriteAheadLog", "inspect",
-           "take_over", "wal_root"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FSYNC_POLICIES",
+    "OwnerLog",
+    "WalRecord",
+    "WriteAheadLog",
+    "inspect",
+    "take_over",
+    "wal_root",
+]

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from kafka_reliable.headers import MESSAGE_ID
-from kafka_reliable.spool import decode_headers, encode_headers
+from kafka_reliable.spool_rows import decode_headers, encode_headers
 
 #: Frame header: payload length, CRC-32 of the payload.
 HEAD = struct.Struct("<II")
@@ -49,9 +49,16 @@ class WalRecord(NamedTuple):
     message_id: str
 
 
-def record_payload(seq: int, topic: bytes, mid: bytes, key: bytes | None, value: bytes | None,
-                   headers: Sequence[tuple[str, bytes | None]] | None, ts_ms: int,
-                   partition: int = -1) -> bytes:
+def record_payload(
+    seq: int,
+    topic: bytes,
+    mid: bytes,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
+    ts_ms: int,
+    partition: int = -1,
+) -> bytes:
     """One record's payload (``headers`` None: the id header alone; ``[]``: none)."""
     if headers is None:
         kind, hb = KIND_ID_HEADER, b""
@@ -59,11 +66,26 @@ def record_payload(seq: int, topic: bytes, mid: bytes, key: bytes | None, value:
         kind, hb = KIND_NO_HEADERS, b""
     else:
         kind, hb = KIND_HEADERS, encode_headers(headers)
-    return b"".join((
-        RECORD.pack(kind, seq, ts_ms, partition, len(topic), len(mid),
-                    -1 if key is None else len(key), -1 if value is None else len(value), len(hb)),
-        topic, mid, key or b"", value or b"", hb,
-    ))
+    return b"".join(
+        (
+            RECORD.pack(
+                kind,
+                seq,
+                ts_ms,
+                partition,
+                len(topic),
+                len(mid),
+                -1 if key is None else len(key),
+                -1 if value is None else len(value),
+                len(hb),
+            ),
+            topic,
+            mid,
+            key or b"",
+            value or b"",
+            hb,
+        )
+    )
 
 
 def frame(payload: bytes) -> bytes:
@@ -78,16 +100,16 @@ def settled_payload(runs: Sequence[tuple[int, int]]) -> bytes:
 def decode_record(p: bytes | memoryview) -> WalRecord:
     kind, seq, ts, part, tl, ml, kl, vl, hl = RECORD.unpack_from(p, 0)
     pos = RECORD_SIZE
-    topic = bytes(p[pos:pos + tl]).decode("utf-8")
+    topic = bytes(p[pos : pos + tl]).decode("utf-8")
     pos += tl
-    mid = bytes(p[pos:pos + ml]).decode("utf-8")
+    mid = bytes(p[pos : pos + ml]).decode("utf-8")
     pos += ml
-    key = None if kl < 0 else bytes(p[pos:pos + kl])
+    key = None if kl < 0 else bytes(p[pos : pos + kl])
     pos += max(kl, 0)
-    value = None if vl < 0 else bytes(p[pos:pos + vl])
+    value = None if vl < 0 else bytes(p[pos : pos + vl])
     pos += max(vl, 0)
     if kind == KIND_HEADERS:
-        headers = decode_headers(bytes(p[pos:pos + hl]))
+        headers = decode_headers(bytes(p[pos : pos + hl]))
     elif kind == KIND_ID_HEADER:
         headers = [(MESSAGE_ID, mid.encode())]
     else:
@@ -117,8 +139,12 @@ def scan(data: bytes | memoryview) -> Scan:
         if n == 0 and crc == 0:
             return Scan(out, pos, None)
         if n > MAX_FRAME or pos + HEAD_SIZE + n > size:
-            return Scan(out, pos, f"torn frame at byte {pos} (declares {n} bytes, {size - pos - HEAD_SIZE} left)")
-        payload = bytes(data[pos + HEAD_SIZE:pos + HEAD_SIZE + n])
+            return Scan(
+                out,
+                pos,
+                f"torn frame at byte {pos} (declares {n} bytes, {size - pos - HEAD_SIZE} left)",
+            )
+        payload = bytes(data[pos + HEAD_SIZE : pos + HEAD_SIZE + n])
         if crc32(payload) != crc:
             return Scan(out, pos, f"corrupt frame at byte {pos} (CRC mismatch)")
         out.append(payload)
@@ -131,3 +157,19 @@ def iter_records(payloads: Sequence[bytes]) -> Iterator[WalRecord]:
     for p in payloads:
         if p and p[0] in (KIND_HEADERS, KIND_ID_HEADER, KIND_NO_HEADERS):
             yield decode_record(p)
+
+
+def runs_of(seqs: list[int]) -> list[tuple[int, int]]:
+    """Sorted sequence numbers as ``(first, count)`` runs (one run when they are contiguous,
+    the common case: acknowledgements arrive mostly in order)."""
+    if seqs[-1] - seqs[0] + 1 == len(seqs):
+        return [(seqs[0], len(seqs))]
+    runs: list[tuple[int, int]] = []
+    start = prev = seqs[0]
+    for s in seqs[1:]:
+        if s != prev + 1:
+            runs.append((start, prev - start + 1))
+            start = s
+        prev = s
+    runs.append((start, prev - start + 1))
+    return runs

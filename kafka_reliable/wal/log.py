@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kafka_reliable.errors import SpoolError, SpoolFullError
+from kafka_reliable.errors import SpoolFullError
+from kafka_reliable.wal.folder import lock_folder, sync_dir
 from kafka_reliable.wal.frames import (
     HEAD,
     HEAD_SIZE,
@@ -28,6 +29,7 @@ from kafka_reliable.wal.frames import (
     crc32,
     frame,
     record_payload,
+    runs_of,
     settled_payload,
 )
 from kafka_reliable.wal.segment import Segment
@@ -43,7 +45,6 @@ SEGMENT_BYTES = 16 << 20
 DEFAULT_MAX_BYTES = 1 << 30
 #: An idle log whose records are all settled gives its segment back after this long.
 IDLE_RELEASE_S = 1.0
-LOCK_FILE = "lock"
 _RECORD_PACK = RECORD.pack
 _HEAD_PACK_INTO = HEAD.pack_into
 _now = time.time
@@ -55,9 +56,16 @@ Headers = Sequence[tuple[str, bytes | None]] | None
 class WriteAheadLog:
     """Append-only log of one owner (a producer instance) under ``root/owner``."""
 
-    def __init__(self, root: Path, owner: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 segment_bytes: int = SEGMENT_BYTES, fsync: str = "never",
-                 fsync_interval_ms: int = 100) -> None:
+    def __init__(
+        self,
+        root: Path,
+        owner: str,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        segment_bytes: int = SEGMENT_BYTES,
+        fsync: str = "never",
+        fsync_interval_ms: int = 100,
+    ) -> None:
         self.folder = root / owner
         self.owner = owner
         self.max_bytes = max_bytes
@@ -65,7 +73,7 @@ class WriteAheadLog:
         self.segment_bytes = max(64 << 10, min(segment_bytes, max_bytes // 8))
         self.fsync = fsync
         self._lock = threading.Lock()
-        self._lock_fd = _lock_folder(self.folder)
+        self._lock_fd = lock_folder(self.folder)
         self._segments: list[Segment] = []
         #: The active segment's mapping, write position and size (None/0/0: none open).
         self._mm: Any = None
@@ -85,8 +93,12 @@ class WriteAheadLog:
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
         if fsync == "interval":
-            self._syncer = threading.Thread(target=self._sync_loop, args=(fsync_interval_ms / 1000.0,),
-                                            name="kafka-reliable-wal-sync", daemon=True)
+            self._syncer = threading.Thread(
+                target=self._sync_loop,
+                args=(fsync_interval_ms / 1000.0,),
+                name="kafka-reliable-wal-sync",
+                daemon=True,
+            )
             self._syncer.start()
 
     # -- writing (the send path) ------------------------------------------------------------
@@ -94,8 +106,15 @@ class WriteAheadLog:
     # attribute each on the hot path); a segment's record count is the span of its sequence
     # numbers, so nothing is counted per record.
 
-    def append(self, topic: str, key: bytes | None, value: bytes | None, mid: str, headers: Headers,
-               ts_ms: int) -> None:
+    def append(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        mid: str,
+        headers: Headers,
+        ts_ms: int,
+    ) -> None:
         """One record (``headers`` None: only the id header). In the kernel when it returns."""
         tb = self._topics.get(topic) or self._topic(topic)
         with self._lock:
@@ -112,10 +131,25 @@ class WriteAheadLog:
         mb = mid.encode()
         with self._lock:
             seq = self._seq
-            payload = _join((
-                _RECORD_PACK(self.plain_kind, seq, self.clock_ms, -1, len(tb), len(mb),
-                             -1 if key is None else len(key), len(value), 0),
-                tb, mb, key or b"", value))
+            payload = _join(
+                (
+                    _RECORD_PACK(
+                        self.plain_kind,
+                        seq,
+                        self.clock_ms,
+                        -1,
+                        len(tb),
+                        len(mb),
+                        -1 if key is None else len(key),
+                        len(value),
+                        0,
+                    ),
+                    tb,
+                    mb,
+                    key or b"",
+                    value,
+                )
+            )
             n = len(payload)
             pos = self._pos
             end = pos + HEAD_SIZE + n
@@ -123,7 +157,7 @@ class WriteAheadLog:
                 pos = self._rotate(HEAD_SIZE + n)
                 end = pos + HEAD_SIZE + n
             mm = self._mm
-            mm[pos + HEAD_SIZE:end] = payload  # payload first: a frame cut short has no length
+            mm[pos + HEAD_SIZE : end] = payload  # payload first: a frame cut short has no length
             _HEAD_PACK_INTO(mm, pos, n, crc32(payload))
             self._pos = end
             self._seq = seq + 1
@@ -131,16 +165,26 @@ class WriteAheadLog:
             if self._always:
                 self._sync_active()
 
-    def append_many(self, topic: str, items: Sequence[tuple[bytes | None, bytes | None, str, Headers]],
-                    ts_ms: int) -> None:
+    def append_many(
+        self,
+        topic: str,
+        items: Sequence[tuple[bytes | None, bytes | None, str, Headers]],
+        ts_ms: int,
+    ) -> None:
         """Records of one batch ``(key, value, message id, headers)``: one copy, one sync."""
         if not items:
             return
         tb = self._topics.get(topic) or self._topic(topic)
         with self._lock:
             seq0 = self._seq
-            self._write(_join([frame(record_payload(seq0 + i, tb, mid.encode(), k, v, h, ts_ms))
-                               for i, (k, v, mid, h) in enumerate(items)]))
+            self._write(
+                _join(
+                    [
+                        frame(record_payload(seq0 + i, tb, mid.encode(), k, v, h, ts_ms))
+                        for i, (k, v, mid, h) in enumerate(items)
+                    ]
+                )
+            )
             self._seq = seq0 + len(items)
             opened = self._open
             for i, item in enumerate(items):
@@ -151,7 +195,7 @@ class WriteAheadLog:
         pos = self._pos
         if pos + len(blob) > self._size:
             pos = self._rotate(len(blob))
-        self._mm[pos:pos + len(blob)] = blob
+        self._mm[pos : pos + len(blob)] = blob
         self._pos = pos + len(blob)
         if self._always:
             self._sync_active()
@@ -175,8 +219,10 @@ class WriteAheadLog:
         if reserved + size > self.max_bytes:
             raise SpoolFullError(
                 f"write-ahead log {self.folder} is full: {reserved} bytes of records in flight, "
-                f"limit spool_max_bytes={self.max_bytes}; the record was not accepted (Kafka is not "
-                "acknowledging: check the cluster, or raise spool_max_bytes)")
+                f"limit spool_max_bytes={self.max_bytes}; the record was not accepted "
+                "(Kafka is not "
+                "acknowledging: check the cluster, or raise spool_max_bytes)"
+            )
         if self._segments:
             self._segments[-1].pos = self._pos
             if self.fsync != "never":
@@ -186,9 +232,10 @@ class WriteAheadLog:
         except OSError as exc:
             raise SpoolFullError(
                 f"cannot grow the write-ahead log in {self.folder}: {exc.strerror or exc}; "
-                "the record was not accepted") from exc
+                "the record was not accepted"
+            ) from exc
         if self.fsync != "never":
-            _sync_dir(self.folder)
+            sync_dir(self.folder)
         self._segments.append(seg)
         self._firsts.append(seg.first_seq)
         self._mm, self._pos, self._size = seg.mm, 0, size
@@ -220,7 +267,7 @@ class WriteAheadLog:
         return len(seqs)
 
     def _record_settled(self, seqs: list[int]) -> None:
-        runs = _runs(seqs)
+        runs = runs_of(seqs)
         by_seg: dict[int, list[tuple[int, int]]] = {}
         for a, n in runs:
             while n:
@@ -293,10 +340,15 @@ class WriteAheadLog:
             if segs and self._mm is not None:
                 segs[-1].pos = self._pos
         return {
-            "path": str(self.folder), "fsync": self.fsync, "in_flight": len(self._open),
-            "segments": len(segs), "reserved_bytes": sum(s.size for s in segs),
-            "written_bytes": sum(s.pos for s in segs), "max_bytes": self.max_bytes,
-            "appended": self._seq - 1, "settled": self.settled,
+            "path": str(self.folder),
+            "fsync": self.fsync,
+            "in_flight": len(self._open),
+            "segments": len(segs),
+            "reserved_bytes": sum(s.size for s in segs),
+            "written_bytes": sum(s.pos for s in segs),
+            "max_bytes": self.max_bytes,
+            "appended": self._seq - 1,
+            "settled": self.settled,
         }
 
     def close(self) -> int:
@@ -322,45 +374,3 @@ class WriteAheadLog:
             os.close(self._lock_fd)
             self._lock_fd = -1
         return left
-
-
-def _runs(seqs: list[int]) -> list[tuple[int, int]]:
-    """Sorted sequence numbers as ``(first, count)`` runs (one run when they are contiguous,
-    the common case: acknowledgements arrive mostly in order)."""
-    if seqs[-1] - seqs[0] + 1 == len(seqs):
-        return [(seqs[0], len(seqs))]
-    runs: list[tuple[int, int]] = []
-    start = prev = seqs[0]
-    for s in seqs[1:]:
-        if s != prev + 1:
-            runs.append((start, prev - start + 1))
-            start = s
-        prev = s
-    runs.append((start, prev - start + 1))
-    return runs
-
-
-def _lock_folder(folder: Path) -> int:
-    """Create the owner's folder and hold its lock (released by the kernel when we die)."""
-    try:
-        import fcntl
-    except ImportError:
-        raise SpoolError('the write-ahead log needs a POSIX system (flock, mmap, posix_fallocate); '
-                         'pass durability="memory" here') from None
-    try:
-        folder.mkdir(parents=True, exist_ok=False)
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise SpoolError(f"cannot create the write-ahead log folder {folder}: {exc.strerror or exc}"
-                         " (pass durability=\"memory\" to run without one)") from exc
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
-
-
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka_reliable.filelock import try_flock
+from kafka_reliable.wal.folder import LOCK_FILE
 from kafka_reliable.wal.frames import KIND_SETTLED, WalRecord, decode_runs, iter_records, scan
-from kafka_reliable.wal.log import LOCK_FILE
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,10 @@ def read_unsettled(folder: Path) -> tuple[list[WalRecord], list[str], int]:
         size += len(data)
         found = scan(data)
         if found.problem:
-            problems.append(f"{path.name}: {found.problem}; recovered the {len(found.payloads)} frames before it")
+            problems.append(
+                f"{path.name}: {found.problem}; "
+                f"recovered the {len(found.payloads)} frames before it"
+            )
         settled = _settled(path.with_suffix(".settled"), problems)
         records.extend(r for r in iter_records(found.payloads) if not _covered(settled, r.seq))
     return records, problems, size
@@ -142,6 +145,10 @@ def take_over(root: Path, sink: object, *, skip: str | None = None) -> tuple[int
                 log.warning("write-ahead log of a dead producer: %s", p)
             shutil.rmtree(folder, ignore_errors=True)
             if records:
-                log.warning("took over %d unsettled records of a dead producer (%s): they are "
-                            "sent again with their message ids", len(records), folder.name)
+                log.warning(
+                    "took over %d unsettled records of a dead producer (%s): they are "
+                    "sent again with their message ids",
+                    len(records),
+                    folder.name,
+                )
     return n, problems

@@ -28,7 +28,17 @@ def settled_name(first_seq: int) -> str:
 class Segment:
     """A writable segment holding frames of sequence numbers ``first_seq`` onwards."""
 
-    __slots__ = ("path", "first_seq", "size", "pos", "settled", "synced", "_fd", "mm", "_settled_fd")
+    __slots__ = (
+        "path",
+        "first_seq",
+        "size",
+        "pos",
+        "settled",
+        "synced",
+        "_fd",
+        "mm",
+        "_settled_fd",
+    )
 
     def __init__(self, folder: Path, first_seq: int, size: int) -> None:
         self.path = folder / segment_name(first_seq)
@@ -59,8 +69,11 @@ class Segment:
 
     def add_settled(self, frame: bytes) -> None:
         if self._settled_fd < 0:
-            self._settled_fd = os.open(self.path.with_name(settled_name(self.first_seq)),
-                                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._settled_fd = os.open(
+                self.path.with_name(settled_name(self.first_seq)),
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                0o600,
+            )
         os.write(self._settled_fd, frame)
 
     def close(self) -> None:

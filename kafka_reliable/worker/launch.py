@@ -70,6 +70,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="republish and commit offsets in one Kafka transaction (exactly-once hops)",
     )
+    _retry_arguments(p)
+    _kafka_config_argument(p)
+
+
+def _retry_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``RetryConfig`` options."""
     p.add_argument("--max-retries", type=int, help="RetryConfig.max_retries (default 3)")
     p.add_argument(
         "--initial-delay-ms", type=int, help="RetryConfig.initial_delay_ms (default 100)"
@@ -84,6 +90,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="RetryConfig.jitter (default on)",
     )
+
+
+def _kafka_config_argument(p: argparse.ArgumentParser) -> None:
+    """``--kafka-config``, repeatable."""
     p.add_argument(
         "--kafka-config",
         action="append",

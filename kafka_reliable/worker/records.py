@@ -199,20 +199,7 @@ def decode_fields(
     try:
         topic, attempt, due_ms, replay = _essentials(ours, naming)
     except (ValueError, UnicodeDecodeError) as exc:
-        return (
-            tp,
-            offset,
-            gen,
-            key,
-            value,
-            timestamp_ms,
-            hdrs,
-            now_ms,
-            str(exc),
-            poison_source(hdrs, tp[0], naming),
-            0,
-            None,
-        )
+        return _poison_fields(tp, offset, gen, key, value, timestamp_ms, hdrs, naming, now_ms, exc)
     # the layout of headers.republish_headers (pinned by a unit test)
     mid = ours.get(h.MESSAGE_ID)
     if mid is not None:
@@ -234,6 +221,35 @@ def decode_fields(
         topic,
         attempt,
         tuple(user),
+    )
+
+
+def _poison_fields(
+    tp: TP,
+    offset: int,
+    gen: int,
+    key: bytes | None,
+    value: bytes | None,
+    timestamp_ms: int,
+    hdrs: RawHeaders,
+    naming: TopicNaming,
+    now_ms: int,
+    exc: Exception,
+) -> Fields:
+    """``Fields`` of a record whose headers cannot be read: poison, due now."""
+    return (
+        tp,
+        offset,
+        gen,
+        key,
+        value,
+        timestamp_ms,
+        hdrs,
+        now_ms,
+        str(exc),
+        poison_source(hdrs, tp[0], naming),
+        0,
+        None,
     )
 
 
