@@ -71,7 +71,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="republish and commit offsets in one Kafka transaction (exactly-once hops)",
     )
     _retry_arguments(p)
-    _kafka_config_argument(p)
+    p.add_argument(
+        "--kafka-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="librdkafka setting (SASL, TLS, tuning), repeatable; prefix producer./consumer. "
+        "for one client only (env KAFKA_RELIABLE_KAFKA_<KEY>); unknown keys are refused",
+    )
 
 
 def _retry_arguments(p: argparse.ArgumentParser) -> None:
@@ -89,18 +96,6 @@ def _retry_arguments(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="RetryConfig.jitter (default on)",
-    )
-
-
-def _kafka_config_argument(p: argparse.ArgumentParser) -> None:
-    """``--kafka-config``, repeatable."""
-    p.add_argument(
-        "--kafka-config",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="librdkafka setting (SASL, TLS, tuning), repeatable; prefix producer./consumer. "
-        "for one client only (env KAFKA_RELIABLE_KAFKA_<KEY>); unknown keys are refused",
     )
 
 
