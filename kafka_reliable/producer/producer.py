@@ -82,7 +82,7 @@ class ReliableKafkaProducer(Readings):
         worker_group: str = DEFAULT_WORKER_GROUP,
         maintenance_interval_s: float = 1.0,
         dlq_check_interval_s: float = 5.0,
-        durability: str = "spool",
+        durability: str = "memory",
         fsync: str = "never",
         fsync_interval_ms: int = 100,
         spool_max_bytes: int = DEFAULT_MAX_BYTES,
