@@ -67,6 +67,10 @@ __all__ = [
 DEFAULT_DLQ_RETENTION_MS = 14 * 24 * 3600 * 1000
 
 
+#: The retry worker's consumer group by default (the producer reads its lag, the console too).
+DEFAULT_WORKER_GROUP = "kafka-reliable-retry"
+
+
 @dataclass(frozen=True, kw_only=True)
 class RetryConfig:
     """How failed deliveries are retried after librdkafka has given up on them.

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka_reliable.config import TopicNaming, redact
-from kafka_reliable.worker.settings import DEFAULT_GROUP as DEFAULT_WORKER_GROUP
+from kafka_reliable.config import DEFAULT_WORKER_GROUP, TopicNaming, redact
 
 #: Records on one page of the record list unless the page asks for another size.
 DEFAULT_PAGE_SIZE = 50

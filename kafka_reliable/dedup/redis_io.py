@@ -11,6 +11,7 @@ three masters costs about one round trip, not three.
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import threading
@@ -223,11 +224,13 @@ class Sent:
     held: list[tuple[int, Any, Any]]
 
 
-class _PooledIO:
-    """Write every command's bytes first, then read every reply: nodes answer in parallel."""
+class _PooledIO(abc.ABC):
+    """Write every command's bytes first, then read every reply: nodes answer in parallel.
+    Subclasses say which connection pool serves a node (``SingleIO``, ``ClusterIO``)."""
 
+    @abc.abstractmethod
     def _pool(self, node: str | None) -> Any:
-        raise NotImplementedError
+        """The connection pool of ``node`` (None: the only one)."""
 
     def exchange(self, commands: list[Command]) -> list[Reply]:
         return self.receive(self.send(commands))

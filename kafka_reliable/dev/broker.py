@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka_reliable.dev.jvm import spawn_kafka
 from kafka_reliable.errors import KafkaReliableError
 
 #: The one Apache Kafka release used everywhere (dev broker, docker-compose, CI).
@@ -251,28 +252,17 @@ class DevBroker:
         self.home.mkdir(parents=True, exist_ok=True)
         self._write_config()
         self._format_storage(java, classpath)
-        cmd = [
-            java,
-            f"-Xmx{self.heap_mb}m",
-            f"-Xms{min(self.heap_mb, 256)}m",
-            "-XX:+UseG1GC",
-            "-XX:TieredStopAtLevel=1",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-            "-cp",
-            classpath,
-            "kafka.Kafka",
-            str(self.config_file),
-        ]
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(str(proc.pid))
+        proc = spawn_kafka(
+            java=java,
+            classpath=classpath,
+            heap_mb=self.heap_mb,
+            initial_heap_mb=min(self.heap_mb, 256),
+            flags=("-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true"),
+            home=self.home,
+            config_file=self.config_file,
+            log_file=self.log_file,
+            pid_file=self.pid_file,
+        )
         self._wait_ready(timeout_s, proc)
         return True
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_reliable.dev.broker import DevBroker, DevBrokerError
+from kafka_reliable.dev.jvm import spawn_kafka
 from kafka_reliable.dev.ports import port_free, port_holder
 
 _JVM_FLAGS = [
@@ -73,26 +73,17 @@ def process_state(pid: int | None) -> str:
 
 def spawn(n: NodeSpec, java: str, classpath: str, heap: int) -> None:
     """Start the node's JVM with ``heap`` MB; return once it has exec'd java."""
-    cmd = [
-        java,
-        f"-Xmx{heap}m",
-        f"-Xms{min(heap, 128)}m",
-        *_JVM_FLAGS,
-        f"-Dlog4j2.configurationFile={n.home / 'log4j2.properties'}",
-        "-cp",
-        classpath,
-        "kafka.Kafka",
-        str(n.config_file),
-    ]
-    with open(n.log_file, "ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    n.pid_file.write_text(str(proc.pid))
+    proc = spawn_kafka(
+        java=java,
+        classpath=classpath,
+        heap_mb=heap,
+        initial_heap_mb=min(heap, 128),
+        flags=_JVM_FLAGS,
+        home=n.home,
+        config_file=n.config_file,
+        log_file=n.log_file,
+        pid_file=n.pid_file,
+    )
     deadline = time.monotonic() + 10
     while node_pid(n) is None and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # until the child has exec'd java (its cmdline names the config)

@@ -8,12 +8,14 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
+from kafka_reliable.config import DEFAULT_WORKER_GROUP
 from kafka_reliable.topics import CompanionTopics
+
+__all__ = ["DEFAULT_WORKER_GROUP", "RetryManager"]
 
 log = logging.getLogger(__name__)
 
 #: The retry worker's default consumer group.
-DEFAULT_WORKER_GROUP = "kafka-reliable-retry"
 
 
 class RetryManager:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka_reliable.config import (
+    DEFAULT_WORKER_GROUP,
     RetryConfig,
     TopicNaming,
     check_client_keys,
@@ -28,7 +29,7 @@ from kafka_reliable.config import (
 from kafka_reliable.errors import ConfigurationError
 from kafka_reliable.owned_keys import Owned, owned, refuse_owned
 
-DEFAULT_GROUP = "kafka-reliable-retry"
+DEFAULT_GROUP = DEFAULT_WORKER_GROUP
 DEFAULT_MAX_PENDING = 10_000
 #: Seconds the worker waits for the cluster's first answer before it gives up (exit 1).
 DEFAULT_STARTUP_TIMEOUT_S = 30.0
